@@ -1,0 +1,1002 @@
+//! Configuration: one TOML file (optional) overlaid by `KRM_<SECTION>_<KEY>` environment variables.
+//! Everything is validated here, at the edge; the rest of the program gets typed, checked settings.
+//! Secrets are `SecretString` and never appear in `Debug` output or logs.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use thiserror::Error;
+
+use crate::calendar::{Calendar, ClosingDay, DeadlinePolicy, Land};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{origin}: {key}: {message}")]
+    Invalid {
+        origin: String,
+        key: String,
+        message: String,
+    },
+    #[error("environment: unknown variable {0} (no such configuration key)")]
+    UnknownEnv(String),
+}
+
+/// Where a value came from, for error messages.
+fn origin(file: Option<&Path>) -> String {
+    match file {
+        Some(p) => format!("{} (or environment)", p.display()),
+        None => "environment".to_string(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    Implicit,
+    Starttls,
+    None,
+}
+
+impl FromStr for TlsMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "implicit" => Ok(TlsMode::Implicit),
+            "starttls" => Ok(TlsMode::Starttls),
+            "none" => Ok(TlsMode::None),
+            o => Err(format!("unknown TLS mode {o:?} (implicit, starttls, none)")),
+        }
+    }
+}
+
+/// A password given inline or read from a file (systemd `LoadCredential=`).
+#[derive(Clone, Default)]
+pub struct Secret(Option<SecretString>);
+
+impl Secret {
+    pub fn expose(&self) -> Option<&str> {
+        self.0.as_ref().map(|s| s.expose_secret())
+    }
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "[redacted]"
+        } else {
+            "None"
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: String,
+    pub password: Secret,
+    pub channel: String,
+    pub mailbox: String,
+    pub processed_folder: String,
+    pub quarantine_folder: String,
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: u64,
+    pub idle_secs: u64,
+    pub poll_interval_secs: u64,
+    pub max_message_size: usize,
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: Option<String>,
+    pub password: Secret,
+    pub from: String,
+    pub from_name: String,
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: u64,
+    pub hello_name: String,
+    pub message_id_domain: String,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AckSettings {
+    pub rate_limit_per_hour: u32,
+    pub own_addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedFollowup {
+    Reopen,
+    NewCase,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntakeSettings {
+    pub closed_followup: ClosedFollowup,
+}
+
+#[derive(Debug, Clone)]
+pub struct DigestSettings {
+    pub time: chrono::NaiveTime,
+    pub team: Option<String>,
+    pub lead: Option<String>,
+    pub within_working_days: u32,
+    pub escalate_after_working_days: u32,
+    pub send_empty: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    pub closed_older_than: Option<chrono::Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub file: Option<PathBuf>,
+    pub database: DatabaseSettings,
+    pub imap: ImapSettings,
+    pub smtp: SmtpSettings,
+    pub rules_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub ack: AckSettings,
+    pub intake: IntakeSettings,
+    pub deadlines: DeadlineSettings,
+    pub digest: DigestSettings,
+    /// Assignee name -> mail address.
+    pub staff: BTreeMap<String, String>,
+    pub log: LogSettings,
+    pub http: HttpSettings,
+    pub retention: RetentionSettings,
+    /// Warnings found while loading (e.g. a world-readable file holding a password).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeadlineSettings {
+    pub land: Land,
+    pub extra_closed: Vec<ClosingDay>,
+    pub policy: DeadlinePolicy,
+}
+
+impl DeadlineSettings {
+    pub fn calendar(&self) -> Calendar {
+        Calendar::new(self.land, self.extra_closed.clone())
+    }
+}
+
+/// Type of a configuration key; drives environment parsing and `check`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Str,
+    Int,
+    Bool,
+    List,
+}
+
+/// Every known key. Section names contain no underscore, so `KRM_IMAP_PROCESSED_FOLDER`
+/// splits unambiguously into section `imap`, key `processed_folder`.
+const KEYS: &[(&str, &str, Ty)] = &[
+    ("database", "url", Ty::Str),
+    ("database", "max_connections", Ty::Int),
+    ("imap", "host", Ty::Str),
+    ("imap", "port", Ty::Int),
+    ("imap", "tls", Ty::Str),
+    ("imap", "username", Ty::Str),
+    ("imap", "password", Ty::Str),
+    ("imap", "password_file", Ty::Str),
+    ("imap", "channel", Ty::Str),
+    ("imap", "mailbox", Ty::Str),
+    ("imap", "processed_folder", Ty::Str),
+    ("imap", "quarantine_folder", Ty::Str),
+    ("imap", "ca_file", Ty::Str),
+    ("imap", "timeout_secs", Ty::Int),
+    ("imap", "idle_secs", Ty::Int),
+    ("imap", "poll_interval_secs", Ty::Int),
+    ("imap", "max_message_size", Ty::Int),
+    ("imap", "batch_size", Ty::Int),
+    ("smtp", "host", Ty::Str),
+    ("smtp", "port", Ty::Int),
+    ("smtp", "tls", Ty::Str),
+    ("smtp", "username", Ty::Str),
+    ("smtp", "password", Ty::Str),
+    ("smtp", "password_file", Ty::Str),
+    ("smtp", "from", Ty::Str),
+    ("smtp", "from_name", Ty::Str),
+    ("smtp", "ca_file", Ty::Str),
+    ("smtp", "timeout_secs", Ty::Int),
+    ("smtp", "hello_name", Ty::Str),
+    ("smtp", "message_id_domain", Ty::Str),
+    ("smtp", "max_attempts", Ty::Int),
+    ("rules", "dir", Ty::Str),
+    ("templates", "dir", Ty::Str),
+    ("ack", "rate_limit_per_hour", Ty::Int),
+    ("ack", "own_addresses", Ty::List),
+    ("intake", "closed_followup", Ty::Str),
+    ("deadlines", "land", Ty::Str),
+    ("deadlines", "extra_closed", Ty::List),
+    ("deadlines", "ack_working_days", Ty::Int),
+    ("deadlines", "processing_days", Ty::Int),
+    ("digest", "time", Ty::Str),
+    ("digest", "team", Ty::Str),
+    ("digest", "lead", Ty::Str),
+    ("digest", "within_working_days", Ty::Int),
+    ("digest", "escalate_after_working_days", Ty::Int),
+    ("digest", "send_empty", Ty::Bool),
+    ("log", "format", Ty::Str),
+    ("log", "level", Ty::Str),
+    ("http", "listen", Ty::Str),
+    ("retention", "closed_older_than", Ty::Str),
+];
+
+/// Environment variables with the prefix that are not configuration keys.
+const NON_KEY_ENV: &[&str] = &["KRM_CONFIG"];
+
+fn key_type(section: &str, key: &str) -> Option<Ty> {
+    KEYS.iter()
+        .find(|(s, k, _)| *s == section && *k == key)
+        .map(|(_, _, t)| *t)
+}
+
+impl Settings {
+    /// Loads `file` (if any) and overlays the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// Same as [`Settings::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Settings, ConfigError> {
+        let mut warnings = Vec::new();
+        let mut table = match file {
+            Some(path) => read_table(path, &mut warnings)?,
+            None => toml::Table::new(),
+        };
+        overlay_env(&mut table, env)?;
+        let o = origin(file);
+        let v = Values {
+            table: &table,
+            origin: &o,
+        };
+        let mut s = build(&v)?;
+        s.file = file.map(Path::to_path_buf);
+        s.warnings.extend(warnings);
+        Ok(s)
+    }
+}
+
+fn read_table(path: &Path, warnings: &mut Vec<String>) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        path: path.display().to_string(),
+        message: toml_error_with_line(&text, &e),
+    })?;
+    // Unknown sections/keys in the file are errors, with their line.
+    for (section, value) in &table {
+        let Some(inner) = value.as_table() else {
+            return Err(ConfigError::Syntax {
+                path: path.display().to_string(),
+                message: format!(
+                    "line {}: top-level key `{section}` is not a section",
+                    line_of(&text, section)
+                ),
+            });
+        };
+        if section == "staff" {
+            continue;
+        }
+        for key in inner.keys() {
+            if key_type(section, key).is_none() {
+                return Err(ConfigError::Syntax {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "line {}: unknown key `{key}` in section [{section}]",
+                        line_of_key(&text, section, key)
+                    ),
+                });
+            }
+        }
+    }
+    let has_password = ["imap", "smtp", "database"].iter().any(|s| {
+        table
+            .get(*s)
+            .and_then(|t| t.as_table())
+            .is_some_and(|t| t.contains_key("password") || t.contains_key("url"))
+    });
+    if has_password && world_readable(path) {
+        warnings.push(format!(
+            "{}: file is readable by other users but holds a password or database URL; use chmod 600 or password_file",
+            path.display()
+        ));
+    }
+    Ok(table)
+}
+
+#[cfg(unix)]
+fn world_readable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o004 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn world_readable(_: &Path) -> bool {
+    false
+}
+
+fn toml_error_with_line(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(needle))
+        .map(|i| i + 1)
+        .unwrap_or(0)
+}
+
+fn line_of_key(text: &str, section: &str, key: &str) -> usize {
+    let mut in_section = false;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            in_section = t.trim_matches(|c| c == '[' || c == ']').trim() == section;
+        } else if in_section && t.starts_with(key) {
+            return i + 1;
+        }
+    }
+    0
+}
+
+fn overlay_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("KRM_") else {
+            continue;
+        };
+        if NON_KEY_ENV.contains(&name.as_str()) || rest.starts_with("TEST_") {
+            continue;
+        }
+        let Some((section, key)) = rest.split_once('_') else {
+            continue;
+        };
+        let section = section.to_ascii_lowercase();
+        let key_lc = key.to_ascii_lowercase();
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(t) = entry.as_table_mut() else {
+            continue;
+        };
+        if section == "staff" {
+            // KRM_STAFF_<NAME>=address; names from the environment use '_' for spaces.
+            t.insert(key.replace('_', " "), toml::Value::String(value.clone()));
+            continue;
+        }
+        let Some(ty) = key_type(&section, &key_lc) else {
+            return Err(ConfigError::UnknownEnv(name.clone()));
+        };
+        let parsed = match ty {
+            Ty::Str => toml::Value::String(value.clone()),
+            Ty::Int => match value.trim().parse::<i64>() {
+                Ok(i) => toml::Value::Integer(i),
+                Err(_) => {
+                    return Err(ConfigError::Invalid {
+                        origin: "environment".into(),
+                        key: name.clone(),
+                        message: "expected a whole number".into(),
+                    })
+                }
+            },
+            Ty::Bool => match value.trim() {
+                "true" | "1" | "yes" => toml::Value::Boolean(true),
+                "false" | "0" | "no" => toml::Value::Boolean(false),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        origin: "environment".into(),
+                        key: name.clone(),
+                        message: "expected true or false".into(),
+                    })
+                }
+            },
+            Ty::List => toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_string()))
+                    .collect(),
+            ),
+        };
+        t.insert(key_lc, parsed);
+    }
+    Ok(())
+}
+
+/// Typed access to the merged table with error messages naming the key.
+struct Values<'a> {
+    table: &'a toml::Table,
+    origin: &'a str,
+}
+
+impl Values<'_> {
+    fn raw(&self, section: &str, key: &str) -> Option<&toml::Value> {
+        self.table.get(section)?.as_table()?.get(key)
+    }
+
+    fn err(&self, section: &str, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origin.to_string(),
+            key: format!(
+                "{section}.{key} (KRM_{}_{})",
+                section.to_uppercase(),
+                key.to_uppercase()
+            ),
+            message: message.into(),
+        }
+    }
+
+    fn str_opt(&self, section: &str, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.raw(section, key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.err(section, key, "expected a string")),
+        }
+    }
+
+    fn str_or(&self, section: &str, key: &str, default: &str) -> Result<String, ConfigError> {
+        Ok(self
+            .str_opt(section, key)?
+            .unwrap_or_else(|| default.to_string()))
+    }
+
+    fn int_or<T: TryFrom<i64>>(
+        &self,
+        section: &str,
+        key: &str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match self.raw(section, key) {
+            None => Ok(default),
+            Some(toml::Value::Integer(i)) => {
+                T::try_from(*i).map_err(|_| self.err(section, key, format!("{i} is out of range")))
+            }
+            Some(_) => Err(self.err(section, key, "expected a whole number")),
+        }
+    }
+
+    fn bool_or(&self, section: &str, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.raw(section, key) {
+            None => Ok(default),
+            Some(toml::Value::Boolean(b)) => Ok(*b),
+            Some(_) => Err(self.err(section, key, "expected true or false")),
+        }
+    }
+
+    fn list(&self, section: &str, key: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        match self.raw(section, key) {
+            None => Ok(None),
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.err(section, key, "expected a list of strings"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(toml::Value::String(s)) => Ok(Some(
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )),
+            Some(_) => Err(self.err(section, key, "expected a list of strings")),
+        }
+    }
+
+    fn secret(&self, section: &str) -> Result<Secret, ConfigError> {
+        let inline = self.str_opt(section, "password")?;
+        let file = self.str_opt(section, "password_file")?;
+        match (inline, file) {
+            (Some(_), Some(_)) => Err(self.err(
+                section,
+                "password",
+                "set either password or password_file, not both",
+            )),
+            (Some(p), None) => Ok(Secret(Some(SecretString::from(p)))),
+            (None, Some(f)) => {
+                let f = expand_credentials_dir(&f);
+                let text = std::fs::read_to_string(&f).map_err(|e| {
+                    self.err(section, "password_file", format!("cannot read {f}: {e}"))
+                })?;
+                let pw = text.trim_end_matches(['\n', '\r']).to_string();
+                if pw.is_empty() {
+                    return Err(self.err(section, "password_file", format!("{f} is empty")));
+                }
+                Ok(Secret(Some(SecretString::from(pw))))
+            }
+            (None, None) => Ok(Secret(None)),
+        }
+    }
+}
+
+/// `%d/name` refers to systemd's `$CREDENTIALS_DIRECTORY` (LoadCredential=).
+fn expand_credentials_dir(path: &str) -> String {
+    match (
+        path.strip_prefix("%d/"),
+        std::env::var("CREDENTIALS_DIRECTORY"),
+    ) {
+        (Some(rest), Ok(dir)) => format!("{dir}/{rest}"),
+        _ => path.to_string(),
+    }
+}
+
+pub fn is_loopback_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
+}
+
+fn tls_of(v: &Values, section: &str, host: &str) -> Result<TlsMode, ConfigError> {
+    let raw = v.str_or(section, "tls", "implicit")?;
+    let tls = raw
+        .parse::<TlsMode>()
+        .map_err(|m| v.err(section, "tls", m))?;
+    if tls == TlsMode::None && !is_loopback_host(host) {
+        return Err(v.err(
+            section,
+            "tls",
+            format!("\"none\" is only allowed for a loopback host, not {host}"),
+        ));
+    }
+    Ok(tls)
+}
+
+fn check_address(v: &Values, section: &str, key: &str, addr: &str) -> Result<(), ConfigError> {
+    let ok = addr.split_once('@').is_some_and(|(l, d)| {
+        !l.is_empty() && d.contains('.') && !addr.contains(char::is_whitespace)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(v.err(section, key, format!("{addr:?} is not a mail address")))
+    }
+}
+
+fn build(v: &Values) -> Result<Settings, ConfigError> {
+    let database = DatabaseSettings {
+        url: match v.str_opt("database", "url")? {
+            Some(u) => {
+                if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                    return Err(v.err("database", "url", "expected a postgres:// URL"));
+                }
+                Secret(Some(SecretString::from(u)))
+            }
+            None => Secret(None),
+        },
+        max_connections: v.int_or("database", "max_connections", 5u32)?,
+    };
+
+    let imap_host = v.str_or("imap", "host", "127.0.0.1")?;
+    let imap_tls = tls_of(v, "imap", &imap_host)?;
+    let imap_default_port = if imap_tls == TlsMode::Implicit {
+        993
+    } else {
+        143
+    };
+    let imap = ImapSettings {
+        port: v.int_or("imap", "port", imap_default_port)?,
+        tls: imap_tls,
+        username: v.str_or("imap", "username", "")?,
+        password: v.secret("imap")?,
+        channel: v.str_or("imap", "channel", "ombudsstelle")?,
+        mailbox: v.str_or("imap", "mailbox", "INBOX")?,
+        processed_folder: v.str_or("imap", "processed_folder", "Erfasst")?,
+        quarantine_folder: v.str_or("imap", "quarantine_folder", "Quarantaene")?,
+        ca_file: v.str_opt("imap", "ca_file")?.map(PathBuf::from),
+        timeout_secs: v.int_or("imap", "timeout_secs", 30u64)?,
+        idle_secs: v.int_or("imap", "idle_secs", 300u64)?,
+        poll_interval_secs: v.int_or("imap", "poll_interval_secs", 60u64)?,
+        max_message_size: v.int_or("imap", "max_message_size", 25usize * 1024 * 1024)?,
+        batch_size: v.int_or("imap", "batch_size", 50usize)?,
+        host: imap_host,
+    };
+    if imap.idle_secs == 0 || imap.idle_secs > 29 * 60 {
+        return Err(v.err(
+            "imap",
+            "idle_secs",
+            "must be between 1 and 1740 (29 minutes)",
+        ));
+    }
+    if imap.batch_size == 0 {
+        return Err(v.err("imap", "batch_size", "must be at least 1"));
+    }
+    for (k, f) in [
+        ("mailbox", &imap.mailbox),
+        ("processed_folder", &imap.processed_folder),
+        ("quarantine_folder", &imap.quarantine_folder),
+    ] {
+        if f.contains(['\r', '\n', '"', '\\']) {
+            return Err(v.err("imap", k, "folder name contains forbidden characters"));
+        }
+    }
+    if imap.processed_folder == imap.mailbox || imap.quarantine_folder == imap.mailbox {
+        return Err(v.err(
+            "imap",
+            "processed_folder",
+            "processed and quarantine folders must differ from the mailbox",
+        ));
+    }
+
+    let smtp_host = v.str_or("smtp", "host", "127.0.0.1")?;
+    let smtp_tls = tls_of(v, "smtp", &smtp_host)?;
+    let smtp_default_port = match smtp_tls {
+        TlsMode::Implicit => 465,
+        TlsMode::Starttls => 587,
+        TlsMode::None => 25,
+    };
+    let from = v.str_or("smtp", "from", "ombudsstelle@jobcenter.test")?;
+    check_address(v, "smtp", "from", &from)?;
+    let from_domain = from
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default();
+    let smtp = SmtpSettings {
+        port: v.int_or("smtp", "port", smtp_default_port)?,
+        tls: smtp_tls,
+        username: v.str_opt("smtp", "username")?,
+        password: v.secret("smtp")?,
+        from_name: v.str_or("smtp", "from_name", "Ombudsstelle des Jobcenters")?,
+        ca_file: v.str_opt("smtp", "ca_file")?.map(PathBuf::from),
+        timeout_secs: v.int_or("smtp", "timeout_secs", 30u64)?,
+        hello_name: v.str_or("smtp", "hello_name", &from_domain)?,
+        message_id_domain: v.str_or("smtp", "message_id_domain", &from_domain)?,
+        max_attempts: v.int_or("smtp", "max_attempts", 8u32)?,
+        from,
+        host: smtp_host,
+    };
+    if smtp.max_attempts == 0 {
+        return Err(v.err("smtp", "max_attempts", "must be at least 1"));
+    }
+
+    let mut own = v.list("ack", "own_addresses")?.unwrap_or_default();
+    own.push(smtp.from.clone());
+    if imap.username.contains('@') {
+        own.push(imap.username.clone());
+    }
+    let ack = AckSettings {
+        rate_limit_per_hour: v.int_or("ack", "rate_limit_per_hour", 20u32)?,
+        own_addresses: own.into_iter().map(|a| a.to_lowercase()).collect(),
+    };
+
+    let intake = IntakeSettings {
+        closed_followup: match v.str_or("intake", "closed_followup", "reopen")?.as_str() {
+            "reopen" => ClosedFollowup::Reopen,
+            "new_case" => ClosedFollowup::NewCase,
+            o => {
+                return Err(v.err(
+                    "intake",
+                    "closed_followup",
+                    format!("{o:?}: expected \"reopen\" or \"new_case\""),
+                ))
+            }
+        },
+    };
+
+    let land_raw = v.str_or("deadlines", "land", "SN")?;
+    let land = land_raw
+        .parse::<Land>()
+        .map_err(|m| v.err("deadlines", "land", m.to_string()))?;
+    let extra_closed = v
+        .list("deadlines", "extra_closed")?
+        .unwrap_or_else(|| vec!["12-24".into(), "12-31".into()])
+        .iter()
+        .map(|s| {
+            s.parse::<ClosingDay>()
+                .map_err(|m| v.err("deadlines", "extra_closed", m.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let deadlines = DeadlineSettings {
+        land,
+        extra_closed,
+        policy: DeadlinePolicy {
+            ack_working_days: v.int_or("deadlines", "ack_working_days", 3u32)?,
+            processing_days: v.int_or("deadlines", "processing_days", 14u32)?,
+        },
+    };
+
+    let time_raw = v.str_or("digest", "time", "07:30")?;
+    let time = chrono::NaiveTime::parse_from_str(&time_raw, "%H:%M").map_err(|_| {
+        v.err(
+            "digest",
+            "time",
+            format!("{time_raw:?} is not a time HH:MM"),
+        )
+    })?;
+    if (2..3).contains(&chrono::Timelike::hour(&time)) {
+        return Err(v.err(
+            "digest",
+            "time",
+            "times between 02:00 and 03:00 are refused (they do not exist or repeat on DST days)",
+        ));
+    }
+    let digest = DigestSettings {
+        time,
+        team: v.str_opt("digest", "team")?,
+        lead: v.str_opt("digest", "lead")?,
+        within_working_days: v.int_or("digest", "within_working_days", 3u32)?,
+        escalate_after_working_days: v.int_or("digest", "escalate_after_working_days", 2u32)?,
+        send_empty: v.bool_or("digest", "send_empty", false)?,
+    };
+    for (k, a) in [("team", &digest.team), ("lead", &digest.lead)] {
+        if let Some(a) = a {
+            check_address(v, "digest", k, a)?;
+        }
+    }
+
+    let mut staff = BTreeMap::new();
+    if let Some(t) = v.table.get("staff").and_then(|t| t.as_table()) {
+        for (name, addr) in t {
+            let a = addr
+                .as_str()
+                .ok_or_else(|| v.err("staff", name, "expected a mail address string"))?;
+            check_address(v, "staff", name, a)?;
+            staff.insert(name.clone(), a.to_string());
+        }
+    }
+
+    let log = LogSettings {
+        format: match v.str_or("log", "format", "text")?.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            o => return Err(v.err("log", "format", format!("{o:?}: expected text or json"))),
+        },
+        level: v.str_or("log", "level", "info")?,
+    };
+
+    let http = HttpSettings {
+        listen: match v.str_opt("http", "listen")? {
+            None => None,
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| v.err("http", "listen", format!("{s:?} is not HOST:PORT")))?,
+            ),
+        },
+    };
+
+    let retention = RetentionSettings {
+        closed_older_than: match v.str_opt("retention", "closed_older_than")? {
+            None => None,
+            Some(s) => {
+                Some(parse_duration(&s).map_err(|m| v.err("retention", "closed_older_than", m))?)
+            }
+        },
+    };
+
+    Ok(Settings {
+        file: None,
+        database,
+        imap,
+        smtp,
+        rules_dir: PathBuf::from(v.str_or("rules", "dir", "rules")?),
+        templates_dir: PathBuf::from(v.str_or("templates", "dir", "templates")?),
+        ack,
+        intake,
+        deadlines,
+        digest,
+        staff,
+        log,
+        http,
+        retention,
+        warnings: Vec::new(),
+    })
+}
+
+/// Parses retention durations like `730d`, `2y`, `18m` (months), `6w`.
+pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 730d, 2y, 18m or 6w"))?;
+    let days = match unit {
+        "d" => n,
+        "w" => n * 7,
+        "m" => n * 30,
+        "y" => n * 365,
+        _ => return Err(format!("{s:?} is not a duration like 730d, 2y, 18m or 6w")),
+    };
+    if days <= 0 {
+        return Err(format!("{s:?}: duration must be positive"));
+    }
+    Ok(chrono::Duration::days(days))
+}
+
+impl Settings {
+    /// Requirements for verbs that talk to the servers.
+    pub fn require_database(&self) -> Result<&str, ConfigError> {
+        self.database
+            .url
+            .expose()
+            .ok_or_else(|| ConfigError::Invalid {
+                origin: origin(self.file.as_deref()),
+                key: "database.url (KRM_DATABASE_URL)".into(),
+                message: "not set".into(),
+            })
+    }
+
+    pub fn require_imap(&self) -> Result<(), ConfigError> {
+        if self.imap.username.is_empty() || !self.imap.password.is_set() {
+            return Err(ConfigError::Invalid {
+                origin: origin(self.file.as_deref()),
+                key: "imap.username / imap.password (KRM_IMAP_USERNAME, KRM_IMAP_PASSWORD)".into(),
+                message: "not set".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_alone_is_enough() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("KRM_DATABASE_URL", "postgres://postgres@127.0.0.1/krm"),
+                ("KRM_IMAP_PORT", "10143"),
+                ("KRM_IMAP_TLS", "starttls"),
+                ("KRM_IMAP_PROCESSED_FOLDER", "Done"),
+                ("KRM_DEADLINES_EXTRA_CLOSED", "12-24, 12-31"),
+                ("KRM_TEST_WHATEVER", "ignored"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.imap.port, 10143);
+        assert_eq!(s.imap.tls, TlsMode::Starttls);
+        assert_eq!(s.imap.processed_folder, "Done");
+        assert_eq!(s.deadlines.extra_closed.len(), 2);
+        assert_eq!(s.imap.mailbox, "INBOX");
+    }
+
+    #[test]
+    fn environment_beats_file_and_unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[imap]\nport = 993\nhost = \"127.0.0.1\"\n").unwrap();
+        let s = Settings::load_from(Some(&p), &env(&[("KRM_IMAP_PORT", "1993")])).unwrap();
+        assert_eq!(s.imap.port, 1993);
+
+        std::fs::write(&p, "[imap]\nport = 993\nhots = \"x\"\n").unwrap();
+        let e = Settings::load_from(Some(&p), &[]).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("hots"), "{e}");
+
+        let e = Settings::load_from(None, &env(&[("KRM_IMAP_PORTT", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("KRM_IMAP_PORTT"), "{e}");
+    }
+
+    #[test]
+    fn plain_tls_only_on_loopback_and_secrets_hidden() {
+        let e = Settings::load_from(
+            None,
+            &env(&[
+                ("KRM_SMTP_HOST", "mail.example.test"),
+                ("KRM_SMTP_TLS", "none"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("loopback"), "{e}");
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("KRM_IMAP_PASSWORD", "hunter2-geheim"),
+                ("KRM_DATABASE_URL", "postgres://u:pw-geheim@h/db"),
+            ]),
+        )
+        .unwrap();
+        let dbg = format!("{s:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("pw-geheim"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Settings::load_from(None, &env(&[("KRM_DIGEST_TIME", "02:30")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("digest.time"), "{e}");
+        let e = Settings::load_from(None, &env(&[("KRM_DEADLINES_LAND", "XX")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("deadlines.land"), "{e}");
+        let e = Settings::load_from(None, &env(&[("KRM_IMAP_PORT", "abc")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("KRM_IMAP_PORT"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("730d").unwrap().num_days(), 730);
+        assert_eq!(parse_duration("2y").unwrap().num_days(), 730);
+        assert!(parse_duration("2x").is_err());
+        assert!(parse_duration("0d").is_err());
+    }
+}

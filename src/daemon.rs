@@ -1,0 +1,448 @@
+//! The running service: wires settings, database, rules and templates together and runs the
+//! tasks — intake (under a Postgres advisory lock), outbox sender, digest scheduler, rules
+//! reload, HTTP — until shutdown. `run_once` is the scriptable single pass.
+
+use anyhow::Context as _;
+use sqlx::postgres::PgConnection;
+use sqlx::{Connection, PgPool};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::health::{Health, Role};
+use crate::intake::{Context, SharedRules};
+use crate::mailbox::{Mailbox, Wake};
+use crate::metrics as m;
+use crate::outbox::{self, DrainStats};
+use crate::rules::RuleSet;
+use crate::scan::{self, ScanError, ScanStats};
+use crate::smtp::Sender;
+use crate::store;
+use crate::templates::Templates;
+
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub pool: PgPool,
+    pub ctx: Arc<Context>,
+    pub sender: Arc<Sender>,
+    pub health: Arc<Health>,
+}
+
+/// Loads rules and templates (refusing bad ones), connects and migrates the database.
+pub async fn build(settings: Settings) -> anyhow::Result<App> {
+    let settings = Arc::new(settings);
+    let rules = RuleSet::load_dir(&settings.rules_dir)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("Loading rules from {}", settings.rules_dir.display()))?;
+    let templates = Templates::load(&settings.templates_dir)?;
+    let url = settings.require_database()?;
+    let pool = store::connect(url, settings.database.max_connections)
+        .await
+        .context("Connecting to the database")?;
+    let sender = Sender::new(&settings.smtp)?;
+    m::ruleset(rules.version());
+    let ctx = Context {
+        settings: settings.clone(),
+        rules: SharedRules::new(rules),
+        templates: Arc::new(templates),
+        calendar: settings.deadlines.calendar(),
+    };
+    Ok(App {
+        settings,
+        pool,
+        ctx: Arc::new(ctx),
+        sender: Arc::new(sender),
+        health: Arc::new(Health::default()),
+    })
+}
+
+#[derive(Debug, Default)]
+pub struct OnceReport {
+    pub scan: ScanStats,
+    pub outbox: DrainStats,
+}
+
+/// One pass: the whole inbox, then one attempt at every due outbox row (unless `no_send`).
+pub async fn run_once(app: &App, no_send: bool) -> anyhow::Result<OnceReport> {
+    let s = &app.settings;
+    s.require_imap()?;
+    let mut lock = IntakeLock::connect(&app.pool, s).await?;
+    if !lock.try_acquire().await? {
+        anyhow::bail!(
+            "Another krm-intake instance holds the intake lock for channel {}",
+            s.imap.channel
+        );
+    }
+    let mut mb = Mailbox::connect(&s.imap).await?;
+    let uidvalidity = scan::prepare(&mut mb, &app.pool, &s.imap).await?;
+    let (_tx, rx) = watch::channel(false);
+    let stats = scan::scan(&mut mb, &app.pool, &app.ctx, uidvalidity, &rx).await?;
+    mb.logout().await;
+    drop(lock);
+    let outbox = if no_send {
+        DrainStats::default()
+    } else {
+        outbox::drain(&app.pool, &app.sender, s, true).await?
+    };
+    Ok(OnceReport {
+        scan: stats,
+        outbox,
+    })
+}
+
+/// A session-level advisory lock on its own connection: a pooled connection could be
+/// recycled or die silently and take the lock with it.
+pub struct IntakeLock {
+    conn: PgConnection,
+    key: String,
+    held: bool,
+}
+
+impl IntakeLock {
+    pub async fn connect(pool: &PgPool, s: &Settings) -> anyhow::Result<IntakeLock> {
+        let opts = pool.connect_options().as_ref().clone();
+        let conn = PgConnection::connect_with(&opts).await?;
+        Ok(IntakeLock {
+            conn,
+            key: format!("krm-intake:{}", s.imap.channel),
+            held: false,
+        })
+    }
+
+    pub async fn try_acquire(&mut self) -> anyhow::Result<bool> {
+        let (ok,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(&self.key)
+            .fetch_one(&mut self.conn)
+            .await?;
+        self.held = ok;
+        Ok(ok)
+    }
+
+    /// True while the dedicated connection (and so the lock) is alive.
+    pub async fn alive(&mut self) -> bool {
+        tokio::time::timeout(Duration::from_secs(5), self.conn.ping())
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// Capped exponential backoff for reconnects: 1 s, 2 s, 4 s … 5 min.
+fn next_backoff(d: Duration) -> Duration {
+    (d * 2).min(Duration::from_secs(300))
+}
+
+/// The intake task: become the active instance, then scan, wait (IDLE or poll), repeat.
+pub async fn intake_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let s = app.settings.clone();
+    let mut backoff = Duration::from_secs(1);
+    app.health.set_role(Role::Starting);
+    'lock: loop {
+        if *stop.borrow() {
+            return;
+        }
+        let mut lock = match IntakeLock::connect(&app.pool, &s).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "intake: database unreachable; retrying");
+                if sleep_or_stop(backoff, &mut stop).await {
+                    return;
+                }
+                backoff = next_backoff(backoff);
+                continue;
+            }
+        };
+        loop {
+            match lock.try_acquire().await {
+                Ok(true) => break,
+                Ok(false) => {
+                    if app.health.role() != Role::Standby {
+                        tracing::info!(channel = %s.imap.channel, "another instance holds the intake; standing by");
+                        app.health.set_role(Role::Standby);
+                    }
+                    if sleep_or_stop(Duration::from_secs(2), &mut stop).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "intake: lock connection lost");
+                    continue 'lock;
+                }
+            }
+        }
+        tracing::info!(channel = %s.imap.channel, "holding the intake lock");
+        app.health.set_role(Role::Active);
+        backoff = Duration::from_secs(1);
+
+        // Connected-session loop; any IMAP error drops the session and reconnects.
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if !lock.alive().await {
+                tracing::warn!("intake: lock connection died; re-acquiring before reading mail");
+                app.health.set_imap(false);
+                continue 'lock;
+            }
+            let mb = match connect_and_prepare(&app).await {
+                Ok(v) => v,
+                Err(e) => {
+                    app.health.set_imap(false);
+                    m::counter(m::IMAP_RECONNECTS, 1);
+                    tracing::error!(error = %e, retry_in_secs = backoff.as_secs(), "intake: cannot open the mailbox");
+                    if sleep_or_stop(backoff, &mut stop).await {
+                        return;
+                    }
+                    backoff = next_backoff(backoff);
+                    continue;
+                }
+            };
+            app.health.set_imap(true);
+            let (mut mailbox, uidvalidity) = mb.take();
+            loop {
+                match scan::scan(&mut mailbox, &app.pool, &app.ctx, uidvalidity, &stop).await {
+                    Ok(stats) => {
+                        backoff = Duration::from_secs(1);
+                        if stats.handled() > 0 {
+                            tracing::info!(
+                                new = stats.new_cases,
+                                followups = stats.followups,
+                                seen_again = stats.seen_again,
+                                bounces = stats.bounces,
+                                quarantined = stats.quarantined,
+                                "inbox scanned"
+                            );
+                        }
+                    }
+                    Err(ScanError::Store(e)) => {
+                        // Stop fetching while the database is away; nothing was moved.
+                        tracing::error!(error = %e, retry_in_secs = backoff.as_secs(), "intake paused: database error");
+                        if sleep_or_stop(backoff, &mut stop).await {
+                            mailbox.logout().await;
+                            return;
+                        }
+                        backoff = next_backoff(backoff);
+                        if !lock.alive().await {
+                            app.health.set_imap(false);
+                            continue 'lock;
+                        }
+                        continue;
+                    }
+                    Err(ScanError::Imap(e)) => {
+                        tracing::warn!(error = %e, "intake: IMAP error; reconnecting");
+                        m::counter(m::IMAP_RECONNECTS, 1);
+                        app.health.set_imap(false);
+                        break;
+                    }
+                }
+                if *stop.borrow() {
+                    mailbox.logout().await;
+                    return;
+                }
+                // Wait for news: IDLE where the server has it, else poll.
+                if mailbox.capabilities().idle {
+                    let mut stop2 = stop.clone();
+                    let stopped = async move {
+                        let _ = stop2.changed().await;
+                    };
+                    match mailbox
+                        .idle(Duration::from_secs(s.imap.idle_secs), stopped)
+                        .await
+                    {
+                        Ok((mb2, wake)) => {
+                            mailbox = mb2;
+                            if wake == Wake::Interrupted && *stop.borrow() {
+                                mailbox.logout().await;
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "intake: IDLE failed; reconnecting");
+                            m::counter(m::IMAP_RECONNECTS, 1);
+                            app.health.set_imap(false);
+                            break;
+                        }
+                    }
+                } else if sleep_or_stop(Duration::from_secs(s.imap.poll_interval_secs), &mut stop)
+                    .await
+                {
+                    mailbox.logout().await;
+                    return;
+                }
+            }
+            if sleep_or_stop(backoff, &mut stop).await {
+                return;
+            }
+            backoff = next_backoff(backoff);
+        }
+    }
+}
+
+struct Prepared(Mailbox, u32);
+
+impl Prepared {
+    fn take(self) -> (Mailbox, u32) {
+        (self.0, self.1)
+    }
+}
+
+async fn connect_and_prepare(app: &App) -> Result<Prepared, ScanError> {
+    let mut mb = Mailbox::connect(&app.settings.imap).await?;
+    let v = scan::prepare(&mut mb, &app.pool, &app.settings.imap).await?;
+    Ok(Prepared(mb, v))
+}
+
+/// Reloads the rules on SIGHUP and when the directory changes; a bad set is refused and the
+/// last good one stays in force.
+pub async fn rules_watcher(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    use notify::Watcher;
+    let dir = app.settings.rules_dir.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let watcher = {
+        let tx = tx.clone();
+        notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            if let Ok(ev) = ev {
+                let relevant = ev.paths.iter().any(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| !is_ignored_file_name(n))
+                });
+                if relevant {
+                    let _ = tx.send(());
+                }
+            }
+        })
+    };
+    let _watcher = match watcher {
+        Ok(mut w) => match w.watch(&dir, notify::RecursiveMode::NonRecursive) {
+            Ok(()) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "cannot watch the rules directory; SIGHUP still reloads");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the rules directory; SIGHUP still reloads");
+            None
+        }
+    };
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hup_fut = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_fut = std::future::pending::<()>();
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = hup_fut => {}
+            Some(()) = rx.recv() => {
+                // Debounce: an editor writes several events for one save.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                while rx.try_recv().is_ok() {}
+            }
+        }
+        reload_rules(&app);
+    }
+}
+
+/// Dotfiles and editor droppings do not trigger a reload.
+fn is_ignored_file_name(n: &str) -> bool {
+    n.starts_with('.')
+        || n.starts_with('#')
+        || n.ends_with('~')
+        || n.ends_with(".swp")
+        || n.ends_with(".swx")
+        || n.ends_with(".tmp")
+}
+
+pub fn reload_rules(app: &App) {
+    let dir = &app.settings.rules_dir;
+    match RuleSet::load_dir(dir) {
+        Ok(r) => {
+            let old = app.ctx.rules.current().version().to_string();
+            if r.version() != old {
+                tracing::info!(version = %r.version(), rules = r.len(), "rules reloaded");
+                m::ruleset(r.version());
+                app.ctx.rules.replace(r);
+            }
+        }
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), "rules refused; the last good set stays in force: {e}");
+        }
+    }
+}
+
+/// Runs every task until SIGTERM/SIGINT, then stops them and waits up to 10 s.
+pub async fn run(app: App) -> anyhow::Result<()> {
+    let app = Arc::new(app);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(addr) = app.settings.http.listen {
+        let listener = crate::http::bind(addr).await?;
+        tasks.spawn(crate::http::serve(listener, app.clone(), stop_rx.clone()));
+    }
+    tasks.spawn(intake_loop(app.clone(), stop_rx.clone()));
+    tasks.spawn(outbox::run(
+        app.pool.clone(),
+        app.sender.clone(),
+        app.settings.clone(),
+        stop_rx.clone(),
+    ));
+    tasks.spawn(crate::digest::scheduler(app.clone(), stop_rx.clone()));
+    tasks.spawn(rules_watcher(app.clone(), stop_rx.clone()));
+    tracing::info!(channel = %app.settings.imap.channel, "krm-intake running");
+
+    shutdown_signal().await;
+    tracing::info!("shutdown requested; finishing the mail in hand");
+    let _ = stop_tx.send(true);
+    let all_done = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(9), all_done)
+        .await
+        .is_err()
+    {
+        tracing::warn!("tasks did not stop in time; exiting anyway");
+    }
+    app.pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

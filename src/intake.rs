@@ -1,0 +1,524 @@
+//! Intake decisions for one parsed mail, inside the caller's transaction: seen again, bounce of
+//! our acknowledgement, follow-up to a case, or a new case with deadlines, sender organisation
+//! and (unless suppressed) an acknowledgement in the outbox. No IMAP here; SQL lives in `store`.
+
+use chrono::{DateTime, Datelike, Utc};
+use sqlx::PgConnection;
+use std::sync::{Arc, RwLock};
+
+use crate::calendar::{self, Calendar};
+use crate::config::{ClosedFollowup, Settings};
+use crate::domain::{Address, AutoClass};
+use crate::message::{self, ParsedMail};
+use crate::rules::{RuleSet, SenderInput};
+use crate::smtp;
+use crate::store::cases::{self, Event, NewCase, Origin, DAEMON};
+use crate::store::{outbox, StoreError};
+use crate::templates::{AckContext, Templates};
+
+/// The rule set in force; swapped atomically on reload.
+#[derive(Clone)]
+pub struct SharedRules(Arc<RwLock<Arc<RuleSet>>>);
+
+impl SharedRules {
+    pub fn new(r: RuleSet) -> Self {
+        SharedRules(Arc::new(RwLock::new(Arc::new(r))))
+    }
+    pub fn current(&self) -> Arc<RuleSet> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+    pub fn replace(&self, r: RuleSet) {
+        match self.0.write() {
+            Ok(mut g) => *g = Arc::new(r),
+            Err(p) => *p.into_inner() = Arc::new(r),
+        }
+    }
+}
+
+/// Everything intake needs besides the connection.
+pub struct Context {
+    pub settings: Arc<Settings>,
+    pub rules: SharedRules,
+    pub templates: Arc<Templates>,
+    pub calendar: Calendar,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    NewCase { number: String, ack: AckDecision },
+    FollowUp { number: String, reopened: bool },
+    SeenAgain { number: String },
+    Bounce { number: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckDecision {
+    Enqueued,
+    Suppressed(String),
+}
+
+impl Outcome {
+    pub fn number(&self) -> &str {
+        match self {
+            Outcome::NewCase { number, .. }
+            | Outcome::FollowUp { number, .. }
+            | Outcome::SeenAgain { number }
+            | Outcome::Bounce { number } => number,
+        }
+    }
+}
+
+/// Records one mail. Runs inside the caller's transaction (or savepoint).
+pub async fn record(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    origin: &Origin<'_>,
+    mail: &ParsedMail,
+    raw: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    // 1. Seen before: a re-delivery, a re-append, or a mail left behind by a crash.
+    if let Some((case_id, number)) =
+        cases::find_identity(conn, mail.message_id.as_deref(), &mail.content_hash).await?
+    {
+        cases::add_event(
+            conn,
+            case_id,
+            &Event {
+                actor: DAEMON,
+                action: "mail_seen_again",
+                detail: Some(format!(
+                    "Mail erneut im Postfach {} gefunden (UID {}); kein neuer Vorgang",
+                    origin.channel,
+                    origin.uid.unwrap_or(0)
+                )),
+                ..Default::default()
+            },
+        )
+        .await?;
+        return Ok(Outcome::SeenAgain { number });
+    }
+
+    // 2. A bounce of one of our own mails belongs to that case.
+    if mail.auto == AutoClass::Bounce {
+        let mut refs: Vec<String> = Vec::new();
+        if let Some(b) = &mail.bounce {
+            refs.extend(b.original_message_id.clone());
+        }
+        refs.extend(mail.in_reply_to.iter().cloned());
+        refs.extend(mail.references.iter().cloned());
+        if let Some(case_id) = find_own_mail_case(conn, &refs).await? {
+            let code = mail
+                .bounce
+                .as_ref()
+                .and_then(|b| b.status.clone())
+                .unwrap_or_else(|| "unbekannt".into());
+            cases::insert_message(conn, case_id, "bounce", origin, mail, raw).await?;
+            cases::set_ack_status(conn, case_id, "not_delivered", Some(&code)).await?;
+            cases::add_event(
+                conn,
+                case_id,
+                &Event {
+                    actor: DAEMON,
+                    action: "ack_not_delivered",
+                    new_value: Some(code.clone()),
+                    detail: Some(format!(
+                        "Eingangsbestätigung nicht zustellbar (Status {code})"
+                    )),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let number = case_number(conn, case_id).await?;
+            return Ok(Outcome::Bounce { number });
+        }
+    }
+
+    // 3. Follow-up: case number in the subject, or a reference to a case's mail or our reply.
+    if let Some(case_id) = find_followup_case(conn, mail).await? {
+        let case_id = follow_merges(conn, case_id).await?;
+        cases::lock(conn, case_id).await?;
+        let Some(case) = cases::get(conn, case_id).await? else {
+            return Err(StoreError::Conflict(format!("case {case_id} vanished")));
+        };
+        let is_auto = mail.auto != AutoClass::None;
+        let closed = matches!(case.status.as_str(), "closed" | "discarded");
+        if !closed || is_auto || ctx.settings.intake.closed_followup == ClosedFollowup::Reopen {
+            let role = if is_auto { "auto_reply" } else { "followup" };
+            cases::insert_message(conn, case_id, role, origin, mail, raw).await?;
+            let reopened = closed && !is_auto;
+            if reopened {
+                cases::reopen(conn, case_id).await?;
+            }
+            cases::add_event(
+                conn,
+                case_id,
+                &Event {
+                    actor: DAEMON,
+                    action: if reopened {
+                        "reopened_by_followup"
+                    } else {
+                        "followup"
+                    },
+                    old_value: reopened.then(|| case.status.clone()),
+                    new_value: reopened.then(|| "open".to_string()),
+                    detail: Some(if is_auto {
+                        "Automatische Antwort dem Vorgang zugeordnet".to_string()
+                    } else {
+                        "Folgemail dem Vorgang zugeordnet".to_string()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            return Ok(Outcome::FollowUp {
+                number: case.number,
+                reopened,
+            });
+        }
+        // Closed case, configured to open a new one linked to it.
+        let outcome = new_case(conn, ctx, origin, mail, raw, now, Some(case_id)).await?;
+        cases::add_event(
+            conn,
+            case_id,
+            &Event {
+                actor: DAEMON,
+                action: "followup_new_case",
+                detail: Some(format!(
+                    "Folgemail als neuer Vorgang {} erfasst",
+                    outcome.number()
+                )),
+                ..Default::default()
+            },
+        )
+        .await?;
+        return Ok(outcome);
+    }
+
+    new_case(conn, ctx, origin, mail, raw, now, None).await
+}
+
+async fn case_number(conn: &mut PgConnection, case_id: i64) -> Result<String, StoreError> {
+    cases::get(conn, case_id)
+        .await?
+        .map(|c| c.number)
+        .ok_or_else(|| StoreError::Conflict(format!("case {case_id} vanished")))
+}
+
+async fn follow_merges(conn: &mut PgConnection, mut case_id: i64) -> Result<i64, StoreError> {
+    for _ in 0..16 {
+        match cases::get(conn, case_id).await?.and_then(|c| c.merged_into) {
+            Some(target) => case_id = target,
+            None => break,
+        }
+    }
+    Ok(case_id)
+}
+
+async fn find_own_mail_case(
+    conn: &mut PgConnection,
+    refs: &[String],
+) -> Result<Option<i64>, StoreError> {
+    let own: Vec<String> = refs
+        .iter()
+        .filter(|r| r.starts_with("<krm-"))
+        .cloned()
+        .collect();
+    if own.is_empty() {
+        return Ok(None);
+    }
+    cases::find_by_references(conn, &own).await
+}
+
+async fn find_followup_case(
+    conn: &mut PgConnection,
+    mail: &ParsedMail,
+) -> Result<Option<i64>, StoreError> {
+    if let Some(n) = mail
+        .subject
+        .as_deref()
+        .and_then(message::case_number_in_subject)
+    {
+        if let Some(c) = cases::get_by_number(conn, &n.to_string()).await? {
+            return Ok(Some(c.id));
+        }
+    }
+    let mut refs: Vec<String> = mail.in_reply_to.clone();
+    refs.extend(mail.references.iter().cloned());
+    refs.retain(|r| Some(r) != mail.message_id.as_ref());
+    cases::find_by_references(conn, &refs).await
+}
+
+/// Local parts that never get an automatic answer.
+const NO_REPLY: &[&str] = &[
+    "noreply",
+    "no-reply",
+    "no_reply",
+    "donotreply",
+    "do-not-reply",
+    "mailer-daemon",
+    "postmaster",
+];
+
+fn suppression(ctx: &Context, rules: &RuleSet, mail: &ParsedMail, to: &Address) -> Option<String> {
+    if mail.auto != AutoClass::None {
+        return Some(format!(
+            "automatisch erzeugte Nachricht ({})",
+            match mail.auto {
+                AutoClass::AutoReply => "Abwesenheitsnotiz/Autoantwort",
+                AutoClass::Bounce => "Unzustellbarkeitsmeldung",
+                AutoClass::Bulk => "Massen- oder Listenmail",
+                AutoClass::None => "",
+            }
+        ));
+    }
+    let local = to.local_part();
+    let base = local.split('+').next().unwrap_or(&local).to_string();
+    if NO_REPLY
+        .iter()
+        .any(|n| base == *n || base.starts_with(&format!("{n}.")))
+    {
+        return Some("Absenderadresse nimmt keine Antworten an".into());
+    }
+    let norm = to.normalized();
+    if ctx.settings.ack.own_addresses.iter().any(|a| {
+        let (al, ad) = a.rsplit_once('@').unwrap_or((a, ""));
+        let (tl, td) = norm.rsplit_once('@').unwrap_or((&norm, ""));
+        ad == td && (al == tl || tl.split('+').next() == Some(al))
+    }) {
+        return Some("eigene Adresse der Ombudsstelle".into());
+    }
+    if rules.is_internal(to) {
+        return Some("interne Adresse der Behörde".into());
+    }
+    None
+}
+
+async fn new_case(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    origin: &Origin<'_>,
+    mail: &ParsedMail,
+    raw: &[u8],
+    now: DateTime<Utc>,
+    related: Option<i64>,
+) -> Result<Outcome, StoreError> {
+    let rules = ctx.rules.current();
+    let matched = rules.classify(&SenderInput {
+        from: mail.from.as_ref(),
+        reply_to: &mail.reply_to,
+        cc: &mail.cc,
+        text: &mail.text,
+        attached_forwarded_from: &mail.forwarded_from,
+    });
+    let hints = rules.hints(mail.subject.as_deref().unwrap_or(""), &mail.text);
+    let deadlines = calendar::compute(
+        &ctx.calendar,
+        ctx.settings.deadlines.policy,
+        origin.received_at,
+    );
+
+    // Same Message-ID, different content: some senders reuse ids. A new case, flagged.
+    let dup_of = match &mail.message_id {
+        Some(mid) => cases::find_by_message_id(conn, mid).await?,
+        None => None,
+    };
+    let review_reason = match (mail.auto, dup_of, related) {
+        (AutoClass::Bulk, _, _) => Some("bulk".to_string()),
+        (AutoClass::AutoReply, _, _) => Some("auto_reply".to_string()),
+        (AutoClass::Bounce, _, _) => Some("bounce".to_string()),
+        (_, Some(_), _) => Some("possible_duplicate".to_string()),
+        (_, _, Some(_)) => Some("followup_to_closed".to_string()),
+        _ => None,
+    };
+
+    let recipient = mail.reply_to.first().or(mail.from.as_ref()).cloned();
+    let mut ack = match &recipient {
+        None => AckDecision::Suppressed("kein Absender angegeben".into()),
+        Some(to) => match suppression(ctx, &rules, mail, to) {
+            Some(r) => AckDecision::Suppressed(r),
+            None => AckDecision::Enqueued,
+        },
+    };
+    // Rate cap per exact address; third-party senders (functional mailboxes) are exempt.
+    let third_party = matched.as_ref().is_some_and(|m| m.third_party);
+    if let (AckDecision::Enqueued, Some(to)) = (&ack, &recipient) {
+        if !third_party {
+            let sent = outbox::acks_last_hour(conn, &to.normalized(), now).await?;
+            let cap = ctx.settings.ack.rate_limit_per_hour as i64;
+            if sent >= cap {
+                ack = AckDecision::Suppressed(format!(
+                    "Obergrenze von {cap} Bestätigungen pro Stunde an diese Adresse erreicht"
+                ));
+            }
+        }
+    }
+
+    let year = calendar::berlin_date(origin.received_at).year();
+    let nc = NewCase {
+        channel: origin.channel.to_string(),
+        received_at: origin.received_at,
+        suggested_kind: hints.kind.map(|k| k.as_str().to_string()),
+        suggested_topics: hints.topics.clone(),
+        kind: None,
+        organisation: matched.as_ref().map(|m| m.organisation.clone()),
+        category: matched.as_ref().map(|m| m.category.label().to_string()),
+        third_party,
+        rule_id: matched.as_ref().map(|m| m.rule_id.clone()),
+        ruleset_version: Some(rules.version().to_string()),
+        rule_evidence: matched
+            .as_ref()
+            .and_then(|m| serde_json::to_value(&m.evidence).ok()),
+        review_reason,
+        possible_duplicate_of: dup_of.or(related),
+        ack_due: deadlines.ack_due,
+        due_unshifted: deadlines.due_unshifted,
+        due: deadlines.due,
+        ack_status: match &ack {
+            AckDecision::Enqueued => "pending".into(),
+            AckDecision::Suppressed(_) => "suppressed".into(),
+        },
+        ack_detail: match &ack {
+            AckDecision::Enqueued => None,
+            AckDecision::Suppressed(r) => Some(r.clone()),
+        },
+    };
+    let (case_id, number) = cases::insert_case(conn, &nc, year).await?;
+    cases::insert_message(conn, case_id, "initial", origin, mail, raw).await?;
+    cases::add_event(
+        conn,
+        case_id,
+        &Event {
+            actor: DAEMON,
+            action: "created",
+            detail: Some(format!(
+                "Vorgang aus Mail im Postfach {} erfasst{}",
+                origin.channel,
+                matched
+                    .as_ref()
+                    .map(|m| format!("; Regel {}", m.rule_id))
+                    .unwrap_or_default()
+            )),
+            ..Default::default()
+        },
+    )
+    .await?;
+
+    match (&ack, &recipient) {
+        (AckDecision::Suppressed(reason), _) => {
+            cases::add_event(
+                conn,
+                case_id,
+                &Event {
+                    actor: DAEMON,
+                    action: "ack_suppressed",
+                    detail: Some(reason.clone()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        (AckDecision::Enqueued, Some(to)) => {
+            enqueue_ack(
+                conn,
+                ctx,
+                case_id,
+                &number.to_string(),
+                to,
+                mail,
+                origin.received_at,
+                &deadlines,
+            )
+            .await?;
+        }
+        (AckDecision::Enqueued, None) => {}
+    }
+    Ok(Outcome::NewCase {
+        number: number.to_string(),
+        ack,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn enqueue_ack(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    case_id: i64,
+    number: &str,
+    to: &Address,
+    mail: &ParsedMail,
+    received_at: DateTime<Utc>,
+    d: &calendar::Deadlines,
+) -> Result<(), StoreError> {
+    let s = &ctx.settings;
+    let received = calendar::berlin_date(received_at);
+    let rendered = ctx
+        .templates
+        .render_ack(&AckContext {
+            case_number: number.to_string(),
+            received_date: received.format("%Y-%m-%d").to_string(),
+            received_date_de: received.format("%d.%m.%Y").to_string(),
+            due_date: d.due.format("%Y-%m-%d").to_string(),
+            due_date_de: d.due.format("%d.%m.%Y").to_string(),
+            processing_days: s.deadlines.policy.processing_days,
+            office_name: s.smtp.from_name.clone(),
+        })
+        .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let id = outbox::next_id(conn).await?;
+    let message_id = smtp::outbox_message_id("ack", id, &s.smtp.message_id_domain);
+    let mut references = mail.references.clone();
+    references.extend(mail.message_id.clone());
+    let raw = match smtp::build(&smtp::Outgoing {
+        from: &s.smtp.from,
+        from_name: &s.smtp.from_name,
+        to: &to.addr,
+        subject: &rendered.subject,
+        body: &rendered.body,
+        message_id: &message_id,
+        in_reply_to: mail.message_id.as_deref(),
+        references: &references,
+        auto_submitted: "auto-replied",
+        date: Utc::now(),
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            // An address lettre cannot encode: record instead of failing the whole mail.
+            cases::set_ack_status(
+                conn,
+                case_id,
+                "suppressed",
+                Some("Empfängeradresse ungültig"),
+            )
+            .await?;
+            cases::add_event(
+                conn,
+                case_id,
+                &Event {
+                    actor: DAEMON,
+                    action: "ack_suppressed",
+                    detail: Some(format!("Bestätigung nicht erstellt: {e}")),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+    outbox::enqueue(
+        conn,
+        &outbox::NewOutbox {
+            id,
+            kind: "ack",
+            case_id: Some(case_id),
+            recipient: &to.normalized(),
+            message_id: &message_id,
+            dedupe_key: Some(&format!("ack:{case_id}")),
+            raw: &raw,
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! krm-intake: the mail intake of a Jobcenter Ombudsstelle's complaints management (KRM).
+//! IMAP inbox → parse → sender rules → case in PostgreSQL → acknowledgement; deadlines and
+//! reminder digests for staff; a staff CLI and the yearly report.
+
+pub mod calendar;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod digest;
+pub mod domain;
+pub mod failpoint;
+pub mod health;
+pub mod http;
+pub mod intake;
+pub mod mailbox;
+pub mod message;
+pub mod metrics;
+pub mod outbox;
+pub mod rules;
+pub mod scan;
+pub mod smtp;
+pub mod store;
+pub mod telemetry;
+pub mod templates;
+pub mod tls;

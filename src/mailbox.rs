@@ -1,0 +1,473 @@
+//! The IMAP edge: connect (implicit TLS, STARTTLS or plain on loopback), select, list by UID,
+//! fetch, move, IDLE. Every command runs under a timeout because async-imap has none of its own;
+//! callers treat any error as "drop the session and reconnect".
+
+use async_imap::types::Fetch;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::config::{ImapSettings, TlsMode};
+use crate::tls;
+
+#[derive(Debug, Error)]
+pub enum ImapError {
+    #[error("IMAP {host}:{port}: cannot connect: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("IMAP TLS: {0}")]
+    Tls(String),
+    #[error("IMAP login as {user} failed: {message}")]
+    Login { user: String, message: String },
+    #[error("IMAP {0}: timed out")]
+    Timeout(&'static str),
+    #[error("IMAP {what}: {source}")]
+    Protocol {
+        what: &'static str,
+        source: async_imap::error::Error,
+    },
+    #[error("IMAP folder {folder:?}: {message}")]
+    Folder { folder: String, message: String },
+    #[error("IMAP server lacks UIDPLUS and MOVE; cannot remove a single mail safely")]
+    NoSafeMove,
+}
+
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync + Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync + Debug> Io for T {}
+type Stream = Box<dyn Io>;
+type Session = async_imap::Session<Stream>;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Capabilities {
+    pub idle: bool,
+    pub r#move: bool,
+    pub uidplus: bool,
+}
+
+/// Size and receipt time of a mail, fetched before its body.
+#[derive(Debug, Clone)]
+pub struct MailMeta {
+    pub uid: u32,
+    pub size: usize,
+    pub internal_date: Option<DateTime<Utc>>,
+}
+
+pub struct Mailbox {
+    session: Session,
+    caps: Capabilities,
+    timeout: Duration,
+    selected: Option<String>,
+}
+
+/// Outcome of one IDLE period.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wake {
+    NewData,
+    Timeout,
+    Interrupted,
+}
+
+async fn timed<T, E>(
+    d: Duration,
+    what: &'static str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, ImapError>
+where
+    E: Into<async_imap::error::Error>,
+{
+    match tokio::time::timeout(d, fut).await {
+        Err(_) => Err(ImapError::Timeout(what)),
+        Ok(Err(e)) => Err(ImapError::Protocol {
+            what,
+            source: e.into(),
+        }),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+/// Formats UIDs as an IMAP sequence set with ranges.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+fn quote(folder: &str) -> String {
+    format!("\"{}\"", folder.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl Mailbox {
+    pub async fn connect(s: &ImapSettings) -> Result<Mailbox, ImapError> {
+        let t = Duration::from_secs(s.timeout_secs);
+        let tcp = tokio::time::timeout(t, TcpStream::connect((s.host.as_str(), s.port)))
+            .await
+            .map_err(|_| ImapError::Timeout("connect"))?
+            .map_err(|source| ImapError::Connect {
+                host: s.host.clone(),
+                port: s.port,
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let client = match s.tls {
+            TlsMode::None => {
+                let mut c = async_imap::Client::new(Box::new(tcp) as Stream);
+                greeting(&mut c, t).await?;
+                c
+            }
+            TlsMode::Implicit => {
+                let tls = wrap_tls(tcp, s).await?;
+                let mut c = async_imap::Client::new(Box::new(tls) as Stream);
+                greeting(&mut c, t).await?;
+                c
+            }
+            TlsMode::Starttls => {
+                let mut c = async_imap::Client::new(tcp);
+                greeting(&mut c, t).await?;
+                timed(t, "STARTTLS", c.run_command_and_check_ok("STARTTLS", None)).await?;
+                let tcp = c.into_inner();
+                let tls = wrap_tls(tcp, s).await?;
+                async_imap::Client::new(Box::new(tls) as Stream)
+            }
+        };
+        let login = tokio::time::timeout(
+            t,
+            client.login(&s.username, s.password.expose().unwrap_or("")),
+        )
+        .await
+        .map_err(|_| ImapError::Timeout("LOGIN"))?;
+        let mut session = login.map_err(|(e, _)| ImapError::Login {
+            user: "the configured user".to_string(),
+            message: login_message(&e),
+        })?;
+        let caps = timed(t, "CAPABILITY", session.capabilities()).await?;
+        let caps = Capabilities {
+            idle: caps.has_str("IDLE"),
+            r#move: caps.has_str("MOVE"),
+            uidplus: caps.has_str("UIDPLUS"),
+        };
+        Ok(Mailbox {
+            session,
+            caps,
+            timeout: t,
+            selected: None,
+        })
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    /// Selects `folder` and returns its UIDVALIDITY.
+    pub async fn select(&mut self, folder: &str) -> Result<u32, ImapError> {
+        let mb = tokio::time::timeout(self.timeout, self.session.select(folder))
+            .await
+            .map_err(|_| ImapError::Timeout("SELECT"))?
+            .map_err(|e| ImapError::Folder {
+                folder: folder.to_string(),
+                message: e.to_string(),
+            })?;
+        self.selected = Some(folder.to_string());
+        Ok(mb.uid_validity.unwrap_or(0))
+    }
+
+    /// Creates `folder` unless it exists.
+    pub async fn ensure_folder(&mut self, folder: &str) -> Result<(), ImapError> {
+        let names: Vec<_> = timed(self.timeout, "LIST", async {
+            let stream = self.session.list(Some(""), Some(folder)).await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        if names.iter().any(|n| n.name() == folder) {
+            return Ok(());
+        }
+        tokio::time::timeout(self.timeout, self.session.create(folder))
+            .await
+            .map_err(|_| ImapError::Timeout("CREATE"))?
+            .map_err(|e| ImapError::Folder {
+                folder: folder.to_string(),
+                message: format!("cannot create: {e}"),
+            })?;
+        let _ = tokio::time::timeout(self.timeout, self.session.subscribe(folder)).await;
+        Ok(())
+    }
+
+    /// Every UID in the selected folder, ascending (`UID SEARCH ALL`).
+    pub async fn all_uids(&mut self) -> Result<Vec<u32>, ImapError> {
+        let set = timed(self.timeout, "UID SEARCH", self.session.uid_search("ALL")).await?;
+        let mut v: Vec<u32> = set.into_iter().collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    pub async fn search(&mut self, query: &str) -> Result<Vec<u32>, ImapError> {
+        let set = timed(self.timeout, "UID SEARCH", self.session.uid_search(query)).await?;
+        let mut v: Vec<u32> = set.into_iter().collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    pub async fn fetch_meta(&mut self, uids: &[u32]) -> Result<Vec<MailMeta>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        let fetched: Vec<Fetch> = timed(self.timeout, "UID FETCH (size)", async {
+            let s = self
+                .session
+                .uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)")
+                .await?;
+            s.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        let mut out: Vec<MailMeta> = fetched
+            .iter()
+            .filter_map(|f| {
+                Some(MailMeta {
+                    uid: f.uid?,
+                    size: f.size.unwrap_or(0) as usize,
+                    internal_date: f.internal_date().map(|d| d.with_timezone(&Utc)),
+                })
+            })
+            .collect();
+        out.sort_by_key(|m| m.uid);
+        Ok(out)
+    }
+
+    /// Raw bodies without setting \Seen. The timeout grows with the amount requested.
+    pub async fn fetch_bodies(
+        &mut self,
+        uids: &[u32],
+        expected_bytes: usize,
+    ) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        // Allow ~1 MB/s at worst on top of the base timeout.
+        let t = self.timeout + Duration::from_secs((expected_bytes / 1_000_000) as u64);
+        let fetched: Vec<Fetch> = timed(t, "UID FETCH (body)", async {
+            let s = self.session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+            s.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        Ok(fetched
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+            .collect())
+    }
+
+    /// Moves exactly these UIDs out of the selected folder: MOVE where available, else
+    /// COPY + STORE \Deleted + UID EXPUNGE of exactly these UIDs (never a plain EXPUNGE).
+    pub async fn move_uids(&mut self, uids: &[u32], target: &str) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let set = uid_set(uids);
+        if self.caps.r#move {
+            timed(self.timeout, "UID MOVE", self.session.uid_mv(&set, target)).await?;
+            return Ok(());
+        }
+        if !self.caps.uidplus {
+            return Err(ImapError::NoSafeMove);
+        }
+        timed(
+            self.timeout,
+            "UID COPY",
+            self.session.uid_copy(&set, target),
+        )
+        .await?;
+        timed(self.timeout, "UID STORE", async {
+            let s = self
+                .session
+                .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                .await?;
+            s.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        timed(self.timeout, "UID EXPUNGE", async {
+            let s = self.session.uid_expunge(&set).await?;
+            s.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn append(&mut self, folder: &str, raw: &[u8]) -> Result<(), ImapError> {
+        timed(
+            self.timeout + Duration::from_secs((raw.len() / 1_000_000) as u64),
+            "APPEND",
+            self.session.append(folder, None, None, raw),
+        )
+        .await
+    }
+
+    /// Finds UIDs in `folder` whose Message-ID header equals `message_id`.
+    pub async fn find_by_message_id(
+        &mut self,
+        folder: &str,
+        message_id: &str,
+    ) -> Result<Vec<u32>, ImapError> {
+        self.select(folder).await?;
+        let q = format!("HEADER Message-ID {}", quote(message_id));
+        self.search(&q).await
+    }
+
+    /// Removes exactly these UIDs from the selected folder (used by purge).
+    pub async fn delete_uids(&mut self, uids: &[u32]) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        if !self.caps.uidplus {
+            return Err(ImapError::NoSafeMove);
+        }
+        let set = uid_set(uids);
+        timed(self.timeout, "UID STORE", async {
+            let s = self
+                .session
+                .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                .await?;
+            s.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        timed(self.timeout, "UID EXPUNGE", async {
+            let s = self.session.uid_expunge(&set).await?;
+            s.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn noop(&mut self) -> Result<(), ImapError> {
+        timed(self.timeout, "NOOP", self.session.noop()).await
+    }
+
+    /// Waits in IDLE up to `max` or until `stop` resolves. The read timeout is lifted while
+    /// idling (the wait is bounded by `max`); `DONE` runs under its own timeout.
+    pub async fn idle(
+        mut self,
+        max: Duration,
+        stop: impl Future<Output = ()>,
+    ) -> Result<(Mailbox, Wake), ImapError> {
+        // Notifications that arrived earlier are irrelevant: the caller re-scans by UID.
+        while self.session.unsolicited_responses.try_recv().is_ok() {}
+        let timeout = self.timeout;
+        let caps = self.caps;
+        let selected = self.selected.take();
+        let mut handle = self.session.idle();
+        timed(timeout, "IDLE", handle.init()).await?;
+        let wake = {
+            let (wait, interrupt) = handle.wait_with_timeout(max);
+            tokio::pin!(wait);
+            tokio::pin!(stop);
+            tokio::select! {
+                r = &mut wait => match r {
+                    Ok(async_imap::extensions::idle::IdleResponse::NewData(_)) => Wake::NewData,
+                    Ok(async_imap::extensions::idle::IdleResponse::Timeout) => Wake::Timeout,
+                    Ok(async_imap::extensions::idle::IdleResponse::ManualInterrupt) => Wake::Interrupted,
+                    Err(e) => return Err(ImapError::Protocol { what: "IDLE", source: e }),
+                },
+                _ = &mut stop => {
+                    drop(interrupt);
+                    Wake::Interrupted
+                }
+            }
+        };
+        let session = timed(timeout, "DONE", handle.done()).await?;
+        Ok((
+            Mailbox {
+                session,
+                caps,
+                timeout,
+                selected,
+            },
+            wake,
+        ))
+    }
+
+    pub async fn logout(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.session.logout()).await;
+    }
+}
+
+async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
+    c: &mut async_imap::Client<T>,
+    t: Duration,
+) -> Result<(), ImapError> {
+    match tokio::time::timeout(t, c.read_response()).await {
+        Err(_) => Err(ImapError::Timeout("greeting")),
+        Ok(Err(e)) => Err(ImapError::Protocol {
+            what: "greeting",
+            source: e.into(),
+        }),
+        Ok(Ok(None)) => Err(ImapError::Protocol {
+            what: "greeting",
+            source: async_imap::error::Error::ConnectionLost,
+        }),
+        Ok(Ok(Some(_))) => Ok(()),
+    }
+}
+
+async fn wrap_tls(
+    tcp: TcpStream,
+    s: &ImapSettings,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
+    let config =
+        tls::client_config(s.ca_file.as_deref()).map_err(|e| ImapError::Tls(e.to_string()))?;
+    let name = tls::server_name(&s.host).map_err(|e| ImapError::Tls(e.to_string()))?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    tokio::time::timeout(
+        Duration::from_secs(s.timeout_secs),
+        connector.connect(name, tcp),
+    )
+    .await
+    .map_err(|_| ImapError::Timeout("TLS handshake"))?
+    .map_err(|e| ImapError::Tls(e.to_string()))
+}
+
+/// The server's refusal text, without anything we sent (the password never appears in it).
+fn login_message(e: &async_imap::error::Error) -> String {
+    match e {
+        async_imap::error::Error::No(m) | async_imap::error::Error::Bad(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uid_set;
+
+    #[test]
+    fn uid_sets_compress_ranges() {
+        assert_eq!(uid_set(&[5, 1, 2, 3, 9, 10]), "1:3,5,9:10");
+        assert_eq!(uid_set(&[7]), "7");
+        assert_eq!(uid_set(&[]), "");
+    }
+}

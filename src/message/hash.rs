@@ -1,0 +1,173 @@
+//! Content hash for dedupe: the same mail delivered twice (other route, other mailbox, CRLF vs LF,
+//! with or without an mbox `From ` line) hashes the same; any change by the author does not.
+
+use sha2::{Digest, Sha256};
+
+/// Header fields added in transit to us or by mail stores; removed from the top header block only.
+/// DKIM signatures stay: they are set by the sender's side.
+const TRACE_FIELDS: &[&str] = &[
+    "received",
+    "return-path",
+    "delivered-to",
+    "x-original-to",
+    "authentication-results",
+    "received-spf",
+    "x-received",
+    "x-delivered-to",
+    "envelope-to",
+    "delivery-date",
+    "x-envelope-from",
+    "x-envelope-to",
+    // mbox and mail-store artefacts
+    "status",
+    "x-status",
+    "x-keywords",
+    "x-uid",
+    "content-length",
+    "x-mozilla-status",
+    "x-mozilla-status2",
+    "x-mozilla-keys",
+];
+
+const TRACE_PREFIXES: &[&str] = &["arc-", "x-spam-", "x-virus-"];
+
+fn is_trace_field(name: &[u8]) -> bool {
+    let name = name.trim_ascii();
+    TRACE_FIELDS
+        .iter()
+        .any(|t| name.eq_ignore_ascii_case(t.as_bytes()))
+        || TRACE_PREFIXES
+            .iter()
+            .any(|p| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+}
+
+/// Skips a leading mbox separator line (`From sender date`), if there is one.
+pub fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {
+    if !raw.starts_with(b"From ") {
+        return raw;
+    }
+    match raw.iter().position(|&b| b == b'\n') {
+        Some(nl) => &raw[nl + 1..],
+        None => &[],
+    }
+}
+
+/// Hex SHA-256 over the mail with trace fields removed from the top header block (folded
+/// continuation lines go with their field), CRLF normalised to LF, a leading mbox line skipped.
+pub fn content_hash(raw: &[u8]) -> String {
+    let raw = strip_mbox_from_line(raw);
+    let mut hasher = Sha256::new();
+    let mut in_headers = true;
+    let mut skipping = false;
+    let mut lines = raw.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let is_last = lines.peek().is_none();
+        let content = line.strip_suffix(b"\r").unwrap_or(line);
+        if in_headers {
+            if content.is_empty() {
+                in_headers = false;
+            } else if content.starts_with(b" ") || content.starts_with(b"\t") {
+                if skipping {
+                    continue;
+                }
+            } else {
+                skipping = content
+                    .iter()
+                    .position(|&b| b == b':')
+                    .is_some_and(|colon| is_trace_field(&content[..colon]));
+                if skipping {
+                    continue;
+                }
+            }
+        }
+        hasher.update(content);
+        if !is_last {
+            hasher.update(b"\n");
+        }
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIL: &str = "From: Anna Beispiel <anna@beispiel.test>\n\
+To: ombudsstelle@jobcenter.test\n\
+Subject: Beschwerde\n\
+Message-ID: <m1@beispiel.test>\n\
+DKIM-Signature: v=1; a=rsa-sha256; d=beispiel.test;\n\
+\tb=abc\n\
+\n\
+Sehr geehrte Damen und Herren,\n\
+mein Antrag ist verschwunden.\n";
+
+    fn delivered(route: &str, via: &str) -> String {
+        format!(
+            "Return-Path: <anna@beispiel.test>\nDelivered-To: {route}@jobcenter.test\n\
+Received: from {via}.beispiel.test (HELO {via})\n\tby mx.jobcenter.test with ESMTPS id {via}\n\t\
+for <{route}@jobcenter.test>; Mon, 2 Feb 2026 10:00:00 +0100\n\
+X-Spam-Status: No, score=-1.0\n\tautolearn=ham\nARC-Seal: i=1; a=rsa-sha256; cv=none\n\
+Authentication-Results: mx.jobcenter.test; dkim=pass\n{MAIL}"
+        )
+    }
+
+    #[test]
+    fn same_mail_via_two_routes_hashes_the_same() {
+        let a = delivered("ombudsstelle", "mail1");
+        let b = delivered("poststelle", "relay7");
+        assert_ne!(a, b);
+        assert_eq!(content_hash(a.as_bytes()), content_hash(b.as_bytes()));
+        assert_eq!(content_hash(a.as_bytes()), content_hash(MAIL.as_bytes()));
+    }
+
+    #[test]
+    fn crlf_and_mbox_line_do_not_matter() {
+        let crlf = MAIL.replace('\n', "\r\n");
+        let mbox = format!("From anna@beispiel.test Mon Feb  2 10:00:00 2026\n{MAIL}");
+        let h = content_hash(MAIL.as_bytes());
+        assert_eq!(content_hash(crlf.as_bytes()), h);
+        assert_eq!(content_hash(mbox.as_bytes()), h);
+    }
+
+    #[test]
+    fn one_changed_body_byte_changes_the_hash() {
+        let changed = MAIL.replace("verschwunden", "verschwundem");
+        assert_ne!(
+            content_hash(changed.as_bytes()),
+            content_hash(MAIL.as_bytes())
+        );
+    }
+
+    #[test]
+    fn dkim_and_body_trace_look_alikes_are_kept() {
+        let without_dkim = MAIL.replace(
+            "DKIM-Signature: v=1; a=rsa-sha256; d=beispiel.test;\n\tb=abc\n",
+            "",
+        );
+        assert_ne!(
+            content_hash(without_dkim.as_bytes()),
+            content_hash(MAIL.as_bytes())
+        );
+        let body_received = format!("{MAIL}Received: from somewhere\n");
+        assert_ne!(
+            content_hash(body_received.as_bytes()),
+            content_hash(MAIL.as_bytes())
+        );
+    }
+
+    #[test]
+    fn mbox_line_stripping() {
+        assert_eq!(strip_mbox_from_line(b"From x y\nA: b\n"), b"A: b\n");
+        assert_eq!(strip_mbox_from_line(b"From: x\n"), b"From: x\n");
+        assert_eq!(strip_mbox_from_line(b"From x"), b"");
+        assert_eq!(strip_mbox_from_line(b""), b"");
+    }
+
+    #[test]
+    fn hash_is_hex_sha256() {
+        let h = content_hash(b"");
+        assert_eq!(h.len(), 64);
+        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,208 @@
+//! Parses and classifies one raw RFC 5322 mail: addresses, subject, readable text, attachments,
+//! auto-reply/bounce/bulk class and a content hash for dedupe. Pure: no I/O, no database, no rules;
+//! hostile input is rejected early by cheap limits so a single mail cannot exhaust time or memory.
+
+mod attachments;
+mod classify;
+mod error;
+mod hash;
+mod headers;
+mod limits;
+mod subject;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+use crate::domain::{Address, AutoClass};
+use mail_parser::{Message, MessageParser};
+use std::fmt;
+
+pub use error::ParseError;
+pub use hash::{content_hash, strip_mbox_from_line};
+pub use headers::sanitize_header_value;
+pub use subject::case_number_in_subject;
+
+/// Bounds applied to every mail before and while parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest raw mail in bytes.
+    pub max_size: usize,
+    /// Most header fields in one header block (top-level or MIME part).
+    pub max_headers: usize,
+    /// Most MIME parts, counted over all nested messages.
+    pub max_parts: usize,
+    /// Deepest nesting of multiparts and attached messages.
+    pub max_depth: usize,
+    /// Characters of the text body kept; the rest is cut off.
+    pub max_text_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_size: 25 * 1024 * 1024,
+            max_headers: 1000,
+            max_parts: 500,
+            max_depth: 10,
+            max_text_chars: 1_000_000,
+        }
+    }
+}
+
+/// One attachment, decoded. Text attachments are stored as UTF-8.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name from Content-Disposition or Content-Type, one line, no path separators.
+    pub name: Option<String>,
+    /// Lower-case `type/subtype`.
+    pub content_type: String,
+    /// Length of `content` in bytes.
+    pub size: usize,
+    pub content: Vec<u8>,
+}
+
+// The content can be megabytes; a derived Debug would flood logs.
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attachment")
+            .field("name", &self.name)
+            .field("content_type", &self.content_type)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a delivery status notification (RFC 3464) says about the returned mail.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bounce {
+    /// Enhanced status code such as "5.1.1" from the DSN's `Status:` field.
+    pub status: Option<String>,
+    /// Message-ID of the returned mail, with angle brackets.
+    pub original_message_id: Option<String>,
+    /// Recipient that failed (Original-Recipient, else Final-Recipient), address only.
+    pub original_recipient: Option<String>,
+}
+
+/// Everything later stages need from one mail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedMail {
+    /// Always `<…>`; None when absent or empty.
+    pub message_id: Option<String>,
+    pub from: Option<Address>,
+    pub reply_to: Vec<Address>,
+    pub to: Vec<Address>,
+    pub cc: Vec<Address>,
+    /// Decoded, one line, at most 998 characters; None when absent or blank.
+    pub subject: Option<String>,
+    pub date: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub date_raw: Option<String>,
+    /// Each with angle brackets.
+    pub in_reply_to: Vec<String>,
+    /// Each with angle brackets.
+    pub references: Vec<String>,
+    /// None when the header is absent; `Some("")` for `<>`.
+    pub return_path: Option<String>,
+    /// The text staff read: text/plain parts joined, or HTML converted to text when there is no
+    /// plain part. LF line endings, never a NUL; cut to `Limits::max_text_chars`.
+    pub text: String,
+    /// Every attachment of the top-level message, inline images and attached messages included.
+    pub attachments: Vec<Attachment>,
+    /// From: of each attached message/rfc822 part.
+    pub forwarded_from: Vec<Address>,
+    pub auto: AutoClass,
+    /// Short English note on which header decided `auto`.
+    pub auto_reason: Option<String>,
+    /// Set when `auto` is Bounce and a DSN or returned message could be read.
+    pub bounce: Option<Bounce>,
+    /// Hex SHA-256 of the mail without trace headers, see [`content_hash`].
+    pub content_hash: String,
+    /// Size of the raw input in bytes.
+    pub size: usize,
+}
+
+/// Parses one raw mail (an optional leading mbox `From ` line is skipped).
+///
+/// Rejected as [`ParseError::Unparseable`]: blank input, input in which mail-parser finds no
+/// header field, and a mail with neither a sender address nor any content (no non-blank text, no
+/// attachment). A mail without From but with content is accepted with `from = None`, so that staff
+/// see it as a case instead of losing it.
+pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
+    let size = raw.len();
+    if size > limits.max_size {
+        return Err(ParseError::TooLarge {
+            size,
+            limit: limits.max_size,
+        });
+    }
+    let body = strip_mbox_from_line(raw);
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ParseError::Unparseable("die Mail ist leer".into()));
+    }
+    limits::check_top_headers(body, limits)?;
+    limits::check_structure(body, limits)?;
+
+    let message = parse_message(body)?;
+    build(&message, raw, size, limits)
+}
+
+/// Runs mail-parser behind `catch_unwind`: mail-parser 0.11.9 has `debug_assert!(false, …)` on
+/// paths that malformed MIME reaches (e.g. a message/rfc822 part whose body is only another
+/// message/rfc822 header, found by the mutation test), so debug builds panic there. Release
+/// builds skip those asserts; the guard keeps one bad mail from taking down the intake either way.
+fn parse_message(raw: &[u8]) -> Result<Message<'_>, ParseError> {
+    let parsed =
+        std::panic::catch_unwind(|| MessageParser::default().parse(raw)).map_err(|_| {
+            ParseError::Unparseable("der MIME-Aufbau ist fehlerhaft (Parser abgebrochen)".into())
+        })?;
+    parsed
+        .filter(|m| !m.parts.is_empty())
+        .ok_or_else(|| ParseError::Unparseable("keine Kopfzeilen gefunden".into()))
+}
+
+fn build(
+    message: &Message<'_>,
+    raw: &[u8],
+    size: usize,
+    limits: &Limits,
+) -> Result<ParsedMail, ParseError> {
+    let top = headers::TopHeaders::new(message);
+
+    let from = top.from();
+    let text = text::body_text(message, limits.max_text_chars);
+    let attachments = attachments::collect(message);
+    if from.is_none() && text.trim().is_empty() && attachments.is_empty() {
+        return Err(ParseError::Unparseable(
+            "weder Absender noch Inhalt vorhanden".into(),
+        ));
+    }
+
+    let (auto, auto_reason) = classify::classify(&top);
+    let bounce = if auto == AutoClass::Bounce {
+        classify::read_bounce(message, &text)
+    } else {
+        None
+    };
+
+    Ok(ParsedMail {
+        message_id: top.message_id(),
+        from,
+        reply_to: top.addresses(mail_parser::HeaderName::ReplyTo),
+        to: top.addresses(mail_parser::HeaderName::To),
+        cc: top.addresses(mail_parser::HeaderName::Cc),
+        subject: top.subject(),
+        date: top.date(),
+        date_raw: top.date_raw(),
+        in_reply_to: top.ids(mail_parser::HeaderName::InReplyTo),
+        references: top.ids(mail_parser::HeaderName::References),
+        return_path: top.return_path(),
+        text,
+        attachments,
+        forwarded_from: attachments::forwarded_from(message),
+        auto,
+        auto_reason,
+        bounce,
+        content_hash: content_hash(raw),
+        size,
+    })
+}

@@ -1,0 +1,171 @@
+//! The text staff read: the plain-text body parts, or HTML turned into text with html2text (which
+//! keeps lists and tables) when a body part exists only as HTML.
+
+use super::headers::truncate_chars;
+use mail_parser::{Message, PartType};
+
+/// Characters per line for converted HTML.
+const HTML_WIDTH: usize = 100;
+
+/// html2text's layout gets quadratic in element nesting (100,000 nested `<div>` take ~30 s), so
+/// deeper HTML is flattened by mail-parser's simple converter instead.
+const MAX_HTML_NESTING: usize = 400;
+
+/// Elements that never contain others, or that browsers close implicitly; they do not add depth.
+const NON_NESTING: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "thead", "tbody", "tfoot",
+    "colgroup", "caption", "optgroup", "rp", "rt", "!doctype",
+];
+
+/// Body text of the top-level message (mail-parser's `text_body` list: plain parts, and HTML
+/// parts where no plain alternative exists), LF line endings, without NUL, cut to `max_chars`
+/// characters.
+pub(super) fn body_text(message: &Message<'_>, max_chars: usize) -> String {
+    let mut out = String::new();
+    for &id in &message.text_body {
+        // room left, in bytes as an upper bound of characters; stops huge bodies early
+        if out.len() > max_chars.saturating_mul(4) {
+            break;
+        }
+        let piece = match message.parts.get(id as usize).map(|p| &p.body) {
+            Some(PartType::Text(text)) => text.to_string(),
+            Some(PartType::Html(html)) => html_to_text(html),
+            _ => continue,
+        };
+        if piece.trim().is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
+        }
+        out.push_str(&piece);
+    }
+    // One line ending for staff and for the rules' text analysis; NUL never reaches the database.
+    if out.contains(['\0', '\r']) {
+        out = out
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .replace('\0', "");
+    }
+    truncate_chars(&mut out, max_chars);
+    out
+}
+
+/// HTML to readable text; lists and tables keep their lines, links become footnotes.
+pub(super) fn html_to_text(html: &str) -> String {
+    if nesting_depth(html) <= MAX_HTML_NESTING {
+        // html2text's table layout has panicked on odd input in past releases; one mail must not
+        // stop the intake, so a panic counts like an error and falls back below.
+        let converted = std::panic::catch_unwind(|| {
+            html2text::config::plain().string_from_read(html.as_bytes(), HTML_WIDTH)
+        });
+        if let Ok(Ok(text)) = converted {
+            return trim_line_ends(&text);
+        }
+    }
+    // Too deep, or html2text gave up (e.g. "Output width not wide enough" for deep lists).
+    mail_parser::decoders::html::html_to_text(html)
+}
+
+/// Tables are padded with spaces to their width; those trailing spaces only get in the way.
+fn trim_line_ends(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Upper estimate of element nesting: open tags add one, closing tags remove one, elements that
+/// cannot nest are skipped. Linear, no allocation.
+fn nesting_depth(html: &str) -> usize {
+    let bytes = html.as_bytes();
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let closing = bytes.get(i + 1) == Some(&b'/');
+        let start = i + 1 + usize::from(closing);
+        // a tag name starts with a letter ("<3" or "a < b" is text)
+        if !bytes
+            .get(start)
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'!')
+        {
+            i = start;
+            continue;
+        }
+        let mut end = start + 1;
+        while end < bytes.len() && bytes[end].is_ascii_alphanumeric() {
+            end += 1;
+        }
+        i = end;
+        let name = &html[start..end];
+        if NON_NESTING.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn lists_and_tables_keep_their_lines() {
+        let html = "<p>Guten Tag,</p><ul><li>Bescheid fehlt</li><li>Kein Rückruf</li></ul>\
+<table><tr><td>01.02.2026</td><td>Antrag</td></tr><tr><td>15.02.2026</td><td>Keine Antwort</td></tr></table>";
+        let text = html_to_text(html);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("Bescheid fehlt") && !l.contains("Rückruf")));
+        assert!(lines.iter().any(|l| l.contains("Kein Rückruf")));
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("01.02.2026") && l.contains("Antrag")));
+        assert!(lines.iter().any(|l| l.contains("15.02.2026")));
+        assert!(lines.iter().all(|l| !l.ends_with(' ')));
+    }
+
+    #[test]
+    fn nesting_estimate() {
+        assert_eq!(nesting_depth("<div><p>a<p>b<br><div>c</div></div>"), 2);
+        assert_eq!(nesting_depth("a < b and c<3"), 0);
+        assert_eq!(nesting_depth("<"), 0);
+        assert_eq!(nesting_depth("</div></div><b>"), 1);
+        assert_eq!(nesting_depth(&"<ul><li>".repeat(50)), 50);
+    }
+
+    #[test]
+    fn deep_html_falls_back_quickly() {
+        let started = Instant::now();
+        for html in [
+            format!("{}x{}", "<div>".repeat(100_000), "</div>".repeat(100_000)),
+            format!("{}x", "<ul><li>".repeat(20_000)),
+            format!("{}x", "<b>".repeat(100_000)),
+        ] {
+            let text = html_to_text(&html);
+            assert!(text.contains('x'));
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn moderately_deep_lists_still_convert() {
+        let html = format!("{}tief", "<ul><li>".repeat(60));
+        assert!(html_to_text(&html).contains("tief"));
+    }
+}

@@ -1,0 +1,295 @@
+//! One pass over the inbox: list every UID, check sizes, fetch bodies in bounded batches,
+//! record each mail (one transaction per batch, a savepoint per mail), and only after commit
+//! move mails to the processed or quarantine folder. A mail that cannot be handled never blocks
+//! the others; a database that is down stops the pass without losing anything.
+
+use chrono::Utc;
+use sqlx::{Acquire, PgPool};
+use std::time::Instant;
+use thiserror::Error;
+
+use crate::config::ImapSettings;
+use crate::failpoint;
+use crate::intake::{self, Context, Outcome};
+use crate::mailbox::{ImapError, MailMeta, Mailbox};
+use crate::message::{self, Limits};
+use crate::metrics as m;
+use crate::store::cases::Origin;
+use crate::store::{self, quarantine, StoreError};
+
+#[derive(Debug, Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ScanError {
+    fn from(e: sqlx::Error) -> Self {
+        ScanError::Store(StoreError::Sql(e))
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScanStats {
+    pub new_cases: usize,
+    pub followups: usize,
+    pub seen_again: usize,
+    pub bounces: usize,
+    pub quarantined: usize,
+}
+
+impl ScanStats {
+    pub fn handled(&self) -> usize {
+        self.new_cases + self.followups + self.seen_again + self.bounces + self.quarantined
+    }
+}
+
+/// Upper bound of raw bytes held in memory per batch (besides one oversized mail).
+const BATCH_BYTES: usize = 32 * 1024 * 1024;
+
+/// Selects the inbox, makes sure the target folders exist, and checks UIDVALIDITY.
+pub async fn prepare(mb: &mut Mailbox, pool: &PgPool, s: &ImapSettings) -> Result<u32, ScanError> {
+    mb.ensure_folder(&s.processed_folder).await?;
+    mb.ensure_folder(&s.quarantine_folder).await?;
+    let uidvalidity = mb.select(&s.mailbox).await?;
+    let mut conn = pool.acquire().await?;
+    match store::uidvalidity(&mut conn, &s.channel).await? {
+        Some((folder, old)) if folder == s.mailbox && old == uidvalidity as i64 => {}
+        Some((_, old)) => {
+            // UIDs from before mean nothing now; identity (Message-ID + hash) protects against
+            // re-ingesting, so a full re-scan is safe.
+            tracing::warn!(channel = %s.channel, old, new = uidvalidity, "UIDVALIDITY changed: resyncing the whole folder");
+            store::set_uidvalidity(&mut conn, &s.channel, &s.mailbox, uidvalidity as i64).await?;
+        }
+        None => {
+            store::set_uidvalidity(&mut conn, &s.channel, &s.mailbox, uidvalidity as i64).await?;
+        }
+    }
+    Ok(uidvalidity)
+}
+
+/// Processes everything currently in the inbox.
+pub async fn scan(
+    mb: &mut Mailbox,
+    pool: &PgPool,
+    ctx: &Context,
+    uidvalidity: u32,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<ScanStats, ScanError> {
+    let s = &ctx.settings.imap;
+    let mut stats = ScanStats::default();
+    let uids = mb.all_uids().await?;
+    if uids.is_empty() {
+        return Ok(stats);
+    }
+    tracing::debug!(count = uids.len(), "inbox listed");
+    for chunk in uids.chunks(s.batch_size.max(1)) {
+        // Shutdown is honoured between batches: the batch in hand is finished first.
+        if *stop.borrow() {
+            break;
+        }
+        let metas = mb.fetch_meta(chunk).await?;
+        // Batches bounded by bytes, so memory stays bounded whatever the backlog.
+        let mut batch: Vec<MailMeta> = Vec::new();
+        let mut bytes = 0usize;
+        for meta in metas {
+            if !batch.is_empty() && bytes + meta.size > BATCH_BYTES {
+                process_batch(mb, pool, ctx, uidvalidity, &batch, &mut stats).await?;
+                batch.clear();
+                bytes = 0;
+            }
+            bytes += meta.size;
+            batch.push(meta);
+        }
+        if !batch.is_empty() {
+            process_batch(mb, pool, ctx, uidvalidity, &batch, &mut stats).await?;
+        }
+    }
+    Ok(stats)
+}
+
+struct Quarantined {
+    uid: u32,
+    size: usize,
+    message_id: Option<String>,
+    content_hash: Option<String>,
+    reason: String,
+}
+
+async fn process_batch(
+    mb: &mut Mailbox,
+    pool: &PgPool,
+    ctx: &Context,
+    uidvalidity: u32,
+    metas: &[MailMeta],
+    stats: &mut ScanStats,
+) -> Result<(), ScanError> {
+    let s = &ctx.settings.imap;
+    let limits = Limits {
+        max_size: s.max_message_size,
+        ..Limits::default()
+    };
+    let mut to_quarantine: Vec<Quarantined> = Vec::new();
+    let mut fetch_uids = Vec::new();
+    let mut expected = 0usize;
+    for meta in metas {
+        // The size is known before the body is fetched: an oversized mail is never downloaded.
+        if meta.size > s.max_message_size {
+            to_quarantine.push(Quarantined {
+                uid: meta.uid,
+                size: meta.size,
+                message_id: None,
+                content_hash: None,
+                reason: message::ParseError::TooLarge {
+                    size: meta.size,
+                    limit: s.max_message_size,
+                }
+                .reason_de(),
+            });
+        } else {
+            fetch_uids.push(meta.uid);
+            expected += meta.size;
+        }
+    }
+    let mut bodies = mb.fetch_bodies(&fetch_uids, expected).await?;
+    // A mail the server lists but will not hand out in a batch gets one more try alone.
+    for uid in &fetch_uids {
+        if !bodies.iter().any(|(u, _)| u == uid) {
+            match mb.fetch_bodies(&[*uid], 0).await {
+                Ok(mut one) if !one.is_empty() => bodies.append(&mut one),
+                _ => {
+                    if mb.all_uids().await?.contains(uid) {
+                        to_quarantine.push(Quarantined {
+                            uid: *uid,
+                            size: 0,
+                            message_id: None,
+                            content_hash: None,
+                            reason: "Der Mailserver liefert den Inhalt dieser Mail nicht aus"
+                                .into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    let started = Instant::now();
+    let now = Utc::now();
+    let mut processed: Vec<(u32, String)> = Vec::new();
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    for (uid, raw) in &bodies {
+        let meta = metas.iter().find(|m| m.uid == *uid);
+        let received_at = meta.and_then(|m| m.internal_date).unwrap_or(now);
+        let parsed = match message::parse(raw, &limits) {
+            Ok(p) => p,
+            Err(e) => {
+                to_quarantine.push(Quarantined {
+                    uid: *uid,
+                    size: raw.len(),
+                    message_id: None,
+                    content_hash: Some(message::content_hash(raw)),
+                    reason: e.reason_de(),
+                });
+                continue;
+            }
+        };
+        let origin = Origin {
+            channel: &s.channel,
+            uidvalidity: Some(uidvalidity as i64),
+            uid: Some(*uid as i64),
+            received_at,
+        };
+        let mut sp = tx.begin().await?;
+        match intake::record(&mut sp, ctx, &origin, &parsed, raw, now).await {
+            Ok(outcome) => {
+                sp.commit().await?;
+                match &outcome {
+                    Outcome::NewCase { .. } => stats.new_cases += 1,
+                    Outcome::FollowUp { .. } => stats.followups += 1,
+                    Outcome::SeenAgain { .. } => stats.seen_again += 1,
+                    Outcome::Bounce { .. } => stats.bounces += 1,
+                }
+                log_outcome(*uid, &outcome);
+                processed.push((*uid, outcome.number().to_string()));
+            }
+            Err(e) if e.is_data_error() => {
+                sp.rollback().await?;
+                to_quarantine.push(Quarantined {
+                    uid: *uid,
+                    size: raw.len(),
+                    message_id: parsed.message_id.clone(),
+                    content_hash: Some(parsed.content_hash.clone()),
+                    reason: format!(
+                        "Die Datenbank hat die Mail abgelehnt (SQLSTATE {})",
+                        e.sqlstate().unwrap_or_default()
+                    ),
+                });
+            }
+            Err(e) => {
+                // Connection trouble or the like: nothing is committed, nothing moves.
+                let _ = sp.rollback().await;
+                return Err(e.into());
+            }
+        }
+    }
+    for q in &to_quarantine {
+        quarantine::insert(
+            &mut tx,
+            &quarantine::NewQuarantine {
+                channel: &s.channel,
+                uidvalidity: Some(uidvalidity as i64),
+                uid: Some(q.uid as i64),
+                message_id: q.message_id.as_deref(),
+                content_hash: q.content_hash.as_deref(),
+                size: Some(q.size as i64),
+                reason: &q.reason,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    drop(conn);
+    failpoint::hit(failpoint::AFTER_COMMIT_BEFORE_MOVE);
+
+    let ok_uids: Vec<u32> = processed.iter().map(|(u, _)| *u).collect();
+    mb.move_uids(&ok_uids, &s.processed_folder).await?;
+    let q_uids: Vec<u32> = to_quarantine.iter().map(|q| q.uid).collect();
+    mb.move_uids(&q_uids, &s.quarantine_folder).await?;
+    for q in &to_quarantine {
+        tracing::warn!(uid = q.uid, size = q.size, "mail quarantined: {}", q.reason);
+    }
+    stats.quarantined += to_quarantine.len();
+    m::ingested(processed.len(), to_quarantine.len(), started.elapsed());
+    Ok(())
+}
+
+fn log_outcome(uid: u32, o: &Outcome) {
+    match o {
+        Outcome::NewCase { number, ack } => {
+            m::counter(m::CASES_CREATED, 1);
+            tracing::info!(uid, case = %number, ack = ?ack_label(ack), "new case");
+        }
+        Outcome::FollowUp { number, reopened } => {
+            m::counter(m::FOLLOWUPS, 1);
+            tracing::info!(uid, case = %number, reopened, "follow-up joined its case");
+        }
+        Outcome::SeenAgain { number } => {
+            m::counter(m::SEEN_AGAIN, 1);
+            tracing::info!(uid, case = %number, "mail seen again; moved without a new case");
+        }
+        Outcome::Bounce { number } => {
+            m::counter(m::BOUNCES, 1);
+            tracing::info!(uid, case = %number, "acknowledgement bounced; recorded on case");
+        }
+    }
+}
+
+fn ack_label(a: &intake::AckDecision) -> &'static str {
+    match a {
+        intake::AckDecision::Enqueued => "enqueued",
+        intake::AckDecision::Suppressed(_) => "suppressed",
+    }
+}

@@ -1,0 +1,327 @@
+//! Cases, their messages and attachments, and the audit log (`case_events`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
+
+use super::{opt_text, text, Result};
+use crate::domain::CaseNumber;
+use crate::message::ParsedMail;
+
+/// Actor name the daemon writes into the audit log.
+pub const DAEMON: &str = "krm-intake";
+
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub channel: String,
+    pub received_at: DateTime<Utc>,
+    pub suggested_kind: Option<String>,
+    pub suggested_topics: Vec<String>,
+    pub kind: Option<String>,
+    pub organisation: Option<String>,
+    pub category: Option<String>,
+    pub third_party: bool,
+    pub rule_id: Option<String>,
+    pub ruleset_version: Option<String>,
+    pub rule_evidence: Option<serde_json::Value>,
+    pub review_reason: Option<String>,
+    pub possible_duplicate_of: Option<i64>,
+    pub ack_due: NaiveDate,
+    pub due_unshifted: NaiveDate,
+    pub due: NaiveDate,
+    pub ack_status: String,
+    pub ack_detail: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: i64,
+    pub number: String,
+    pub channel: String,
+    pub received_at: DateTime<Utc>,
+    pub status: String,
+    pub suggested_kind: Option<String>,
+    pub suggested_topics: Vec<String>,
+    pub kind: Option<String>,
+    pub topics: Vec<String>,
+    pub justified: Option<bool>,
+    pub organisation: Option<String>,
+    pub category: Option<String>,
+    pub third_party: bool,
+    pub rule_id: Option<String>,
+    pub ruleset_version: Option<String>,
+    pub rule_evidence: Option<serde_json::Value>,
+    pub assignee: Option<String>,
+    pub review_reason: Option<String>,
+    pub possible_duplicate_of: Option<i64>,
+    pub ack_due: NaiveDate,
+    pub due_unshifted: NaiveDate,
+    pub due: NaiveDate,
+    pub hold_since: Option<DateTime<Utc>>,
+    pub held_days: i32,
+    pub ack_status: String,
+    pub ack_sent_at: Option<DateTime<Utc>>,
+    pub ack_detail: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub answered_on: Option<NaiveDate>,
+    pub discard_reason: Option<String>,
+    pub merged_into: Option<i64>,
+    pub purged_at: Option<DateTime<Utc>>,
+    /// Message-ID of the first mail of the case (with angle brackets), if any.
+    pub first_message_id: Option<String>,
+}
+
+/// Column list for [`CaseRow`]; keep in step with the struct.
+pub const CASE_COLUMNS: &str = "c.id, c.number, c.channel, c.received_at, c.status, c.suggested_kind, \
+    c.suggested_topics, c.kind, c.topics, c.justified, c.organisation, c.category, c.third_party, \
+    c.rule_id, c.ruleset_version, c.rule_evidence, c.assignee, c.review_reason, \
+    c.possible_duplicate_of, c.ack_due, c.due_unshifted, c.due, c.hold_since, c.held_days, \
+    c.ack_status, c.ack_sent_at, c.ack_detail, c.closed_at, c.answered_on, c.discard_reason, \
+    c.merged_into, c.purged_at, \
+    (SELECT m.message_id FROM messages m WHERE m.case_id = c.id ORDER BY m.id LIMIT 1) AS first_message_id";
+
+/// Next gapless number for the year; the row lock serialises concurrent writers until commit.
+pub async fn next_number(conn: &mut PgConnection, year: i32) -> Result<CaseNumber> {
+    let (last,): (i32,) = sqlx::query_as(
+        "INSERT INTO case_number_seq (year, last) VALUES ($1, 1)
+         ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last + 1
+         RETURNING last",
+    )
+    .bind(year)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(CaseNumber::new(year, last as u32))
+}
+
+pub async fn insert_case(
+    conn: &mut PgConnection,
+    c: &NewCase,
+    year: i32,
+) -> Result<(i64, CaseNumber)> {
+    let number = next_number(conn, year).await?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO cases (number, year, seq, channel, received_at, suggested_kind, suggested_topics,
+            kind, organisation, category, third_party, rule_id, ruleset_version, rule_evidence,
+            review_reason, possible_duplicate_of, ack_due, due_unshifted, due, ack_status, ack_detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         RETURNING id",
+    )
+    .bind(number.to_string())
+    .bind(number.year)
+    .bind(number.seq as i32)
+    .bind(text(&c.channel))
+    .bind(c.received_at)
+    .bind(&c.suggested_kind)
+    .bind(&c.suggested_topics)
+    .bind(&c.kind)
+    .bind(opt_text(c.organisation.as_deref()))
+    .bind(&c.category)
+    .bind(c.third_party)
+    .bind(&c.rule_id)
+    .bind(&c.ruleset_version)
+    .bind(&c.rule_evidence)
+    .bind(&c.review_reason)
+    .bind(c.possible_duplicate_of)
+    .bind(c.ack_due)
+    .bind(c.due_unshifted)
+    .bind(c.due)
+    .bind(&c.ack_status)
+    .bind(&c.ack_detail)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((id, number))
+}
+
+/// Where a stored mail came from.
+#[derive(Debug, Clone)]
+pub struct Origin<'a> {
+    pub channel: &'a str,
+    pub uidvalidity: Option<i64>,
+    pub uid: Option<i64>,
+    pub received_at: DateTime<Utc>,
+}
+
+pub async fn insert_message(
+    conn: &mut PgConnection,
+    case_id: i64,
+    role: &str,
+    origin: &Origin<'_>,
+    mail: &ParsedMail,
+    raw: &[u8],
+) -> Result<i64> {
+    let addrs =
+        |v: &[crate::domain::Address]| -> Vec<String> { v.iter().map(|a| text(&a.addr)).collect() };
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO messages (case_id, role, message_id, content_hash, channel, uidvalidity, uid,
+            received_at, date_header, date_raw, from_addr, from_name, reply_to, to_addrs, cc_addrs,
+            subject, in_reply_to, refs, auto_class, text_body, raw, size)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+         RETURNING id",
+    )
+    .bind(case_id)
+    .bind(role)
+    .bind(opt_text(mail.message_id.as_deref()))
+    .bind(&mail.content_hash)
+    .bind(origin.channel)
+    .bind(origin.uidvalidity)
+    .bind(origin.uid)
+    .bind(origin.received_at)
+    .bind(mail.date.map(|d| d.with_timezone(&Utc)))
+    .bind(opt_text(mail.date_raw.as_deref()))
+    .bind(mail.from.as_ref().map(|a| text(&a.addr)))
+    .bind(mail.from.as_ref().and_then(|a| opt_text(a.name.as_deref())))
+    .bind(addrs(&mail.reply_to))
+    .bind(addrs(&mail.to))
+    .bind(addrs(&mail.cc))
+    .bind(opt_text(mail.subject.as_deref()))
+    .bind(mail.in_reply_to.iter().map(|s| text(s)).collect::<Vec<_>>())
+    .bind(mail.references.iter().map(|s| text(s)).collect::<Vec<_>>())
+    .bind(mail.auto.as_str())
+    .bind(text(&mail.text))
+    .bind(raw)
+    .bind(raw.len() as i32)
+    .fetch_one(&mut *conn)
+    .await?;
+    for a in &mail.attachments {
+        sqlx::query(
+            "INSERT INTO attachments (message_id, name, content_type, size, content) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(opt_text(a.name.as_deref()))
+        .bind(text(&a.content_type))
+        .bind(a.size as i32)
+        .bind(&a.content)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(id)
+}
+
+/// The case that already holds this exact mail (same Message-ID and content hash).
+pub async fn find_identity(
+    conn: &mut PgConnection,
+    message_id: Option<&str>,
+    content_hash: &str,
+) -> Result<Option<(i64, String)>> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT c.id, c.number FROM messages m JOIN cases c ON c.id = m.case_id
+         WHERE coalesce(m.message_id, '') = coalesce($1, '') AND m.content_hash = $2",
+    )
+    .bind(message_id)
+    .bind(content_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row)
+}
+
+/// The earliest case holding a mail with this Message-ID (any content).
+pub async fn find_by_message_id(conn: &mut PgConnection, message_id: &str) -> Result<Option<i64>> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT case_id FROM messages WHERE message_id = $1 ORDER BY id LIMIT 1")
+            .bind(message_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// A case referenced by any of these Message-IDs: one of its mails, or one of our own
+/// outgoing mails (acknowledgements) for it.
+pub async fn find_by_references(conn: &mut PgConnection, ids: &[String]) -> Result<Option<i64>> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT case_id FROM (
+            SELECT case_id, 0 AS pref, id FROM outbox WHERE message_id = ANY($1) AND case_id IS NOT NULL
+            UNION ALL
+            SELECT case_id, 1 AS pref, id FROM messages WHERE message_id = ANY($1)
+         ) r ORDER BY pref, id LIMIT 1",
+    )
+    .bind(ids)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| r.0))
+}
+
+pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<CaseRow>> {
+    let sql = format!("SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = $1");
+    let row = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row)
+}
+
+pub async fn get_by_number(conn: &mut PgConnection, number: &str) -> Result<Option<CaseRow>> {
+    let sql = format!("SELECT {CASE_COLUMNS} FROM cases c WHERE c.number = $1");
+    let row = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
+        .bind(number)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row)
+}
+
+/// Locks a case row for an update in the current transaction.
+pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<()> {
+    sqlx::query("SELECT id FROM cases WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Event<'a> {
+    pub actor: &'a str,
+    pub stated_by: Option<&'a str>,
+    pub action: &'a str,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub async fn add_event(conn: &mut PgConnection, case_id: i64, e: &Event<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO case_events (case_id, actor, stated_by, action, old_value, new_value, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(case_id)
+    .bind(text(e.actor))
+    .bind(opt_text(e.stated_by))
+    .bind(e.action)
+    .bind(opt_text(e.old_value.as_deref()))
+    .bind(opt_text(e.new_value.as_deref()))
+    .bind(opt_text(e.detail.as_deref()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_ack_status(
+    conn: &mut PgConnection,
+    case_id: i64,
+    status: &str,
+    detail: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE cases SET ack_status = $2, ack_detail = $3,
+             ack_sent_at = CASE WHEN $2 = 'sent' THEN coalesce(ack_sent_at, now()) ELSE ack_sent_at END
+         WHERE id = $1",
+    )
+    .bind(case_id)
+    .bind(status)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Reopens a closed case because a follow-up arrived.
+pub async fn reopen(conn: &mut PgConnection, case_id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE cases SET status = 'open', closed_at = NULL, answered_on = NULL WHERE id = $1",
+    )
+    .bind(case_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

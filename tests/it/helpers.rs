@@ -1,0 +1,320 @@
+//! Test environment: a fresh database and a fresh IMAP folder per test, mail delivery over the
+//! real Postfix, and reading mailboxes over the real Dovecot. No fakes.
+
+#![allow(dead_code)]
+
+use chrono::Utc;
+use krm_intake::config::{ImapSettings, Settings};
+use krm_intake::mailbox::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub const OMBUDS: &str = "ombudsstelle@jobcenter.test";
+pub const CITIZEN: &str = "buerger@mail.test";
+pub const CARITAS: &str = "beratung@caritas-dresden.test";
+pub const MITTELPUNKT: &str = "info@beratung-mittelpunkt.test";
+pub const TEAM: &str = "krm-team@jobcenter.test";
+pub const LEAD: &str = "leitung@jobcenter.test";
+
+pub fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: these tests need the local services. Run `deploy/test`, or \
+             `deploy/services up && eval \"$(deploy/services env)\"` before `cargo test`."
+        )
+    })
+}
+
+pub fn password_of(user: &str) -> String {
+    let local = user
+        .split('@')
+        .next()
+        .unwrap_or(user)
+        .split('+')
+        .next()
+        .unwrap_or(user);
+    var(&format!(
+        "KRM_TEST_PASSWORD_{}",
+        local.to_uppercase().replace(['-', '.'], "_")
+    ))
+}
+
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A short unique token for folder and database names.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = Utc::now().timestamp_micros() % 1_000_000_000;
+    format!("{prefix}{}x{t}x{n}", std::process::id())
+}
+
+/// One test's world: its own database, inbox folder, processed and quarantine folders.
+pub struct World {
+    pub name: String,
+    pub db_url: String,
+    pub pool: PgPool,
+    pub folder: String,
+    pub env: Vec<(String, String)>,
+}
+
+impl World {
+    pub async fn new(test: &str) -> World {
+        Self::with_env(test, &[]).await
+    }
+
+    pub async fn with_env(test: &str, extra: &[(&str, &str)]) -> World {
+        let name = unique(&format!("t{}", &test[..test.len().min(12)]))
+            .to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "");
+        let admin = var("KRM_TEST_POSTGRES_ADMIN_URL");
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("admin connection");
+        let db = format!("krm_t_{name}");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        let db_url = format!("{base}/{db}");
+        let pool = krm_intake::store::connect(&db_url, 4)
+            .await
+            .expect("connect + migrate");
+        let folder = name.clone();
+        let mut env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| {
+                k.starts_with("KRM_") && !k.starts_with("KRM_TEST_") && k != "KRM_CONFIG"
+            })
+            .collect();
+        let mut set = |k: &str, v: &str| {
+            env.retain(|(kk, _)| kk != k);
+            env.push((k.to_string(), v.to_string()));
+        };
+        set("KRM_DATABASE_URL", &db_url);
+        set("KRM_IMAP_MAILBOX", &folder);
+        set("KRM_IMAP_PROCESSED_FOLDER", &format!("{folder}_erfasst"));
+        set(
+            "KRM_IMAP_QUARANTINE_FOLDER",
+            &format!("{folder}_quarantaene"),
+        );
+        set("KRM_IMAP_IDLE_SECS", "30");
+        set("KRM_IMAP_TIMEOUT_SECS", "20");
+        set(
+            "KRM_RULES_DIR",
+            &project_dir().join("rules").display().to_string(),
+        );
+        set(
+            "KRM_TEMPLATES_DIR",
+            &project_dir().join("templates").display().to_string(),
+        );
+        set("KRM_SMTP_FROM_NAME", "Ombudsstelle des Jobcenters Dresden");
+        for (k, v) in extra {
+            set(k, v);
+        }
+        World {
+            name,
+            db_url,
+            pool,
+            folder,
+            env,
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::load_from(None, &self.env).expect("test settings")
+    }
+
+    /// The address that delivers into this test's inbox folder.
+    pub fn inbox_address(&self) -> String {
+        format!("ombudsstelle+{}@jobcenter.test", self.folder)
+    }
+
+    /// A sender address of `user` whose replies land in this test's folder of that user.
+    pub fn sender(&self, user: &str) -> String {
+        let (l, d) = user.split_once('@').expect("address");
+        format!("{l}+{}@{d}", self.folder)
+    }
+
+    pub async fn app(&self) -> krm_intake::daemon::App {
+        krm_intake::daemon::build(self.settings())
+            .await
+            .expect("build app")
+    }
+
+    pub async fn run_once(&self) -> krm_intake::daemon::OnceReport {
+        let app = self.app().await;
+        krm_intake::daemon::run_once(&app, false)
+            .await
+            .expect("run --once")
+    }
+
+    /// Delivers `raw` over SMTP (the real Postfix) to this test's inbox and waits until
+    /// Dovecot has it.
+    pub async fn deliver(&self, from: &str, raw: &[u8]) {
+        let before = self.count(OMBUDS, &self.folder).await;
+        smtp_send(from, &self.inbox_address(), raw).await;
+        self.wait_count(OMBUDS, &self.folder, before + 1).await;
+    }
+
+    pub async fn count(&self, user: &str, folder: &str) -> usize {
+        let mut mb = login(user).await;
+        match mb.select(folder).await {
+            Ok(_) => mb.all_uids().await.map(|v| v.len()).unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    /// Waits (bounded) until `folder` of `user` holds at least `n` mails.
+    pub async fn wait_count(&self, user: &str, folder: &str, n: usize) -> usize {
+        let mut last = 0;
+        for _ in 0..200 {
+            last = self.count(user, folder).await;
+            if last >= n {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{user}/{folder}: expected {n} mails, found {last} after 20 s");
+    }
+
+    pub async fn fetch_all(&self, user: &str, folder: &str) -> Vec<Vec<u8>> {
+        fetch_all(user, folder).await
+    }
+
+    /// APPENDs a raw mail directly into this test's inbox (for fixtures with odd senders).
+    pub async fn append(&self, raw: &[u8]) {
+        let mut mb = login(OMBUDS).await;
+        let _ = mb.ensure_folder(&self.folder).await;
+        mb.append(&self.folder, raw).await.expect("APPEND");
+    }
+
+    pub async fn cases(&self) -> Vec<(String, String)> {
+        sqlx::query_as("SELECT number, status FROM cases ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .expect("cases")
+    }
+
+    pub async fn scalar(&self, sql: &'static str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await.expect(sql);
+        n
+    }
+
+    /// Runs the binary with this world's environment.
+    pub fn command(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_krm-intake"));
+        c.env_clear();
+        for k in ["PATH", "HOME", "USER", "LANG"] {
+            if let Ok(v) = std::env::var(k) {
+                c.env(k, v);
+            }
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+}
+
+pub fn imap_settings(user: &str) -> ImapSettings {
+    let s = Settings::load_from(
+        None,
+        &[
+            ("KRM_IMAP_HOST".to_string(), var("KRM_IMAP_HOST")),
+            ("KRM_IMAP_PORT".to_string(), var("KRM_IMAP_PORT")),
+            ("KRM_IMAP_TLS".to_string(), var("KRM_IMAP_TLS")),
+            ("KRM_IMAP_CA_FILE".to_string(), var("KRM_IMAP_CA_FILE")),
+            ("KRM_IMAP_USERNAME".to_string(), user.to_string()),
+            ("KRM_IMAP_PASSWORD".to_string(), password_of(user)),
+        ],
+    )
+    .expect("imap settings");
+    let mut i = s.imap;
+    i.timeout_secs = 20;
+    i
+}
+
+pub async fn login(user: &str) -> Mailbox {
+    Mailbox::connect(&imap_settings(user))
+        .await
+        .expect("IMAP login")
+}
+
+pub async fn fetch_all(user: &str, folder: &str) -> Vec<Vec<u8>> {
+    let mut mb = login(user).await;
+    if mb.select(folder).await.is_err() {
+        return Vec::new();
+    }
+    let uids = mb.all_uids().await.expect("search");
+    mb.fetch_bodies(&uids, 0)
+        .await
+        .expect("fetch")
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect()
+}
+
+/// Sends a raw message through the real Postfix (STARTTLS with the test CA).
+pub async fn smtp_send(from: &str, to: &str, raw: &[u8]) {
+    krm_intake::tls::install_crypto_provider();
+    let ca = std::fs::read(var("KRM_SMTP_CA_FILE")).expect("CA file");
+    let host = var("KRM_SMTP_HOST");
+    let tls = lettre::transport::smtp::client::TlsParameters::builder(host.clone())
+        .add_root_certificate(
+            lettre::transport::smtp::client::Certificate::from_pem(&ca).expect("pem"),
+        )
+        .build_rustls()
+        .expect("tls");
+    let port: u16 = var("KRM_TEST_SMTP_PORT").parse().expect("port");
+    let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port)
+        .tls(lettre::transport::smtp::client::Tls::Required(tls))
+        .timeout(Some(Duration::from_secs(20)))
+        .build();
+    let env = lettre::address::Envelope::new(
+        Some(from.parse().expect("from")),
+        vec![to.parse().expect("to")],
+    )
+    .expect("envelope");
+    t.send_raw(&env, raw).await.expect("SMTP send");
+}
+
+/// A small German mail as a citizen or counsellor would write it.
+pub fn mail(from: &str, to: &str, subject: &str, body: &str, message_id: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n\
+         Date: Wed, 25 Nov 2026 09:15:00 +0100\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+pub fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
+    let mut value: Option<String> = None;
+    for line in head.split("\r\n") {
+        if let Some(v) = value.as_mut() {
+            if line.starts_with(' ') || line.starts_with('\t') {
+                v.push(' ');
+                v.push_str(line.trim());
+                continue;
+            } else {
+                break;
+            }
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case(name) {
+                value = Some(v.trim().to_string());
+            }
+        }
+    }
+    value
+}

@@ -1,0 +1,7 @@
+//! Integration tests against the real servers started by `deploy/services up`:
+//! PostgreSQL, Dovecot (IMAP) and Postfix (SMTP delivering into Dovecot). One test binary.
+//! Run them with `deploy/test`, which starts the services and exports their settings.
+
+mod helpers;
+
+mod foundation;
