@@ -321,10 +321,21 @@ impl Mailbox {
     }
 
     pub async fn append(&mut self, folder: &str, raw: &[u8]) -> Result<(), ImapError> {
+        self.append_at(folder, raw, None).await
+    }
+
+    /// APPEND with an explicit INTERNALDATE (the receipt time the daemon records).
+    pub async fn append_at(
+        &mut self,
+        folder: &str,
+        raw: &[u8],
+        internal_date: Option<DateTime<chrono::FixedOffset>>,
+    ) -> Result<(), ImapError> {
+        let date = internal_date.map(|d| format!("\"{}\"", d.format("%d-%b-%Y %H:%M:%S %z")));
         timed(
             self.timeout + Duration::from_secs((raw.len() / 1_000_000) as u64),
             "APPEND",
-            self.session.append(folder, None, None, raw),
+            self.session.append(folder, None, date.as_deref(), raw),
         )
         .await
     }

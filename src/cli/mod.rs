@@ -7,6 +7,13 @@ use std::process::ExitCode;
 
 use crate::config::Settings;
 
+pub mod case;
+pub mod digest;
+pub mod explain;
+pub mod purge;
+pub mod quarantine;
+pub mod report;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "krm-intake",
@@ -36,6 +43,24 @@ pub enum Command {
         #[arg(long, requires = "once")]
         no_send: bool,
     },
+    /// Staff: list, show and work on cases (Vorgänge).
+    Case {
+        #[command(subcommand)]
+        command: case::CaseCommand,
+    },
+    /// The Ombudsstelle's report: reactions per half-year and year.
+    Report(report::ReportArgs),
+    /// Reminder digests: preview what would be sent.
+    Digest(digest::DigestArgs),
+    /// Mails in quarantine: list them, retry after a fix.
+    Quarantine {
+        #[command(subcommand)]
+        command: quarantine::QuarantineCommand,
+    },
+    /// Retention: remove personal data of cases closed long ago.
+    Purge(purge::PurgeArgs),
+    /// Show what the daemon would do with mail files, without touching any server.
+    Explain(explain::ExplainArgs),
     /// Sender rules: check a rules directory.
     Rules {
         #[command(subcommand)]
@@ -69,20 +94,55 @@ pub fn main() -> ExitCode {
     rt.block_on(dispatch(cli))
 }
 
-fn load_settings(cli: &Cli) -> Result<Settings, ExitCode> {
+pub(crate) fn load_settings(cli: &Cli) -> Result<Settings, ExitCode> {
     Settings::load(cli.config.as_deref()).map_err(|e| {
         eprintln!("krm-intake: configuration error: {e}");
         ExitCode::from(2)
     })
 }
 
-fn fail(e: anyhow::Error) -> ExitCode {
+pub(crate) fn fail(e: anyhow::Error) -> ExitCode {
     eprintln!("krm-intake: {e:#}");
     ExitCode::from(1)
 }
 
+/// Loads settings and connects to the database (applying migrations), for staff commands.
+/// Logging stays quiet (warn) so that command output is clean.
+pub(crate) async fn settings_and_db(cli: &Cli) -> Result<(Settings, sqlx::PgPool), ExitCode> {
+    let s = load_settings(cli)?;
+    crate::telemetry::init("warn", s.log.format);
+    let url = s.require_database().map_err(|e| fail(e.into()))?;
+    let pool = crate::store::connect(url, 2).await.map_err(|e| fail(e.into()))?;
+    Ok((s, pool))
+}
+
+/// Who runs a staff command: the OS user (the audit log's "who").
+pub(crate) fn os_user() -> String {
+    for k in ["SUDO_USER", "USER", "LOGNAME"] {
+        if let Ok(u) = std::env::var(k) {
+            if !u.is_empty() {
+                return u;
+            }
+        }
+    }
+    format!("uid:{}", process_uid())
+}
+
+/// The numeric uid, read without libc calls (owner of /proc/self).
+fn process_uid() -> u32 {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(0)
+}
+
 async fn dispatch(cli: Cli) -> ExitCode {
     match &cli.command {
+        Command::Case { command } => case::run(&cli, command).await,
+        Command::Report(args) => report::run(&cli, args).await,
+        Command::Digest(args) => digest::run(&cli, args).await,
+        Command::Quarantine { command } => quarantine::run(&cli, command).await,
+        Command::Purge(args) => purge::run(&cli, args).await,
+        Command::Explain(args) => explain::run(&cli, args).await,
         Command::Rules {
             command: RulesCommand::Check { dir },
         } => {

@@ -195,6 +195,13 @@ impl World {
         mb.append(&self.folder, raw).await.expect("APPEND");
     }
 
+    /// APPENDs with a chosen INTERNALDATE (receipt time), e.g. just after midnight in Berlin.
+    pub async fn append_at(&self, raw: &[u8], at: chrono::DateTime<chrono::FixedOffset>) {
+        let mut mb = login(OMBUDS).await;
+        let _ = mb.ensure_folder(&self.folder).await;
+        mb.append_at(&self.folder, raw, Some(at)).await.expect("APPEND");
+    }
+
     pub async fn cases(&self) -> Vec<(String, String)> {
         sqlx::query_as("SELECT number, status FROM cases ORDER BY id")
             .fetch_all(&self.pool)
