@@ -392,6 +392,14 @@ pub fn reload_rules(app: &App) {
 
 /// Runs every task until SIGTERM/SIGINT, then stops them and waits up to 10 s.
 pub async fn run(app: App) -> anyhow::Result<()> {
+    run_until(app, shutdown_signal()).await
+}
+
+/// Runs every task until `shutdown` resolves (tests pass their own trigger).
+pub async fn run_until(
+    app: App,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let app = Arc::new(app);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -410,7 +418,7 @@ pub async fn run(app: App) -> anyhow::Result<()> {
     tasks.spawn(rules_watcher(app.clone(), stop_rx.clone()));
     tracing::info!(channel = %app.settings.imap.channel, "krm-intake running");
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutdown requested; finishing the mail in hand");
     let _ = stop_tx.send(true);
     let all_done = async { while tasks.join_next().await.is_some() {} };

@@ -93,6 +93,8 @@ async fn record(
             if row.attempts < settings.smtp.max_attempts as i32 =>
         {
             let delay = backoff_secs(row.attempts);
+            // The server's text may name the recipient: debug only.
+            tracing::debug!(outbox = row.id, error = %message, "SMTP error text");
             q::mark_retry(&mut tx, row.id, delay, message, code.as_deref()).await?;
             stats.retry += 1;
             tracing::warn!(outbox = row.id, attempt = row.attempts, code = ?code, retry_in_secs = delay, "SMTP delivery deferred");

@@ -189,7 +189,7 @@ async fn process_batch(
                 to_quarantine.push(Quarantined {
                     uid: *uid,
                     size: raw.len(),
-                    message_id: None,
+                    message_id: message::raw_message_id(raw),
                     content_hash: Some(message::content_hash(raw)),
                     reason: e.reason_de(),
                 });

@@ -1,14 +1,149 @@
-//! `krm-intake quarantine …` (placeholder; being written).
+//! `krm-intake quarantine list|retry`: mails the daemon could not handle. `retry` moves a
+//! quarantined mail back into the inbox (found by Message-ID, not by a remembered UID) so the
+//! daemon tries it again after a fix.
 
+use clap::Subcommand;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Subcommand)]
+use crate::mailbox::Mailbox;
+use crate::store::quarantine;
+
+#[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
-    /// Not yet available.
-    Todo,
+    /// List quarantined mails (with --all also those already retried).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move quarantined mails back to the inbox for another attempt.
+    Retry {
+        /// Quarantine record id (see `quarantine list`).
+        id: Option<i64>,
+        /// Retry every quarantined mail.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
-pub async fn run(_cli: &super::Cli, _cmd: &QuarantineCommand) -> ExitCode {
-    eprintln!("krm-intake quarantine: noch nicht verfügbar");
-    ExitCode::from(1)
+pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
+    let (settings, pool) = match super::settings_and_db(cli).await {
+        Ok(v) => v,
+        Err(c) => return c,
+    };
+    match cmd {
+        QuarantineCommand::List { all, json } => {
+            let rows = match quarantine::list(&pool, *all).await {
+                Ok(r) => r,
+                Err(e) => return super::fail(e.into()),
+            };
+            if *json {
+                match serde_json::to_string_pretty(&rows) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => return super::fail(e.into()),
+                }
+                return ExitCode::SUCCESS;
+            }
+            if rows.is_empty() {
+                println!("Keine Mails in Quarantäne.");
+                return ExitCode::SUCCESS;
+            }
+            println!(
+                "{:>5}  {:<16}  {:>8}  {:>10}  {:<11}  Grund",
+                "ID", "Eingang", "UID", "Größe", "Status"
+            );
+            for r in rows {
+                println!(
+                    "{:>5}  {:<16}  {:>8}  {:>10}  {:<11}  {}",
+                    r.id,
+                    r.created_at
+                        .with_timezone(&chrono_tz::Europe::Berlin)
+                        .format("%Y-%m-%d %H:%M"),
+                    r.uid.map(|u| u.to_string()).unwrap_or_default(),
+                    r.size.map(|s| s.to_string()).unwrap_or_default(),
+                    match r.status.as_str() {
+                        "quarantined" => "Quarantäne",
+                        "retried" => "erneut",
+                        other => other,
+                    },
+                    r.reason
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        QuarantineCommand::Retry { id, all } => {
+            let rows = match (id, all) {
+                (Some(id), _) => match quarantine::get(&pool, *id).await {
+                    Ok(Some(r)) if r.status == "quarantined" => vec![r],
+                    Ok(Some(_)) => {
+                        eprintln!("Quarantäne-Eintrag {id} wurde bereits erneut versucht.");
+                        return ExitCode::from(1);
+                    }
+                    Ok(None) => {
+                        eprintln!("Unbekannter Quarantäne-Eintrag {id}.");
+                        return ExitCode::from(1);
+                    }
+                    Err(e) => return super::fail(e.into()),
+                },
+                (None, true) => match quarantine::list(&pool, false).await {
+                    Ok(r) => r,
+                    Err(e) => return super::fail(e.into()),
+                },
+                (None, false) => {
+                    eprintln!("Bitte eine ID angeben oder --all.");
+                    return ExitCode::from(1);
+                }
+            };
+            if let Err(e) = settings.require_imap() {
+                return super::fail(e.into());
+            }
+            let mut mb = match Mailbox::connect(&settings.imap).await {
+                Ok(m) => m,
+                Err(e) => return super::fail(e.into()),
+            };
+            let mut failed = 0;
+            for r in rows {
+                let Some(mid) = r.message_id.as_deref() else {
+                    println!(
+                        "{}: ohne Message-ID nicht eindeutig auffindbar; bitte im Ordner {} von Hand in {} verschieben.",
+                        r.id, settings.imap.quarantine_folder, settings.imap.mailbox
+                    );
+                    failed += 1;
+                    continue;
+                };
+                let uids = match mb
+                    .find_by_message_id(&settings.imap.quarantine_folder, mid)
+                    .await
+                {
+                    Ok(u) => u,
+                    Err(e) => return super::fail(e.into()),
+                };
+                if uids.is_empty() {
+                    println!(
+                        "{}: im Ordner {} nicht gefunden.",
+                        r.id, settings.imap.quarantine_folder
+                    );
+                    failed += 1;
+                    continue;
+                }
+                if let Err(e) = mb.move_uids(&uids, &settings.imap.mailbox).await {
+                    return super::fail(e.into());
+                }
+                if let Err(e) = quarantine::mark_retried(&pool, r.id).await {
+                    return super::fail(e.into());
+                }
+                println!(
+                    "{}: zurück in {} verschoben; der Dienst versucht es erneut.",
+                    r.id, settings.imap.mailbox
+                );
+            }
+            mb.logout().await;
+            if failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
 }

@@ -53,9 +53,15 @@ pub fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {
 }
 
 /// Hex SHA-256 over the mail with trace fields removed from the top header block (folded
-/// continuation lines go with their field), CRLF normalised to LF, a leading mbox line skipped.
+/// continuation lines go with their field), CRLF normalised to LF, a leading mbox line skipped,
+/// and trailing line breaks ignored (SMTP clients and stores add or drop a final CRLF).
 pub fn content_hash(raw: &[u8]) -> String {
     let raw = strip_mbox_from_line(raw);
+    let end = raw
+        .iter()
+        .rposition(|&b| b != b'\n' && b != b'\r')
+        .map_or(0, |p| p + 1);
+    let raw = &raw[..end];
     let mut hasher = Sha256::new();
     let mut in_headers = true;
     let mut skipping = false;
@@ -169,5 +175,78 @@ Authentication-Results: mx.jobcenter.test; dkim=pass\n{MAIL}"
         let h = content_hash(b"");
         assert_eq!(h.len(), 64);
         assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}
+
+/// The Message-ID of a mail that may not parse at all: a cheap scan of the top header block
+/// (first 64 KiB), for finding a quarantined mail again. With angle brackets, or None.
+pub fn raw_message_id(raw: &[u8]) -> Option<String> {
+    let raw = strip_mbox_from_line(raw);
+    let head = &raw[..raw.len().min(64 * 1024)];
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            break;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        let mut v = value.to_string();
+        while let Some(next) = lines.peek() {
+            if next.starts_with(' ') || next.starts_with('\t') {
+                v.push_str(next);
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        let start = v.find('<')?;
+        let end = v[start..].find('>')? + start;
+        let id: String = v[start..=end]
+            .chars()
+            .filter(|c| !c.is_whitespace() && !c.is_control())
+            .collect();
+        return (id.len() > 2).then_some(id);
+    }
+    None
+}
+
+#[cfg(test)]
+mod trailing_tests {
+    #[test]
+    fn a_final_line_break_added_in_transit_does_not_change_the_hash() {
+        let a = super::content_hash(b"From: a@b.test\r\n\r\nText\r\n");
+        assert_eq!(
+            a,
+            super::content_hash(b"From: a@b.test\r\n\r\nText\r\n\r\n")
+        );
+        assert_eq!(a, super::content_hash(b"From: a@b.test\n\nText"));
+        assert_ne!(a, super::content_hash(b"From: a@b.test\r\n\r\nText.\r\n"));
+    }
+}
+
+#[cfg(test)]
+mod raw_id_tests {
+    use super::raw_message_id;
+
+    #[test]
+    fn finds_the_id_even_when_folded_or_broken() {
+        assert_eq!(
+            raw_message_id(b"From: a@b.test\r\nMessage-ID:\r\n <x.1@b.test>\r\n\r\nbody")
+                .as_deref(),
+            Some("<x.1@b.test>")
+        );
+        assert_eq!(
+            raw_message_id(b"Subject: x\n\nMessage-ID: <no@b.test>\n"),
+            None
+        );
+        assert_eq!(raw_message_id(b"\x00\xff garbage"), None);
     }
 }

@@ -19,7 +19,7 @@ use mail_parser::{Message, MessageParser};
 use std::fmt;
 
 pub use error::ParseError;
-pub use hash::{content_hash, strip_mbox_from_line};
+pub use hash::{content_hash, raw_message_id, strip_mbox_from_line};
 pub use headers::sanitize_header_value;
 pub use subject::case_number_in_subject;
 

@@ -70,6 +70,9 @@ impl World {
     }
 
     pub async fn with_env(test: &str, extra: &[(&str, &str)]) -> World {
+        if let Ok(level) = std::env::var("KRM_TEST_LOG") {
+            krm_intake::telemetry::init(&level, krm_intake::config::LogFormat::Text);
+        }
         let name = unique(&format!("t{}", &test[..test.len().min(12)]))
             .to_lowercase()
             .replace(|c: char| !c.is_ascii_alphanumeric(), "");
@@ -199,7 +202,38 @@ impl World {
     pub async fn append_at(&self, raw: &[u8], at: chrono::DateTime<chrono::FixedOffset>) {
         let mut mb = login(OMBUDS).await;
         let _ = mb.ensure_folder(&self.folder).await;
-        mb.append_at(&self.folder, raw, Some(at)).await.expect("APPEND");
+        mb.append_at(&self.folder, raw, Some(at))
+            .await
+            .expect("APPEND");
+    }
+
+    /// Runs the daemon in this process until the returned handle is stopped.
+    pub async fn spawn_daemon(&self) -> Daemon {
+        let app = self.app().await;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let join = tokio::spawn(async move {
+            krm_intake::daemon::run_until(app, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        Daemon {
+            stop: Some(tx),
+            join,
+        }
+    }
+
+    /// Waits (bounded) until `sql` returns at least `n`.
+    pub async fn wait_scalar(&self, sql: &'static str, n: i64) -> i64 {
+        let mut last = 0;
+        for _ in 0..300 {
+            last = self.scalar(sql).await;
+            if last >= n {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{sql}: expected {n}, got {last} after 30 s");
     }
 
     pub async fn cases(&self) -> Vec<(String, String)> {
@@ -324,4 +358,22 @@ pub fn header(raw: &[u8], name: &str) -> Option<String> {
         }
     }
     value
+}
+
+pub struct Daemon {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    join: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(15), &mut self.join)
+            .await
+            .expect("daemon stops within 15 s")
+            .expect("daemon task")
+            .expect("daemon result");
+    }
 }

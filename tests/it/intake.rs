@@ -1,0 +1,707 @@
+//! Lossless, exactly-once, loop-safe intake (issue 3), against the real servers.
+
+use crate::helpers::*;
+use crate::proxy::Proxy;
+use std::time::Duration;
+
+fn citizen_mail(w: &World, n: &str, subject: &str) -> (String, Vec<u8>) {
+    let from = w.sender(CITIZEN);
+    let raw = mail(
+        &format!("Erika Beispiel <{from}>"),
+        &w.inbox_address(),
+        subject,
+        &format!("Guten Tag,\r\nAnliegen {n}.\r\n\r\nViele Grüße\r\nErika Beispiel"),
+        &format!("<{n}.{}@mail.test>", w.name),
+    );
+    (from, raw)
+}
+
+async fn ack_message_id(w: &World) -> String {
+    let (mid,): (String,) =
+        sqlx::query_as("SELECT message_id FROM outbox WHERE kind = 'ack' ORDER BY id LIMIT 1")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    mid
+}
+
+#[tokio::test]
+async fn idle_wakes_the_daemon_for_new_mail() {
+    let w = World::new("idle").await;
+    let d = w.spawn_daemon().await;
+    let (from, raw) = citizen_mail(&w, "i1", "Frage zum Bescheid");
+    // Give the daemon a moment to enter IDLE; the scan after IDLE finds the mail either way.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.deliver(&from, &raw).await;
+    w.wait_scalar("SELECT count(*) FROM cases", 1).await;
+    w.wait_scalar("SELECT count(*) FROM outbox WHERE status = 'sent'", 1)
+        .await;
+    w.wait_count(CITIZEN, &w.folder, 1).await;
+    d.stop().await;
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+}
+
+#[tokio::test]
+async fn without_idle_and_move_it_polls_and_copies_then_expunges_by_uid() {
+    let port = var("KRM_TEST_IMAP_NOIDLE_PORT");
+    let w = World::with_env(
+        "noidle",
+        &[
+            ("KRM_IMAP_PORT", port.as_str()),
+            ("KRM_IMAP_POLL_INTERVAL_SECS", "1"),
+        ],
+    )
+    .await;
+    let mb = krm_intake::mailbox::Mailbox::connect(&w.settings().imap)
+        .await
+        .unwrap();
+    let caps = mb.capabilities();
+    assert!(!caps.idle && !caps.r#move && caps.uidplus, "{caps:?}");
+    mb.logout().await;
+
+    // A mail that is not ours stays: only exactly the handled UID is expunged.
+    let d = w.spawn_daemon().await;
+    for n in ["p1", "p2"] {
+        let (from, raw) = citizen_mail(&w, n, "Erreichbarkeit");
+        w.deliver(&from, &raw).await;
+    }
+    w.wait_scalar("SELECT count(*) FROM cases", 2).await;
+    w.wait_count(OMBUDS, &format!("{}_erfasst", w.folder), 2)
+        .await;
+    d.stop().await;
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+}
+
+#[tokio::test]
+async fn the_same_mail_twice_is_one_case_and_one_acknowledgement() {
+    let w = World::new("dupe").await;
+    let (from, raw) = citizen_mail(&w, "d1", "Doppelt");
+    w.deliver(&from, &raw).await;
+    w.deliver(&from, &raw).await; // other Received lines, same content
+    let r = w.run_once().await;
+    assert_eq!((r.scan.new_cases, r.scan.seen_again), (1, 1), "{r:?}");
+    assert_eq!(w.cases().await.len(), 1);
+    assert_eq!(w.scalar("SELECT count(*) FROM outbox").await, 1);
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM case_events WHERE action = 'mail_seen_again'")
+            .await,
+        1
+    );
+    assert_eq!(w.count(OMBUDS, &format!("{}_erfasst", w.folder)).await, 2);
+
+    // Re-appended later (e.g. restored by a person): still no second case.
+    w.append(&raw).await;
+    let r = w.run_once().await;
+    assert_eq!((r.scan.new_cases, r.scan.seen_again), (0, 1));
+}
+
+#[tokio::test]
+async fn a_reused_message_id_with_other_content_is_a_new_flagged_case() {
+    let w = World::new("reuse").await;
+    let from = w.sender(CITIZEN);
+    let mid = format!("<reused.{}@mail.test>", w.name);
+    w.deliver(
+        &from,
+        &mail(&from, &w.inbox_address(), "Erste", "Text eins", &mid),
+    )
+    .await;
+    w.deliver(
+        &from,
+        &mail(&from, &w.inbox_address(), "Zweite", "Text zwei", &mid),
+    )
+    .await;
+    let r = w.run_once().await;
+    assert_eq!(r.scan.new_cases, 2);
+    let flagged = w
+        .scalar("SELECT count(*) FROM cases WHERE review_reason = 'possible_duplicate' AND possible_duplicate_of IS NOT NULL")
+        .await;
+    assert_eq!(flagged, 1);
+}
+
+#[tokio::test]
+async fn follow_ups_join_their_case_without_a_new_acknowledgement() {
+    let w = World::new("follow").await;
+    let (from, raw) = citizen_mail(&w, "f1", "Umzug genehmigen");
+    w.deliver(&from, &raw).await;
+    w.run_once().await;
+    let number = w.cases().await[0].0.clone();
+    let ack_mid = ack_message_id(&w).await;
+
+    // 1. Case number in the subject behind reply prefixes.
+    let reply = mail(
+        &from,
+        &w.inbox_address(),
+        &format!("AW: Re: WG: [{number}] Eingangsbestätigung"),
+        "Noch eine Frage.",
+        &format!("<f2.{}@mail.test>", w.name),
+    );
+    w.deliver(&from, &reply).await;
+    // 2. A reply to our acknowledgement without the number.
+    let reply2 = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: Antwort\r\nMessage-ID: <f3.{n}@mail.test>\r\nIn-Reply-To: {ack_mid}\r\nReferences: {ack_mid}\r\n\r\nDanke.\r\n",
+        to = w.inbox_address(),
+        n = w.name
+    );
+    w.deliver(&from, reply2.as_bytes()).await;
+    // 3. A number that does not exist: a new case.
+    let unknown = mail(
+        &from,
+        &w.inbox_address(),
+        "Re: [KRM-2019-99999] alt",
+        "Neues Anliegen.",
+        &format!("<f4.{}@mail.test>", w.name),
+    );
+    w.deliver(&from, &unknown).await;
+
+    let r = w.run_once().await;
+    assert_eq!((r.scan.followups, r.scan.new_cases), (2, 1), "{r:?}");
+    assert_eq!(w.cases().await.len(), 2);
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM outbox WHERE kind = 'ack'")
+            .await,
+        2
+    );
+    let (msgs,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM messages m JOIN cases c ON c.id = m.case_id WHERE c.number = $1",
+    )
+    .bind(&number)
+    .fetch_one(&w.pool)
+    .await
+    .unwrap();
+    assert_eq!(msgs, 3);
+}
+
+#[tokio::test]
+async fn a_follow_up_reopens_a_closed_case_or_opens_a_linked_one() {
+    for (mode, expect_cases) in [("reopen", 1usize), ("new_case", 2usize)] {
+        let w = World::with_env("closed", &[("KRM_INTAKE_CLOSED_FOLLOWUP", mode)]).await;
+        let (from, raw) = citizen_mail(&w, "c1", "Mietkaution");
+        w.deliver(&from, &raw).await;
+        w.run_once().await;
+        let number = w.cases().await[0].0.clone();
+        sqlx::query("UPDATE cases SET status = 'closed', closed_at = now()")
+            .execute(&w.pool)
+            .await
+            .unwrap();
+        let reply = mail(
+            &from,
+            &w.inbox_address(),
+            &format!("Aw: [{number}]"),
+            "Es ist wieder passiert.",
+            &format!("<c2.{}@mail.test>", w.name),
+        );
+        w.deliver(&from, &reply).await;
+        w.run_once().await;
+        let cases = w.cases().await;
+        assert_eq!(cases.len(), expect_cases, "mode {mode}");
+        if mode == "reopen" {
+            assert_eq!(cases[0].1, "open");
+            assert_eq!(
+                w.scalar("SELECT count(*) FROM case_events WHERE action = 'reopened_by_followup'")
+                    .await,
+                1
+            );
+        } else {
+            assert_eq!(cases[0].1, "closed");
+            assert_eq!(
+                w.scalar("SELECT count(*) FROM cases WHERE possible_duplicate_of IS NOT NULL")
+                    .await,
+                1
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn machines_get_no_acknowledgement_and_bounces_land_on_their_case() {
+    let w = World::new("machines").await;
+    let citizen = w.sender(CITIZEN);
+    let (_, first) = citizen_mail(&w, "m1", "Antrag");
+    w.deliver(&citizen, &first).await;
+    w.run_once().await;
+    let number = w.cases().await[0].0.clone();
+    let ack_mid = ack_message_id(&w).await;
+
+    let to = w.inbox_address();
+    let n = &w.name;
+    // Out-of-office reply to our acknowledgement: joins the case, no acknowledgement.
+    let ooo = format!("From: {citizen}\r\nTo: {to}\r\nSubject: Abwesend: [{number}]\r\nMessage-ID: <ooo.{n}@mail.test>\r\nIn-Reply-To: {ack_mid}\r\nAuto-Submitted: auto-replied\r\n\r\nIch bin bis Montag nicht im Büro.\r\n");
+    // An unrelated auto-reply: a case for staff to check, no acknowledgement.
+    let auto = format!("From: {citizen}\r\nTo: {to}\r\nSubject: Automatische Antwort\r\nMessage-ID: <auto.{n}@mail.test>\r\nX-Autoreply: yes\r\n\r\nAbwesend.\r\n");
+    // Bulk mail: a case marked for review, no acknowledgement.
+    let bulk = format!("From: Newsletter <news+{n}@mail.test>\r\nTo: {to}\r\nSubject: Newsletter\r\nMessage-ID: <bulk.{n}@mail.test>\r\nList-Id: <news.mail.test>\r\nPrecedence: bulk\r\n\r\nNeuigkeiten.\r\n");
+    // A no-reply sender: a case, no acknowledgement.
+    let noreply = format!("From: noreply+{n}@mail.test\r\nTo: {to}\r\nSubject: Hinweis\r\nMessage-ID: <nr.{n}@mail.test>\r\n\r\nBitte nicht antworten.\r\n");
+    // A bounce of our acknowledgement: recorded on its case, not a case of its own.
+    let dsn = format!(
+        "Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mail.test>\r\nTo: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn.{n}@mail.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r1\"\r\n\r\n\
+         --r1\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\
+         --r1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.test\r\n\r\nFinal-Recipient: rfc822; gone@mail.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+         --r1\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: ombudsstelle@jobcenter.test\r\nMessage-ID: {ack_mid}\r\nSubject: [{number}] Eingangsbestätigung\r\n\r\n--r1--\r\n"
+    );
+    for raw in [&ooo, &auto, &bulk, &noreply, &dsn] {
+        w.append(raw.as_bytes()).await;
+    }
+    let r = w.run_once().await;
+    assert_eq!(r.scan.followups, 1, "{r:?}");
+    assert_eq!(r.scan.bounces, 1, "{r:?}");
+    assert_eq!(r.scan.new_cases, 3, "{r:?}");
+    // Only the first mail was ever acknowledged.
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM outbox WHERE kind = 'ack'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM cases WHERE ack_status = 'suppressed'")
+            .await,
+        3
+    );
+    let (status, detail): (String, Option<String>) =
+        sqlx::query_as("SELECT ack_status, ack_detail FROM cases WHERE number = $1")
+            .bind(&number)
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), detail.as_deref()),
+        ("not_delivered", Some("5.1.1"))
+    );
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM cases WHERE review_reason = 'bulk'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM cases WHERE review_reason = 'auto_reply'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn acknowledgements_are_capped_per_address_except_for_third_parties() {
+    let w = World::with_env("cap", &[("KRM_ACK_RATE_LIMIT_PER_HOUR", "2")]).await;
+    let citizen = w.sender(CITIZEN);
+    let centre = w.sender(MITTELPUNKT);
+    for i in 0..3 {
+        let (_, raw) = citizen_mail(&w, &format!("cap{i}"), "Beschwerde");
+        w.deliver(&citizen, &raw).await;
+        let raw = mail(
+            &centre,
+            &w.inbox_address(),
+            "Für unseren Klienten",
+            &format!("Fall {i}\r\n\r\nMit freundlichen Grüßen\r\nBeratungsstelle Mittelpunkt"),
+            &format!("<bm{i}.{}@beratung-mittelpunkt.test>", w.name),
+        );
+        w.deliver(&centre, &raw).await;
+    }
+    let r = w.run_once().await;
+    assert_eq!(r.scan.new_cases, 6);
+    let (citizen_acks,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM outbox WHERE recipient = lower($1)")
+            .bind(&citizen)
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    let (centre_acks,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM outbox WHERE recipient = lower($1)")
+            .bind(&centre)
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!((citizen_acks, centre_acks), (2, 3));
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM case_events WHERE action = 'ack_suppressed' AND detail LIKE 'Obergrenze%'").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn bad_mail_goes_to_quarantine_and_never_blocks_the_next() {
+    let w = World::with_env("quar", &[("KRM_IMAP_MAX_MESSAGE_SIZE", "200000")]).await;
+    let n = &w.name;
+    let mut many_headers = String::new();
+    for i in 0..10_000 {
+        many_headers.push_str(&format!("X-Filler-{i}: x\r\n"));
+    }
+    let header_bomb = format!("From: a+{n}@mail.test\r\nMessage-ID: <hb.{n}@mail.test>\r\n{many_headers}Subject: x\r\n\r\nbody\r\n");
+    let big = format!(
+        "From: a+{n}@mail.test\r\nMessage-ID: <big.{n}@mail.test>\r\nSubject: gross\r\n\r\n{}\r\n",
+        "x".repeat(300_000)
+    );
+    w.append(header_bomb.as_bytes()).await;
+    w.append(big.as_bytes()).await;
+    let (from, raw) = citizen_mail(&w, "q3", "Normal");
+    w.append(&raw).await;
+    let _ = from;
+    let r = w.run_once().await;
+    assert_eq!((r.scan.new_cases, r.scan.quarantined), (1, 2), "{r:?}");
+    assert_eq!(
+        w.count(OMBUDS, &format!("{}_quarantaene", w.folder)).await,
+        2
+    );
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+    let reasons: Vec<(String,)> = sqlx::query_as("SELECT reason FROM quarantine ORDER BY id")
+        .fetch_all(&w.pool)
+        .await
+        .unwrap();
+    assert!(
+        reasons
+            .iter()
+            .any(|(r,)| r.contains("MB") || r.contains("groß")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().all(|(r,)| !r.is_empty()));
+
+    // Staff see them; after raising the limit, a retry brings the large one back.
+    let out = w.command().args(["quarantine", "list"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 3, "{text}");
+
+    let mut w2 = w;
+    w2.env.retain(|(k, _)| k != "KRM_IMAP_MAX_MESSAGE_SIZE");
+    let (id,): (i64,) = sqlx::query_as(
+        "SELECT id FROM quarantine WHERE message_id IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&w2.pool)
+    .await
+    .unwrap();
+    let out = w2
+        .command()
+        .args(["quarantine", "retry", &id.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(w2.count(OMBUDS, &w2.folder).await, 1);
+}
+
+#[tokio::test]
+async fn a_changed_uidvalidity_triggers_a_safe_resync() {
+    let w = World::new("uidv").await;
+    let (from, raw) = citizen_mail(&w, "u1", "Eins");
+    w.deliver(&from, &raw).await;
+    w.run_once().await;
+    sqlx::query("UPDATE mailbox_state SET uidvalidity = 1")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    // The old mail reappears in the inbox, as after a server-side restore.
+    w.append(&raw).await;
+    let r = w.run_once().await;
+    assert_eq!((r.scan.new_cases, r.scan.seen_again), (0, 1));
+    assert_ne!(w.scalar("SELECT uidvalidity FROM mailbox_state").await, 1);
+}
+
+#[tokio::test]
+async fn a_crash_after_commit_before_move_creates_no_second_case() {
+    let w = World::new("crash1").await;
+    let (from, raw) = citizen_mail(&w, "k1", "Absturz");
+    w.deliver(&from, &raw).await;
+    let out = w
+        .command()
+        .args(["run", "--once"])
+        .env("KRM_FAILPOINT", "after_commit_before_move")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the fail point aborts the process");
+    assert_eq!(w.cases().await.len(), 1, "the case was committed");
+    assert_eq!(
+        w.count(OMBUDS, &w.folder).await,
+        1,
+        "the mail is still in the inbox"
+    );
+
+    let out = w.command().args(["run", "--once"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(w.cases().await.len(), 1);
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+    assert_eq!(w.scalar("SELECT count(*) FROM outbox").await, 1);
+    w.wait_count(CITIZEN, &w.folder, 1).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_smtp_acceptance_repeats_the_acknowledgement_at_most_once() {
+    let w = World::new("crash2").await;
+    let (from, raw) = citizen_mail(&w, "k2", "Absturz beim Senden");
+    w.deliver(&from, &raw).await;
+    let out = w
+        .command()
+        .args(["run", "--once"])
+        .env("KRM_FAILPOINT", "after_smtp_before_mark")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM outbox WHERE status = 'pending'")
+            .await,
+        1
+    );
+    // The lease of the dead sender expires; make it so now instead of waiting.
+    sqlx::query("UPDATE outbox SET locked_until = NULL")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    let out = w.command().args(["run", "--once"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM outbox WHERE status = 'sent'")
+            .await,
+        1
+    );
+
+    // Two copies arrived, recognisable as one acknowledgement by their Message-ID.
+    w.wait_count(CITIZEN, &w.folder, 2).await;
+    let acks = w.fetch_all(CITIZEN, &w.folder).await;
+    let ids: std::collections::HashSet<_> = acks.iter().map(|a| header(a, "Message-ID")).collect();
+    assert_eq!(
+        (acks.len(), ids.len()),
+        (2, 1),
+        "one repeat, same Message-ID"
+    );
+}
+
+#[tokio::test]
+async fn random_kills_during_a_backlog_lose_nothing_and_duplicate_nothing() {
+    let w = World::with_env(
+        "sigkill",
+        &[
+            ("KRM_ACK_RATE_LIMIT_PER_HOUR", "100000"),
+            ("KRM_IMAP_BATCH_SIZE", "20"),
+        ],
+    )
+    .await;
+    const N: usize = 200;
+    let mut mb = login(OMBUDS).await;
+    let _ = mb.ensure_folder(&w.folder).await;
+    for i in 0..N {
+        let (_, raw) = citizen_mail(&w, &format!("s{i}"), &format!("Rückstau {i}"));
+        mb.append(&w.folder, &raw).await.unwrap();
+    }
+    mb.logout().await;
+
+    // Kill the daemon at pseudo-random moments while it works through the backlog.
+    let delays = [700u64, 400, 900, 300, 1200, 500];
+    for d in delays {
+        let mut child = w
+            .command()
+            .args(["run"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(d)).await;
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGKILL);
+        }
+        let _ = child.wait();
+    }
+    // Leases of killed senders: expire them rather than wait two minutes.
+    sqlx::query("UPDATE outbox SET locked_until = NULL")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    let out = w.command().args(["run", "--once"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0, "inbox drained");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM cases").await,
+        N as i64,
+        "one case per mail"
+    );
+    assert_eq!(
+        w.scalar("SELECT count(DISTINCT message_id) FROM messages")
+            .await,
+        N as i64
+    );
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM outbox WHERE kind = 'ack'")
+            .await,
+        N as i64
+    );
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM outbox WHERE status <> 'sent'")
+            .await,
+        0
+    );
+    // Acknowledgements: at least one per case; repeats only from kills between acceptance
+    // and the sent mark, each recognisable by its Message-ID.
+    w.wait_count(CITIZEN, &w.folder, N).await;
+    let acks = w.fetch_all(CITIZEN, &w.folder).await;
+    let ids: std::collections::HashSet<_> = acks.iter().map(|a| header(a, "Message-ID")).collect();
+    assert_eq!(ids.len(), N);
+    assert!(
+        acks.len() - N <= delays.len() * 4,
+        "repeats bounded by kills × parallel sends"
+    );
+    eprintln!(
+        "acknowledgement repeats after {} kills: {}",
+        delays.len(),
+        acks.len() - N
+    );
+}
+
+#[tokio::test]
+async fn smtp_outage_keeps_the_acknowledgement_and_retries() {
+    let target = format!("{}:{}", var("KRM_SMTP_HOST"), var("KRM_SMTP_PORT"))
+        .parse()
+        .unwrap();
+    let proxy = Proxy::start(target).await;
+    let port = proxy.port();
+    let w = World::with_env(
+        "smtpout",
+        &[
+            ("KRM_SMTP_PORT", port.as_str()),
+            ("KRM_SMTP_TIMEOUT_SECS", "5"),
+        ],
+    )
+    .await;
+    let (from, raw) = citizen_mail(&w, "o1", "Während der Störung");
+    w.deliver(&from, &raw).await;
+    proxy.cut();
+    let r = w.run_once().await;
+    assert_eq!(
+        (r.scan.new_cases, r.outbox.sent, r.outbox.retry),
+        (1, 0, 1),
+        "{r:?}"
+    );
+    let (status, attempts): (String, i32) = sqlx::query_as("SELECT status, attempts FROM outbox")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!((status.as_str(), attempts), ("pending", 1));
+    proxy.restore();
+    let r = w.run_once().await;
+    assert_eq!(r.outbox.sent, 1, "{r:?}");
+    w.wait_count(CITIZEN, &w.folder, 1).await;
+}
+
+#[tokio::test]
+async fn a_refused_recipient_fails_for_good_with_the_servers_answer() {
+    let w = World::new("refused").await;
+    // Our test Postfix refuses every recipient outside the .test domains at RCPT.
+    let raw = mail(
+        "Someone <someone@example.org>",
+        &w.inbox_address(),
+        "Hallo",
+        "Text",
+        &format!("<r.{}@example.org>", w.name),
+    );
+    w.append(&raw).await;
+    let r = w.run_once().await;
+    assert_eq!((r.scan.new_cases, r.outbox.failed), (1, 1), "{r:?}");
+    let (code, status): (Option<String>, String) = sqlx::query_as(
+        "SELECT o.last_code, c.ack_status FROM outbox o JOIN cases c ON c.id = o.case_id",
+    )
+    .fetch_one(&w.pool)
+    .await
+    .unwrap();
+    assert!(code.unwrap_or_default().starts_with('5'));
+    assert_eq!(status, "failed");
+}
+
+#[tokio::test]
+async fn a_database_outage_pauses_intake_and_loses_nothing() {
+    let target = "127.0.0.1:5432".parse().unwrap();
+    let proxy = Proxy::start(target).await;
+    let w0 = World::new("dbout").await;
+    let url = w0
+        .db_url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port()));
+    let mut w = w0;
+    w.env.retain(|(k, _)| k != "KRM_DATABASE_URL");
+    w.env.push(("KRM_DATABASE_URL".into(), url));
+    w.env.push(("KRM_IMAP_IDLE_SECS".into(), "2".into()));
+    let d = w.spawn_daemon().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut();
+    for i in 0..3 {
+        let (from, raw) = citizen_mail(&w, &format!("db{i}"), "Datenbank weg");
+        w.deliver(&from, &raw).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Nothing may have left the inbox while the database was away.
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 3);
+    proxy.restore();
+    w.wait_scalar("SELECT count(*) FROM cases", 3).await;
+    w.wait_count(OMBUDS, &format!("{}_erfasst", w.folder), 3)
+        .await;
+    d.stop().await;
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 3);
+}
+
+/// Replaces the sender headers (From, Reply-To, Sender, Return-Path) of the top header block
+/// by one .test address and rewrites any other address there too, so that no acknowledgement can
+/// head for a real domain.
+fn rewrite_senders(raw: &[u8], to: &str) -> Vec<u8> {
+    let re =
+        regex::bytes::Regex::new(r"[A-Za-z0-9._%+=-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+").unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len());
+    let (head, body) = raw.split_at(split);
+    let mut out = format!("From: <{to}>\r\n").into_bytes();
+    let mut skipping = false;
+    for line in head.split(|&b| b == b'\n') {
+        let is_cont = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !is_cont {
+            let lower = String::from_utf8_lossy(line).to_ascii_lowercase();
+            skipping = ["from:", "reply-to:", "sender:", "return-path:"]
+                .iter()
+                .any(|h| lower.starts_with(h));
+        }
+        if skipping {
+            continue;
+        }
+        out.extend_from_slice(&re.replace_all(line, to.as_bytes()));
+        out.push(b'\n');
+    }
+    out.pop();
+    out.extend_from_slice(body);
+    out
+}
+
+#[tokio::test]
+async fn a_sample_of_foreign_mail_goes_through_the_live_pipeline() {
+    let w = World::with_env("corpus", &[("KRM_ACK_RATE_LIMIT_PER_HOUR", "100000")]).await;
+    let dir = project_dir().join("tests/fixtures/mail");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let to = w.sender(CITIZEN);
+    let mut mb = login(OMBUDS).await;
+    let _ = mb.ensure_folder(&w.folder).await;
+    for f in &files {
+        let raw = std::fs::read(f).unwrap();
+        let raw = rewrite_senders(krm_intake::message::strip_mbox_from_line(&raw), &to);
+        mb.append(&w.folder, &raw).await.unwrap();
+    }
+    mb.logout().await;
+    let r = w.run_once().await;
+    assert_eq!(r.scan.handled(), files.len(), "{r:?}");
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+    let foreign = w
+        .scalar("SELECT count(*) FROM outbox WHERE recipient NOT LIKE '%.test'")
+        .await;
+    assert_eq!(foreign, 0);
+    eprintln!("corpus sample: {r:?}");
+}
