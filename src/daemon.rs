@@ -210,6 +210,15 @@ pub async fn intake_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
             app.health.set_imap(true);
             let (mut mailbox, uidvalidity) = mb.take();
             loop {
+                // Read mail only while the lock is provably held (its connection answers).
+                if !lock.alive().await {
+                    tracing::warn!(
+                        "intake: lock connection died; re-acquiring before reading mail"
+                    );
+                    app.health.set_imap(false);
+                    mailbox.logout().await;
+                    continue 'lock;
+                }
                 match scan::scan(&mut mailbox, &app.pool, &app.ctx, uidvalidity, &stop).await {
                     Ok(stats) => {
                         backoff = Duration::from_secs(1);
@@ -312,11 +321,16 @@ pub async fn rules_watcher(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         let tx = tx.clone();
         notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             if let Ok(ev) = ev {
-                let relevant = ev.paths.iter().any(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| !is_ignored_file_name(n))
-                });
+                // Reading the files (our own reload included) raises open events; reacting
+                // to them would reload forever. A closed written file does count.
+                use notify::event::{AccessKind, AccessMode, EventKind};
+                let only_read = matches!(ev.kind, EventKind::Access(k) if k != AccessKind::Close(AccessMode::Write));
+                let relevant = !only_read
+                    && ev.paths.iter().any(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| !is_ignored_file_name(n))
+                    });
                 if relevant {
                     let _ = tx.send(());
                 }
@@ -382,6 +396,8 @@ pub fn reload_rules(app: &App) {
                 tracing::info!(version = %r.version(), rules = r.len(), "rules reloaded");
                 m::ruleset(r.version());
                 app.ctx.rules.replace(r);
+            } else {
+                tracing::info!(version = %old, "rules unchanged");
             }
         }
         Err(e) => {
@@ -405,6 +421,8 @@ pub async fn run_until(
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(addr) = app.settings.http.listen {
         let listener = crate::http::bind(addr).await?;
+        // The rule-set gauge was set before the recorder existed; publish it again.
+        m::ruleset(app.ctx.rules.current().version());
         tasks.spawn(crate::http::serve(listener, app.clone(), stop_rx.clone()));
     }
     tasks.spawn(intake_loop(app.clone(), stop_rx.clone()));
@@ -416,6 +434,7 @@ pub async fn run_until(
     ));
     tasks.spawn(crate::digest::scheduler(app.clone(), stop_rx.clone()));
     tasks.spawn(rules_watcher(app.clone(), stop_rx.clone()));
+    tasks.spawn(crate::purge::daily(app.clone(), stop_rx.clone()));
     tracing::info!(channel = %app.settings.imap.channel, "krm-intake running");
 
     shutdown.await;
@@ -428,7 +447,9 @@ pub async fn run_until(
     {
         tracing::warn!("tasks did not stop in time; exiting anyway");
     }
-    app.pool.close().await;
+    // A task abandoned above may still hold a pooled connection; close() would wait for it.
+    tasks.abort_all();
+    let _ = tokio::time::timeout(Duration::from_secs(1), app.pool.close()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -18,11 +18,13 @@ static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
     PROMETHEUS
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets(&[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
                 .ok()?
                 .install_recorder()
-                .ok()
+                .ok()?;
+            crate::metrics::describe();
+            Some(handle)
         })
         .as_ref()
 }

@@ -10,7 +10,7 @@ use crate::calendar::{self, Calendar};
 use crate::config::{ClosedFollowup, Settings};
 use crate::domain::{Address, AutoClass};
 use crate::message::{self, ParsedMail};
-use crate::rules::{RuleSet, SenderInput};
+use crate::rules::{RuleSet, SenderInput, SenderMatch};
 use crate::smtp;
 use crate::store::cases::{self, Event, NewCase, Origin, DAEMON};
 use crate::store::{outbox, StoreError};
@@ -252,6 +252,9 @@ async fn find_followup_case(
     cases::find_by_references(conn, &refs).await
 }
 
+/// Why a mail without any sender address gets no acknowledgement.
+pub(crate) const NO_SENDER: &str = "kein Absender angegeben";
+
 /// Local parts that never get an automatic answer.
 const NO_REPLY: &[&str] = &[
     "noreply",
@@ -263,7 +266,36 @@ const NO_REPLY: &[&str] = &[
     "postmaster",
 ];
 
-fn suppression(ctx: &Context, rules: &RuleSet, mail: &ParsedMail, to: &Address) -> Option<String> {
+/// What the sender rules look at in a parsed mail (shared with `explain`).
+pub(crate) fn sender_input(mail: &ParsedMail) -> SenderInput<'_> {
+    SenderInput {
+        from: mail.from.as_ref(),
+        reply_to: &mail.reply_to,
+        cc: &mail.cc,
+        text: &mail.text,
+        attached_forwarded_from: &mail.forwarded_from,
+    }
+}
+
+/// The organisation behind a new case's mail (shared with `explain`, so both stay alike).
+pub(crate) fn classify_sender(rules: &RuleSet, mail: &ParsedMail) -> Option<SenderMatch> {
+    rules.classify(&sender_input(mail))
+}
+
+/// Who gets the acknowledgement: the first Reply-To address, else the sender.
+pub(crate) fn ack_recipient(mail: &ParsedMail) -> Option<&Address> {
+    mail.reply_to.first().or(mail.from.as_ref())
+}
+
+/// Why a new case's acknowledgement to `to` is not sent (German, for staff), or `None`.
+/// Pure: the hourly rate cap, which needs the outbox, is checked by the caller.
+/// `own_addresses` are the Ombudsstelle's own addresses (`AckSettings::own_addresses`, lower case).
+pub(crate) fn ack_suppression(
+    own_addresses: &[String],
+    rules: &RuleSet,
+    mail: &ParsedMail,
+    to: &Address,
+) -> Option<String> {
     if mail.auto != AutoClass::None {
         return Some(format!(
             "automatisch erzeugte Nachricht ({})",
@@ -284,7 +316,7 @@ fn suppression(ctx: &Context, rules: &RuleSet, mail: &ParsedMail, to: &Address) 
         return Some("Absenderadresse nimmt keine Antworten an".into());
     }
     let norm = to.normalized();
-    if ctx.settings.ack.own_addresses.iter().any(|a| {
+    if own_addresses.iter().any(|a| {
         let (al, ad) = a.rsplit_once('@').unwrap_or((a, ""));
         let (tl, td) = norm.rsplit_once('@').unwrap_or((&norm, ""));
         ad == td && (al == tl || tl.split('+').next() == Some(al))
@@ -307,13 +339,7 @@ async fn new_case(
     related: Option<i64>,
 ) -> Result<Outcome, StoreError> {
     let rules = ctx.rules.current();
-    let matched = rules.classify(&SenderInput {
-        from: mail.from.as_ref(),
-        reply_to: &mail.reply_to,
-        cc: &mail.cc,
-        text: &mail.text,
-        attached_forwarded_from: &mail.forwarded_from,
-    });
+    let matched = classify_sender(&rules, mail);
     let hints = rules.hints(mail.subject.as_deref().unwrap_or(""), &mail.text);
     let deadlines = calendar::compute(
         &ctx.calendar,
@@ -335,10 +361,10 @@ async fn new_case(
         _ => None,
     };
 
-    let recipient = mail.reply_to.first().or(mail.from.as_ref()).cloned();
+    let recipient = ack_recipient(mail).cloned();
     let mut ack = match &recipient {
-        None => AckDecision::Suppressed("kein Absender angegeben".into()),
-        Some(to) => match suppression(ctx, &rules, mail, to) {
+        None => AckDecision::Suppressed(NO_SENDER.into()),
+        Some(to) => match ack_suppression(&ctx.settings.ack.own_addresses, &rules, mail, to) {
             Some(r) => AckDecision::Suppressed(r),
             None => AckDecision::Enqueued,
         },

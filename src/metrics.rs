@@ -17,6 +17,49 @@ pub const IMAP_RECONNECTS: &str = "krm_imap_reconnects_total";
 pub const RULESET_VERSION: &str = "krm_ruleset_info";
 pub const INGEST_SECONDS: &str = "krm_ingest_batch_seconds_per_mail";
 
+/// Registers every metric with its help text and a zero value, so a scrape shows the full set
+/// from the start (the exporter only lists what has been touched). Called once the Prometheus
+/// recorder is installed.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    let counters: [(&'static str, &'static str); 10] = [
+        (
+            INGESTED,
+            "Mails recorded (new cases, follow-ups, seen again, bounces)",
+        ),
+        (CASES_CREATED, "New cases created from mail"),
+        (FOLLOWUPS, "Follow-up mails joined to their case"),
+        (SEEN_AGAIN, "Mails found again that were already recorded"),
+        (
+            BOUNCES,
+            "Bounces of our acknowledgements recorded on their case",
+        ),
+        (QUARANTINED, "Mails moved to quarantine"),
+        (ACKS_SENT, "Acknowledgements accepted by the SMTP server"),
+        (ACKS_FAILED, "Acknowledgements that failed for good"),
+        (DIGESTS_SENT, "Reminder digests and escalations sent"),
+        (
+            IMAP_RECONNECTS,
+            "IMAP sessions lost or refused, followed by a reconnect",
+        ),
+    ];
+    for (name, help) in counters {
+        describe_counter!(name, help);
+        metrics::counter!(name).increment(0);
+    }
+    describe_gauge!(OUTBOX_PENDING, "Outbox rows waiting to be sent");
+    metrics::gauge!(OUTBOX_PENDING).increment(0.0);
+    describe_gauge!(
+        RULESET_VERSION,
+        "Version of the sender rules in force (label version)"
+    );
+    describe_histogram!(
+        INGEST_SECONDS,
+        Unit::Seconds,
+        "Time to record one mail, averaged over its batch"
+    );
+}
+
 pub fn counter(name: &'static str, n: u64) {
     metrics::counter!(name).increment(n);
 }

@@ -90,7 +90,13 @@ pub async fn scan(
         if *stop.borrow() {
             break;
         }
+        let t_meta = Instant::now();
         let metas = mb.fetch_meta(chunk).await?;
+        tracing::debug!(
+            uids = chunk.len(),
+            meta_us = t_meta.elapsed().as_micros() as u64,
+            "batch sizes fetched"
+        );
         // Batches bounded by bytes, so memory stays bounded whatever the backlog.
         let mut batch: Vec<MailMeta> = Vec::new();
         let mut bytes = 0usize;
@@ -153,6 +159,7 @@ async fn process_batch(
             expected += meta.size;
         }
     }
+    let t_fetch = Instant::now();
     let mut bodies = mb.fetch_bodies(&fetch_uids, expected).await?;
     // A mail the server lists but will not hand out in a batch gets one more try alone.
     for uid in &fetch_uids {
@@ -175,6 +182,8 @@ async fn process_batch(
         }
     }
 
+    let fetch_us = t_fetch.elapsed().as_micros() as u64;
+    let (mut parse_d, mut record_d) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     let started = Instant::now();
     let now = Utc::now();
     let mut processed: Vec<(u32, String)> = Vec::new();
@@ -183,6 +192,7 @@ async fn process_batch(
     for (uid, raw) in &bodies {
         let meta = metas.iter().find(|m| m.uid == *uid);
         let received_at = meta.and_then(|m| m.internal_date).unwrap_or(now);
+        let t_parse = Instant::now();
         let parsed = match message::parse(raw, &limits) {
             Ok(p) => p,
             Err(e) => {
@@ -196,12 +206,14 @@ async fn process_batch(
                 continue;
             }
         };
+        parse_d += t_parse.elapsed();
         let origin = Origin {
             channel: &s.channel,
             uidvalidity: Some(uidvalidity as i64),
             uid: Some(*uid as i64),
             received_at,
         };
+        let t_record = Instant::now();
         let mut sp = tx.begin().await?;
         match intake::record(&mut sp, ctx, &origin, &parsed, raw, now).await {
             Ok(outcome) => {
@@ -234,7 +246,9 @@ async fn process_batch(
                 return Err(e.into());
             }
         }
+        record_d += t_record.elapsed();
     }
+    let t_commit = Instant::now();
     for q in &to_quarantine {
         quarantine::insert(
             &mut tx,
@@ -253,11 +267,23 @@ async fn process_batch(
     tx.commit().await?;
     drop(conn);
     failpoint::hit(failpoint::AFTER_COMMIT_BEFORE_MOVE);
+    let commit_us = t_commit.elapsed().as_micros() as u64;
+    let t_move = Instant::now();
 
     let ok_uids: Vec<u32> = processed.iter().map(|(u, _)| *u).collect();
     mb.move_uids(&ok_uids, &s.processed_folder).await?;
     let q_uids: Vec<u32> = to_quarantine.iter().map(|q| q.uid).collect();
     mb.move_uids(&q_uids, &s.quarantine_folder).await?;
+    tracing::debug!(
+        mails = bodies.len(),
+        bytes = bodies.iter().map(|(_, r)| r.len()).sum::<usize>(),
+        fetch_us,
+        parse_us = parse_d.as_micros() as u64,
+        record_us = record_d.as_micros() as u64,
+        commit_us,
+        move_us = t_move.elapsed().as_micros() as u64,
+        "batch timings"
+    );
     for q in &to_quarantine {
         tracing::warn!(uid = q.uid, size = q.size, "mail quarantined: {}", q.reason);
     }

@@ -3,7 +3,9 @@
 //! mail data) are held at warn whatever the configured filter says.
 
 use crate::config::LogFormat;
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{filter, EnvFilter, Layer};
 
 /// Targets that may log protocol traffic: never below warn.
 const QUIET: &[&str] = &[
@@ -28,18 +30,34 @@ pub fn filter_directives(level: &str) -> String {
     d
 }
 
+/// True for targets of the protocol libraries (the crate itself and every module below it).
+fn is_quiet(target: &str) -> bool {
+    QUIET.iter().any(|q| {
+        target
+            .strip_prefix(q)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
 pub fn init(level: &str, format: LogFormat) {
     let directives = filter_directives(level);
     let filter = EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| EnvFilter::new(filter_directives("info")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // A hard cap after the configured filter: a directive naming a module below a quiet crate
+    // (`lettre::transport=trace`) is more specific than the appended `lettre=warn` and would win
+    // inside the EnvFilter; here nothing below warn from those crates gets through.
+    let cap = filter::filter_fn(|meta| !is_quiet(meta.target()) || *meta.level() <= Level::WARN);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let fmt = match format {
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        LogFormat::Text => fmt.boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt.with_filter(cap))
+        .try_init();
     let lc = level.to_ascii_lowercase();
     if lc.contains("debug") || lc.contains("trace") {
         tracing::warn!("debug logging is on: log lines may contain mail addresses and subjects (social data); never at info");
@@ -55,5 +73,15 @@ mod tests {
         let pos_trace = d.find("lettre=trace").unwrap();
         let pos_warn = d.rfind("lettre=warn").unwrap();
         assert!(pos_warn > pos_trace);
+    }
+
+    #[test]
+    fn quiet_targets_cover_their_modules_only() {
+        assert!(super::is_quiet("lettre"));
+        assert!(super::is_quiet("lettre::transport::smtp::client"));
+        assert!(super::is_quiet("async_imap::imap_stream"));
+        assert!(super::is_quiet("sqlx::query"));
+        assert!(!super::is_quiet("lettre_like"));
+        assert!(!super::is_quiet("krm_intake::scan"));
     }
 }

@@ -1,14 +1,871 @@
-//! `krm-intake case …` (placeholder; being written).
+//! `krm-intake case …`: the staff's commands on cases. Parses arguments, calls `staff`, prints
+//! German text (or the documented JSON of docs/staff-cli.md). Exit 1 on a refused command.
 
+use chrono::{NaiveDate, Utc};
 use std::process::ExitCode;
+
+use crate::calendar;
+use crate::domain::{Category, Kind};
+use crate::staff::{
+    self, Actor, Applied, CaseDetail, CaseJson, Channel, ListFilter, ManualCase,
+    ManualOrganisation, StaffError, Status,
+};
+use crate::store::staff::{EventRow, StaffCase};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ByArg {
+    /// Name der handelnden Person; steht im Verlauf neben dem Benutzerkonto.
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NumberArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042
+    pub number: String,
+    #[command(flatten)]
+    pub by: ByArg,
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CaseCommand {
-    /// Not yet available.
-    Todo,
+    /// Vorgänge auflisten (Filter lassen sich kombinieren).
+    List(ListArgs),
+    /// Einen Vorgang zeigen: Angaben, alle Mails, Anhänge, Verlauf.
+    Show(ShowArgs),
+    /// Eine Reaktion erfassen, die per Brief, Telefon, persönlich o. Ä. kam.
+    New(NewArgs),
+    /// Art bestätigen und Themen (höchstens drei) vergeben.
+    Classify(ClassifyArgs),
+    /// Eine Beschwerde als begründet oder unbegründet bewerten.
+    Assess(AssessArgs),
+    /// Vorgang ruhen lassen (Warten auf Rückmeldung); die Frist läuft nicht.
+    Hold(NumberArgs),
+    /// Ruhenden Vorgang fortsetzen; die Frist verlängert sich um die ganzen Ruhetage.
+    Resume(NumberArgs),
+    /// Vorgang abschließen (Tag der abschließenden Antwort).
+    Close(CloseArgs),
+    /// Abgeschlossenen oder verworfenen Vorgang wieder öffnen.
+    Reopen(NumberArgs),
+    /// Bemerkung (Erfasserbemerkung) in den Verlauf schreiben.
+    Note(NoteArgs),
+    /// Zuständige Person setzen (Name aus [staff]) oder entfernen.
+    Assign(AssignArgs),
+    /// Organisation von Hand setzen oder entfernen.
+    SetThirdParty(SetThirdPartyArgs),
+    /// Vorgang verwerfen (Spam, fehlgeleitet, Duplikat): bleibt erhalten, zählt nicht.
+    Discard(DiscardArgs),
+    /// Vorgang in einen anderen zusammenführen; die Mails bleiben, wo sie sind.
+    Merge(MergeArgs),
+    /// Eine von Hand versandte Eingangsbestätigung erfassen.
+    AckRecorded(AckRecordedArgs),
 }
 
-pub async fn run(_cli: &super::Cli, _cmd: &CaseCommand) -> ExitCode {
-    eprintln!("krm-intake case: noch nicht verfügbar");
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Nur offene und ruhende Vorgänge.
+    #[arg(long, conflicts_with = "status")]
+    pub open: bool,
+    /// Nur offene Vorgänge, deren Frist vor heute endete.
+    #[arg(long)]
+    pub overdue: bool,
+    /// Nur offene Vorgänge, die innerhalb von N Arbeitstagen fällig sind (heute eingeschlossen).
+    #[arg(long, value_name = "N")]
+    pub due_within: Option<u32>,
+    /// Organisation (Teil des Namens, Groß-/Kleinschreibung egal).
+    #[arg(long)]
+    pub organisation: Option<String>,
+    /// Bestätigte Art: beschwerde, anregung, lob, oder „keine“ für nicht eingestufte.
+    #[arg(long, value_parser = parse_kind_filter)]
+    pub kind: Option<KindFilter>,
+    /// Zuständige Person.
+    #[arg(long, conflicts_with = "unassigned")]
+    pub assignee: Option<String>,
+    /// Nur Vorgänge ohne zuständige Person.
+    #[arg(long)]
+    pub unassigned: bool,
+    /// Eingang ab diesem Tag (JJJJ-MM-TT, einschließlich).
+    #[arg(long, value_parser = parse_date)]
+    pub from: Option<NaiveDate>,
+    /// Eingang bis zu diesem Tag (JJJJ-MM-TT, einschließlich).
+    #[arg(long, value_parser = parse_date)]
+    pub to: Option<NaiveDate>,
+    /// Status (mehrfach möglich).
+    #[arg(long, value_enum)]
+    pub status: Vec<Status>,
+    /// Ein JSON-Array aller passenden Vorgänge (docs/staff-cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum KindFilter {
+    Kind(Kind),
+    Unclassified,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    pub number: String,
+    /// Auch den Text der Mails zeigen.
+    #[arg(long)]
+    pub body: bool,
+    /// Als JSON-Objekt (docs/staff-cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// Eingangsweg.
+    #[arg(long, value_enum)]
+    pub channel: Channel,
+    /// Eingang, Berliner Zeit: JJJJ-MM-TT oder JJJJ-MM-TTTHH:MM.
+    #[arg(long)]
+    pub received: String,
+    /// Organisation, die für die Person geschrieben oder angerufen hat.
+    #[arg(long)]
+    pub organisation: Option<String>,
+    /// Kategorie der Organisation.
+    #[arg(long, value_parser = parse_category)]
+    pub category: Option<Category>,
+    /// Mit Unterstützung Dritter: yes oder no (Vorgabe: yes mit --organisation, sonst no).
+    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no")]
+    pub third_party: Option<bool>,
+    /// Art (bestätigt): beschwerde, anregung, lob.
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<Kind>,
+    /// Thema aus dem Themenkatalog (wiederholbar, höchstens drei).
+    #[arg(long = "topic", value_name = "THEMA")]
+    pub topics: Vec<String>,
+    /// Tag, an dem eine Eingangsbestätigung von Hand versandt wurde.
+    #[arg(long, value_parser = parse_date)]
+    pub ack_sent: Option<NaiveDate>,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClassifyArgs {
+    pub number: String,
+    /// beschwerde, anregung oder lob.
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<Kind>,
+    /// Thema aus dem Themenkatalog (wiederholbar, höchstens drei); ersetzt die bisherigen.
+    #[arg(long = "topic", value_name = "THEMA")]
+    pub topics: Vec<String>,
+    /// Alle Themen entfernen.
+    #[arg(long, conflicts_with = "topics")]
+    pub no_topics: bool,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AssessArgs {
+    pub number: String,
+    /// yes (begründet) oder no (unbegründet).
+    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no", action = clap::ArgAction::Set)]
+    pub justified: bool,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CloseArgs {
+    pub number: String,
+    /// Tag, an dem die abschließende Antwort hinausging (Vorgabe: heute).
+    #[arg(long, value_parser = parse_date)]
+    pub answered_on: Option<NaiveDate>,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NoteArgs {
+    pub number: String,
+    /// Text der Bemerkung.
+    pub text: String,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["name", "none"])))]
+pub struct AssignArgs {
+    pub number: String,
+    /// Name aus dem Abschnitt [staff] der Konfiguration.
+    pub name: Option<String>,
+    /// Zuständigkeit entfernen.
+    #[arg(long)]
+    pub none: bool,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("org").required(true).args(["organisation", "none"])))]
+pub struct SetThirdPartyArgs {
+    pub number: String,
+    /// Name der Organisation.
+    #[arg(long)]
+    pub organisation: Option<String>,
+    /// Kategorie der Organisation.
+    #[arg(long, value_parser = parse_category, requires = "organisation")]
+    pub category: Option<Category>,
+    /// Mit Unterstützung Dritter: yes oder no (Vorgabe: yes).
+    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no", requires = "organisation")]
+    pub third_party: Option<bool>,
+    /// Keine Organisation, keine Unterstützung Dritter.
+    #[arg(long)]
+    pub none: bool,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiscardArgs {
+    pub number: String,
+    /// Grund: spam, fehlgeleitet, duplikat oder ein kurzer Text.
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// Der Vorgang, der aufgeht.
+    pub number: String,
+    /// Der Vorgang, der bleibt.
+    #[arg(long, value_name = "KRM-…")]
+    pub into: String,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AckRecordedArgs {
+    pub number: String,
+    /// Tag, an dem die Bestätigung hinausging.
+    #[arg(long, value_parser = parse_date)]
+    pub on: NaiveDate,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("„{s}“ ist kein Datum (JJJJ-MM-TT)"))
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    s.parse()
+}
+
+fn parse_kind_filter(s: &str) -> Result<KindFilter, String> {
+    match s.trim().to_lowercase().as_str() {
+        "keine" | "none" | "-" => Ok(KindFilter::Unclassified),
+        _ => s.parse().map(KindFilter::Kind),
+    }
+}
+
+fn parse_category(s: &str) -> Result<Category, String> {
+    s.parse()
+}
+
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.trim().to_lowercase().as_str() {
+        "yes" | "ja" | "true" => Ok(true),
+        "no" | "nein" | "false" => Ok(false),
+        _ => Err(format!("„{s}“: erwartet yes oder no")),
+    }
+}
+
+fn actor(by: &ByArg) -> Actor {
+    Actor {
+        os_user: super::os_user(),
+        stated_by: by
+            .by
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+    }
+}
+
+fn staff_fail(e: StaffError) -> ExitCode {
+    eprintln!("krm-intake: {e}");
     ExitCode::from(1)
+}
+
+fn print_applied(a: &Applied) {
+    if a.changes.is_empty() {
+        println!("{}: keine Änderung", a.number);
+    }
+    for c in &a.changes {
+        println!("{}: {c}", a.number);
+    }
+}
+
+pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
+    let (settings, pool) = match super::settings_and_db(cli).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let cal = settings.deadlines.calendar();
+    let now = Utc::now();
+    let today = calendar::berlin_date(now);
+    let load_rules = || {
+        staff::topic_catalogue(&settings.rules_dir).map_err(|e| {
+            eprintln!("krm-intake: {e}");
+            ExitCode::from(2)
+        })
+    };
+    let result: Result<Applied, StaffError> = match cmd {
+        CaseCommand::List(a) => return list(&pool, &cal, a, today).await,
+        CaseCommand::Show(a) => return show(&pool, a, &cal, today).await,
+        CaseCommand::New(a) => {
+            let rules = match load_rules() {
+                Ok(r) => r,
+                Err(c) => return c,
+            };
+            let received_at = match staff::parse_received(&a.received) {
+                Ok(t) => t,
+                Err(e) => return staff_fail(e),
+            };
+            let m = ManualCase {
+                channel: a.channel,
+                received_at,
+                organisation: a.organisation.clone(),
+                category: a.category,
+                third_party: a.third_party,
+                kind: a.kind,
+                topics: a.topics.clone(),
+                ack_sent_on: a.ack_sent,
+            };
+            match staff::new_case(
+                &pool,
+                &cal,
+                settings.deadlines.policy,
+                &rules,
+                &m,
+                &actor(&a.by),
+                now,
+            )
+            .await
+            {
+                Ok(applied) => {
+                    println!("Neuer Vorgang {} erfasst.", applied.number);
+                    for c in &applied.changes {
+                        println!("{}: {c}", applied.number);
+                    }
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => return staff_fail(e),
+            }
+        }
+        CaseCommand::Classify(a) => {
+            let rules = match load_rules() {
+                Ok(r) => r,
+                Err(c) => return c,
+            };
+            staff::apply(&pool, &a.number, &actor(&a.by), "classify", |_, s, n| {
+                staff::classify(s, n, &rules, a.kind, &a.topics, a.no_topics)
+            })
+            .await
+        }
+        CaseCommand::Assess(a) => {
+            staff::apply(&pool, &a.number, &actor(&a.by), "assess", |_, s, n| {
+                staff::assess(s, n, a.justified)
+            })
+            .await
+        }
+        CaseCommand::Hold(a) => {
+            staff::apply(&pool, &a.number, &actor(&a.by), "hold", |_, s, n| {
+                staff::hold(s, n, now)
+            })
+            .await
+        }
+        CaseCommand::Resume(a) => {
+            staff::apply(&pool, &a.number, &actor(&a.by), "resume", |_, s, n| {
+                staff::resume(s, n, &cal, now)
+            })
+            .await
+        }
+        CaseCommand::Close(a) => {
+            staff::apply(&pool, &a.number, &actor(&a.by), "close", |c, s, n| {
+                let received = calendar::berlin_date(c.row.received_at);
+                staff::close(s, n, &cal, received, a.answered_on.unwrap_or(today), now)
+            })
+            .await
+        }
+        CaseCommand::Reopen(a) => {
+            staff::apply(&pool, &a.number, &actor(&a.by), "reopen", |_, s, n| {
+                staff::reopen(s, n)
+            })
+            .await
+        }
+        CaseCommand::Note(a) => {
+            return match staff::note(&pool, &a.number, &actor(&a.by), &a.text).await {
+                Ok(applied) => {
+                    println!("{}: Bemerkung gespeichert", applied.number);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => staff_fail(e),
+            }
+        }
+        CaseCommand::Assign(a) => {
+            let name = if a.none { None } else { a.name.as_deref() };
+            staff::apply(&pool, &a.number, &actor(&a.by), "assign", |_, s, n| {
+                staff::assign(s, n, &settings.staff, name)
+            })
+            .await
+        }
+        CaseCommand::SetThirdParty(a) => {
+            let org = a.organisation.as_ref().map(|o| ManualOrganisation {
+                organisation: o.clone(),
+                category: a.category,
+                third_party: a.third_party.unwrap_or(true),
+            });
+            staff::apply(
+                &pool,
+                &a.number,
+                &actor(&a.by),
+                "set_third_party",
+                |_, s, n| staff::set_third_party(s, n, org.as_ref()),
+            )
+            .await
+        }
+        CaseCommand::Discard(a) => {
+            staff::apply(&pool, &a.number, &actor(&a.by), "discard", |_, s, n| {
+                staff::discard(s, n, &a.reason)
+            })
+            .await
+        }
+        CaseCommand::Merge(a) => staff::merge_cases(&pool, &a.number, &a.into, &actor(&a.by)).await,
+        CaseCommand::AckRecorded(a) => {
+            staff::apply(
+                &pool,
+                &a.number,
+                &actor(&a.by),
+                "ack_recorded",
+                |c, s, n| {
+                    let received = calendar::berlin_date(c.row.received_at);
+                    staff::record_ack(s, n, received, a.on, today)
+                },
+            )
+            .await
+        }
+    };
+    match result {
+        Ok(applied) => {
+            print_applied(&applied);
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+async fn list(
+    pool: &sqlx::PgPool,
+    cal: &calendar::Calendar,
+    a: &ListArgs,
+    today: NaiveDate,
+) -> ExitCode {
+    let f = ListFilter {
+        statuses: if a.open {
+            vec![Status::Open, Status::OnHold]
+        } else {
+            a.status.clone()
+        },
+        organisation: a.organisation.clone(),
+        kind: match a.kind {
+            Some(KindFilter::Kind(k)) => Some(k),
+            _ => None,
+        },
+        unclassified: matches!(a.kind, Some(KindFilter::Unclassified)),
+        assignee: a.assignee.clone(),
+        unassigned: a.unassigned,
+        from: a.from,
+        to: a.to,
+        overdue: a.overdue,
+        due_within: a.due_within,
+    };
+    let cases = match staff::list(pool, cal, &f, today).await {
+        Ok(c) => c,
+        Err(e) => return staff_fail(e),
+    };
+    if a.json {
+        let v: Vec<CaseJson> = cases.iter().map(CaseJson::of).collect();
+        match serde_json::to_string_pretty(&v) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return super::fail(e.into()),
+        }
+        return ExitCode::SUCCESS;
+    }
+    if cases.is_empty() {
+        println!("Keine passenden Vorgänge.");
+        return ExitCode::SUCCESS;
+    }
+    print!("{}", list_table(&cases, cal, today));
+    ExitCode::SUCCESS
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The German list table.
+pub fn list_table(cases: &[StaffCase], cal: &calendar::Calendar, today: NaiveDate) -> String {
+    let header = [
+        "Nummer",
+        "Eingang",
+        "Weg",
+        "Status",
+        "Art",
+        "Organisation",
+        "Zuständig",
+        "Frist",
+        "Hinweis",
+    ];
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|c| {
+            let r = &c.row;
+            let kind = match (&r.kind, &r.suggested_kind) {
+                (Some(k), _) => staff::kind_label(k),
+                (None, Some(s)) => format!("({}?)", staff::kind_label(s)),
+                (None, None) => "–".into(),
+            };
+            let overdue = calendar::working_days_overdue(cal, r.due, today);
+            let hint = match r.status.as_str() {
+                "open" if r.due < today => format!("überfällig seit {overdue} Arbeitstag(en)"),
+                "open" if r.due == today => "heute fällig".to_string(),
+                "on_hold" => format!(
+                    "ruht seit {}",
+                    r.hold_since
+                        .map(|t| staff::ymd(calendar::berlin_date(t)))
+                        .unwrap_or_default()
+                ),
+                "merged" => format!("→ {}", c.merged_into_number.clone().unwrap_or_default()),
+                "discarded" => r.discard_reason.clone().unwrap_or_default(),
+                _ => String::new(),
+            };
+            vec![
+                r.number.clone(),
+                staff::ymd(calendar::berlin_date(r.received_at)),
+                cut(&staff::channel_label(&r.channel), 24),
+                staff::status_label(&r.status),
+                kind,
+                cut(r.organisation.as_deref().unwrap_or("–"), 36),
+                r.assignee.clone().unwrap_or_else(|| "–".into()),
+                staff::ymd(r.due),
+                hint,
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let s: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))))
+            .collect();
+        format!("{}\n", s.join("  ").trim_end())
+    };
+    let mut out = line(&header.map(String::from));
+    for r in &rows {
+        out.push_str(&line(r));
+    }
+    out.push_str(&match cases.len() {
+        1 => "1 Vorgang\n".to_string(),
+        n => format!("{n} Vorgänge\n"),
+    });
+    out
+}
+
+async fn show(
+    pool: &sqlx::PgPool,
+    a: &ShowArgs,
+    cal: &calendar::Calendar,
+    today: NaiveDate,
+) -> ExitCode {
+    let d = match staff::detail(pool, &a.number).await {
+        Ok(d) => d,
+        Err(e) => return staff_fail(e),
+    };
+    if a.json {
+        match serde_json::to_string_pretty(&d.json(a.body)) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return super::fail(e.into()),
+        }
+        return ExitCode::SUCCESS;
+    }
+    print!("{}", show_text(&d, a.body, cal, today));
+    ExitCode::SUCCESS
+}
+
+/// German size: `512 Bytes`, `3,4 kB`, `1,2 MB`.
+fn size(n: i32) -> String {
+    let n = f64::from(n.max(0));
+    if n < 1000.0 {
+        format!("{n} Bytes")
+    } else if n < 1_000_000.0 {
+        format!("{} kB", crate::report::german_decimal(n / 1000.0, false))
+    } else {
+        format!(
+            "{} MB",
+            crate::report::german_decimal(n / 1_000_000.0, false)
+        )
+    }
+}
+
+fn action_label(action: &str) -> &str {
+    match action {
+        "created" | "new" => "erfasst",
+        "followup" => "Folgemail",
+        "reopened_by_followup" => "durch Folgemail wieder geöffnet",
+        "followup_new_case" => "Folgemail als neuer Vorgang",
+        "mail_seen_again" => "Mail erneut gesehen",
+        "ack_sent" => "Eingangsbestätigung versandt",
+        "ack_failed" => "Eingangsbestätigung fehlgeschlagen",
+        "ack_suppressed" => "Eingangsbestätigung unterdrückt",
+        "ack_not_delivered" => "Eingangsbestätigung nicht zugestellt",
+        "classify" => "eingestuft",
+        "assess" => "bewertet",
+        "hold" => "ruhen lassen",
+        "resume" => "fortgesetzt",
+        "close" => "abgeschlossen",
+        "reopen" => "wieder geöffnet",
+        "note" => "Bemerkung",
+        "assign" => "zugewiesen",
+        "set_third_party" => "Organisation von Hand gesetzt",
+        "discard" => "verworfen",
+        "merge" => "zusammengeführt",
+        "merged_from" => "Vorgang aufgenommen",
+        "ack_recorded" => "Bestätigung von Hand erfasst",
+        other => other,
+    }
+}
+
+fn event_line(e: &EventRow) -> String {
+    let who = match &e.stated_by {
+        Some(b) => format!("{} ({b})", e.actor),
+        None => e.actor.clone(),
+    };
+    let what = match staff::event_field(e) {
+        Some(f) => format!(
+            "{}: {} → {}",
+            f.label(),
+            f.display(e.old_value.as_deref()),
+            f.display(e.new_value.as_deref())
+        ),
+        None if e.action == "note" => format!("„{}“", e.new_value.as_deref().unwrap_or("")),
+        None => {
+            let mut s = e.detail.clone().unwrap_or_default();
+            if e.detail.is_none() {
+                if let Some(v) = &e.new_value {
+                    s = v.clone();
+                }
+            }
+            s
+        }
+    };
+    format!(
+        "  {}  {who}  {}{}{what}",
+        staff::berlin_minute(e.at),
+        action_label(&e.action),
+        if what.is_empty() { "" } else { ": " }
+    )
+}
+
+/// The German text of `case show`.
+pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: NaiveDate) -> String {
+    let c = &d.case;
+    let r = &c.row;
+    let mut o = String::new();
+    let mut kv = |k: &str, v: String| o.push_str(&format!("  {:<24}{v}\n", format!("{k}:")));
+    let none = || "–".to_string();
+    let mut out = format!("Vorgang {}\n", r.number);
+    kv("Status", {
+        let mut s = staff::status_label(&r.status);
+        if let Some(n) = &c.merged_into_number {
+            s.push_str(&format!(" (in {n})"));
+        }
+        if let Some(reason) = &r.discard_reason {
+            s.push_str(&format!(" ({reason})"));
+        }
+        s
+    });
+    kv("Eingang", staff::berlin_minute(r.received_at));
+    kv("Eingangsweg", staff::channel_label(&r.channel));
+    kv("Art", {
+        let mut s = r
+            .kind
+            .as_deref()
+            .map(staff::kind_label)
+            .unwrap_or_else(none);
+        if let Some(k) = &r.suggested_kind {
+            s.push_str(&format!(" (Vorschlag: {})", staff::kind_label(k)));
+        }
+        s
+    });
+    kv("Themen", {
+        let mut s = if r.topics.is_empty() {
+            none()
+        } else {
+            r.topics.join(", ")
+        };
+        if !r.suggested_topics.is_empty() {
+            s.push_str(&format!(" (Vorschläge: {})", r.suggested_topics.join(", ")));
+        }
+        s
+    });
+    kv(
+        "begründet",
+        match (r.kind.as_deref(), r.justified) {
+            (_, Some(true)) => "ja".into(),
+            (_, Some(false)) => "nein".into(),
+            (Some("beschwerde"), None) => "noch nicht bewertet".into(),
+            _ => none(),
+        },
+    );
+    kv("Organisation", {
+        let mut s = r.organisation.clone().unwrap_or_else(none);
+        if let Some(cat) = &r.category {
+            s.push_str(&format!(" ({cat})"));
+        }
+        if c.third_party_manual {
+            s.push_str(" [von Hand gesetzt]");
+        } else if let Some(id) = &r.rule_id {
+            s.push_str(&format!(" [Regel {id}]"));
+        }
+        s
+    });
+    kv(
+        "Unterstützung Dritter",
+        if r.third_party { "ja" } else { "nein" }.into(),
+    );
+    kv("zuständig", r.assignee.clone().unwrap_or_else(none));
+    kv("Eingangsbestätigung", {
+        let mut s = format!(
+            "{} (fällig bis {})",
+            staff::ack_status_label(&r.ack_status),
+            staff::ymd(r.ack_due)
+        );
+        if let Some(t) = r.ack_sent_at {
+            s.push_str(&format!(", am {}", staff::berlin_minute(t)));
+        }
+        if let Some(dt) = &r.ack_detail {
+            s.push_str(&format!(" – {dt}"));
+        }
+        s
+    });
+    kv("Bearbeitungsfrist", {
+        let mut s = staff::ymd(r.due);
+        if r.held_days > 0 {
+            s.push_str(&format!(" (um {} Ruhetage verlängert)", r.held_days));
+        }
+        if r.status == "open" && r.due < today {
+            s.push_str(&format!(
+                " – überfällig seit {} Arbeitstag(en)",
+                calendar::working_days_overdue(cal, r.due, today)
+            ));
+        }
+        s
+    });
+    if let Some(h) = r.hold_since {
+        kv("ruht seit", staff::berlin_minute(h));
+    }
+    if r.closed_at.is_some() || r.answered_on.is_some() {
+        kv(
+            "abgeschlossen",
+            format!(
+                "{} (Antwort am {})",
+                r.closed_at.map(staff::berlin_minute).unwrap_or_else(none),
+                r.answered_on.map(staff::ymd).unwrap_or_else(none)
+            ),
+        );
+    }
+    if let Some(rr) = &r.review_reason {
+        kv("zu prüfen", rr.clone());
+    }
+    out.push_str(&o);
+
+    out.push_str(&format!("\nMails ({})\n", d.messages.len()));
+    for (i, m) in d.messages.iter().enumerate() {
+        let role = match m.role.as_str() {
+            "initial" => "Erstmail",
+            "followup" => "Folgemail",
+            "auto_reply" => "automatische Antwort",
+            "bounce" => "Rückläufer",
+            other => other,
+        };
+        let from = match (&m.from_name, &m.from_addr) {
+            (Some(n), Some(a)) => format!("{n} <{a}>"),
+            (None, Some(a)) => a.clone(),
+            (Some(n), None) => n.clone(),
+            (None, None) => "–".into(),
+        };
+        out.push_str(&format!(
+            "  {}. {role}, eingegangen {}\n     Von: {from}\n     Betreff: {}\n     Größe: {}{}\n",
+            i + 1,
+            staff::berlin_minute(m.received_at),
+            m.subject.as_deref().unwrap_or("–"),
+            size(m.size),
+            m.message_id
+                .as_deref()
+                .map(|id| format!(", Message-ID {id}"))
+                .unwrap_or_default()
+        ));
+        if let Some(dh) = m.date_header {
+            out.push_str(&format!(
+                "     Datum (Kopfzeile): {}\n",
+                staff::berlin_minute(dh)
+            ));
+        }
+        let att: Vec<_> = d
+            .attachments
+            .iter()
+            .filter(|a| a.message_id == m.id)
+            .collect();
+        if !att.is_empty() {
+            out.push_str("     Anhänge:\n");
+            for a in att {
+                out.push_str(&format!(
+                    "       - {} ({}, {})\n",
+                    a.name.as_deref().unwrap_or("(ohne Namen)"),
+                    a.content_type,
+                    size(a.size)
+                ));
+            }
+        }
+        if body {
+            out.push_str("     Text:\n");
+            for line in m.text_body.as_deref().unwrap_or("").lines() {
+                out.push_str(&format!("       | {line}\n"));
+            }
+        }
+    }
+    out.push_str(&format!("\nVerlauf ({})\n", d.events.len()));
+    for e in &d.events {
+        out.push_str(&event_line(e));
+        out.push('\n');
+    }
+    out
 }

@@ -1,11 +1,144 @@
-//! `krm-intake explain` (placeholder; being written).
+//! `krm-intake explain FILE…`: shows, without touching any server, what the daemon would do with
+//! mail files. Reads files and the rules directory; the decisions live in `crate::explain`.
+//! Exit 0 when every file was read (unparseable mails included), 1 when a file or directory
+//! could not be read or the rules are invalid.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct ExplainArgs {}
+use crate::explain::{self, Explanation, Options};
+use crate::rules::RuleSet;
 
-pub async fn run(_cli: &super::Cli, _args: &ExplainArgs) -> ExitCode {
-    eprintln!("krm-intake explain: noch nicht verfügbar");
-    ExitCode::from(1)
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// Mail files (any name; a leading mbox "From " line is skipped) or directories (every file
+    /// in them, sorted; dotfiles and subdirectories skipped).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Rules directory. Default: KRM_RULES_DIR, else rules.dir of the configuration, else ./rules.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// One JSON array, one object per file (docs/explain.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
+    // The configuration is optional: it contributes the rules directory, the size limit and the
+    // Ombudsstelle's own addresses. Without one (or with a broken one) the defaults apply.
+    let (config_rules, opts) = match crate::config::Settings::load(cli.config.as_deref()) {
+        Ok(s) => (
+            Some(s.rules_dir.clone()),
+            Options {
+                limits: crate::message::Limits {
+                    max_size: s.imap.max_message_size,
+                    ..Default::default()
+                },
+                own_addresses: s.ack.own_addresses.clone(),
+            },
+        ),
+        Err(e) => {
+            eprintln!("krm-intake explain: Konfiguration nicht verwendet ({e}); es gelten die Voreinstellungen.");
+            (None, Options::default())
+        }
+    };
+    let rules_dir = args
+        .rules
+        .clone()
+        .or(config_rules)
+        .or_else(|| std::env::var_os("KRM_RULES_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("rules"));
+    let rules = match RuleSet::load_dir(&rules_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("krm-intake explain: {}: {e}", rules_dir.display());
+            return ExitCode::from(1);
+        }
+    };
+
+    let mut all_read = true;
+    let mut out: Vec<Explanation> = Vec::new();
+    for arg in &args.files {
+        match files_of(arg) {
+            Ok(files) => {
+                for f in files {
+                    let e = explain_file(&f, &rules, &opts);
+                    all_read &= e.action.is_some();
+                    out.push(e);
+                }
+            }
+            Err(reason) => {
+                all_read = false;
+                out.push(Explanation::unreadable(
+                    &arg.display().to_string(),
+                    reason,
+                    &rules,
+                ));
+            }
+        }
+    }
+
+    if args.json {
+        match serde_json::to_string_pretty(&out) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return super::fail(e.into()),
+        }
+    } else {
+        print!("{}", explain::render_text(&out));
+    }
+    if all_read {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The files an argument names: itself, or a directory's plain files in name order.
+fn files_of(arg: &Path) -> Result<Vec<PathBuf>, String> {
+    let meta = std::fs::metadata(arg).map_err(|e| unreadable_reason("Datei", &e))?;
+    if !meta.is_dir() {
+        return Ok(vec![arg.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(arg).map_err(|e| unreadable_reason("Verzeichnis", &e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| unreadable_reason("Verzeichnis", &e))?;
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        // Follows symlinks: a link to a mail file counts, a link to a directory does not.
+        let is_file = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file());
+        if !hidden && is_file {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads one file, refusing oversized ones before reading them as the daemon does.
+fn explain_file(path: &Path, rules: &RuleSet, opts: &Options) -> Explanation {
+    let name = path.display().to_string();
+    let size = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) => return Explanation::unreadable(&name, unreadable_reason("Datei", &e), rules),
+    };
+    if size > opts.limits.max_size as u64 {
+        let err = crate::message::ParseError::TooLarge {
+            size: usize::try_from(size).unwrap_or(usize::MAX),
+            limit: opts.limits.max_size,
+        };
+        return Explanation::rejected(&name, &err, rules);
+    }
+    match std::fs::read(path) {
+        Ok(raw) => explain::explain(&name, &raw, rules, opts),
+        Err(e) => Explanation::unreadable(&name, unreadable_reason("Datei", &e), rules),
+    }
+}
+
+/// "Datei nicht gefunden", "Datei nicht lesbar: keine Berechtigung", …
+fn unreadable_reason(what: &str, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{what} nicht gefunden"),
+        std::io::ErrorKind::PermissionDenied => format!("{what} nicht lesbar: keine Berechtigung"),
+        _ => format!("{what} nicht lesbar: {e}"),
+    }
 }

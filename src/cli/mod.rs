@@ -112,7 +112,9 @@ pub(crate) async fn settings_and_db(cli: &Cli) -> Result<(Settings, sqlx::PgPool
     let s = load_settings(cli)?;
     crate::telemetry::init("warn", s.log.format);
     let url = s.require_database().map_err(|e| fail(e.into()))?;
-    let pool = crate::store::connect(url, 2).await.map_err(|e| fail(e.into()))?;
+    let pool = crate::store::connect(url, 2)
+        .await
+        .map_err(|e| fail(e.into()))?;
     Ok((s, pool))
 }
 
@@ -273,7 +275,7 @@ fn check(s: &Settings) -> ExitCode {
         .iter()
         .filter(|p| p.severity != crate::rules::Severity::Error)
     {
-        println!("Warnung: {p}");
+        println!("{p}");
     }
     match crate::templates::Templates::load(&s.templates_dir) {
         Ok(_) => println!("Vorlagen: {} in Ordnung", s.templates_dir.display()),

@@ -1,11 +1,204 @@
-//! `krm-intake purge` (placeholder; being written).
+//! `krm-intake purge`: retention by hand. Removes the personal data of cases that ended before a
+//! bound (never without one), replays a deletion log after a restore, or prints the log.
+//! The logic lives in `crate::purge`; this is arguments and German output.
 
+use chrono::{DateTime, NaiveDate, Utc};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct PurgeArgs {}
+use crate::purge::{self, PurgeReport, Selection};
 
-pub async fn run(_cli: &super::Cli, _args: &PurgeArgs) -> ExitCode {
-    eprintln!("krm-intake purge: noch nicht verfügbar");
-    ExitCode::from(1)
+#[derive(Debug, clap::Args)]
+pub struct PurgeArgs {
+    /// Cases closed (or discarded/merged) before this day (YYYY-MM-DD, Europe/Berlin).
+    #[arg(long, value_name = "DATUM", conflicts_with_all = ["older_than", "replay", "show_log"])]
+    pub closed_before: Option<NaiveDate>,
+    /// Cases closed longer ago than this, e.g. 730d, 2y, 18m, 6w.
+    #[arg(long, value_name = "DAUER", conflicts_with_all = ["replay", "show_log"])]
+    pub older_than: Option<String>,
+    /// After restoring a backup: purge again every case named in this deletion-log export
+    /// (`purge --show-log`) or journal excerpt; `-` reads standard input.
+    #[arg(long, value_name = "DATEI", conflicts_with = "show_log")]
+    pub replay: Option<PathBuf>,
+    /// Print the deletion log (tab-separated: case number, time, what was removed).
+    #[arg(long)]
+    pub show_log: bool,
+    /// Only list what would be removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn run(cli: &super::Cli, args: &PurgeArgs) -> ExitCode {
+    let now = Utc::now();
+    // Refuse before touching anything: a purge needs an explicit bound.
+    let bound = match bound_of(args, now) {
+        Ok(b) => b,
+        Err(msg) => {
+            eprintln!("krm-intake purge: {msg}");
+            return ExitCode::from(1);
+        }
+    };
+    let (settings, pool) = match super::settings_and_db(cli).await {
+        Ok(v) => v,
+        Err(c) => return c,
+    };
+    let selection = match bound {
+        Bound::ShowLog => return show_log(&pool).await,
+        Bound::Selection(s) => s,
+    };
+    let imap = settings.require_imap().ok().map(|_| &settings.imap);
+    let actor = super::os_user();
+    match purge::run(&pool, imap, &selection, args.dry_run, &actor, now, None).await {
+        Ok(r) => {
+            print_report(&r, &selection, imap.is_some());
+            ExitCode::SUCCESS
+        }
+        Err(e) => super::fail(e.into()),
+    }
+}
+
+enum Bound {
+    Selection(Selection),
+    ShowLog,
+}
+
+fn bound_of(args: &PurgeArgs, now: DateTime<Utc>) -> Result<Bound, String> {
+    if args.show_log {
+        return Ok(Bound::ShowLog);
+    }
+    if let Some(d) = args.closed_before {
+        return Selection::closed_before(d, now)
+            .map(Bound::Selection)
+            .map_err(|e| e.to_string());
+    }
+    if let Some(s) = &args.older_than {
+        let d = crate::config::parse_duration(s)?;
+        return Selection::older_than(d, now)
+            .map(Bound::Selection)
+            .map_err(|e| e.to_string());
+    }
+    if let Some(path) = &args.replay {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())
+                .map_err(|e| format!("Standardeingabe: {e}"))?
+        } else {
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+        };
+        let numbers = purge::case_numbers_in(&text);
+        if numbers.is_empty() {
+            return Err(format!(
+                "{}: keine Vorgangsnummern (KRM-JJJJ-NNNNN) gefunden",
+                path.display()
+            ));
+        }
+        return Ok(Bound::Selection(Selection::Replay(numbers)));
+    }
+    Err(
+        "ohne Grenze wird nichts gelöscht: --closed-before DATUM, --older-than DAUER \
+         (z. B. 730d, 2y) oder --replay DATEI angeben (--dry-run zeigt vorher, was ginge)"
+            .into(),
+    )
+}
+
+async fn show_log(pool: &sqlx::PgPool) -> ExitCode {
+    match crate::store::purge::log_entries(pool).await {
+        Ok(rows) => {
+            println!("case_number\tdeleted_at\twhat");
+            for r in rows {
+                println!(
+                    "{}\t{}\t{}",
+                    r.case_number,
+                    r.deleted_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    r.what.replace(['\t', '\n'], " ")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => super::fail(e.into()),
+    }
+}
+
+fn day(ts: Option<DateTime<Utc>>) -> String {
+    ts.map(|t| crate::calendar::berlin_date(t).to_string())
+        .unwrap_or_else(|| "–".into())
+}
+
+fn status_de(s: &str) -> &str {
+    match s {
+        "closed" => "abgeschlossen",
+        "discarded" => "verworfen",
+        "merged" => "zusammengeführt",
+        "open" => "offen",
+        "on_hold" => "ruhend",
+        o => o,
+    }
+}
+
+fn print_report(r: &PurgeReport, selection: &Selection, imap_configured: bool) {
+    if let Selection::Replay(_) = selection {
+        for n in &r.unknown {
+            println!("{n}: in dieser Datenbank unbekannt; nichts zu tun.");
+        }
+        for n in &r.already_purged {
+            println!("{n}: bereits bereinigt; Serverkopien werden erneut gesucht.");
+        }
+    }
+    let verb = if r.dry_run {
+        "würde bereinigt"
+    } else {
+        "bereinigt"
+    };
+    for c in &r.cases {
+        let m = &c.removal;
+        println!(
+            "{}  {} {}  {verb}: Mails {}, Anhänge {}, Verlaufseinträge {}, ausgehende Mails {}, Quarantäneeinträge {}, Serverkopien {}",
+            c.number,
+            status_de(&c.status),
+            day(c.ended_at),
+            m.messages,
+            m.attachments,
+            m.events,
+            m.outbox,
+            m.quarantine,
+            m.server_copies
+        );
+        if matches!(selection, Selection::Replay(_))
+            && !matches!(c.status.as_str(), "closed" | "discarded" | "merged")
+        {
+            println!(
+                "  Hinweis: in der wiederhergestellten Datenbank {}; bereinigt, weil das Löschprotokoll es verlangt.",
+                status_de(&c.status)
+            );
+        }
+    }
+    if r.dry_run {
+        println!(
+            "Probelauf: Vorgänge, die bereinigt würden: {}; aus früheren Läufen ausstehende Serverkopien: {}. Nichts wurde geändert.",
+            r.cases.len(),
+            r.pending_before
+        );
+        return;
+    }
+    println!(
+        "Bereinigte Vorgänge: {} (Statistikdaten bleiben erhalten, Löschprotokoll geschrieben).",
+        r.cases.len()
+    );
+    match &r.server {
+        Some(s) => {
+            println!(
+                "Mailserver: Serverkopien gelöscht: {}, nicht mehr vorhanden: {}, noch ausstehend: {}.",
+                s.deleted, s.not_found, s.pending
+            );
+            if let Some(e) = &s.error {
+                println!(
+                    "Warnung: Mailserver-Bereinigung unterbrochen ({e}); die ausstehenden Kopien werden beim nächsten Lauf gelöscht."
+                );
+            }
+        }
+        None if !imap_configured => println!(
+            "Warnung: IMAP ist nicht konfiguriert; Serverkopien bleiben vorgemerkt, bis ein Lauf mit IMAP-Zugang sie löscht."
+        ),
+        None => {}
+    }
 }

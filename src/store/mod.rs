@@ -2,8 +2,12 @@
 //! function per query, grouped by table. Exactly-once rests on the unique keys of the schema.
 
 pub mod cases;
+pub mod digest;
 pub mod outbox;
+pub mod purge;
 pub mod quarantine;
+pub mod report;
+pub mod staff;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgConnection, PgPool};

@@ -30,7 +30,13 @@ async fn an_unreachable_server_is_named() {
     let (code, err) = run_once(&w, &[("KRM_IMAP_PORT", "1")]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("127.0.0.1:1"), "{err}");
-    let (code, err) = run_once(&w, &[("KRM_DATABASE_URL", "postgres://postgres:pw-geheim@127.0.0.1:1/x")]);
+    let (code, err) = run_once(
+        &w,
+        &[(
+            "KRM_DATABASE_URL",
+            "postgres://postgres:pw-geheim@127.0.0.1:1/x",
+        )],
+    );
     assert_eq!(code, 1, "{err}");
     assert!(err.to_lowercase().contains("database"), "{err}");
     assert!(!err.contains("pw-geheim"), "{err}");
@@ -51,13 +57,25 @@ async fn a_malformed_config_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("krm.toml");
     std::fs::write(&f, "[digest]\nwithin_working_days = \"drei\"\n").unwrap();
-    let out = w.command().arg("--config").arg(&f).arg("check").output().unwrap();
+    let out = w
+        .command()
+        .arg("--config")
+        .arg(&f)
+        .arg("check")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("digest.within_working_days"), "{err}");
 
     std::fs::write(&f, "[imap\nport = 1\n").unwrap();
-    let out = w.command().arg("--config").arg(&f).arg("check").output().unwrap();
+    let out = w
+        .command()
+        .arg("--config")
+        .arg(&f)
+        .arg("check")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("krm.toml") && err.contains("line 1"), "{err}");
@@ -66,12 +84,22 @@ async fn a_malformed_config_names_file_and_line() {
 #[tokio::test]
 async fn check_needs_no_server_and_accepts_the_example_config() {
     let w = World::new("check").await;
-    let example = std::fs::read_to_string(project_dir().join("deploy/krm-intake.example.toml")).unwrap();
+    let example =
+        std::fs::read_to_string(project_dir().join("deploy/krm-intake.example.toml")).unwrap();
     // The example points at /etc paths and a systemd credential; make it local.
     let local = example
         .replace("password_file = \"%d/imap-password\"", "password = \"x\"")
-        .replace("\"/etc/krm-intake/rules\"", &format!("{:?}", project_dir().join("rules").display().to_string()))
-        .replace("\"/etc/krm-intake/templates\"", &format!("{:?}", project_dir().join("templates").display().to_string()));
+        .replace(
+            "\"/etc/krm-intake/rules\"",
+            &format!("{:?}", project_dir().join("rules").display().to_string()),
+        )
+        .replace(
+            "\"/etc/krm-intake/templates\"",
+            &format!(
+                "{:?}",
+                project_dir().join("templates").display().to_string()
+            ),
+        );
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("krm.toml");
     std::fs::write(&f, local).unwrap();
@@ -83,7 +111,11 @@ async fn check_needs_no_server_and_accepts_the_example_config() {
         .arg("check")
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("Konfiguration in Ordnung"), "{text}");
     drop(w);

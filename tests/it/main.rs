@@ -4,6 +4,15 @@
 
 mod helpers;
 
+mod digest;
+mod errors;
+mod failover;
 mod foundation;
 mod intake;
+mod ops;
+mod privacy;
 mod proxy;
+mod purge;
+mod report;
+mod rules_cli;
+mod staff;

@@ -1,0 +1,695 @@
+"""krm-intake benchmark driver (python3 stdlib only); started by `deploy/bench`.
+
+Measures, against the local services of `deploy/services` only:
+  backlog  N generated mails APPENDed to a fresh folder; `run --once --no-send` (intake only), then
+           `run --once` (outbox drain); in the same run the physical limit over the same transport:
+           one `UID FETCH 1:* (UID BODY.PEEK[])` of that folder and a PostgreSQL COPY of the same
+           raw bytes. ratio = backlog / (fetch + COPY).
+  memory   peak RSS of the backlog run and of ingesting one 25 MB mail.
+  latency  mails over SMTP one at a time while `krm-intake run` waits in IDLE; time from SMTP
+           acceptance to the acknowledgement in the sender's folder; idle RSS and CPU before.
+Everything it creates (database krm_bench_<ts>, IMAP folders bench<ts>*) is removed at the end.
+"""
+
+import argparse
+import imaplib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import smtplib
+import ssl
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import genmail  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, "target", "release", "krm-intake")
+OMBUDS = "ombudsstelle@jobcenter.test"
+ACK_USERS = ["buerger@mail.test", "beratung@caritas-dresden.test", "info@beratung-mittelpunkt.test"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def env(name):
+    v = os.environ.get(name)
+    if not v:
+        sys.exit(f"bench: {name} is not set; run through deploy/bench (it evaluates deploy/services env)")
+    return v
+
+
+# ------------------------------------------------------------------ safety: loopback only
+
+def is_loopback(host):
+    host = (host or "").strip("[]")
+    if host.lower() == "localhost":
+        return True
+    if re.fullmatch(r"127(\.\d{1,3}){3}", host):
+        return True
+    return host == "::1"
+
+
+def refuse_unless_loopback():
+    hosts = {
+        "KRM_IMAP_HOST": env("KRM_IMAP_HOST"),
+        "KRM_SMTP_HOST": env("KRM_SMTP_HOST"),
+        "KRM_DATABASE_URL": urllib.parse.urlsplit(env("KRM_DATABASE_URL")).hostname,
+        "KRM_TEST_POSTGRES_ADMIN_URL": urllib.parse.urlsplit(env("KRM_TEST_POSTGRES_ADMIN_URL")).hostname,
+    }
+    bad = {k: v for k, v in hosts.items() if not is_loopback(v)}
+    if bad:
+        for k, v in bad.items():
+            log(f"REFUSED: {k} points at {v!r}, not a loopback address")
+        log("the benchmark only runs against the local services of deploy/services")
+        sys.exit(2)
+
+
+# ------------------------------------------------------------------ IMAP helpers
+
+def ssl_ctx():
+    return ssl.create_default_context(cafile=env("KRM_IMAP_CA_FILE"))
+
+
+def password_of(user):
+    local = user.split("@")[0].split("+")[0]
+    return env("KRM_TEST_PASSWORD_" + local.upper().replace("-", "_").replace(".", "_"))
+
+
+def imap_login(user):
+    host, port, tls = env("KRM_IMAP_HOST"), int(env("KRM_IMAP_PORT")), env("KRM_IMAP_TLS")
+    if tls == "implicit":
+        m = imaplib.IMAP4_SSL(host, port, ssl_context=ssl_ctx())
+    else:
+        m = imaplib.IMAP4(host, port)
+        if tls == "starttls":
+            m.starttls(ssl_ctx())
+    m.login(user, password_of(user))
+    return m
+
+
+def count(m, folder):
+    typ, data = m.status(folder, "(MESSAGES)")
+    if typ != "OK":
+        return 0
+    mm = re.search(rb"MESSAGES (\d+)", data[0])
+    return int(mm.group(1)) if mm else 0
+
+
+def append_all(folder, raws):
+    m = imap_login(OMBUDS)
+    m.create(folder)
+    r = RawImap(OMBUDS)
+    t = time.monotonic()
+    r.multiappend(folder, raws)
+    dt = time.monotonic() - t
+    r.close()
+    n = count(m, folder)
+    m.logout()
+    return dt, n
+
+
+class RawImap:
+    """Just enough IMAP over a socket to time one big FETCH without any parsing overhead."""
+
+    def __init__(self, user):
+        host, port, tls = env("KRM_IMAP_HOST"), int(env("KRM_IMAP_PORT")), env("KRM_IMAP_TLS")
+        s = socket.create_connection((host, port), timeout=120)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls == "implicit":
+            s = ssl_ctx().wrap_socket(s, server_hostname=host)
+        self.s = s
+        self.buf = b""
+        self._line()  # greeting
+        if tls == "starttls":
+            self.cmd("S1", "STARTTLS")
+            self.s = ssl_ctx().wrap_socket(self.s, server_hostname=host)
+        self.cmd("S2", f'LOGIN "{user}" "{password_of(user)}"')
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self.buf += self.s.recv(65536)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def cmd(self, tag, text):
+        self.s.sendall(f"{tag} {text}\r\n".encode())
+        return self._wait(tag, text.split()[0])
+
+    def _wait(self, tag, what):
+        pat = re.compile(rb"(?:^|\r\n)" + tag.encode() + rb" (OK|NO|BAD)[^\r\n]*\r\n$")
+        data = self.buf
+        self.buf = b""
+        while not pat.search(data):
+            data += self.s.recv(65536)
+        if not pat.search(data).group(1) == b"OK":
+            raise RuntimeError(f"IMAP {what} failed: {data[-200:]!r}")
+        return data
+
+    def multiappend(self, folder, raws, per_command=200):
+        """MULTIAPPEND with LITERAL+ (both Dovecot capabilities): no round trip per mail."""
+        for k in range(0, len(raws), per_command):
+            tag = f"A{k}"
+            parts = [f'{tag} APPEND "{folder}"'.encode()]
+            for raw in raws[k:k + per_command]:
+                parts.append(b" {%d+}\r\n" % len(raw))
+                parts.append(raw)
+            parts.append(b"\r\n")
+            self.s.sendall(b"".join(parts))
+            self._wait(tag, "APPEND")
+
+    def timed_fetch_all(self):
+        """Seconds and bytes for `UID FETCH 1:* (UID BODY.PEEK[])`, reading until the tagged OK."""
+        tag = b"F7QX"
+        end = re.compile(rb"\r\n" + tag + rb" (OK|NO|BAD)[^\r\n]*\r\n$")
+        buf = bytearray(4 << 20)
+        view = memoryview(buf)
+        total = 0
+        tail = b""
+        t = time.monotonic()
+        self.s.sendall(tag + b" UID FETCH 1:* (UID BODY.PEEK[])\r\n")
+        while True:
+            n = self.s.recv_into(view)
+            if n == 0:
+                raise RuntimeError("connection closed during FETCH")
+            total += n
+            tail = (tail + bytes(view[max(0, n - 512):n]))[-512:]
+            if tail.endswith(b"\r\n") and end.search(tail):
+                break
+        dt = time.monotonic() - t
+        if not end.search(tail).group(1) == b"OK":
+            raise RuntimeError("FETCH failed")
+        return dt, total
+
+    def close(self):
+        try:
+            self.s.sendall(b"S9 LOGOUT\r\n")
+            self.s.close()
+        except OSError:
+            pass
+
+
+def fetch_limit(folder, repeats):
+    times = []
+    total = 0
+    for _ in range(repeats):
+        r = RawImap(OMBUDS)
+        r.cmd("S3", f'EXAMINE "{folder}"')
+        dt, total = r.timed_fetch_all()
+        r.close()
+        times.append(dt)
+    return times, total
+
+
+# ------------------------------------------------------------------ PostgreSQL helpers
+
+def psql(url, *commands, capture=True):
+    args = ["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+    for c in commands:
+        args += ["-c", c]
+    r = subprocess.run(args, capture_output=capture, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql failed: {r.stderr.strip()}")
+    return r.stdout
+
+
+def scalar(url, sql):
+    return psql(url, "\\pset tuples_only on", "\\pset format unaligned", sql).strip()
+
+
+def write_copy_file(path, raws):
+    """PostgreSQL binary COPY format: the raw bytes exactly, no escaping."""
+    with open(path, "wb") as f:
+        f.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0))
+        for i, raw in enumerate(raws):
+            f.write(struct.pack("!hiii", 2, 4, i, len(raw)))
+            f.write(raw)
+        f.write(struct.pack("!h", -1))
+
+
+def copy_limit(url, path, repeats):
+    psql(url, "CREATE TABLE bench_copy (id integer, raw bytea)")
+    times = []
+    for _ in range(repeats):
+        psql(url, "TRUNCATE bench_copy")
+        out = psql(url, "\\timing on", f"\\copy bench_copy (id, raw) FROM '{path}' WITH (FORMAT binary)")
+        mm = re.search(r"Time: ([\d.]+) ms", out)
+        if not mm:
+            raise RuntimeError(f"no timing from psql: {out!r}")
+        times.append(float(mm.group(1)) / 1000)
+    n = scalar(url, "SELECT count(*) FROM bench_copy")
+    psql(url, "DROP TABLE bench_copy")
+    return times, int(n)
+
+
+# ------------------------------------------------------------------ running the product
+
+def product_env(base, **extra):
+    e = dict(os.environ)
+    e.update(base)
+    e.update({k: str(v) for k, v in extra.items()})
+    return e
+
+
+def run_timed(args, e, logfile):
+    """Runs the binary under /usr/bin/time -v; wall seconds, peak RSS (KiB), CPU seconds, stdout."""
+    cmd = (["/usr/bin/time", "-v"] if os.path.exists("/usr/bin/time") else []) + [BIN] + args
+    with open(logfile, "wb") as lf:
+        t = time.monotonic()
+        r = subprocess.run(cmd, env=e, stdout=subprocess.PIPE, stderr=lf)
+        dt = time.monotonic() - t
+    text = open(logfile, encoding="utf-8", errors="replace").read()
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed (exit {r.returncode}); see {logfile}:\n{text[-2000:]}")
+
+    def grab(label):
+        mm = re.search(re.escape(label) + r":\s*([\d.:]+)", text)
+        return mm.group(1) if mm else None
+
+    rss = grab("Maximum resident set size (kbytes)")
+    user, sys_ = grab("User time (seconds)"), grab("System time (seconds)")
+    return {
+        "wall_s": dt,
+        "peak_rss_kib": int(rss) if rss else None,
+        "cpu_user_s": float(user) if user else None,
+        "cpu_sys_s": float(sys_) if sys_ else None,
+        "stdout": r.stdout.decode("utf-8", "replace").strip(),
+    }
+
+
+def batch_timings(logfile):
+    """Sums the per-batch debug lines that src/scan.rs writes (JSON log format)."""
+    sums = {"batches": 0, "mails": 0, "bytes": 0, "meta_us": 0, "fetch_us": 0, "parse_us": 0,
+            "record_us": 0, "commit_us": 0, "move_us": 0}
+    with open(logfile, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.startswith("{"):
+                continue
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            msg = j.get("message") or j.get("fields", {}).get("message")
+            if msg == "batch timings":
+                sums["batches"] += 1
+                for k in ("mails", "bytes", "fetch_us", "parse_us", "record_us", "commit_us", "move_us"):
+                    sums[k] += int(j.get(k, 0))
+            elif msg == "batch sizes fetched":
+                sums["meta_us"] += int(j.get("meta_us", 0))
+    return sums
+
+
+def proc_stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime, in ticks
+
+
+def proc_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def wait_acks(folder, expected, timeout):
+    """Until the acknowledgements in `folder` of the test users add up to `expected`."""
+    sessions = [imap_login(u) for u in ACK_USERS]
+    t = time.monotonic()
+    got = 0
+    while time.monotonic() - t < timeout:
+        got = sum(count(m, folder) for m in sessions)
+        if got >= expected:
+            break
+        time.sleep(0.2)
+    for m in sessions:
+        m.logout()
+    return got
+
+
+def pctl(values, p):
+    v = sorted(values)
+    if not v:
+        return None
+    k = (len(v) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+# ------------------------------------------------------------------ phases
+
+def phase_backlog(ctx, res):
+    n = ctx.n
+    folder = ctx.folder
+    log(f"generating {n} mails")
+    g = genmail.Generator(folder, seed=42, run_id=ctx.run)
+    raws = [g.mail(i) for i in range(1, n + 1)]
+    total_bytes = sum(len(r) for r in raws)
+    res["backlog"] = b = {"mails": n, "bytes": total_bytes,
+                          "largest_mail_bytes": max(len(r) for r in raws)}
+    log(f"APPENDing {n} mails ({total_bytes / 1e6:.1f} MB) to {folder}")
+    b["append_s"], listed = append_all(folder, raws)
+    if listed != n:
+        raise RuntimeError(f"folder holds {listed} mails, expected {n}")
+    log(f"APPEND took {b['append_s']:.1f} s")
+
+    log("physical limit: UID FETCH 1:* (UID BODY.PEEK[]) over the configured TLS")
+    times, fetched = fetch_limit(folder, ctx.repeats)
+    b["limit_fetch_s_all"] = times
+    b["limit_fetch_s"] = min(times)
+    b["limit_fetch_bytes"] = fetched
+    log(f"  FETCH: {', '.join(f'{t:.2f}' for t in times)} s for {fetched / 1e6:.1f} MB")
+
+    log("physical limit: COPY of the same raw bytes (binary format) into a scratch table")
+    copy_file = os.path.join(ctx.tmp, "raws.pgcopy")
+    write_copy_file(copy_file, raws)
+    del raws
+    times, rows = copy_limit(ctx.db_url, copy_file, ctx.repeats)
+    os.remove(copy_file)
+    b["limit_copy_s_all"] = times
+    b["limit_copy_s"] = min(times)
+    log(f"  COPY: {', '.join(f'{t:.2f}' for t in times)} s for {rows} rows")
+
+    log("backlog: krm-intake run --once --no-send")
+    e = product_env(ctx.base_env, KRM_IMAP_MAILBOX=folder, KRM_IMAP_CHANNEL="bench-backlog",
+                    KRM_LOG_FORMAT="json", KRM_LOG_LEVEL="info,krm_intake::scan=debug")
+    lf = os.path.join(ctx.out, "backlog.log")
+    r = run_timed(["run", "--once", "--no-send"], e, lf)
+    b["intake"] = r
+    b["phases"] = batch_timings(lf)
+    b["cases"] = int(scalar(ctx.db_url, "SELECT count(*) FROM cases WHERE channel = 'bench-backlog'"))
+    b["messages"] = int(scalar(ctx.db_url, "SELECT count(*) FROM messages"))
+    b["outbox_pending"] = int(scalar(ctx.db_url, "SELECT count(*) FROM outbox WHERE status = 'pending'"))
+    b["quarantined"] = int(scalar(ctx.db_url, "SELECT count(*) FROM quarantine"))
+    m = imap_login(OMBUDS)
+    b["left_in_inbox"] = count(m, folder)
+    b["moved_to_processed"] = count(m, folder + "_erfasst")
+    m.logout()
+    limit = b["limit_fetch_s"] + b["limit_copy_s"]
+    b["ratio"] = r["wall_s"] / limit
+    b["mails_per_s"] = n / r["wall_s"]
+    log(f"  intake {r['wall_s']:.2f} s ({b['mails_per_s']:.0f} mails/s), limit {limit:.2f} s, "
+        f"ratio {b['ratio']:.2f}; peak RSS {r['peak_rss_kib'] / 1024:.1f} MiB; {r['stdout']}")
+
+    log("outbox drain: krm-intake run --once (inbox now empty)")
+    e = product_env(ctx.base_env, KRM_IMAP_MAILBOX=folder, KRM_IMAP_CHANNEL="bench-backlog")
+    r = run_timed(["run", "--once"], e, os.path.join(ctx.out, "drain.log"))
+    b["drain"] = r
+    sent = int(scalar(ctx.db_url, "SELECT count(*) FROM outbox WHERE status = 'sent'"))
+    b["acks_sent"] = sent
+    t = time.monotonic()
+    b["acks_delivered"] = wait_acks(folder, sent, ctx.delivery_timeout)
+    b["delivery_after_drain_s"] = time.monotonic() - t
+    log(f"  drain {r['wall_s']:.2f} s for {sent} acks ({sent / r['wall_s']:.0f}/s); all "
+        f"{b['acks_delivered']} in the mailboxes {b['delivery_after_drain_s']:.1f} s later")
+
+
+def phase_bigmail(ctx, res):
+    folder = ctx.folder + "big"
+    size = ctx.big_mb * 1024 * 1024
+    raw = genmail.big_mail(folder, size)
+    log(f"memory: one {len(raw) / 1e6:.1f} MB mail, run --once --no-send")
+    append_all(folder, [raw])
+    e = product_env(ctx.base_env, KRM_IMAP_MAILBOX=folder, KRM_IMAP_CHANNEL="bench-big",
+                    KRM_IMAP_MAX_MESSAGE_SIZE=30 * 1024 * 1024)
+    r = run_timed(["run", "--once", "--no-send"], e, os.path.join(ctx.out, "bigmail.log"))
+    cases = int(scalar(ctx.db_url, "SELECT count(*) FROM cases WHERE channel = 'bench-big'"))
+    res["bigmail"] = {"mail_bytes": len(raw), "run": r, "cases": cases}
+    log(f"  {r['wall_s']:.2f} s, peak RSS {r['peak_rss_kib'] / 1024:.1f} MiB, cases {cases}")
+
+
+def phase_latency(ctx, res):
+    folder = ctx.folder + "lat"
+    m = imap_login(OMBUDS)
+    m.create(folder)
+    m.logout()
+    e = product_env(ctx.base_env, KRM_IMAP_MAILBOX=folder, KRM_IMAP_CHANNEL="bench-latency",
+                    KRM_LOG_FORMAT="json")
+    lf = open(os.path.join(ctx.out, "daemon.log"), "wb")
+    d = subprocess.Popen([BIN, "run"], env=e, stdout=lf, stderr=lf)
+    lat = res["latency"] = {"mails": ctx.latency_n}
+    try:
+        time.sleep(ctx.settle)
+        if d.poll() is not None:
+            raise RuntimeError("daemon exited early; see daemon.log")
+        # Idle: nothing arrives; IDLE waits.
+        log(f"idle daemon: {ctx.idle_s} s of RSS and CPU")
+        c0, t0 = proc_stat(d.pid), time.monotonic()
+        time.sleep(ctx.idle_s)
+        c1, t1 = proc_stat(d.pid), time.monotonic()
+        lat["idle_rss_kib"] = proc_status(d.pid, "VmRSS")
+        lat["idle_cpu_s"] = (c1 - c0) / CLK_TCK
+        lat["idle_window_s"] = t1 - t0
+        lat["idle_cpu_percent"] = 100 * lat["idle_cpu_s"] / (t1 - t0)
+        log(f"  RSS {lat['idle_rss_kib'] / 1024:.1f} MiB, CPU {lat['idle_cpu_s']:.2f} s in {t1 - t0:.0f} s")
+
+        log(f"latency: {ctx.latency_n} mails, one at a time, SMTP acceptance -> ack in the sender's folder")
+        watcher = imap_login("buerger@mail.test")
+        smtp = smtplib.SMTP("127.0.0.1", int(env("KRM_TEST_SMTP_PORT")), timeout=30)
+        smtp.starttls(context=ssl_ctx())
+        sender = f"buerger+{folder}@mail.test"
+        rcpt = f"ombudsstelle+{folder}@jobcenter.test"
+        samples, sent_ids, missed = [], [], 0
+        for i in range(1, ctx.latency_n + 1):
+            mid, raw = genmail.simple_mail(folder, i, ctx.run)
+            smtp.sendmail(sender, [rcpt], raw)
+            accepted = time.monotonic()
+            sent_ids.append(mid)
+            while True:
+                if count(watcher, folder) >= i:
+                    samples.append(time.monotonic() - accepted)
+                    break
+                if time.monotonic() - accepted > 30:
+                    missed += 1
+                    log(f"  mail {i}: no acknowledgement within 30 s")
+                    break
+                time.sleep(ctx.poll_s)
+        smtp.quit()
+        # Every acknowledgement answers one of our mails.
+        watcher.select(folder, readonly=True)
+        typ, data = watcher.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (IN-REPLY-TO)])")
+        answered = set(re.findall(rb"<[^>]+>", b"".join(x[1] for x in data if isinstance(x, tuple))))
+        watcher.logout()
+        lat["acks_matching_sent_mails"] = sum(1 for m_ in sent_ids if m_.encode() in answered)
+        lat["missed"] = missed
+        lat["samples_s"] = samples
+        lat["p50_s"] = pctl(samples, 50)
+        lat["p95_s"] = pctl(samples, 95)
+        lat["max_s"] = max(samples) if samples else None
+        lat["min_s"] = min(samples) if samples else None
+        lat["poll_interval_s"] = ctx.poll_s
+        lat["peak_rss_kib"] = proc_status(d.pid, "VmHWM")
+        log(f"  p50 {lat['p50_s']:.3f} s, p95 {lat['p95_s']:.3f} s, max {lat['max_s']:.3f} s; "
+            f"{lat['acks_matching_sent_mails']}/{ctx.latency_n} acks matched; missed {missed}")
+    finally:
+        d.send_signal(signal.SIGTERM)
+        try:
+            d.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            d.kill()
+            d.wait()
+        lf.close()
+
+
+# ------------------------------------------------------------------ cleanup
+
+def cleanup(ctx):
+    log("cleanup: IMAP folders and database")
+    folders = [ctx.folder + s for s in ("", "big", "lat")]
+    own = []
+    for f in folders:
+        own += [f, f + "_erfasst", f + "_quarantaene"]
+    for user, names in [(OMBUDS, own)] + [(u, folders) for u in ACK_USERS]:
+        try:
+            m = imap_login(user)
+        except Exception as e:  # noqa: BLE001 - cleanup keeps going
+            log(f"  cannot log in as {user}: {e}")
+            continue
+        m.select("INBOX")
+        for f in names:
+            if m.status(f, "(MESSAGES)")[0] == "OK":
+                typ, data = m.delete(f)
+                if typ != "OK":
+                    log(f"  {user}: DELETE {f}: {data}")
+        m.logout()
+    try:
+        psql(env("KRM_TEST_POSTGRES_ADMIN_URL"), f'DROP DATABASE IF EXISTS "{ctx.db}" WITH (FORCE)')
+    except RuntimeError as e:
+        log(f"  {e}")
+
+
+# ------------------------------------------------------------------ main
+
+class Ctx:
+    pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description="krm-intake benchmark (local services only)")
+    ap.add_argument("--mails", type=int, default=10_000, help="backlog size (default 10000)")
+    ap.add_argument("--latency-mails", type=int, default=100)
+    ap.add_argument("--big-mb", type=int, default=25, help="size of the single big mail in MiB")
+    ap.add_argument("--idle-seconds", type=float, default=30)
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of the FETCH and COPY limits (best counts)")
+    ap.add_argument("--only", default="backlog,bigmail,latency",
+                    help="comma-separated phases: backlog, bigmail, latency")
+    ap.add_argument("--out", default=None, help="result directory (default target/bench/<ts>)")
+    ap.add_argument("--keep", action="store_true", help="keep database and folders (for inspection)")
+    a = ap.parse_args()
+
+    refuse_unless_loopback()
+    if not os.path.exists(BIN):
+        sys.exit(f"bench: {BIN} missing; run `cargo build --release`")
+
+    ctx = Ctx()
+    ts = time.strftime("%Y%m%d%H%M%S")
+    ctx.run = f"bench{ts}"
+    ctx.folder = f"bench{ts}"
+    ctx.db = f"krm_bench_{ts}"
+    ctx.n = a.mails
+    ctx.latency_n = a.latency_mails
+    ctx.big_mb = a.big_mb
+    ctx.idle_s = a.idle_seconds
+    ctx.repeats = a.repeats
+    ctx.settle = 5.0
+    ctx.poll_s = 0.01
+    ctx.delivery_timeout = 600
+    ctx.out = a.out or os.path.join(ROOT, "target", "bench", ts)
+    os.makedirs(ctx.out, exist_ok=True)
+    ctx.tmp = tempfile.mkdtemp(prefix="krm-bench-")
+    admin = env("KRM_TEST_POSTGRES_ADMIN_URL")
+    base = admin.rsplit("/", 1)[0]
+    ctx.db_url = f"{base}/{ctx.db}"
+    ctx.base_env = {
+        "KRM_DATABASE_URL": ctx.db_url,
+        "KRM_RULES_DIR": os.path.join(ROOT, "rules"),
+        "KRM_TEMPLATES_DIR": os.path.join(ROOT, "templates"),
+        "KRM_IMAP_PROCESSED_FOLDER": f"{ctx.folder}_erfasst",  # set per phase below
+        "KRM_IMAP_QUARANTINE_FOLDER": f"{ctx.folder}_quarantaene",
+        "KRM_ACK_RATE_LIMIT_PER_HOUR": "100000000",
+        "KRM_IMAP_TIMEOUT_SECS": "120",
+        "KRM_SMTP_FROM_NAME": "Ombudsstelle des Jobcenters",
+        "KRM_LOG_FORMAT": "json",
+        "KRM_LOG_LEVEL": "info",
+    }
+    phases = [p.strip() for p in a.only.split(",") if p.strip()]
+
+    res = {"started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(), "phases": phases}
+    log(f"results in {ctx.out}; database {ctx.db}; folders {ctx.folder}*")
+    try:
+        psql(admin, f'CREATE DATABASE "{ctx.db}"')
+        e = product_env(ctx.base_env)
+        r = subprocess.run([BIN, "migrate"], env=e, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"migrate failed: {r.stderr}")
+        for p in phases:
+            f = ctx.folder + {"backlog": "", "bigmail": "big", "latency": "lat"}[p]
+            ctx.base_env["KRM_IMAP_PROCESSED_FOLDER"] = f + "_erfasst"
+            ctx.base_env["KRM_IMAP_QUARANTINE_FOLDER"] = f + "_quarantaene"
+            {"backlog": phase_backlog, "bigmail": phase_bigmail, "latency": phase_latency}[p](ctx, res)
+    finally:
+        with open(os.path.join(ctx.out, "results.json"), "w") as f:
+            json.dump(res, f, indent=2, default=str)
+        shutil.rmtree(ctx.tmp, ignore_errors=True)
+        if a.keep:
+            log(f"kept database {ctx.db} and folders {ctx.folder}*")
+        else:
+            cleanup(ctx)
+    print(summary(res))
+    with open(os.path.join(ctx.out, "summary.md"), "w") as f:
+        f.write(summary(res) + "\n")
+
+
+def machine():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return ""
+    return {
+        "nproc": sh("nproc"),
+        "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-").strip(),
+        "mem": sh("free -h | awk '/^Mem:/ {print $2}'"),
+        "loadavg_at_start": sh("cat /proc/loadavg"),
+        "kernel": sh("uname -r"),
+        "krm_intake": sh(f"{BIN} --version"),
+        "rustc": sh("rustc --version"),
+        "postgres": sh("psql -X -At -c 'show server_version' \"$KRM_TEST_POSTGRES_ADMIN_URL\""),
+        "dovecot": sh("dovecot --version"),
+        "postfix": sh("postconf -d mail_version 2>/dev/null | cut -d' ' -f3"),
+        "python": sys.version.split()[0],
+    }
+
+
+def summary(res):
+    out = []
+    mach = res["machine"]
+    out.append(f"Run {res['started']}; {mach['nproc']} cores ({mach['cpu']}), {mach['mem']} RAM; "
+               f"load at start {mach['loadavg_at_start']}")
+    b = res.get("backlog")
+    if b and "intake" in b:
+        i = b["intake"]
+        limit = b["limit_fetch_s"] + b["limit_copy_s"]
+        out.append("")
+        out.append("| backlog | value |")
+        out.append("|---|---|")
+        out.append(f"| mails / bytes | {b['mails']} / {b['bytes'] / 1e6:.1f} MB |")
+        out.append(f"| APPEND (setup) | {b['append_s']:.1f} s |")
+        out.append(f"| limit: UID FETCH 1:* (TLS) | {b['limit_fetch_s']:.2f} s |")
+        out.append(f"| limit: COPY binary | {b['limit_copy_s']:.2f} s |")
+        out.append(f"| intake `run --once --no-send` | {i['wall_s']:.2f} s ({b['mails_per_s']:.0f} mails/s) |")
+        out.append(f"| **ratio** intake / (fetch + COPY) | **{i['wall_s'] / limit:.2f}** (target ≤ 3) |")
+        out.append(f"| CPU of the intake process | user {i['cpu_user_s']} s, sys {i['cpu_sys_s']} s |")
+        out.append(f"| peak RSS intake | {i['peak_rss_kib'] / 1024:.1f} MiB (largest mail {b['largest_mail_bytes'] / 1e6:.2f} MB) |")
+        out.append(f"| cases / messages / quarantined | {b['cases']} / {b['messages']} / {b['quarantined']} |")
+        out.append(f"| left in inbox / moved | {b['left_in_inbox']} / {b['moved_to_processed']} |")
+        if "drain" in b:
+            d = b["drain"]
+            out.append(f"| outbox drain `run --once` | {d['wall_s']:.2f} s for {b['acks_sent']} acks "
+                       f"({b['acks_sent'] / d['wall_s']:.0f}/s) |")
+            out.append(f"| acks in the mailboxes | {b['acks_delivered']} ({b['delivery_after_drain_s']:.1f} s after the drain) |")
+        p = b["phases"]
+        tot = i["wall_s"] * 1e6
+        out.append("")
+        out.append("| where the intake time goes (sum over batches) | s | share of wall |")
+        out.append("|---|---|---|")
+        for k, label in [("meta_us", "IMAP sizes (UID FETCH RFC822.SIZE)"), ("fetch_us", "IMAP bodies (UID FETCH BODY.PEEK[])"),
+                         ("parse_us", "parse (mail-parser, text, hash)"),
+                         ("record_us", "rules + intake SQL per mail (savepoint, lookups, INSERTs)"),
+                         ("commit_us", "COMMIT per batch"), ("move_us", "IMAP UID MOVE")]:
+            out.append(f"| {label} | {p[k] / 1e6:.2f} | {100 * p[k] / tot:.0f} % |")
+        rest = tot - sum(p[k] for k in ("meta_us", "fetch_us", "parse_us", "record_us", "commit_us", "move_us"))
+        out.append(f"| rest (start-up, connect, UID SEARCH, …) | {rest / 1e6:.2f} | {100 * rest / tot:.0f} % |")
+    g = res.get("bigmail")
+    if g:
+        r = g["run"]
+        target = 60 + 3 * g["mail_bytes"] / 2**20
+        out.append("")
+        out.append(f"Big mail: {g['mail_bytes'] / 1e6:.1f} MB, ingest {r['wall_s']:.2f} s, peak RSS "
+                   f"{r['peak_rss_kib'] / 1024:.1f} MiB (target ≤ {target:.0f} MiB), cases {g['cases']}")
+    lat = res.get("latency")
+    if lat and lat.get("p50_s") is not None:
+        out.append("")
+        out.append(f"Latency ({len(lat['samples_s'])} mails): p50 {lat['p50_s']:.3f} s, p95 {lat['p95_s']:.3f} s, "
+                   f"min {lat['min_s']:.3f} s, max {lat['max_s']:.3f} s (target p95 ≤ 1.0 s); "
+                   f"{lat['acks_matching_sent_mails']} acks matched, {lat['missed']} missed")
+        out.append(f"Idle daemon: RSS {lat['idle_rss_kib'] / 1024:.1f} MiB, CPU {lat['idle_cpu_s']:.2f} s over "
+                   f"{lat['idle_window_s']:.0f} s ({lat['idle_cpu_percent']:.2f} %); peak RSS after latency run "
+                   f"{lat['peak_rss_kib'] / 1024:.1f} MiB")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1125 @@
+//! The Ombudsstelle's report: reactions per half-year and in total, from the stored cases.
+//! Aggregation and formatting (German text table, CSV, JSON) are pure; only [`generate`] reads
+//! the database. Aggregates only: organisations appear by name, persons never.
+//! Figures and JSON keys: docs/report.md.
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use thiserror::Error;
+
+use crate::calendar;
+use crate::staff::Channel;
+use crate::store::report::{self as q, ReportCaseRow};
+use crate::store::StoreError;
+
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Datenbank: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ReportError {
+    fn from(e: sqlx::Error) -> Self {
+        ReportError::Store(StoreError::Sql(e))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Periods
+// ---------------------------------------------------------------------------------------------
+
+/// What the report covers, as asked on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    Year(i32),
+    /// Year and half (1 or 2).
+    HalfYear(i32, u8),
+    /// Both dates inclusive (Berlin dates of receipt).
+    Range(NaiveDate, NaiveDate),
+}
+
+/// A span of Berlin dates, both inclusive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Span {
+    pub label: String,
+    /// `2017-1` when the span is a whole half-year.
+    pub half_year: Option<String>,
+    #[serde(serialize_with = "ser_date")]
+    pub from: NaiveDate,
+    #[serde(serialize_with = "ser_date")]
+    pub to: NaiveDate,
+}
+
+fn ser_date<S: serde::Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&d.format("%Y-%m-%d").to_string())
+}
+
+fn ymd(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn date(y: i32, m: u32, d: u32) -> Result<NaiveDate, ReportError> {
+    NaiveDate::from_ymd_opt(y, m, d)
+        .ok_or_else(|| ReportError::Invalid(format!("Das Jahr {y} liegt außerhalb des Kalenders")))
+}
+
+fn half_bounds(year: i32, half: u8) -> Result<(NaiveDate, NaiveDate), ReportError> {
+    Ok(if half == 1 {
+        (date(year, 1, 1)?, date(year, 6, 30)?)
+    } else {
+        (date(year, 7, 1)?, date(year, 12, 31)?)
+    })
+}
+
+/// Parses `2017-1`, `2017-2` (also `2017-H1`, `2017/2`).
+pub fn parse_half_year(s: &str) -> Result<(i32, u8), ReportError> {
+    let t = s.trim();
+    let bad = || {
+        ReportError::Invalid(format!(
+            "„{t}“ ist kein Halbjahr (Form: JJJJ-1 oder JJJJ-2, z. B. 2017-1)"
+        ))
+    };
+    let (y, h) = t.split_once(['-', '/']).ok_or_else(bad)?;
+    let h = h.trim_start_matches(['H', 'h']);
+    let year: i32 = y.parse().map_err(|_| bad())?;
+    let half: u8 = h.parse().map_err(|_| bad())?;
+    if !(1..=2).contains(&half) || !(1900..=9999).contains(&year) || y.len() != 4 {
+        return Err(bad());
+    }
+    Ok((year, half))
+}
+
+impl Selection {
+    /// The whole span, checked.
+    pub fn span(&self) -> Result<Span, ReportError> {
+        let check_year = |y: i32| {
+            if (1900..=9999).contains(&y) {
+                Ok(())
+            } else {
+                Err(ReportError::Invalid(format!(
+                    "Das Jahr {y} liegt außerhalb von 1900 bis 9999"
+                )))
+            }
+        };
+        match *self {
+            Selection::Year(y) => {
+                check_year(y)?;
+                Ok(Span {
+                    label: y.to_string(),
+                    half_year: None,
+                    from: date(y, 1, 1)?,
+                    to: date(y, 12, 31)?,
+                })
+            }
+            Selection::HalfYear(y, h) => {
+                check_year(y)?;
+                if !(1..=2).contains(&h) {
+                    return Err(ReportError::Invalid(format!(
+                        "Halbjahr {h} gibt es nicht (1 oder 2)"
+                    )));
+                }
+                let (from, to) = half_bounds(y, h)?;
+                Ok(Span {
+                    label: format!("{h}. Halbjahr {y}"),
+                    half_year: Some(format!("{y}-{h}")),
+                    from,
+                    to,
+                })
+            }
+            Selection::Range(from, to) => {
+                if from > to {
+                    return Err(ReportError::Invalid(format!(
+                        "--from {} liegt nach --to {}",
+                        ymd(from),
+                        ymd(to)
+                    )));
+                }
+                check_year(from.year())?;
+                check_year(to.year())?;
+                Ok(Span {
+                    label: format!("{} bis {}", ymd(from), ymd(to)),
+                    half_year: None,
+                    from,
+                    to,
+                })
+            }
+        }
+    }
+}
+
+/// The half-years `span` touches, each clipped to it.
+pub fn half_year_columns(span: &Span) -> Vec<Span> {
+    let mut out = Vec::new();
+    let mut start = span.from;
+    while start <= span.to {
+        let half: u8 = if start.month() <= 6 { 1 } else { 2 };
+        let Ok((hf, ht)) = half_bounds(start.year(), half) else {
+            break;
+        };
+        let end = ht.min(span.to);
+        let whole = start == hf && end == ht;
+        out.push(Span {
+            label: if whole {
+                format!("{half}. Halbjahr {}", start.year())
+            } else {
+                format!("{} bis {}", ymd(start), ymd(end))
+            },
+            half_year: whole.then(|| format!("{}-{half}", start.year())),
+            from: start,
+            to: end,
+        });
+        match end.succ_opt() {
+            Some(n) => start = n,
+            None => break,
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NameCount {
+    pub name: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Kinds {
+    pub beschwerde: u64,
+    pub anregung: u64,
+    pub lob: u64,
+    pub unclassified: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Justified {
+    pub justified: u64,
+    pub not_justified: u64,
+    pub not_assessed: u64,
+    /// Justified complaints in percent of all reactions.
+    pub share_of_reactions_percent: Option<f64>,
+    /// Justified complaints in percent of all complaints.
+    pub share_of_complaints_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Processing {
+    pub closed: u64,
+    pub closed_within_deadline: u64,
+    pub share_within_deadline_percent: Option<f64>,
+    pub median_processing_days: Option<f64>,
+    pub not_closed: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Acknowledgements {
+    /// Reactions that called for an acknowledgement (all but `suppressed` and `not_applicable`).
+    pub expected: u64,
+    pub sent: u64,
+    pub recorded_by_staff: u64,
+    /// Sent or recorded by the end of the acknowledgement deadline.
+    pub within_deadline: u64,
+    pub share_within_deadline_percent: Option<f64>,
+    pub suppressed: u64,
+    pub failed: u64,
+    pub not_delivered: u64,
+    pub pending: u64,
+    pub not_applicable: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Excluded {
+    pub discarded: u64,
+    pub merged: u64,
+}
+
+/// The figures of one column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figures {
+    #[serde(flatten)]
+    pub span: Span,
+    pub reactions: u64,
+    /// Channel equals the configured mailbox (*an die Ombudsstelle gerichtet*).
+    pub addressed_to_office: u64,
+    pub channels: Vec<NameCount>,
+    pub with_third_party: u64,
+    /// *ohne Unterstützung Dritter*.
+    pub without_third_party: u64,
+    pub kinds: Kinds,
+    pub justified: Justified,
+    pub topics: Vec<NameCount>,
+    pub organisations: Vec<NameCount>,
+    pub without_organisation: u64,
+    pub categories: Vec<NameCount>,
+    pub processing: Processing,
+    pub acknowledgements: Acknowledgements,
+    pub excluded: Excluded,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub title: String,
+    #[serde(serialize_with = "ser_date")]
+    pub from: NaiveDate,
+    #[serde(serialize_with = "ser_date")]
+    pub to: NaiveDate,
+    /// The mailbox whose cases count as *an die Ombudsstelle gerichtet*.
+    pub mail_channel: String,
+    pub periods: Vec<Figures>,
+    pub total: Figures,
+}
+
+/// Percent `num / den`, rounded to one decimal; `None` when `den` is 0.
+pub fn percent(num: u64, den: u64) -> Option<f64> {
+    if den == 0 {
+        return None;
+    }
+    Some(((num as f64) * 1000.0 / (den as f64)).round() / 10.0)
+}
+
+/// The median; `None` for no values. An even count gives the mean of the middle two.
+pub fn median(values: &mut [i64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2] as f64
+    } else {
+        (values[n / 2 - 1] as f64 + values[n / 2] as f64) / 2.0
+    })
+}
+
+fn sorted(map: BTreeMap<String, u64>) -> Vec<NameCount> {
+    let mut v: Vec<NameCount> = map
+        .into_iter()
+        .map(|(name, count)| NameCount { name, count })
+        .collect();
+    // Stable: equal counts keep the name order of the map.
+    v.sort_by_key(|n| std::cmp::Reverse(n.count));
+    v
+}
+
+/// Channel order: the mailbox first, then the manual channels, then other mailboxes.
+fn channel_rank(mail_channel: &str, c: &str) -> (usize, String) {
+    if c == mail_channel {
+        return (0, String::new());
+    }
+    match Channel::ALL.iter().position(|x| x.as_str() == c) {
+        Some(i) => (1 + i, String::new()),
+        None => (99, c.to_string()),
+    }
+}
+
+/// Aggregates the cases of one span. Discarded and merged cases are counted apart, never as
+/// reactions; kinds count only when confirmed by staff.
+pub fn figures(span: Span, rows: &[&ReportCaseRow], mail_channel: &str) -> Figures {
+    let mut f = Figures {
+        span,
+        reactions: 0,
+        addressed_to_office: 0,
+        channels: Vec::new(),
+        with_third_party: 0,
+        without_third_party: 0,
+        kinds: Kinds::default(),
+        justified: Justified::default(),
+        topics: Vec::new(),
+        organisations: Vec::new(),
+        without_organisation: 0,
+        categories: Vec::new(),
+        processing: Processing::default(),
+        acknowledgements: Acknowledgements::default(),
+        excluded: Excluded::default(),
+    };
+    let mut channels: BTreeMap<String, u64> = BTreeMap::new();
+    let mut topics: BTreeMap<String, u64> = BTreeMap::new();
+    let mut orgs: BTreeMap<String, u64> = BTreeMap::new();
+    let mut cats: BTreeMap<String, u64> = BTreeMap::new();
+    let mut days: Vec<i64> = Vec::new();
+    for r in rows {
+        match r.status.as_str() {
+            "discarded" => {
+                f.excluded.discarded += 1;
+                continue;
+            }
+            "merged" => {
+                f.excluded.merged += 1;
+                continue;
+            }
+            _ => {}
+        }
+        f.reactions += 1;
+        if r.channel == mail_channel {
+            f.addressed_to_office += 1;
+        }
+        *channels.entry(r.channel.clone()).or_default() += 1;
+        if r.third_party {
+            f.with_third_party += 1;
+        } else {
+            f.without_third_party += 1;
+        }
+        match r.kind.as_deref() {
+            Some("beschwerde") => {
+                f.kinds.beschwerde += 1;
+                match r.justified {
+                    Some(true) => f.justified.justified += 1,
+                    Some(false) => f.justified.not_justified += 1,
+                    None => f.justified.not_assessed += 1,
+                }
+            }
+            Some("anregung") => f.kinds.anregung += 1,
+            Some("lob") => f.kinds.lob += 1,
+            _ => f.kinds.unclassified += 1,
+        }
+        for t in &r.topics {
+            *topics.entry(t.clone()).or_default() += 1;
+        }
+        match &r.organisation {
+            Some(o) => *orgs.entry(o.clone()).or_default() += 1,
+            None => f.without_organisation += 1,
+        }
+        if let Some(c) = &r.category {
+            *cats.entry(c.clone()).or_default() += 1;
+        }
+        match (r.status.as_str(), r.answered_on) {
+            ("closed", Some(answered)) => {
+                f.processing.closed += 1;
+                if answered <= r.due {
+                    f.processing.closed_within_deadline += 1;
+                }
+                days.push((answered - calendar::berlin_date(r.received_at)).num_days());
+            }
+            _ => f.processing.not_closed += 1,
+        }
+        let a = &mut f.acknowledgements;
+        match r.ack_status.as_str() {
+            "sent" => a.sent += 1,
+            "manual" => a.recorded_by_staff += 1,
+            "suppressed" => a.suppressed += 1,
+            "failed" => a.failed += 1,
+            "not_delivered" => a.not_delivered += 1,
+            "none" => a.not_applicable += 1,
+            _ => a.pending += 1,
+        }
+        if matches!(r.ack_status.as_str(), "sent" | "manual")
+            && r.ack_sent_at
+                .is_some_and(|t| calendar::berlin_date(t) <= r.ack_due)
+        {
+            a.within_deadline += 1;
+        }
+    }
+    f.justified.share_of_reactions_percent = percent(f.justified.justified, f.reactions);
+    f.justified.share_of_complaints_percent = percent(f.justified.justified, f.kinds.beschwerde);
+    f.processing.share_within_deadline_percent =
+        percent(f.processing.closed_within_deadline, f.processing.closed);
+    f.processing.median_processing_days = median(&mut days);
+    let a = &mut f.acknowledgements;
+    a.expected = f.reactions - a.suppressed - a.not_applicable;
+    a.share_within_deadline_percent = percent(a.within_deadline, a.expected);
+    let mut ch: Vec<NameCount> = channels
+        .into_iter()
+        .map(|(name, count)| NameCount { name, count })
+        .collect();
+    ch.sort_by_key(|c| channel_rank(mail_channel, &c.name));
+    f.channels = ch;
+    f.topics = sorted(topics);
+    f.organisations = sorted(orgs);
+    f.categories = sorted(cats);
+    f
+}
+
+/// Builds the report for `span` from the cases received in it.
+pub fn build(span: &Span, rows: &[ReportCaseRow], mail_channel: &str) -> Report {
+    let columns = half_year_columns(span);
+    let periods = columns
+        .into_iter()
+        .map(|col| {
+            let mine: Vec<&ReportCaseRow> = rows
+                .iter()
+                .filter(|r| {
+                    let d = calendar::berlin_date(r.received_at);
+                    col.from <= d && d <= col.to
+                })
+                .collect();
+            figures(col, &mine, mail_channel)
+        })
+        .collect();
+    let all: Vec<&ReportCaseRow> = rows
+        .iter()
+        .filter(|r| {
+            let d = calendar::berlin_date(r.received_at);
+            span.from <= d && d <= span.to
+        })
+        .collect();
+    let mut total_span = span.clone();
+    total_span.label = "Gesamt".to_string();
+    Report {
+        title: span.label.clone(),
+        from: span.from,
+        to: span.to,
+        mail_channel: mail_channel.to_string(),
+        periods,
+        total: figures(total_span, &all, mail_channel),
+    }
+}
+
+/// Reads the cases received in the selected span (Berlin dates) and builds the report.
+pub async fn generate(
+    pool: &PgPool,
+    selection: Selection,
+    mail_channel: &str,
+) -> Result<Report, ReportError> {
+    let span = selection.span()?;
+    let start = |d: NaiveDate| {
+        calendar::berlin_local_to_utc(d, NaiveTime::MIN).ok_or_else(|| {
+            ReportError::Invalid(format!("{} liegt außerhalb des Kalenders", ymd(d)))
+        })
+    };
+    let from: DateTime<Utc> = start(span.from)?;
+    let until = start(
+        span.to
+            .succ_opt()
+            .ok_or_else(|| ReportError::Invalid("Zeitraum zu groß".into()))?,
+    )?;
+    let mut conn = pool.acquire().await?;
+    let rows = q::cases_received(&mut conn, from, until).await?;
+    Ok(build(&span, &rows, mail_channel))
+}
+
+// ---------------------------------------------------------------------------------------------
+// German number formats
+// ---------------------------------------------------------------------------------------------
+
+/// `1.234.567`.
+pub fn german_int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('.');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// One decimal with a decimal comma (`29,4`), no decimals for whole numbers when `trim`.
+pub fn german_decimal(x: f64, trim: bool) -> String {
+    let rounded = (x * 10.0).round() / 10.0;
+    if trim && rounded.fract() == 0.0 {
+        return format!("{rounded:.0}");
+    }
+    format!("{rounded:.1}").replace('.', ",")
+}
+
+/// `29,4 %`, or `–` when undefined.
+pub fn german_percent(p: Option<f64>) -> String {
+    match p {
+        Some(x) => format!("{} %", german_decimal(x, false)),
+        None => "–".to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table model shared by text and CSV
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cell {
+    Count(u64),
+    Percent(Option<f64>),
+    Days(Option<f64>),
+    Empty,
+}
+
+impl Cell {
+    fn text(self) -> String {
+        match self {
+            Cell::Count(n) => german_int(n),
+            Cell::Percent(p) => german_percent(p),
+            Cell::Days(d) => d.map(|x| german_decimal(x, true)).unwrap_or("–".into()),
+            Cell::Empty => String::new(),
+        }
+    }
+
+    fn csv(self) -> String {
+        match self {
+            Cell::Count(n) => n.to_string(),
+            Cell::Percent(p) => p.map(|x| german_decimal(x, false)).unwrap_or_default(),
+            Cell::Days(d) => d.map(|x| german_decimal(x, true)).unwrap_or_default(),
+            Cell::Empty => String::new(),
+        }
+    }
+}
+
+enum Line {
+    Section(String),
+    Row {
+        label: String,
+        indent: usize,
+        cells: Vec<Cell>,
+    },
+}
+
+impl Report {
+    /// The columns the tables show: the half-years, then the total (only one column when the
+    /// span is a single half-year or part of one).
+    fn columns(&self) -> Vec<&Figures> {
+        if self.periods.len() == 1 {
+            vec![&self.total]
+        } else {
+            self.periods.iter().chain([&self.total]).collect()
+        }
+    }
+
+    fn column_labels(&self) -> Vec<String> {
+        if self.periods.len() == 1 {
+            vec![self.periods[0].span.label.clone()]
+        } else {
+            self.columns()
+                .iter()
+                .map(|f| f.span.label.clone())
+                .collect()
+        }
+    }
+
+    fn lines(&self, top: usize) -> Vec<Line> {
+        let cols = self.columns();
+        let row = |label: &str, indent: usize, get: &dyn Fn(&Figures) -> Cell| Line::Row {
+            label: label.to_string(),
+            indent,
+            cells: cols.iter().map(|f| get(f)).collect(),
+        };
+        let count_of = |list: &[NameCount], name: &str| {
+            list.iter()
+                .find(|n| n.name == name)
+                .map(|n| n.count)
+                .unwrap_or(0)
+        };
+        let mut l = vec![
+            row("Reaktionen", 0, &|f| Cell::Count(f.reactions)),
+            row(
+                &format!(
+                    "an die Ombudsstelle gerichtet (Postfach {})",
+                    self.mail_channel
+                ),
+                1,
+                &|f| Cell::Count(f.addressed_to_office),
+            ),
+            row("ohne Unterstützung Dritter", 1, &|f| {
+                Cell::Count(f.without_third_party)
+            }),
+            row("mit Unterstützung Dritter", 1, &|f| {
+                Cell::Count(f.with_third_party)
+            }),
+        ];
+        // Ways of receipt beyond the mailbox, only when there are any.
+        let others: Vec<&NameCount> = self
+            .total
+            .channels
+            .iter()
+            .filter(|c| c.name != self.mail_channel)
+            .collect();
+        if !others.is_empty() {
+            l.push(Line::Section("Eingangsweg".into()));
+            for c in self.total.channels.iter() {
+                let name = c.name.clone();
+                l.push(row(&crate::staff::channel_label(&c.name), 1, &|f| {
+                    Cell::Count(count_of(&f.channels, &name))
+                }));
+            }
+        }
+        l.push(Line::Section("Art der Reaktion".into()));
+        l.push(row("Beschwerde", 1, &|f| Cell::Count(f.kinds.beschwerde)));
+        l.push(row("Idee/Anregung", 1, &|f| Cell::Count(f.kinds.anregung)));
+        l.push(row("Lob", 1, &|f| Cell::Count(f.kinds.lob)));
+        l.push(row("nicht eingestuft", 1, &|f| {
+            Cell::Count(f.kinds.unclassified)
+        }));
+        l.push(Line::Section("Beschwerden".into()));
+        l.push(row("als begründet bewertet", 1, &|f| {
+            Cell::Count(f.justified.justified)
+        }));
+        l.push(row("Anteil begründet an allen Reaktionen", 1, &|f| {
+            Cell::Percent(f.justified.share_of_reactions_percent)
+        }));
+        l.push(row("Anteil begründet an den Beschwerden", 1, &|f| {
+            Cell::Percent(f.justified.share_of_complaints_percent)
+        }));
+        l.push(row("als unbegründet bewertet", 1, &|f| {
+            Cell::Count(f.justified.not_justified)
+        }));
+        l.push(row("noch nicht bewertet", 1, &|f| {
+            Cell::Count(f.justified.not_assessed)
+        }));
+        l.push(Line::Section("Bearbeitung".into()));
+        l.push(row("abgeschlossen", 1, &|f| {
+            Cell::Count(f.processing.closed)
+        }));
+        l.push(row("davon innerhalb der Bearbeitungsfrist", 1, &|f| {
+            Cell::Count(f.processing.closed_within_deadline)
+        }));
+        l.push(row("Anteil innerhalb der Bearbeitungsfrist", 1, &|f| {
+            Cell::Percent(f.processing.share_within_deadline_percent)
+        }));
+        l.push(row("Bearbeitungsdauer in Tagen (Median)", 1, &|f| {
+            Cell::Days(f.processing.median_processing_days)
+        }));
+        l.push(row("noch nicht abgeschlossen", 1, &|f| {
+            Cell::Count(f.processing.not_closed)
+        }));
+        l.push(Line::Section("Eingangsbestätigungen".into()));
+        l.push(row("erwartet", 1, &|f| {
+            Cell::Count(f.acknowledgements.expected)
+        }));
+        l.push(row("per Mail versandt", 1, &|f| {
+            Cell::Count(f.acknowledgements.sent)
+        }));
+        l.push(row("von Hand erfasst", 1, &|f| {
+            Cell::Count(f.acknowledgements.recorded_by_staff)
+        }));
+        l.push(row("innerhalb der Bestätigungsfrist", 1, &|f| {
+            Cell::Count(f.acknowledgements.within_deadline)
+        }));
+        l.push(row("Anteil innerhalb der Bestätigungsfrist", 1, &|f| {
+            Cell::Percent(f.acknowledgements.share_within_deadline_percent)
+        }));
+        l.push(row("fehlgeschlagen", 1, &|f| {
+            Cell::Count(f.acknowledgements.failed)
+        }));
+        l.push(row("nicht zugestellt (Rückläufer)", 1, &|f| {
+            Cell::Count(f.acknowledgements.not_delivered)
+        }));
+        l.push(row("noch ausstehend", 1, &|f| {
+            Cell::Count(f.acknowledgements.pending)
+        }));
+        l.push(row("unterdrückt (automatische Mail u. Ä.)", 1, &|f| {
+            Cell::Count(f.acknowledgements.suppressed)
+        }));
+        l.push(row("entfällt (nicht per Mail eingegangen)", 1, &|f| {
+            Cell::Count(f.acknowledgements.not_applicable)
+        }));
+
+        fn topics(f: &Figures) -> &[NameCount] {
+            &f.topics
+        }
+        fn organisations(f: &Figures) -> &[NameCount] {
+            &f.organisations
+        }
+        fn categories(f: &Figures) -> &[NameCount] {
+            &f.categories
+        }
+        type Pick = fn(&Figures) -> &[NameCount];
+        let lists: [(&str, Pick); 3] = [
+            ("Häufigste Themen", topics),
+            ("Häufigste Organisationen", organisations),
+            ("Kategorien der Organisationen", categories),
+        ];
+        for (title, pick) in lists {
+            l.push(Line::Section(title.to_string()));
+            let names = pick(&self.total);
+            if names.is_empty() {
+                l.push(row("(keine)", 1, &|_| Cell::Empty));
+            }
+            for n in names.iter().take(top) {
+                let name = n.name.clone();
+                l.push(row(&n.name, 1, &|f| Cell::Count(count_of(pick(f), &name))));
+            }
+        }
+        l.push(row("ohne Organisation", 1, &|f| {
+            Cell::Count(f.without_organisation)
+        }));
+        l
+    }
+
+    /// The German table a person can paste into the yearly report.
+    pub fn to_text(&self, top: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "Bericht der Ombudsstelle: {}", self.title);
+        let _ = writeln!(
+            out,
+            "Zeitraum: {} bis {} (Eingang, Berliner Zeit)",
+            ymd(self.from),
+            ymd(self.to)
+        );
+        let t = &self.total;
+        if t.reactions == 0 {
+            let _ = writeln!(
+                out,
+                "\nIm Zeitraum {} bis {} ist keine Reaktion erfasst; es gibt nichts auszuwerten.",
+                ymd(self.from),
+                ymd(self.to)
+            );
+            if t.excluded.discarded + t.excluded.merged > 0 {
+                let _ = writeln!(
+                    out,
+                    "Nicht gezählt: {} verworfen, {} zusammengeführt.",
+                    german_int(t.excluded.discarded),
+                    german_int(t.excluded.merged)
+                );
+            }
+            return out;
+        }
+        out.push('\n');
+        let lines = self.lines(top);
+        let labels = self.column_labels();
+        let label_width = lines
+            .iter()
+            .map(|l| match l {
+                Line::Section(s) => s.chars().count(),
+                Line::Row { label, indent, .. } => label.chars().count() + 2 * indent,
+            })
+            .max()
+            .unwrap_or(0)
+            .max(10);
+        let widths: Vec<usize> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                lines
+                    .iter()
+                    .filter_map(|l| match l {
+                        Line::Row { cells, .. } => cells.get(i).map(|c| c.text().chars().count()),
+                        Line::Section(_) => None,
+                    })
+                    .chain([h.chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let pad_right =
+            |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+        let pad_left =
+            |s: &str, w: usize| format!("{}{s}", " ".repeat(w.saturating_sub(s.chars().count())));
+        let mut header = pad_right("", label_width);
+        for (h, w) in labels.iter().zip(&widths) {
+            header.push_str("  ");
+            header.push_str(&pad_left(h, *w));
+        }
+        let _ = writeln!(out, "{}", header.trim_end());
+        let _ = writeln!(
+            out,
+            "{}",
+            "-".repeat(label_width + widths.iter().map(|w| w + 2).sum::<usize>())
+        );
+        for l in &lines {
+            match l {
+                Line::Section(s) => {
+                    let _ = writeln!(out, "{s}");
+                }
+                Line::Row {
+                    label,
+                    indent,
+                    cells,
+                } => {
+                    let mut s = pad_right(&format!("{}{label}", "  ".repeat(*indent)), label_width);
+                    for (c, w) in cells.iter().zip(&widths) {
+                        s.push_str("  ");
+                        s.push_str(&pad_left(&c.text(), *w));
+                    }
+                    let _ = writeln!(out, "{}", s.trim_end());
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nNicht gezählt: {} verworfen, {} zusammengeführt. Folgemails gehören zu ihrem \
+             Vorgang und zählen nie als eigene Reaktion.",
+            german_int(t.excluded.discarded),
+            german_int(t.excluded.merged)
+        );
+        let _ = writeln!(
+            out,
+            "Arten zählen nur, wenn die Ombudsstelle sie bestätigt hat; Anteile: – = nicht \
+             bestimmbar (keine Fälle)."
+        );
+        out
+    }
+
+    /// Semicolon-separated, decimal comma (for spreadsheets with German settings); one row per
+    /// figure, one column per half-year and the total. Percent columns carry no sign.
+    pub fn to_csv(&self, top: usize) -> String {
+        let mut out = String::new();
+        let esc = |s: &str| {
+            if s.contains([';', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        let mut header = vec!["Abschnitt".to_string(), "Kennzahl".to_string()];
+        header.extend(self.column_labels());
+        let _ = writeln!(
+            out,
+            "{}",
+            header.iter().map(|h| esc(h)).collect::<Vec<_>>().join(";")
+        );
+        let mut section = String::new();
+        for l in self.lines(top) {
+            match l {
+                Line::Section(s) => section = s,
+                Line::Row { label, cells, .. } => {
+                    let label = match cells.first() {
+                        Some(Cell::Percent(_)) => format!("{label} (%)"),
+                        _ => label,
+                    };
+                    let mut fields = vec![esc(&section), esc(&label)];
+                    fields.extend(cells.iter().map(|c| c.csv()));
+                    let _ = writeln!(out, "{}", fields.join(";"));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use chrono_tz::Europe::Berlin;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn at(y: i32, m: u32, day: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Berlin
+            .with_ymd_and_hms(y, m, day, h, min, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn row(received: DateTime<Utc>) -> ReportCaseRow {
+        ReportCaseRow {
+            received_at: received,
+            channel: "ombudsstelle".into(),
+            status: "open".into(),
+            kind: None,
+            topics: vec![],
+            justified: None,
+            organisation: None,
+            category: None,
+            third_party: false,
+            due: d("2017-01-20"),
+            answered_on: None,
+            ack_due: d("2017-01-05"),
+            ack_status: "pending".into(),
+            ack_sent_at: None,
+        }
+    }
+
+    #[test]
+    fn german_numbers() {
+        assert_eq!(german_int(0), "0");
+        assert_eq!(german_int(286), "286");
+        assert_eq!(german_int(1234), "1.234");
+        assert_eq!(german_int(1234567), "1.234.567");
+        assert_eq!(german_percent(percent(84, 286)), "29,4 %");
+        assert_eq!(german_percent(percent(84, 275)), "30,5 %");
+        assert_eq!(german_percent(percent(1, 1)), "100,0 %");
+        assert_eq!(german_percent(percent(0, 0)), "–");
+        assert_eq!(german_decimal(4.5, true), "4,5");
+        assert_eq!(german_decimal(4.0, true), "4");
+        assert_eq!(percent(84, 286), Some(29.4));
+        assert_eq!(percent(1, 3), Some(33.3));
+        assert_eq!(percent(2, 3), Some(66.7));
+    }
+
+    #[test]
+    fn median_of_odd_even_and_none() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [7]), Some(7.0));
+        assert_eq!(median(&mut [9, 1, 5]), Some(5.0));
+        assert_eq!(median(&mut [10, 1, 4, 5]), Some(4.5));
+    }
+
+    #[test]
+    fn selections_and_half_year_columns() {
+        let y = Selection::Year(2017).span().unwrap();
+        let cols = half_year_columns(&y);
+        assert_eq!(cols.len(), 2);
+        assert_eq!(cols[0].label, "1. Halbjahr 2017");
+        assert_eq!(
+            (cols[0].from, cols[0].to),
+            (d("2017-01-01"), d("2017-06-30"))
+        );
+        assert_eq!(cols[1].half_year.as_deref(), Some("2017-2"));
+        let h = Selection::HalfYear(2017, 2).span().unwrap();
+        assert_eq!((h.from, h.to), (d("2017-07-01"), d("2017-12-31")));
+        assert_eq!(half_year_columns(&h).len(), 1);
+        let r = Selection::Range(d("2017-03-01"), d("2018-01-31"))
+            .span()
+            .unwrap();
+        let cols = half_year_columns(&r);
+        assert_eq!(
+            cols.iter().map(|c| c.label.as_str()).collect::<Vec<_>>(),
+            [
+                "2017-03-01 bis 2017-06-30",
+                "2. Halbjahr 2017",
+                "2018-01-01 bis 2018-01-31"
+            ]
+        );
+        assert!(Selection::Range(d("2017-03-02"), d("2017-03-01"))
+            .span()
+            .is_err());
+        assert!(Selection::Year(20170).span().is_err());
+        assert_eq!(parse_half_year("2017-1").unwrap(), (2017, 1));
+        assert_eq!(parse_half_year("2017-H2").unwrap(), (2017, 2));
+        for bad in ["2017-3", "2017", "17-1", "x-1", "2017-0"] {
+            assert!(parse_half_year(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn half_years_go_by_berlin_time_and_excluded_cases_do_not_count() {
+        let span = Selection::Year(2017).span().unwrap();
+        let mut rows = vec![
+            row(at(2017, 1, 1, 0, 10)),    // 2016-12-31 23:10 UTC: 2017, H1
+            row(at(2016, 12, 31, 23, 50)), // not 2017
+            row(at(2017, 6, 30, 23, 50)),  // H1
+            row(at(2017, 7, 1, 0, 10)),    // 2017-06-30 22:10 UTC: H2
+            row(at(2017, 12, 31, 23, 50)), // H2
+            row(at(2018, 1, 1, 0, 10)),    // 2017-12-31 23:10 UTC: not 2017
+        ];
+        let mut spam = row(at(2017, 3, 1, 9, 0));
+        spam.status = "discarded".into();
+        let mut dup = row(at(2017, 8, 1, 9, 0));
+        dup.status = "merged".into();
+        rows.extend([spam, dup]);
+        let r = build(&span, &rows, "ombudsstelle");
+        assert_eq!(r.periods[0].reactions, 2);
+        assert_eq!(r.periods[1].reactions, 2);
+        assert_eq!(r.total.reactions, 4);
+        assert_eq!(
+            r.total.excluded,
+            Excluded {
+                discarded: 1,
+                merged: 1
+            }
+        );
+        assert_eq!(r.periods[0].excluded.discarded, 1);
+        assert_eq!(r.total.kinds.unclassified, 4);
+    }
+
+    #[test]
+    fn figures_of_a_small_sample() {
+        let span = Selection::HalfYear(2017, 1).span().unwrap();
+        let mk = |kind: Option<&str>, justified: Option<bool>, org: Option<&str>| {
+            let mut r = row(at(2017, 1, 2, 10, 0));
+            r.kind = kind.map(String::from);
+            r.justified = justified;
+            r.organisation = org.map(String::from);
+            r.category = org.map(|_| "Beratungsstelle".to_string());
+            r.third_party = org.is_some();
+            r
+        };
+        let mut rows = vec![
+            mk(Some("beschwerde"), Some(true), Some("Caritas")),
+            mk(Some("beschwerde"), Some(false), Some("Caritas")),
+            mk(Some("beschwerde"), None, Some("Mittelpunkt")),
+            mk(Some("lob"), None, None),
+            mk(None, None, None),
+        ];
+        rows[0].topics = vec!["Umzug".into(), "Mietkaution".into()];
+        rows[1].topics = vec!["Umzug".into()];
+        // Closed on time after 8 days, and late after 20 days.
+        rows[0].status = "closed".into();
+        rows[0].answered_on = Some(d("2017-01-10"));
+        rows[1].status = "closed".into();
+        rows[1].answered_on = Some(d("2017-01-22"));
+        rows[2].ack_status = "sent".into();
+        rows[2].ack_sent_at = Some(at(2017, 1, 2, 10, 5));
+        rows[3].ack_status = "manual".into();
+        rows[3].ack_sent_at = Some(at(2017, 1, 9, 12, 0)); // after ack_due
+        rows[4].ack_status = "suppressed".into();
+        rows[4].channel = "telefon".into();
+        let r = build(&span, &rows, "ombudsstelle");
+        let f = &r.total;
+        assert_eq!((f.reactions, f.addressed_to_office), (5, 4));
+        assert_eq!((f.with_third_party, f.without_third_party), (3, 2));
+        assert_eq!(
+            f.kinds,
+            Kinds {
+                beschwerde: 3,
+                anregung: 0,
+                lob: 1,
+                unclassified: 1
+            }
+        );
+        assert_eq!(
+            (
+                f.justified.justified,
+                f.justified.not_justified,
+                f.justified.not_assessed
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(f.justified.share_of_reactions_percent, Some(20.0));
+        assert_eq!(f.justified.share_of_complaints_percent, Some(33.3));
+        assert_eq!(
+            f.topics[0],
+            NameCount {
+                name: "Umzug".into(),
+                count: 2
+            }
+        );
+        assert_eq!(f.organisations[0].name, "Caritas");
+        assert_eq!(f.without_organisation, 2);
+        assert_eq!(
+            (f.processing.closed, f.processing.closed_within_deadline),
+            (2, 1)
+        );
+        assert_eq!(f.processing.share_within_deadline_percent, Some(50.0));
+        assert_eq!(f.processing.median_processing_days, Some(14.0));
+        let a = &f.acknowledgements;
+        assert_eq!(
+            (a.expected, a.sent, a.recorded_by_staff, a.within_deadline),
+            (4, 1, 1, 1)
+        );
+        assert_eq!((a.suppressed, a.pending), (1, 2));
+        assert_eq!(f.channels[0].name, "ombudsstelle");
+        let text = r.to_text(10);
+        assert!(text.contains("20,0 %") && text.contains("33,3 %"), "{text}");
+        assert!(text.contains("Telefon"), "{text}");
+        let csv = r.to_csv(10);
+        assert!(
+            csv.starts_with("Abschnitt;Kennzahl;1. Halbjahr 2017\n"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains(";Anteil begründet an allen Reaktionen (%);20,0\n"),
+            "{csv}"
+        );
+    }
+
+    #[test]
+    fn an_empty_period_divides_by_nothing() {
+        let span = Selection::Year(2030).span().unwrap();
+        let r = build(&span, &[], "ombudsstelle");
+        assert_eq!(r.total.reactions, 0);
+        assert_eq!(r.total.justified.share_of_reactions_percent, None);
+        assert_eq!(r.total.processing.median_processing_days, None);
+        let text = r.to_text(10);
+        assert!(text.contains("keine Reaktion erfasst"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["total"]["reactions"], 0);
+        assert!(json["total"]["justified"]["share_of_reactions_percent"].is_null());
+        assert!(r
+            .to_csv(10)
+            .contains(";Anteil begründet an allen Reaktionen (%);;;\n"));
+    }
+}

@@ -1,0 +1,210 @@
+//! Queries of the staff CLI: a case with what `CaseRow` leaves out, writing the fields staff
+//! change, the case list with its filters, and a case's mails, attachments and timeline.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use super::cases::{CaseRow, CASE_COLUMNS};
+use super::{opt_text, Result};
+use crate::staff::CaseState;
+
+/// A case as staff see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffCase {
+    #[sqlx(flatten)]
+    pub row: CaseRow,
+    pub third_party_manual: bool,
+    /// Number of the case this one was merged into.
+    pub merged_into_number: Option<String>,
+}
+
+/// Extra columns of [`StaffCase`] after [`CASE_COLUMNS`].
+const EXTRA_COLUMNS: &str = "c.third_party_manual, \
+    (SELECT t.number FROM cases t WHERE t.id = c.merged_into) AS merged_into_number";
+
+pub async fn id_of(conn: &mut PgConnection, number: &str) -> Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM cases WHERE number = $1")
+        .bind(number)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<StaffCase>> {
+    let sql = format!("SELECT {CASE_COLUMNS}, {EXTRA_COLUMNS} FROM cases c WHERE c.id = $1");
+    let row = sqlx::query_as::<_, StaffCase>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row)
+}
+
+/// Writes every field staff may change (the caller holds the row lock).
+pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Result<()> {
+    sqlx::query(
+        "UPDATE cases SET status = $2, kind = $3, topics = $4, justified = $5, organisation = $6,
+            category = $7, third_party = $8, third_party_manual = $9, assignee = $10,
+            due_unshifted = $11, due = $12, hold_since = $13, held_days = $14, ack_status = $15,
+            ack_sent_at = $16, ack_detail = $17, closed_at = $18, answered_on = $19,
+            discard_reason = $20, merged_into = $21
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&s.status)
+    .bind(&s.kind)
+    .bind(&s.topics)
+    .bind(s.justified)
+    .bind(opt_text(s.organisation.as_deref()))
+    .bind(&s.category)
+    .bind(s.third_party)
+    .bind(s.third_party_manual)
+    .bind(&s.assignee)
+    .bind(s.due_unshifted)
+    .bind(s.due)
+    .bind(s.hold_since)
+    .bind(s.held_days)
+    .bind(&s.ack_status)
+    .bind(s.ack_sent_at)
+    .bind(opt_text(s.ack_detail.as_deref()))
+    .bind(s.closed_at)
+    .bind(s.answered_on)
+    .bind(opt_text(s.discard_reason.as_deref()))
+    .bind(s.merged_into.as_ref().map(|r| r.id))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// SQL-side filters of the case list; `None`/`false` means no filter.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub statuses: Option<Vec<String>>,
+    /// Part of the organisation's name, case-insensitive.
+    pub organisation: Option<String>,
+    pub kind: Option<String>,
+    pub unclassified: bool,
+    pub assignee: Option<String>,
+    pub unassigned: bool,
+    /// Received at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Received before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// `%text%` for ILIKE with the pattern characters of `text` escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for ch in text.trim().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+pub async fn list(conn: &mut PgConnection, f: &ListQuery) -> Result<Vec<StaffCase>> {
+    let sql = format!(
+        "SELECT {CASE_COLUMNS}, {EXTRA_COLUMNS} FROM cases c
+         WHERE ($1::text[] IS NULL OR c.status = ANY($1))
+           AND ($2::text IS NULL OR c.organisation ILIKE $2)
+           AND ($3::text IS NULL OR c.kind = $3)
+           AND (NOT $4 OR c.kind IS NULL)
+           AND ($5::text IS NULL OR lower(c.assignee) = lower($5))
+           AND (NOT $6 OR c.assignee IS NULL)
+           AND ($7::timestamptz IS NULL OR c.received_at >= $7)
+           AND ($8::timestamptz IS NULL OR c.received_at < $8)
+         ORDER BY c.received_at, c.number"
+    );
+    let rows = sqlx::query_as::<_, StaffCase>(sqlx::AssertSqlSafe(sql))
+        .bind(&f.statuses)
+        .bind(f.organisation.as_deref().map(contains_pattern))
+        .bind(&f.kind)
+        .bind(f.unclassified)
+        .bind(&f.assignee)
+        .bind(f.unassigned)
+        .bind(f.from)
+        .bind(f.until)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: i64,
+    pub role: String,
+    pub message_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub date_header: Option<DateTime<Utc>>,
+    pub from_addr: Option<String>,
+    pub from_name: Option<String>,
+    pub subject: Option<String>,
+    pub size: i32,
+    pub text_body: Option<String>,
+}
+
+pub async fn messages(conn: &mut PgConnection, case_id: i64) -> Result<Vec<MessageRow>> {
+    let rows = sqlx::query_as::<_, MessageRow>(
+        "SELECT id, role, message_id, received_at, date_header, from_addr, from_name, subject,
+                size, text_body
+         FROM messages WHERE case_id = $1 ORDER BY received_at, id",
+    )
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttachmentRow {
+    /// The message's row id.
+    pub message_id: i64,
+    pub name: Option<String>,
+    pub content_type: String,
+    pub size: i32,
+}
+
+pub async fn attachments(conn: &mut PgConnection, case_id: i64) -> Result<Vec<AttachmentRow>> {
+    let rows = sqlx::query_as::<_, AttachmentRow>(
+        "SELECT a.message_id, a.name, a.content_type, a.size
+         FROM attachments a JOIN messages m ON m.id = a.message_id
+         WHERE m.case_id = $1 ORDER BY a.id",
+    )
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub stated_by: Option<String>,
+    pub action: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub async fn events(conn: &mut PgConnection, case_id: i64) -> Result<Vec<EventRow>> {
+    let rows = sqlx::query_as::<_, EventRow>(
+        "SELECT at, actor, stated_by, action, old_value, new_value, detail
+         FROM case_events WHERE case_id = $1 ORDER BY at, id",
+    )
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn organisation_filter_escapes_pattern_characters() {
+        assert_eq!(super::contains_pattern(" Caritas "), "%Caritas%");
+        assert_eq!(super::contains_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
+    }
+}

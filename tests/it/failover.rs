@@ -1,0 +1,174 @@
+//! Two instances, one mailbox: two `krm-intake run` processes on the same inbox and database
+//! must not double-process. One holds the intake (advisory lock), both send from the outbox.
+//! Killing the holder hands the intake to the standby.
+
+use crate::helpers::*;
+use crate::ops::{append_many, daemon, free_port, http_get, wait_http, Proc};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+const MAILS: usize = 300;
+const MORE: usize = 5;
+
+fn citizen_mail(w: &World, n: usize) -> Vec<u8> {
+    mail(
+        &format!("Buergerin {n} <{}>", w.sender(CITIZEN)),
+        &w.inbox_address(),
+        &format!("Anliegen Nummer {n}"),
+        &format!("Guten Tag,\r\nmein Anliegen Nummer {n} ist noch offen.\r\n"),
+        &format!("<fo-{n}-{}@mail.test>", w.name),
+    )
+}
+
+/// Polls `cond` every 250 ms until it holds; panics with `what` after `cap`.
+async fn wait_until<F, Fut>(cap: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < cap {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{what}: not reached within {} s", cap.as_secs());
+}
+
+fn role(port: u16) -> Option<String> {
+    let (_, body) = std::panic::catch_unwind(|| http_get(port, "/readyz")).ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("role: "))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn two_daemons_process_each_mail_once_and_the_standby_takes_over() {
+    let w = World::with_env(
+        "failover",
+        &[
+            ("KRM_IMAP_IDLE_SECS", "5"),
+            ("KRM_ACK_RATE_LIMIT_PER_HOUR", "100000"),
+        ],
+    )
+    .await;
+    let raws: Vec<Vec<u8>> = (0..MAILS).map(|n| citizen_mail(&w, n)).collect();
+    append_many(&w, &raws).await;
+    assert_eq!(w.count(OMBUDS, &w.folder).await, MAILS);
+
+    let ports = [free_port(), free_port()];
+    let mut procs: Vec<Proc> = ports
+        .iter()
+        .map(|p| {
+            let listen = format!("127.0.0.1:{p}");
+            daemon(
+                &w,
+                &[
+                    ("KRM_HTTP_LISTEN", listen.as_str()),
+                    ("KRM_LOG_LEVEL", "info"),
+                ],
+            )
+        })
+        .collect();
+    for p in ports {
+        wait_http(p).await;
+    }
+
+    // Everything handled: the inbox empty, every case made, nothing left to send.
+    wait_until(
+        Duration::from_secs(240),
+        "all mails handled and acknowledged",
+        || async {
+            w.count(OMBUDS, &w.folder).await == 0
+                && w.scalar("SELECT count(*) FROM cases").await == MAILS as i64
+                && w.scalar("SELECT count(*) FROM outbox WHERE status <> 'sent'")
+                    .await
+                    == 0
+                && w.scalar("SELECT count(*) FROM outbox").await == MAILS as i64
+        },
+    )
+    .await;
+
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, MAILS as i64);
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM messages").await,
+        MAILS as i64,
+        "one stored mail per delivered mail"
+    );
+    assert_eq!(
+        w.scalar(
+            "SELECT count(*) FROM (SELECT case_id FROM outbox WHERE kind = 'ack'
+             GROUP BY case_id HAVING count(*) = 1) one"
+        )
+        .await,
+        MAILS as i64,
+        "exactly one acknowledgement row per case"
+    );
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM cases WHERE ack_status = 'sent'")
+            .await,
+        MAILS as i64
+    );
+
+    // What arrived at the sender: one acknowledgement per mail, no duplicates.
+    w.wait_count(CITIZEN, &w.folder, MAILS).await;
+    let acks = w.fetch_all(CITIZEN, &w.folder).await;
+    let ids: HashSet<String> = acks
+        .iter()
+        .map(|a| header(a, "Message-ID").expect("ack Message-ID"))
+        .collect();
+    assert_eq!(acks.len(), MAILS, "acknowledgements in the sender's folder");
+    assert_eq!(ids.len(), MAILS, "no acknowledgement twice");
+    let cases: HashSet<String> = acks
+        .iter()
+        .filter_map(|a| {
+            let s = header(a, "Subject")?;
+            let start = s.find("KRM-")?;
+            Some(s[start..start + 14].to_string())
+        })
+        .collect();
+    assert_eq!(cases.len(), MAILS, "one acknowledgement for each case");
+
+    // Exactly one instance holds the intake, the other stands by.
+    let roles: Vec<Option<String>> = ports.iter().map(|p| role(*p)).collect();
+    let holder = roles
+        .iter()
+        .position(|r| r.as_deref() == Some("Active"))
+        .unwrap_or_else(|| panic!("no active instance: {roles:?}"));
+    let standby = 1 - holder;
+    assert_eq!(
+        roles[standby].as_deref(),
+        Some("Standby"),
+        "{roles:?}\n{}",
+        procs[standby].log()
+    );
+    assert!(procs[holder].log().contains("holding the intake lock"));
+    assert!(!procs[standby].log().contains("holding the intake lock"));
+
+    // Kill the holder without a chance to clean up; the standby must take over.
+    procs[holder].kill9();
+    let more: Vec<Vec<u8>> = (MAILS..MAILS + MORE).map(|n| citizen_mail(&w, n)).collect();
+    append_many(&w, &more).await;
+    let total = (MAILS + MORE) as i64;
+    wait_until(
+        Duration::from_secs(120),
+        "standby took over the intake",
+        || async {
+            w.scalar("SELECT count(*) FROM cases").await == total
+                && w.count(OMBUDS, &w.folder).await == 0
+        },
+    )
+    .await;
+    assert!(
+        procs[standby].log().contains("holding the intake lock"),
+        "{}",
+        procs[standby].log()
+    );
+    assert_eq!(role(ports[standby]).as_deref(), Some("Active"));
+    assert_eq!(w.scalar("SELECT count(*) FROM messages").await, total);
+
+    procs[standby].signal(libc::SIGTERM);
+    let st = procs[standby].wait_exit(Duration::from_secs(10)).await;
+    assert!(st.is_some_and(|s| s.success()), "{}", procs[standby].log());
+}
