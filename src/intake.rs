@@ -279,7 +279,7 @@ pub(crate) fn sender_input(mail: &ParsedMail) -> SenderInput<'_> {
 
 /// The organisation behind a new case's mail (shared with `explain`, so both stay alike).
 pub(crate) fn classify_sender(rules: &RuleSet, mail: &ParsedMail) -> Option<SenderMatch> {
-    rules.classify(&sender_input(mail))
+    rules.classify_with_attached_texts(&sender_input(mail), &mail.forwarded_texts)
 }
 
 /// Who gets the acknowledgement: the first Reply-To address, else the sender.

@@ -375,36 +375,17 @@ const EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 /// The daemon's daily retention run, when `[retention] closed_older_than` is set. Every
 /// instance runs it; the advisory lock lets one at a time through.
 pub async fn daily(app: Arc<App>, mut stop: watch::Receiver<bool>) {
-    let Some(keep) = app.settings.retention.closed_older_than else {
+    if app.settings.retention.closed_older_than.is_none() {
         return;
-    };
+    }
     let mut wait = FIRST_RUN_AFTER;
     loop {
         if sleep_or_stop(wait, &mut stop).await {
             return;
         }
         wait = EVERY;
-        let now = Utc::now();
-        let selection = match Selection::older_than(keep, now) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "retention: bad period; no purge");
-                return;
-            }
-        };
-        let imap = app.settings.require_imap().ok().map(|_| &app.settings.imap);
-        match run(
-            &app.pool,
-            imap,
-            &selection,
-            false,
-            crate::store::cases::DAEMON,
-            now,
-            Some(&stop),
-        )
-        .await
-        {
-            Ok(r) => {
+        match retention_pass(&app, Utc::now(), Some(&stop)).await {
+            Ok(Some(r)) => {
                 let s = r.server.unwrap_or_default();
                 tracing::info!(
                     purged = r.cases.len(),
@@ -413,12 +394,39 @@ pub async fn daily(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                     "retention run finished"
                 );
             }
+            Ok(None) => return,
             Err(PurgeError::Busy) => {
                 tracing::info!("retention: another instance is purging; skipped");
             }
             Err(e) => tracing::error!(error = %e, "retention run failed; retried tomorrow"),
         }
     }
+}
+
+/// One pass of the configured retention (`[retention] closed_older_than`) as the daemon runs
+/// it: cases past the period, server copies with the daemon's IMAP settings. None when no
+/// period is configured.
+pub async fn retention_pass(
+    app: &App,
+    now: DateTime<Utc>,
+    stop: Option<&watch::Receiver<bool>>,
+) -> Result<Option<PurgeReport>, PurgeError> {
+    let Some(keep) = app.settings.retention.closed_older_than else {
+        return Ok(None);
+    };
+    let selection = Selection::older_than(keep, now)?;
+    let imap = app.settings.require_imap().ok().map(|_| &app.settings.imap);
+    run(
+        &app.pool,
+        imap,
+        &selection,
+        false,
+        crate::store::cases::DAEMON,
+        now,
+        stop,
+    )
+    .await
+    .map(Some)
 }
 
 #[cfg(test)]

@@ -238,6 +238,13 @@ def write_copy_file(path, raws):
         f.write(struct.pack("!h", -1))
 
 
+def pg_round_trip(url, n=200):
+    """Median client-side time of `SELECT 1` in one psql session (same URL, so same TLS)."""
+    out = psql(url, "\\timing on", *["SELECT 1"] * n)
+    times = [float(x) for x in re.findall(r"Time: ([\d.]+) ms", out)]
+    return statistics.median(times) / 1000 if times else None
+
+
 def copy_limit(url, path, repeats):
     psql(url, "CREATE TABLE bench_copy (id integer, raw bytea)")
     times = []
@@ -381,6 +388,9 @@ def phase_backlog(ctx, res):
     b["limit_copy_s_all"] = times
     b["limit_copy_s"] = min(times)
     log(f"  COPY: {', '.join(f'{t:.2f}' for t in times)} s for {rows} rows")
+
+    b["pg_round_trip_s"] = pg_round_trip(ctx.db_url)
+    log(f"  PostgreSQL round trip (SELECT 1): {b['pg_round_trip_s'] * 1e3:.3f} ms")
 
     log("backlog: krm-intake run --once --no-send")
     e = product_env(ctx.base_env, KRM_IMAP_MAILBOX=folder, KRM_IMAP_CHANNEL="bench-backlog",
@@ -653,6 +663,8 @@ def summary(res):
         out.append(f"| **ratio** intake / (fetch + COPY) | **{i['wall_s'] / limit:.2f}** (target ≤ 3) |")
         out.append(f"| CPU of the intake process | user {i['cpu_user_s']} s, sys {i['cpu_sys_s']} s |")
         out.append(f"| peak RSS intake | {i['peak_rss_kib'] / 1024:.1f} MiB (largest mail {b['largest_mail_bytes'] / 1e6:.2f} MB) |")
+        out.append(f"| PostgreSQL round trip (`SELECT 1`, median) | {b['pg_round_trip_s'] * 1e3:.3f} ms |")
+        out.append(f"| intake SQL per mail (record step / mails) | {b['phases']['record_us'] / max(1, b['phases']['mails']) / 1e3:.2f} ms |")
         out.append(f"| cases / messages / quarantined | {b['cases']} / {b['messages']} / {b['quarantined']} |")
         out.append(f"| left in inbox / moved | {b['left_in_inbox']} / {b['moved_to_processed']} |")
         if "drain" in b:

@@ -77,6 +77,25 @@ pub(super) fn forwarded_from(message: &Message<'_>) -> Vec<Address> {
         .collect()
 }
 
+/// Text body of each attached message, in the same order as [`forwarded_from`], so that the
+/// sender rules can read the signature inside an attached forward. Capped, NUL-free.
+pub(super) fn forwarded_texts(message: &Message<'_>, max_chars: usize) -> Vec<String> {
+    message
+        .parts
+        .iter()
+        .filter_map(|part| match &part.body {
+            PartType::Message(nested) => Some(nested),
+            _ => None,
+        })
+        .map(|nested| {
+            nested
+                .body_text(0)
+                .map(|t| t.chars().filter(|c| *c != '\0').take(max_chars).collect())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +127,6 @@ Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n\
         assert_eq!(fwd.len(), 1);
         assert_eq!(fwd[0].addr, "max@verein.test");
         assert_eq!(fwd[0].name.as_deref(), Some("Max M."));
+        assert_eq!(forwarded_texts(&m, 100), vec!["Inhalt".to_string()]);
     }
 }

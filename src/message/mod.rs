@@ -110,6 +110,8 @@ pub struct ParsedMail {
     pub attachments: Vec<Attachment>,
     /// From: of each attached message/rfc822 part.
     pub forwarded_from: Vec<Address>,
+    /// Text bodies of the attached messages (same order), for the sender rules.
+    pub forwarded_texts: Vec<String>,
     pub auto: AutoClass,
     /// Short English note on which header decided `auto`.
     pub auto_reason: Option<String>,
@@ -199,6 +201,7 @@ fn build(
         text,
         attachments,
         forwarded_from: attachments::forwarded_from(message),
+        forwarded_texts: attachments::forwarded_texts(message, 20_000),
         auto,
         auto_reason,
         bounce,

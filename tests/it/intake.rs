@@ -32,7 +32,8 @@ async fn idle_wakes_the_daemon_for_new_mail() {
     let (from, raw) = citizen_mail(&w, "i1", "Frage zum Bescheid");
     // Give the daemon a moment to enter IDLE; the scan after IDLE finds the mail either way.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    w.deliver(&from, &raw).await;
+    // Not `deliver`: the running daemon may move the mail before a count could see it.
+    smtp_send(&from, &w.inbox_address(), &raw).await;
     w.wait_scalar("SELECT count(*) FROM cases", 1).await;
     w.wait_scalar("SELECT count(*) FROM outbox WHERE status = 'sent'", 1)
         .await;
@@ -63,7 +64,7 @@ async fn without_idle_and_move_it_polls_and_copies_then_expunges_by_uid() {
     let d = w.spawn_daemon().await;
     for n in ["p1", "p2"] {
         let (from, raw) = citizen_mail(&w, n, "Erreichbarkeit");
-        w.deliver(&from, &raw).await;
+        smtp_send(&from, &w.inbox_address(), &raw).await;
     }
     w.wait_scalar("SELECT count(*) FROM cases", 2).await;
     w.wait_count(OMBUDS, &format!("{}_erfasst", w.folder), 2)

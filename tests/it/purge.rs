@@ -712,3 +712,50 @@ async fn a_late_follow_up_to_a_purged_case_is_purged_when_it_ends_again() {
     );
     assert_eq!(w.count(OMBUDS, &processed).await, 0);
 }
+
+#[tokio::test]
+async fn the_daemons_retention_pass_uses_the_configured_period() {
+    let w = World::with_env("purgedaily", &[("KRM_RETENTION_CLOSED_OLDER_THAN", "730d")]).await;
+    let mid = format!("<daily-{}@mail.test>", w.name);
+    w.append(&mail(
+        &format!("Erika Musterfrau <{}>", w.sender(CITIZEN)),
+        &w.inbox_address(),
+        "Alt genug",
+        "Längst erledigt.",
+        &mid,
+    ))
+    .await;
+    w.run_once().await;
+    let (old, number) = case_id(&w.pool, &mid).await;
+    close(&w.pool, old, 731).await;
+    let app = w.app().await;
+    // 729 days later than the close the case is not due yet; a period unset means no pass.
+    let early = chrono::Utc::now() - chrono::Duration::days(2);
+    let r = krm_intake::purge::retention_pass(&app, early, None)
+        .await
+        .unwrap()
+        .expect("period configured");
+    assert!(r.cases.is_empty(), "{r:?}");
+    let r = krm_intake::purge::retention_pass(&app, chrono::Utc::now(), None)
+        .await
+        .unwrap()
+        .expect("period configured");
+    assert_eq!(r.cases.len(), 1, "{r:?}");
+    assert_eq!(r.cases[0].number, number);
+    assert_eq!(r.server.map(|s| s.deleted), Some(1));
+    let (_, audit_actor): (i64, String) =
+        sqlx::query_as("SELECT case_id, actor FROM case_events WHERE action = 'purged'")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(audit_actor, "krm-intake");
+
+    let unset = World::new("purgenone").await;
+    let app = unset.app().await;
+    assert!(
+        krm_intake::purge::retention_pass(&app, chrono::Utc::now(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

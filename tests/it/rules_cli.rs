@@ -73,11 +73,10 @@ const EXPECTED: &[(&str, Option<&str>)] = &[
     ("env-citizen.eml", None),
     ("env-internal.eml", Some("Jobcenter (intern)")),
     ("env-mittelpunkt.eml", Some("Beratungsstelle Mittelpunkt")),
-    // The intake does not read the signature inside an attached message (ParsedMail carries no
-    // attached texts), so only the attached sender's domain decides, as explain shows.
+    // An internal forward as attachment: the original's signature tells the unit apart.
     (
         "jobcenter-forward-attached.eml",
-        Some("Diakonisches Werk Dresden"),
+        Some("Diakonie Wohnungsnotfallhilfe"),
     ),
     ("jobcenter-forward-citizen.eml", None),
     (
