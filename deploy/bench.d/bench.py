@@ -557,6 +557,9 @@ def main():
                     help="comma-separated phases: backlog, bigmail, latency")
     ap.add_argument("--out", default=None, help="result directory (default target/bench/<ts>)")
     ap.add_argument("--keep", action="store_true", help="keep database and folders (for inspection)")
+    ap.add_argument("--pre-sql", action="append", default=[],
+                    help="experiment: SQL run in the bench database after the migrations (e.g. a "
+                         "candidate index), repeatable; recorded in results.json")
     a = ap.parse_args()
 
     refuse_unless_loopback()
@@ -596,7 +599,8 @@ def main():
     }
     phases = [p.strip() for p in a.only.split(",") if p.strip()]
 
-    res = {"started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(), "phases": phases}
+    res = {"started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(), "phases": phases,
+           "pre_sql": a.pre_sql}
     log(f"results in {ctx.out}; database {ctx.db}; folders {ctx.folder}*")
     try:
         psql(admin, f'CREATE DATABASE "{ctx.db}"')
@@ -604,6 +608,9 @@ def main():
         r = subprocess.run([BIN, "migrate"], env=e, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"migrate failed: {r.stderr}")
+        for sql in a.pre_sql:
+            log(f"experiment: {sql}")
+            psql(ctx.db_url, sql)
         for p in phases:
             f = ctx.folder + {"backlog": "", "bigmail": "big", "latency": "lat"}[p]
             ctx.base_env["KRM_IMAP_PROCESSED_FOLDER"] = f + "_erfasst"
@@ -648,6 +655,8 @@ def summary(res):
     mach = res["machine"]
     out.append(f"Run {res['started']}; {mach['nproc']} cores ({mach['cpu']}), {mach['mem']} RAM; "
                f"load at start {mach['loadavg_at_start']}")
+    for sql in res.get("pre_sql") or []:
+        out.append(f"Experiment (not the shipped schema): `{sql}`")
     b = res.get("backlog")
     if b and "intake" in b:
         i = b["intake"]
