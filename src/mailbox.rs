@@ -304,20 +304,7 @@ impl Mailbox {
             self.session.uid_copy(&set, target),
         )
         .await?;
-        timed(self.timeout, "UID STORE", async {
-            let s = self
-                .session
-                .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                .await?;
-            s.try_collect::<Vec<_>>().await
-        })
-        .await?;
-        timed(self.timeout, "UID EXPUNGE", async {
-            let s = self.session.uid_expunge(&set).await?;
-            s.try_collect::<Vec<_>>().await
-        })
-        .await?;
-        Ok(())
+        self.delete_uids(uids).await
     }
 
     pub async fn append(&mut self, folder: &str, raw: &[u8]) -> Result<(), ImapError> {

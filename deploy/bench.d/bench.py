@@ -413,6 +413,8 @@ def phase_backlog(ctx, res):
     log(f"  intake {r['wall_s']:.2f} s ({b['mails_per_s']:.0f} mails/s), limit {limit:.2f} s, "
         f"ratio {b['ratio']:.2f}; peak RSS {r['peak_rss_kib'] / 1024:.1f} MiB; {r['stdout']}")
 
+    if not ctx.drain:
+        return
     log("outbox drain: krm-intake run --once (inbox now empty)")
     e = product_env(ctx.base_env, KRM_IMAP_MAILBOX=folder, KRM_IMAP_CHANNEL="bench-backlog")
     r = run_timed(["run", "--once"], e, os.path.join(ctx.out, "drain.log"))
@@ -556,6 +558,7 @@ def main():
     ap.add_argument("--only", default="backlog,bigmail,latency",
                     help="comma-separated phases: backlog, bigmail, latency")
     ap.add_argument("--out", default=None, help="result directory (default target/bench/<ts>)")
+    ap.add_argument("--no-drain", action="store_true", help="backlog: skip the outbox drain")
     ap.add_argument("--keep", action="store_true", help="keep database and folders (for inspection)")
     ap.add_argument("--pre-sql", action="append", default=[],
                     help="experiment: SQL run in the bench database after the migrations (e.g. a "
@@ -576,6 +579,7 @@ def main():
     ctx.big_mb = a.big_mb
     ctx.idle_s = a.idle_seconds
     ctx.repeats = a.repeats
+    ctx.drain = not a.no_drain
     ctx.settle = 5.0
     ctx.poll_s = 0.01
     ctx.delivery_timeout = 600
