@@ -81,9 +81,9 @@ pub async fn record(
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
     // 1. Seen before: a re-delivery, a re-append, or a mail left behind by a crash.
-    if let Some((case_id, number)) =
-        cases::find_identity(conn, mail.message_id.as_deref(), &mail.content_hash).await?
-    {
+    let known =
+        cases::lookup_identity(conn, mail.message_id.as_deref(), &mail.content_hash).await?;
+    if let Some((case_id, number)) = known.identical {
         cases::add_event(
             conn,
             case_id,
@@ -180,7 +180,17 @@ pub async fn record(
             });
         }
         // Closed case, configured to open a new one linked to it.
-        let outcome = new_case(conn, ctx, origin, mail, raw, now, Some(case_id)).await?;
+        let outcome = new_case(
+            conn,
+            ctx,
+            origin,
+            mail,
+            raw,
+            now,
+            Some(case_id),
+            known.same_message_id,
+        )
+        .await?;
         cases::add_event(
             conn,
             case_id,
@@ -198,7 +208,17 @@ pub async fn record(
         return Ok(outcome);
     }
 
-    new_case(conn, ctx, origin, mail, raw, now, None).await
+    new_case(
+        conn,
+        ctx,
+        origin,
+        mail,
+        raw,
+        now,
+        None,
+        known.same_message_id,
+    )
+    .await
 }
 
 async fn case_number(conn: &mut PgConnection, case_id: i64) -> Result<String, StoreError> {
@@ -329,6 +349,7 @@ pub(crate) fn ack_suppression(
     None
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn new_case(
     conn: &mut PgConnection,
     ctx: &Context,
@@ -337,6 +358,7 @@ async fn new_case(
     raw: &[u8],
     now: DateTime<Utc>,
     related: Option<i64>,
+    dup_of: Option<i64>,
 ) -> Result<Outcome, StoreError> {
     let rules = ctx.rules.current();
     let matched = classify_sender(&rules, mail);
@@ -348,10 +370,6 @@ async fn new_case(
     );
 
     // Same Message-ID, different content: some senders reuse ids. A new case, flagged.
-    let dup_of = match &mail.message_id {
-        Some(mid) => cases::find_by_message_id(conn, mid).await?,
-        None => None,
-    };
     let review_reason = match (mail.auto, dup_of, related) {
         (AutoClass::Bulk, _, _) => Some("bulk".to_string()),
         (AutoClass::AutoReply, _, _) => Some("auto_reply".to_string()),

@@ -189,6 +189,11 @@ async fn process_batch(
     let mut processed: Vec<(u32, String)> = Vec::new();
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
+    // Plan every lookup for the table sizes of now: a generic plan cached while the tables were
+    // small would keep scanning them sequentially as they grow.
+    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(&mut *tx)
+        .await?;
     for (uid, raw) in &bodies {
         let meta = metas.iter().find(|m| m.uid == *uid);
         let received_at = meta.and_then(|m| m.internal_date).unwrap_or(now);

@@ -79,35 +79,27 @@ pub const CASE_COLUMNS: &str = "c.id, c.number, c.channel, c.received_at, c.stat
     c.merged_into, c.purged_at, \
     (SELECT m.message_id FROM messages m WHERE m.case_id = c.id ORDER BY m.id LIMIT 1) AS first_message_id";
 
-/// Next gapless number for the year; the row lock serialises concurrent writers until commit.
-pub async fn next_number(conn: &mut PgConnection, year: i32) -> Result<CaseNumber> {
-    let (last,): (i32,) = sqlx::query_as(
-        "INSERT INTO case_number_seq (year, last) VALUES ($1, 1)
-         ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last + 1
-         RETURNING last",
-    )
-    .bind(year)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(CaseNumber::new(year, last as u32))
-}
-
+/// Inserts a case with the next gapless number of `year`, in one statement: the counter row's
+/// lock serialises concurrent writers until commit.
 pub async fn insert_case(
     conn: &mut PgConnection,
     c: &NewCase,
     year: i32,
 ) -> Result<(i64, CaseNumber)> {
-    let number = next_number(conn, year).await?;
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO cases (number, year, seq, channel, received_at, suggested_kind, suggested_topics,
+    let (id, seq): (i64, i32) = sqlx::query_as(
+        "WITH n AS (
+             INSERT INTO case_number_seq (year, last) VALUES ($1, 1)
+             ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last + 1
+             RETURNING last)
+         INSERT INTO cases (number, year, seq, channel, received_at, suggested_kind, suggested_topics,
             kind, organisation, category, third_party, rule_id, ruleset_version, rule_evidence,
             review_reason, possible_duplicate_of, ack_due, due_unshifted, due, ack_status, ack_detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-         RETURNING id",
+         SELECT 'KRM-' || lpad($1::text, 4, '0') || '-' || lpad(n.last::text, 5, '0'), $1, n.last,
+                $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19
+         FROM n
+         RETURNING id, seq",
     )
-    .bind(number.to_string())
-    .bind(number.year)
-    .bind(number.seq as i32)
+    .bind(year)
     .bind(text(&c.channel))
     .bind(c.received_at)
     .bind(&c.suggested_kind)
@@ -128,7 +120,7 @@ pub async fn insert_case(
     .bind(&c.ack_detail)
     .fetch_one(&mut *conn)
     .await?;
-    Ok((id, number))
+    Ok((id, CaseNumber::new(year, seq as u32)))
 }
 
 /// Where a stored mail came from.
@@ -196,31 +188,43 @@ pub async fn insert_message(
     Ok(id)
 }
 
-/// The case that already holds this exact mail (same Message-ID and content hash).
-pub async fn find_identity(
+/// What the store knows of a mail's Message-ID: the case that already holds this exact mail
+/// (same Message-ID and content hash), and else the earliest case holding another mail with the
+/// same Message-ID (a sender reusing ids). One query for both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    pub identical: Option<(i64, String)>,
+    pub same_message_id: Option<i64>,
+}
+
+pub async fn lookup_identity(
     conn: &mut PgConnection,
     message_id: Option<&str>,
     content_hash: &str,
-) -> Result<Option<(i64, String)>> {
-    let row: Option<(i64, String)> = sqlx::query_as(
-        "SELECT c.id, c.number FROM messages m JOIN cases c ON c.id = m.case_id
-         WHERE coalesce(m.message_id, '') = coalesce($1, '') AND m.content_hash = $2",
+) -> Result<Known> {
+    let row: Option<(i64, String, bool)> = sqlx::query_as(
+        "SELECT c.id, c.number, m.content_hash = $2
+         FROM messages m JOIN cases c ON c.id = m.case_id
+         WHERE coalesce(m.message_id, '') = coalesce($1, '')
+           AND ($1 IS NOT NULL OR m.content_hash = $2)
+         ORDER BY (m.content_hash = $2) DESC, m.id
+         LIMIT 1",
     )
     .bind(message_id)
     .bind(content_hash)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row)
-}
-
-/// The earliest case holding a mail with this Message-ID (any content).
-pub async fn find_by_message_id(conn: &mut PgConnection, message_id: &str) -> Result<Option<i64>> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT case_id FROM messages WHERE message_id = $1 ORDER BY id LIMIT 1")
-            .bind(message_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(row.map(|r| r.0))
+    Ok(match row {
+        Some((id, number, true)) => Known {
+            identical: Some((id, number)),
+            same_message_id: None,
+        },
+        Some((id, _, false)) => Known {
+            identical: None,
+            same_message_id: Some(id),
+        },
+        None => Known::default(),
+    })
 }
 
 /// A case referenced by any of these Message-IDs: one of its mails, or one of our own

@@ -64,7 +64,7 @@ pub async fn acks_last_hour(
     now: DateTime<Utc>,
 ) -> Result<i64> {
     let (n,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM outbox WHERE kind = 'ack' AND lower(recipient) = lower($1)
+        "SELECT count(*) FROM outbox WHERE kind = 'ack' AND recipient = lower($1)
            AND created_at > $2 - interval '1 hour'",
     )
     .bind(recipient)
