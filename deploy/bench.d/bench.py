@@ -331,6 +331,59 @@ def proc_status(pid, key):
     return None
 
 
+def start_sql_sampler(ctx):
+    """Samples what the product's database session is doing every 5 ms (pg_stat_activity):
+    which statement runs, or after which statement it waits for the client."""
+    path = os.path.join(ctx.tmp, "sampler.sql")
+    with open(path, "w") as f:
+        f.write("SELECT coalesce(wait_event_type, '-') || ' · ' || state || ' · ' || "
+                "regexp_replace(left(query, 60), '\\s+', ' ', 'g') FROM pg_stat_activity "
+                f"WHERE datname = '{ctx.db}' AND backend_type = 'client backend' "
+                "AND query NOT LIKE 'SELECT pg_try_advisory%'\n\\watch 0.005\n")
+    out = open(os.path.join(ctx.out, "sql_samples.txt"), "w")
+    p = subprocess.Popen(["psql", env("KRM_TEST_POSTGRES_ADMIN_URL"), "-X", "-At", "-f", path],
+                         stdout=out, stderr=subprocess.DEVNULL)
+    return p, out
+
+
+def stop_sql_sampler(p, out):
+    p.terminate()
+    p.wait()
+    out.close()
+    counts = {}
+    with open(out.name) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                counts[line] = counts.get(line, 0) + 1
+    total = sum(counts.values()) or 1
+    return [(k, v, round(100 * v / total, 1)) for k, v in sorted(counts.items(), key=lambda x: -x[1])[:20]]
+
+
+def postgres_cpu_s():
+    """CPU seconds of the PostgreSQL server so far: live processes plus reaped backends (the
+    postmaster's cutime/cstime). Shared server: other clients' work counts too."""
+    procs = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        if comm == "postgres" or comm.startswith("postgres:"):
+            procs[int(d)] = (int(fields[1]), [int(x) for x in fields[11:15]])
+    ticks = 0
+    for pid, (ppid, (ut, st, cut, cst)) in procs.items():
+        ticks += ut + st
+        if ppid not in procs:  # the postmaster
+            ticks += cut + cst
+    return ticks / CLK_TCK
+
+
 def wait_acks(folder, expected, timeout):
     """Until the acknowledgements in `folder` of the test users add up to `expected`."""
     sessions = [imap_login(u) for u in ACK_USERS]
@@ -396,7 +449,13 @@ def phase_backlog(ctx, res):
     e = product_env(ctx.base_env, KRM_IMAP_MAILBOX=folder, KRM_IMAP_CHANNEL="bench-backlog",
                     KRM_LOG_FORMAT="json", KRM_LOG_LEVEL="info,krm_intake::scan=debug")
     lf = os.path.join(ctx.out, "backlog.log")
+    pg0 = postgres_cpu_s()
+    sampler = start_sql_sampler(ctx) if ctx.sample_sql else None
     r = run_timed(["run", "--once", "--no-send"], e, lf)
+    if sampler:
+        b["sql_samples"] = stop_sql_sampler(*sampler)
+    time.sleep(1)  # let the postmaster reap the product's backends, so their CPU counts
+    b["postgres_cpu_s"] = postgres_cpu_s() - pg0
     b["intake"] = r
     b["phases"] = batch_timings(lf)
     b["cases"] = int(scalar(ctx.db_url, "SELECT count(*) FROM cases WHERE channel = 'bench-backlog'"))
@@ -549,6 +608,7 @@ class Ctx:
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser(description="krm-intake benchmark (local services only)")
     ap.add_argument("--mails", type=int, default=10_000, help="backlog size (default 10000)")
     ap.add_argument("--latency-mails", type=int, default=100)
@@ -559,6 +619,8 @@ def main():
                     help="comma-separated phases: backlog, bigmail, latency")
     ap.add_argument("--out", default=None, help="result directory (default target/bench/<ts>)")
     ap.add_argument("--no-drain", action="store_true", help="backlog: skip the outbox drain")
+    ap.add_argument("--sample-sql", action="store_true",
+                    help="backlog: sample pg_stat_activity every 5 ms during the intake (costs CPU)")
     ap.add_argument("--keep", action="store_true", help="keep database and folders (for inspection)")
     ap.add_argument("--pre-sql", action="append", default=[],
                     help="experiment: SQL run in the bench database after the migrations (e.g. a "
@@ -580,12 +642,19 @@ def main():
     ctx.idle_s = a.idle_seconds
     ctx.repeats = a.repeats
     ctx.drain = not a.no_drain
+    ctx.sample_sql = a.sample_sql
     ctx.settle = 5.0
     ctx.poll_s = 0.01
     ctx.delivery_timeout = 600
     ctx.out = a.out or os.path.join(ROOT, "target", "bench", ts)
     os.makedirs(ctx.out, exist_ok=True)
     ctx.tmp = tempfile.mkdtemp(prefix="krm-bench-")
+    # A private copy: target/ is shared, and a concurrent `cargo build --release` must not swap
+    # the binary between the phases of one run.
+    private = os.path.join(ctx.tmp, "krm-intake")
+    shutil.copy2(BIN, private)
+    built = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(os.path.getmtime(BIN)))
+    BIN = private
     admin = env("KRM_TEST_POSTGRES_ADMIN_URL")
     base = admin.rsplit("/", 1)[0]
     ctx.db_url = f"{base}/{ctx.db}"
@@ -604,6 +673,7 @@ def main():
     phases = [p.strip() for p in a.only.split(",") if p.strip()]
 
     res = {"started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(), "phases": phases,
+           "binary_built_utc": built, "git": git_state(),
            "pre_sql": a.pre_sql}
     log(f"results in {ctx.out}; database {ctx.db}; folders {ctx.folder}*")
     try:
@@ -633,6 +703,14 @@ def main():
         f.write(summary(res) + "\n")
 
 
+def git_state():
+    def sh(*args):
+        r = subprocess.run(["git", "-C", ROOT] + list(args), capture_output=True, text=True)
+        return r.stdout.rstrip()
+    changed = [ln[3:] for ln in sh("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return {"head": sh("log", "-1", "--format=%h %s"), "uncommitted": changed}
+
+
 def machine():
     def sh(cmd):
         try:
@@ -659,6 +737,9 @@ def summary(res):
     mach = res["machine"]
     out.append(f"Run {res['started']}; {mach['nproc']} cores ({mach['cpu']}), {mach['mem']} RAM; "
                f"load at start {mach['loadavg_at_start']}")
+    g = res.get("git") or {}
+    out.append(f"Binary built {res.get('binary_built_utc')} UTC; HEAD {g.get('head')}; "
+               f"uncommitted: {', '.join(g.get('uncommitted') or []) or 'none'}")
     for sql in res.get("pre_sql") or []:
         out.append(f"Experiment (not the shipped schema): `{sql}`")
     b = res.get("backlog")
@@ -675,6 +756,7 @@ def summary(res):
         out.append(f"| intake `run --once --no-send` | {i['wall_s']:.2f} s ({b['mails_per_s']:.0f} mails/s) |")
         out.append(f"| **ratio** intake / (fetch + COPY) | **{i['wall_s'] / limit:.2f}** (target ≤ 3) |")
         out.append(f"| CPU of the intake process | user {i['cpu_user_s']} s, sys {i['cpu_sys_s']} s |")
+        out.append(f"| CPU of the PostgreSQL server meanwhile | {b['postgres_cpu_s']:.2f} s (shared server) |")
         out.append(f"| peak RSS intake | {i['peak_rss_kib'] / 1024:.1f} MiB (largest mail {b['largest_mail_bytes'] / 1e6:.2f} MB) |")
         out.append(f"| PostgreSQL round trip (`SELECT 1`, median) | {b['pg_round_trip_s'] * 1e3:.3f} ms |")
         out.append(f"| intake SQL per mail (record step / mails) | {b['phases']['record_us'] / max(1, b['phases']['mails']) / 1e3:.2f} ms |")
@@ -697,6 +779,12 @@ def summary(res):
             out.append(f"| {label} | {p[k] / 1e6:.2f} | {100 * p[k] / tot:.0f} % |")
         rest = tot - sum(p[k] for k in ("meta_us", "fetch_us", "parse_us", "record_us", "commit_us", "move_us"))
         out.append(f"| rest (start-up, connect, UID SEARCH, …) | {rest / 1e6:.2f} | {100 * rest / tot:.0f} % |")
+    if b and b.get("sql_samples"):
+        out.append("")
+        out.append("| database session during the intake (pg_stat_activity every 5 ms) | samples | share |")
+        out.append("|---|---|---|")
+        for k, v, pc in b["sql_samples"][:15]:
+            out.append(f"| `{k}` | {v} | {pc} % |")
     g = res.get("bigmail")
     if g:
         r = g["run"]
