@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 use sqlx::PgConnection;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use crate::calendar::{self, Calendar};
@@ -13,7 +14,7 @@ use crate::message::{self, ParsedMail};
 use crate::rules::{RuleSet, SenderInput, SenderMatch};
 use crate::smtp;
 use crate::store::cases::{self, Event, NewCase, Origin, DAEMON};
-use crate::store::{outbox, StoreError};
+use crate::store::{outbox, text, StoreError};
 use crate::templates::{AckContext, Templates};
 
 /// The rule set in force; swapped atomically on reload.
@@ -71,18 +72,153 @@ impl Outcome {
     }
 }
 
-/// Records one mail. Runs inside the caller's transaction (or savepoint).
+/// The answers one batch needs from the store before recording, fetched in a few queries
+/// (identities, rate-cap counts, outbox ids) and then kept exact in memory as the batch records
+/// its own mails in the same transaction. Only valid for that transaction and only while no
+/// savepoint is rolled back; [`BatchLookups::default`] asks the store for every mail.
+#[derive(Debug, Default)]
+pub struct BatchLookups {
+    /// Identity key (`coalesce(Message-ID, '')`, content hash) -> case holding that mail.
+    identical: HashMap<(String, String), (i64, String)>,
+    /// Identity keys whose answer is complete here (prefetched, then kept up to date).
+    identities_known: HashSet<(String, String)>,
+    /// `coalesce(Message-ID, '')` -> case of the earliest mail with it.
+    first_case: HashMap<String, i64>,
+    /// Message-IDs whose `first_case` answer is complete here.
+    first_known: HashSet<String>,
+    /// Acknowledgements in the last hour per normalised address.
+    acks: HashMap<String, i64>,
+    outbox_ids: VecDeque<i64>,
+}
+
+fn identity_key(message_id: Option<&str>, content_hash: &str) -> (String, String) {
+    (
+        text(message_id.unwrap_or_default()),
+        content_hash.to_string(),
+    )
+}
+
+impl BatchLookups {
+    /// One query each for the identities, the rate-cap counts and the outbox ids of `mails`.
+    pub async fn prefetch(
+        conn: &mut PgConnection,
+        mails: &[&ParsedMail],
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let mut b = BatchLookups::default();
+        // A NUL byte is refused by PostgreSQL; such a mail asks on its own and gets quarantined
+        // by its own data error, as before.
+        let keys: Vec<(Option<&str>, &str)> = mails
+            .iter()
+            .map(|m| (m.message_id.as_deref(), m.content_hash.as_str()))
+            .filter(|(mid, h)| !mid.is_some_and(|x| x.contains('\0')) && !h.contains('\0'))
+            .collect();
+        let known = cases::lookup_identities(conn, &keys).await?;
+        for ((mid, hash), k) in keys.iter().zip(known) {
+            let key = identity_key(*mid, hash);
+            if let Some(found) = k.identical {
+                b.identical.insert(key.clone(), found);
+            }
+            b.identities_known.insert(key.clone());
+            if mid.is_some() {
+                if let Some(first) = k.first_with_message_id {
+                    b.first_case.insert(key.0.clone(), first);
+                }
+                b.first_known.insert(key.0);
+            }
+        }
+        let mut recipients: Vec<String> = mails
+            .iter()
+            .filter_map(|m| ack_recipient(m).map(|a| a.normalized()))
+            .filter(|r| !r.contains('\0'))
+            .collect();
+        recipients.sort();
+        recipients.dedup();
+        let counts = outbox::acks_last_hour_many(conn, &recipients, now).await?;
+        b.acks = recipients.into_iter().zip(counts).collect();
+        let acks_possible = mails
+            .iter()
+            .filter(|m| m.auto == AutoClass::None && ack_recipient(m).is_some())
+            .count();
+        b.outbox_ids = outbox::reserve_ids(conn, acks_possible).await?.into();
+        Ok(b)
+    }
+
+    async fn known(
+        &self,
+        conn: &mut PgConnection,
+        mail: &ParsedMail,
+    ) -> Result<cases::Known, StoreError> {
+        let key = identity_key(mail.message_id.as_deref(), &mail.content_hash);
+        let complete = self.identities_known.contains(&key)
+            && (mail.message_id.is_none() || self.first_known.contains(&key.0));
+        if !complete {
+            return cases::lookup_identity(conn, mail.message_id.as_deref(), &mail.content_hash)
+                .await;
+        }
+        Ok(match self.identical.get(&key) {
+            Some(found) => cases::Known {
+                identical: Some(found.clone()),
+                same_message_id: None,
+            },
+            None => cases::Known {
+                identical: None,
+                same_message_id: mail
+                    .message_id
+                    .as_ref()
+                    .and_then(|_| self.first_case.get(&key.0).copied()),
+            },
+        })
+    }
+
+    /// Keeps the identity answers exact after `mail` was stored in `case_id`.
+    fn stored(&mut self, mail: &ParsedMail, case_id: i64, number: &str) {
+        let key = identity_key(mail.message_id.as_deref(), &mail.content_hash);
+        self.identical
+            .entry(key.clone())
+            .or_insert_with(|| (case_id, number.to_string()));
+        self.first_case.entry(key.0).or_insert(case_id);
+    }
+
+    async fn acks_last_hour(
+        &self,
+        conn: &mut PgConnection,
+        to: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        match self.acks.get(to) {
+            Some(n) => Ok(*n),
+            None => outbox::acks_last_hour(conn, to, now).await,
+        }
+    }
+
+    fn ack_enqueued(&mut self, to: &str) {
+        if let Some(n) = self.acks.get_mut(to) {
+            *n += 1;
+        }
+    }
+
+    async fn next_outbox_id(&mut self, conn: &mut PgConnection) -> Result<i64, StoreError> {
+        match self.outbox_ids.pop_front() {
+            Some(id) => Ok(id),
+            None => outbox::next_id(conn).await,
+        }
+    }
+}
+
+/// Records one mail. Runs inside the caller's transaction (or savepoint); `lookups` belong to
+/// that transaction.
 pub async fn record(
     conn: &mut PgConnection,
     ctx: &Context,
+    lookups: &mut BatchLookups,
     origin: &Origin<'_>,
     mail: &ParsedMail,
     raw: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
     // 1. Seen before: a re-delivery, a re-append, or a mail left behind by a crash.
-    let known =
-        cases::lookup_identity(conn, mail.message_id.as_deref(), &mail.content_hash).await?;
+    let known = lookups.known(conn, mail).await?;
     if let Some((case_id, number)) = known.identical {
         cases::add_event(
             conn,
@@ -117,6 +253,8 @@ pub async fn record(
                 .and_then(|b| b.status.clone())
                 .unwrap_or_else(|| "unbekannt".into());
             cases::insert_message(conn, case_id, "bounce", origin, mail, raw).await?;
+            let number = case_number(conn, case_id).await?;
+            lookups.stored(mail, case_id, &number);
             cases::set_ack_status(conn, case_id, "not_delivered", Some(&code)).await?;
             cases::add_event(
                 conn,
@@ -132,7 +270,6 @@ pub async fn record(
                 },
             )
             .await?;
-            let number = case_number(conn, case_id).await?;
             return Ok(Outcome::Bounce { number });
         }
     }
@@ -149,6 +286,7 @@ pub async fn record(
         if !closed || is_auto || ctx.settings.intake.closed_followup == ClosedFollowup::Reopen {
             let role = if is_auto { "auto_reply" } else { "followup" };
             cases::insert_message(conn, case_id, role, origin, mail, raw).await?;
+            lookups.stored(mail, case_id, &case.number);
             let reopened = closed && !is_auto;
             if reopened {
                 cases::reopen(conn, case_id).await?;
@@ -183,6 +321,7 @@ pub async fn record(
         let outcome = new_case(
             conn,
             ctx,
+            lookups,
             origin,
             mail,
             raw,
@@ -211,6 +350,7 @@ pub async fn record(
     new_case(
         conn,
         ctx,
+        lookups,
         origin,
         mail,
         raw,
@@ -353,6 +493,7 @@ pub(crate) fn ack_suppression(
 async fn new_case(
     conn: &mut PgConnection,
     ctx: &Context,
+    lookups: &mut BatchLookups,
     origin: &Origin<'_>,
     mail: &ParsedMail,
     raw: &[u8],
@@ -391,7 +532,7 @@ async fn new_case(
     let third_party = matched.as_ref().is_some_and(|m| m.third_party);
     if let (AckDecision::Enqueued, Some(to)) = (&ack, &recipient) {
         if !third_party {
-            let sent = outbox::acks_last_hour(conn, &to.normalized(), now).await?;
+            let sent = lookups.acks_last_hour(conn, &to.normalized(), now).await?;
             let cap = ctx.settings.ack.rate_limit_per_hour as i64;
             if sent >= cap {
                 ack = AckDecision::Suppressed(format!(
@@ -430,45 +571,30 @@ async fn new_case(
             AckDecision::Suppressed(r) => Some(r.clone()),
         },
     };
-    let (case_id, number) = cases::insert_case(conn, &nc, year).await?;
-    cases::insert_message(conn, case_id, "initial", origin, mail, raw).await?;
-    cases::add_event(
-        conn,
-        case_id,
-        &Event {
-            actor: DAEMON,
-            action: "created",
-            detail: Some(format!(
-                "Vorgang aus Mail im Postfach {} erfasst{}",
-                origin.channel,
-                matched
-                    .as_ref()
-                    .map(|m| format!("; Regel {}", m.rule_id))
-                    .unwrap_or_default()
-            )),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let created = format!(
+        "Vorgang aus Mail im Postfach {} erfasst{}",
+        origin.channel,
+        matched
+            .as_ref()
+            .map(|m| format!("; Regel {}", m.rule_id))
+            .unwrap_or_default()
+    );
+    let suppressed = match &ack {
+        AckDecision::Suppressed(reason) => Some(reason.as_str()),
+        AckDecision::Enqueued => None,
+    };
+    let (case_id, number) =
+        cases::insert_case_with_mail(conn, &nc, year, origin, mail, raw, &created, suppressed)
+            .await?;
+    lookups.stored(mail, case_id, &number.to_string());
 
     match (&ack, &recipient) {
-        (AckDecision::Suppressed(reason), _) => {
-            cases::add_event(
-                conn,
-                case_id,
-                &Event {
-                    actor: DAEMON,
-                    action: "ack_suppressed",
-                    detail: Some(reason.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        }
+        (AckDecision::Suppressed(_), _) => {}
         (AckDecision::Enqueued, Some(to)) => {
             enqueue_ack(
                 conn,
                 ctx,
+                lookups,
                 case_id,
                 &number.to_string(),
                 to,
@@ -490,6 +616,7 @@ async fn new_case(
 async fn enqueue_ack(
     conn: &mut PgConnection,
     ctx: &Context,
+    lookups: &mut BatchLookups,
     case_id: i64,
     number: &str,
     to: &Address,
@@ -511,7 +638,7 @@ async fn enqueue_ack(
             office_name: s.smtp.from_name.clone(),
         })
         .map_err(|e| StoreError::Conflict(e.to_string()))?;
-    let id = outbox::next_id(conn).await?;
+    let id = lookups.next_outbox_id(conn).await?;
     let message_id = smtp::outbox_message_id("ack", id, &s.smtp.message_id_domain);
     let mut references = mail.references.clone();
     references.extend(mail.message_id.clone());
@@ -551,18 +678,22 @@ async fn enqueue_ack(
             return Ok(());
         }
     };
-    outbox::enqueue(
+    let recipient = to.normalized();
+    let enqueued = outbox::enqueue(
         conn,
         &outbox::NewOutbox {
             id,
             kind: "ack",
             case_id: Some(case_id),
-            recipient: &to.normalized(),
+            recipient: &recipient,
             message_id: &message_id,
             dedupe_key: Some(&format!("ack:{case_id}")),
             raw: &raw,
         },
     )
     .await?;
+    if enqueued {
+        lookups.ack_enqueued(&recipient);
+    }
     Ok(())
 }

@@ -186,95 +186,142 @@ async fn process_batch(
     let (mut parse_d, mut record_d) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     let started = Instant::now();
     let now = Utc::now();
-    let mut processed: Vec<(u32, String)> = Vec::new();
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin().await?;
-    // Plan every lookup for the table sizes of now: a generic plan cached while the tables were
-    // small would keep scanning them sequentially as they grow.
-    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-        .execute(&mut *tx)
-        .await?;
+    let mut parsed_mails = Vec::with_capacity(bodies.len());
     for (uid, raw) in &bodies {
-        let meta = metas.iter().find(|m| m.uid == *uid);
-        let received_at = meta.and_then(|m| m.internal_date).unwrap_or(now);
         let t_parse = Instant::now();
-        let parsed = match message::parse(raw, &limits) {
-            Ok(p) => p,
-            Err(e) => {
-                to_quarantine.push(Quarantined {
-                    uid: *uid,
-                    size: raw.len(),
-                    message_id: message::raw_message_id(raw),
-                    content_hash: Some(message::content_hash(raw)),
-                    reason: e.reason_de(),
-                });
+        match message::parse(raw, &limits) {
+            Ok(p) => parsed_mails.push((*uid, raw.as_slice(), p)),
+            Err(e) => to_quarantine.push(Quarantined {
+                uid: *uid,
+                size: raw.len(),
+                message_id: message::raw_message_id(raw),
+                content_hash: Some(message::content_hash(raw)),
+                reason: e.reason_de(),
+            }),
+        }
+        parse_d += t_parse.elapsed();
+    }
+
+    // First the whole batch without savepoints, its lookups fetched once for all mails. Only if
+    // the database rejects a mail's data is the batch rolled back and redone mail by mail, each
+    // in a savepoint, so that only that mail is quarantined.
+    let mut conn = pool.acquire().await?;
+    let mut one_by_one = false;
+    let (processed, rejected, commit_us) = loop {
+        let mut processed: Vec<(u32, Outcome)> = Vec::new();
+        let mut rejected: Vec<Quarantined> = Vec::new();
+        let mut tx = conn.begin().await?;
+        // Plan every lookup for the table sizes of now: a generic plan cached while the tables
+        // were small would keep scanning them sequentially as they grow.
+        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+            .execute(&mut *tx)
+            .await?;
+        let t_record = Instant::now();
+        let mut lookups = if one_by_one {
+            intake::BatchLookups::default()
+        } else {
+            let mails: Vec<&message::ParsedMail> = parsed_mails.iter().map(|m| &m.2).collect();
+            match intake::BatchLookups::prefetch(&mut tx, &mails, now).await {
+                Ok(l) => l,
+                Err(e) if e.is_data_error() => {
+                    tracing::debug!(
+                        "data error in the batch's lookups; recording mail by mail: {e}"
+                    );
+                    tx.rollback().await?;
+                    one_by_one = true;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let mut retry = false;
+        for (uid, raw, parsed) in &parsed_mails {
+            let meta = metas.iter().find(|m| m.uid == *uid);
+            let received_at = meta.and_then(|m| m.internal_date).unwrap_or(now);
+            let origin = Origin {
+                channel: &s.channel,
+                uidvalidity: Some(uidvalidity as i64),
+                uid: Some(*uid as i64),
+                received_at,
+            };
+            if !one_by_one {
+                match intake::record(&mut tx, ctx, &mut lookups, &origin, parsed, raw, now).await {
+                    Ok(outcome) => processed.push((*uid, outcome)),
+                    Err(e) if e.is_data_error() => {
+                        tracing::debug!(uid, "data error in batch; redoing it mail by mail: {e}");
+                        retry = true;
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 continue;
             }
-        };
-        parse_d += t_parse.elapsed();
-        let origin = Origin {
-            channel: &s.channel,
-            uidvalidity: Some(uidvalidity as i64),
-            uid: Some(*uid as i64),
-            received_at,
-        };
-        let t_record = Instant::now();
-        let mut sp = tx.begin().await?;
-        match intake::record(&mut sp, ctx, &origin, &parsed, raw, now).await {
-            Ok(outcome) => {
-                sp.commit().await?;
-                match &outcome {
-                    Outcome::NewCase { .. } => stats.new_cases += 1,
-                    Outcome::FollowUp { .. } => stats.followups += 1,
-                    Outcome::SeenAgain { .. } => stats.seen_again += 1,
-                    Outcome::Bounce { .. } => stats.bounces += 1,
+            let mut sp = tx.begin().await?;
+            match intake::record(&mut sp, ctx, &mut lookups, &origin, parsed, raw, now).await {
+                Ok(outcome) => {
+                    sp.commit().await?;
+                    processed.push((*uid, outcome));
                 }
-                log_outcome(*uid, &outcome);
-                processed.push((*uid, outcome.number().to_string()));
-            }
-            Err(e) if e.is_data_error() => {
-                sp.rollback().await?;
-                to_quarantine.push(Quarantined {
-                    uid: *uid,
-                    size: raw.len(),
-                    message_id: parsed.message_id.clone(),
-                    content_hash: Some(parsed.content_hash.clone()),
-                    reason: format!(
-                        "Die Datenbank hat die Mail abgelehnt (SQLSTATE {})",
-                        e.sqlstate().unwrap_or_default()
-                    ),
-                });
-            }
-            Err(e) => {
-                // Connection trouble or the like: nothing is committed, nothing moves.
-                let _ = sp.rollback().await;
-                return Err(e.into());
+                Err(e) if e.is_data_error() => {
+                    sp.rollback().await?;
+                    rejected.push(Quarantined {
+                        uid: *uid,
+                        size: raw.len(),
+                        message_id: parsed.message_id.clone(),
+                        content_hash: Some(parsed.content_hash.clone()),
+                        reason: format!(
+                            "Die Datenbank hat die Mail abgelehnt (SQLSTATE {})",
+                            e.sqlstate().unwrap_or_default()
+                        ),
+                    });
+                }
+                Err(e) => {
+                    // Connection trouble or the like: nothing is committed, nothing moves.
+                    let _ = sp.rollback().await;
+                    return Err(e.into());
+                }
             }
         }
         record_d += t_record.elapsed();
-    }
-    let t_commit = Instant::now();
-    for q in &to_quarantine {
-        quarantine::insert(
-            &mut tx,
-            &quarantine::NewQuarantine {
-                channel: &s.channel,
-                uidvalidity: Some(uidvalidity as i64),
-                uid: Some(q.uid as i64),
-                message_id: q.message_id.as_deref(),
-                content_hash: q.content_hash.as_deref(),
-                size: Some(q.size as i64),
-                reason: &q.reason,
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
+        if retry {
+            tx.rollback().await?;
+            one_by_one = true;
+            continue;
+        }
+        let t_commit = Instant::now();
+        for q in to_quarantine.iter().chain(&rejected) {
+            quarantine::insert(
+                &mut tx,
+                &quarantine::NewQuarantine {
+                    channel: &s.channel,
+                    uidvalidity: Some(uidvalidity as i64),
+                    uid: Some(q.uid as i64),
+                    message_id: q.message_id.as_deref(),
+                    content_hash: q.content_hash.as_deref(),
+                    size: Some(q.size as i64),
+                    reason: &q.reason,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        break (processed, rejected, t_commit.elapsed().as_micros() as u64);
+    };
+    to_quarantine.extend(rejected);
     drop(conn);
     failpoint::hit(failpoint::AFTER_COMMIT_BEFORE_MOVE);
-    let commit_us = t_commit.elapsed().as_micros() as u64;
     let t_move = Instant::now();
 
+    // Counted and logged only now: a batch redone mail by mail must not count twice.
+    for (uid, outcome) in &processed {
+        match outcome {
+            Outcome::NewCase { .. } => stats.new_cases += 1,
+            Outcome::FollowUp { .. } => stats.followups += 1,
+            Outcome::SeenAgain { .. } => stats.seen_again += 1,
+            Outcome::Bounce { .. } => stats.bounces += 1,
+        }
+        log_outcome(*uid, outcome);
+    }
     let ok_uids: Vec<u32> = processed.iter().map(|(u, _)| *u).collect();
     mb.move_uids(&ok_uids, &s.processed_folder).await?;
     let q_uids: Vec<u32> = to_quarantine.iter().map(|q| q.uid).collect();

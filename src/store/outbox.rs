@@ -28,6 +28,19 @@ pub async fn next_id(conn: &mut PgConnection) -> Result<i64> {
     Ok(id)
 }
 
+/// Reserves `n` ids in one statement (for a batch; unused ones are gaps, as with any sequence).
+pub async fn reserve_ids(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<(i64,)> =
+        sqlx::query_as("SELECT nextval('outbox_id_seq') FROM generate_series(1, $1)")
+            .bind(n as i32)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(ids.into_iter().map(|r| r.0).collect())
+}
+
 pub struct NewOutbox<'a> {
     pub id: i64,
     pub kind: &'a str,
@@ -72,6 +85,29 @@ pub async fn acks_last_hour(
     .fetch_one(&mut *conn)
     .await?;
     Ok(n)
+}
+
+/// [`acks_last_hour`] for several addresses in one query, in input order.
+pub async fn acks_last_hour_many(
+    conn: &mut PgConnection,
+    recipients: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    if recipients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT r.ord, (SELECT count(*) FROM outbox
+                        WHERE kind = 'ack' AND recipient = lower(r.addr)
+                          AND created_at > $2 - interval '1 hour')
+         FROM unnest($1::text[]) WITH ORDINALITY AS r(addr, ord)
+         ORDER BY r.ord",
+    )
+    .bind(recipients)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.1).collect())
 }
 
 /// Claims up to `limit` pending rows. With `ignore_backoff`, rows waiting out a retry delay are

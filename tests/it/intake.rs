@@ -384,6 +384,71 @@ async fn bad_mail_goes_to_quarantine_and_never_blocks_the_next() {
 }
 
 #[tokio::test]
+async fn a_batch_resolves_its_own_replies_and_duplicates_and_quarantines_only_a_rejected_mail() {
+    // All in one batch: the lookups fetched for the batch must see what the batch records itself,
+    // and a mail the database refuses (here by a trigger: SQLSTATE 22023) makes the
+    // batch redo itself mail by mail, quarantining only that mail.
+    let w = World::new("batch").await;
+    let n = &w.name;
+    let (from, first) = citizen_mail(&w, "b1", "Antrag");
+    w.append(&first).await;
+    let reply = mail(
+        &from,
+        &w.inbox_address(),
+        "Nachtrag",
+        "Noch etwas.\r\n",
+        &format!("<b2.{n}@mail.test>"),
+    );
+    let reply = String::from_utf8(reply).unwrap().replacen(
+        "\r\n",
+        &format!("\r\nIn-Reply-To: <b1.{n}@mail.test>\r\n"),
+        1,
+    );
+    w.append(reply.as_bytes()).await;
+    w.append(&first).await;
+    // Stands in for any mail whose data the database refuses.
+    sqlx::raw_sql(
+        "CREATE FUNCTION reject_kaputt() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.subject = 'kaputt' THEN
+                 RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER reject_kaputt BEFORE INSERT ON messages
+             FOR EACH ROW EXECUTE FUNCTION reject_kaputt();",
+    )
+    .execute(&w.pool)
+    .await
+    .unwrap();
+    let (_, rejected) = citizen_mail(&w, "b4", "kaputt");
+    w.append(&rejected).await;
+    let (_, last) = citizen_mail(&w, "b5", "Anderes Anliegen");
+    w.append(&last).await;
+
+    let r = w.run_once().await;
+    assert_eq!(
+        (
+            r.scan.new_cases,
+            r.scan.followups,
+            r.scan.seen_again,
+            r.scan.quarantined
+        ),
+        (2, 1, 1, 1),
+        "{r:?}"
+    );
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 2);
+    assert_eq!(w.scalar("SELECT count(*) FROM messages").await, 3);
+    assert_eq!(w.scalar("SELECT count(*) FROM outbox").await, 2);
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM quarantine WHERE reason LIKE '%SQLSTATE 22%'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_changed_uidvalidity_triggers_a_safe_resync() {
     let w = World::new("uidv").await;
     let (from, raw) = citizen_mail(&w, "u1", "Eins");
