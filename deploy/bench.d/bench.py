@@ -657,7 +657,9 @@ def main():
     BIN = private
     admin = env("KRM_TEST_POSTGRES_ADMIN_URL")
     base = admin.rsplit("/", 1)[0]
-    ctx.db_url = f"{base}/{ctx.db}"
+    # Connect as the local services configure the product (e.g. `?sslmode=disable` on loopback).
+    query = urllib.parse.urlsplit(env("KRM_DATABASE_URL")).query
+    ctx.db_url = f"{base}/{ctx.db}" + (f"?{query}" if query else "")
     ctx.base_env = {
         "KRM_DATABASE_URL": ctx.db_url,
         "KRM_RULES_DIR": os.path.join(ROOT, "rules"),
