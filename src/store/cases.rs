@@ -140,9 +140,7 @@ pub async fn insert_message(
     mail: &ParsedMail,
     raw: &[u8],
 ) -> Result<i64> {
-    let addrs =
-        |v: &[crate::domain::Address]| -> Vec<String> { v.iter().map(|a| text(&a.addr)).collect() };
-    let (id,): (i64,) = sqlx::query_as(
+    let (id,): (i64,) = bind_mail(sqlx::query_as(
         "INSERT INTO messages (case_id, role, message_id, content_hash, channel, uidvalidity, uid,
             received_at, date_header, date_raw, from_addr, from_name, reply_to, to_addrs, cc_addrs,
             subject, in_reply_to, refs, auto_class, text_body, raw, size)
@@ -151,26 +149,7 @@ pub async fn insert_message(
     )
     .bind(case_id)
     .bind(role)
-    .bind(opt_text(mail.message_id.as_deref()))
-    .bind(&mail.content_hash)
-    .bind(origin.channel)
-    .bind(origin.uidvalidity)
-    .bind(origin.uid)
-    .bind(origin.received_at)
-    .bind(mail.date.map(|d| d.with_timezone(&Utc)))
-    .bind(opt_text(mail.date_raw.as_deref()))
-    .bind(mail.from.as_ref().map(|a| text(&a.addr)))
-    .bind(mail.from.as_ref().and_then(|a| opt_text(a.name.as_deref())))
-    .bind(addrs(&mail.reply_to))
-    .bind(addrs(&mail.to))
-    .bind(addrs(&mail.cc))
-    .bind(opt_text(mail.subject.as_deref()))
-    .bind(mail.in_reply_to.iter().map(|s| text(s)).collect::<Vec<_>>())
-    .bind(mail.references.iter().map(|s| text(s)).collect::<Vec<_>>())
-    .bind(mail.auto.as_str())
-    .bind(text(&mail.text))
-    .bind(raw)
-    .bind(raw.len() as i32)
+    , origin, mail, raw)
     .fetch_one(&mut *conn)
     .await?;
     insert_attachments(conn, id, mail).await?;
@@ -221,9 +200,7 @@ pub async fn insert_case_with_mail(
     created: &str,
     ack_suppressed: Option<&str>,
 ) -> Result<(i64, CaseNumber)> {
-    let addrs =
-        |v: &[crate::domain::Address]| -> Vec<String> { v.iter().map(|a| text(&a.addr)).collect() };
-    let (id, seq, message_id): (i64, i32, i64) = sqlx::query_as(
+    let (id, seq, message_id): (i64, i32, i64) = bind_mail(sqlx::query_as(
         "WITH n AS (
              INSERT INTO case_number_seq (year, last) VALUES ($1, 1)
              ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last + 1
@@ -271,26 +248,7 @@ pub async fn insert_case_with_mail(
     .bind(c.due)
     .bind(&c.ack_status)
     .bind(&c.ack_detail)
-    .bind(opt_text(mail.message_id.as_deref()))
-    .bind(&mail.content_hash)
-    .bind(origin.channel)
-    .bind(origin.uidvalidity)
-    .bind(origin.uid)
-    .bind(origin.received_at)
-    .bind(mail.date.map(|d| d.with_timezone(&Utc)))
-    .bind(opt_text(mail.date_raw.as_deref()))
-    .bind(mail.from.as_ref().map(|a| text(&a.addr)))
-    .bind(mail.from.as_ref().and_then(|a| opt_text(a.name.as_deref())))
-    .bind(addrs(&mail.reply_to))
-    .bind(addrs(&mail.to))
-    .bind(addrs(&mail.cc))
-    .bind(opt_text(mail.subject.as_deref()))
-    .bind(mail.in_reply_to.iter().map(|s| text(s)).collect::<Vec<_>>())
-    .bind(mail.references.iter().map(|s| text(s)).collect::<Vec<_>>())
-    .bind(mail.auto.as_str())
-    .bind(text(&mail.text))
-    .bind(raw)
-    .bind(raw.len() as i32)
+    , origin, mail, raw)
     .bind(text(DAEMON))
     .bind(text(created))
     .bind(opt_text(ack_suppressed))
@@ -487,4 +445,35 @@ pub async fn reopen(conn: &mut PgConnection, case_id: i64) -> Result<()> {
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Binds the 20 stored columns of a mail, from `message_id` to `size`, in table order.
+fn bind_mail<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    origin: &Origin<'q>,
+    mail: &'q ParsedMail,
+    raw: &'q [u8],
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    let addrs =
+        |v: &[crate::domain::Address]| -> Vec<String> { v.iter().map(|a| text(&a.addr)).collect() };
+    q.bind(opt_text(mail.message_id.as_deref()))
+        .bind(&mail.content_hash)
+        .bind(origin.channel)
+        .bind(origin.uidvalidity)
+        .bind(origin.uid)
+        .bind(origin.received_at)
+        .bind(mail.date.map(|d| d.with_timezone(&Utc)))
+        .bind(opt_text(mail.date_raw.as_deref()))
+        .bind(mail.from.as_ref().map(|a| text(&a.addr)))
+        .bind(mail.from.as_ref().and_then(|a| opt_text(a.name.as_deref())))
+        .bind(addrs(&mail.reply_to))
+        .bind(addrs(&mail.to))
+        .bind(addrs(&mail.cc))
+        .bind(opt_text(mail.subject.as_deref()))
+        .bind(mail.in_reply_to.iter().map(|s| text(s)).collect::<Vec<_>>())
+        .bind(mail.references.iter().map(|s| text(s)).collect::<Vec<_>>())
+        .bind(mail.auto.as_str())
+        .bind(text(&mail.text))
+        .bind(raw)
+        .bind(raw.len() as i32)
 }
