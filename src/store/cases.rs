@@ -86,7 +86,7 @@ pub async fn insert_case(
     c: &NewCase,
     year: i32,
 ) -> Result<(i64, CaseNumber)> {
-    let (id, seq): (i64, i32) = sqlx::query_as(
+    let (id, seq): (i64, i32) = bind_case(sqlx::query_as(
         "WITH n AS (
              INSERT INTO case_number_seq (year, last) VALUES ($1, 1)
              ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last + 1
@@ -98,26 +98,10 @@ pub async fn insert_case(
                 $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19
          FROM n
          RETURNING id, seq",
-    )
-    .bind(year)
-    .bind(text(&c.channel))
-    .bind(c.received_at)
-    .bind(&c.suggested_kind)
-    .bind(&c.suggested_topics)
-    .bind(&c.kind)
-    .bind(opt_text(c.organisation.as_deref()))
-    .bind(&c.category)
-    .bind(c.third_party)
-    .bind(&c.rule_id)
-    .bind(&c.ruleset_version)
-    .bind(&c.rule_evidence)
-    .bind(&c.review_reason)
-    .bind(c.possible_duplicate_of)
-    .bind(c.ack_due)
-    .bind(c.due_unshifted)
-    .bind(c.due)
-    .bind(&c.ack_status)
-    .bind(&c.ack_detail)
+    ),
+    c,
+    year,
+)
     .fetch_one(&mut *conn)
     .await?;
     Ok((id, CaseNumber::new(year, seq as u32)))
@@ -140,16 +124,20 @@ pub async fn insert_message(
     mail: &ParsedMail,
     raw: &[u8],
 ) -> Result<i64> {
-    let (id,): (i64,) = bind_mail(sqlx::query_as(
+    let (id,): (i64,) = bind_mail(
+        sqlx::query_as(
         "INSERT INTO messages (case_id, role, message_id, content_hash, channel, uidvalidity, uid,
             received_at, date_header, date_raw, from_addr, from_name, reply_to, to_addrs, cc_addrs,
             subject, in_reply_to, refs, auto_class, text_body, raw, size)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
          RETURNING id",
+        )
+        .bind(case_id)
+        .bind(role),
+        origin,
+        mail,
+        raw,
     )
-    .bind(case_id)
-    .bind(role)
-    , origin, mail, raw)
     .fetch_one(&mut *conn)
     .await?;
     insert_attachments(conn, id, mail).await?;
@@ -200,7 +188,8 @@ pub async fn insert_case_with_mail(
     created: &str,
     ack_suppressed: Option<&str>,
 ) -> Result<(i64, CaseNumber)> {
-    let (id, seq, message_id): (i64, i32, i64) = bind_mail(sqlx::query_as(
+    let (id, seq, message_id): (i64, i32, i64) = bind_mail(
+        bind_case(sqlx::query_as(
         "WITH n AS (
              INSERT INTO case_number_seq (year, last) VALUES ($1, 1)
              ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last + 1
@@ -228,27 +217,11 @@ pub async fn insert_case_with_mail(
              WHERE v.ord = 1 OR v.detail IS NOT NULL
              ORDER BY v.ord)
          SELECT c.id, c.seq, m.id FROM c, m",
+        ), c, year),
+        origin,
+        mail,
+        raw,
     )
-    .bind(year)
-    .bind(text(&c.channel))
-    .bind(c.received_at)
-    .bind(&c.suggested_kind)
-    .bind(&c.suggested_topics)
-    .bind(&c.kind)
-    .bind(opt_text(c.organisation.as_deref()))
-    .bind(&c.category)
-    .bind(c.third_party)
-    .bind(&c.rule_id)
-    .bind(&c.ruleset_version)
-    .bind(&c.rule_evidence)
-    .bind(&c.review_reason)
-    .bind(c.possible_duplicate_of)
-    .bind(c.ack_due)
-    .bind(c.due_unshifted)
-    .bind(c.due)
-    .bind(&c.ack_status)
-    .bind(&c.ack_detail)
-    , origin, mail, raw)
     .bind(text(DAEMON))
     .bind(text(created))
     .bind(opt_text(ack_suppressed))
@@ -476,4 +449,31 @@ fn bind_mail<'q, O>(
         .bind(text(&mail.text))
         .bind(raw)
         .bind(raw.len() as i32)
+}
+
+/// Binds the 19 case columns, `$1` = year of the case number through `$19` = `ack_detail`.
+fn bind_case<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    c: &'q NewCase,
+    year: i32,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    q.bind(year)
+        .bind(text(&c.channel))
+        .bind(c.received_at)
+        .bind(&c.suggested_kind)
+        .bind(&c.suggested_topics)
+        .bind(&c.kind)
+        .bind(opt_text(c.organisation.as_deref()))
+        .bind(&c.category)
+        .bind(c.third_party)
+        .bind(&c.rule_id)
+        .bind(&c.ruleset_version)
+        .bind(&c.rule_evidence)
+        .bind(&c.review_reason)
+        .bind(c.possible_duplicate_of)
+        .bind(c.ack_due)
+        .bind(c.due_unshifted)
+        .bind(c.due)
+        .bind(&c.ack_status)
+        .bind(&c.ack_detail)
 }
