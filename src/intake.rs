@@ -14,6 +14,7 @@ use crate::message::{self, ParsedMail};
 use crate::rules::{RuleSet, SenderInput, SenderMatch};
 use crate::smtp;
 use crate::store::cases::{self, Event, NewCase, Origin, DAEMON};
+use crate::store::pending::{HeldOutbox, Pending};
 use crate::store::{outbox, text, StoreError};
 use crate::templates::{AckContext, Templates};
 
@@ -76,8 +77,11 @@ impl Outcome {
 /// (identities, rate-cap counts, outbox ids) and then kept exact in memory as the batch records
 /// its own mails in the same transaction. Only valid for that transaction and only while no
 /// savepoint is rolled back; [`BatchLookups::default`] asks the store for every mail.
-#[derive(Debug, Default)]
-pub struct BatchLookups {
+///
+/// It also holds the batch's writes ([`Pending`]): they reach the database at
+/// [`BatchLookups::flush`], and before any query of the intake that is not answered here.
+#[derive(Default)]
+pub struct BatchLookups<'a> {
     /// Identity key (`coalesce(Message-ID, '')`, content hash) -> case holding that mail.
     identical: HashMap<(String, String), (i64, String)>,
     /// Identity keys whose answer is complete here (prefetched, then kept up to date).
@@ -89,6 +93,7 @@ pub struct BatchLookups {
     /// Acknowledgements in the last hour per normalised address.
     acks: HashMap<String, i64>,
     outbox_ids: VecDeque<i64>,
+    pending: Pending<'a>,
 }
 
 fn identity_key(message_id: Option<&str>, content_hash: &str) -> (String, String) {
@@ -98,8 +103,9 @@ fn identity_key(message_id: Option<&str>, content_hash: &str) -> (String, String
     )
 }
 
-impl BatchLookups {
-    /// One query each for the identities, the rate-cap counts and the outbox ids of `mails`.
+impl<'a> BatchLookups<'a> {
+    /// One query each for the identities, the rate-cap counts, the outbox ids and the case and
+    /// mail ids of `mails`.
     pub async fn prefetch(
         conn: &mut PgConnection,
         mails: &[&ParsedMail],
@@ -141,11 +147,22 @@ impl BatchLookups {
             .filter(|m| m.auto == AutoClass::None && ack_recipient(m).is_some())
             .count();
         b.outbox_ids = outbox::reserve_ids(conn, acks_possible).await?.into();
+        b.pending.reserve(conn, mails.len()).await?;
         Ok(b)
     }
 
+    /// Writes the held rows of the batch (see [`Pending::flush`]).
+    pub async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        self.pending.flush(conn).await
+    }
+
+    /// Forgets the held rows after their savepoint was rolled back.
+    pub fn discard(&mut self) {
+        self.pending.discard();
+    }
+
     async fn known(
-        &self,
+        &mut self,
         conn: &mut PgConnection,
         mail: &ParsedMail,
     ) -> Result<cases::Known, StoreError> {
@@ -153,6 +170,7 @@ impl BatchLookups {
         let complete = self.identities_known.contains(&key)
             && (mail.message_id.is_none() || self.first_known.contains(&key.0));
         if !complete {
+            self.pending.flush(conn).await?;
             return cases::lookup_identity(conn, mail.message_id.as_deref(), &mail.content_hash)
                 .await;
         }
@@ -181,14 +199,17 @@ impl BatchLookups {
     }
 
     async fn acks_last_hour(
-        &self,
+        &mut self,
         conn: &mut PgConnection,
         to: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         match self.acks.get(to) {
             Some(n) => Ok(*n),
-            None => outbox::acks_last_hour(conn, to, now).await,
+            None => {
+                self.pending.flush(conn).await?;
+                outbox::acks_last_hour(conn, to, now).await
+            }
         }
     }
 
@@ -208,20 +229,19 @@ impl BatchLookups {
 
 /// Records one mail. Runs inside the caller's transaction (or savepoint); `lookups` belong to
 /// that transaction.
-pub async fn record(
+pub async fn record<'a>(
     conn: &mut PgConnection,
     ctx: &Context,
-    lookups: &mut BatchLookups,
+    lookups: &mut BatchLookups<'a>,
     origin: &Origin<'_>,
-    mail: &ParsedMail,
-    raw: &[u8],
+    mail: &'a ParsedMail,
+    raw: &'a [u8],
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
     // 1. Seen before: a re-delivery, a re-append, or a mail left behind by a crash.
     let known = lookups.known(conn, mail).await?;
     if let Some((case_id, number)) = known.identical {
-        cases::add_event(
-            conn,
+        lookups.pending.event(
             case_id,
             &Event {
                 actor: DAEMON,
@@ -233,8 +253,7 @@ pub async fn record(
                 )),
                 ..Default::default()
             },
-        )
-        .await?;
+        );
         return Ok(Outcome::SeenAgain { number });
     }
 
@@ -246,6 +265,8 @@ pub async fn record(
         }
         refs.extend(mail.in_reply_to.iter().cloned());
         refs.extend(mail.references.iter().cloned());
+        // Rare: written directly, after the held rows.
+        lookups.flush(conn).await?;
         if let Some(case_id) = find_own_mail_case(conn, &refs).await? {
             let code = mail
                 .bounce
@@ -275,7 +296,7 @@ pub async fn record(
     }
 
     // 3. Follow-up: case number in the subject, or a reference to a case's mail or our reply.
-    if let Some(case_id) = find_followup_case(conn, mail).await? {
+    if let Some(case_id) = find_followup_case(conn, lookups, mail).await? {
         let case_id = follow_merges(conn, case_id).await?;
         cases::lock(conn, case_id).await?;
         let Some(case) = cases::get(conn, case_id).await? else {
@@ -285,14 +306,16 @@ pub async fn record(
         let closed = matches!(case.status.as_str(), "closed" | "discarded");
         if !closed || is_auto || ctx.settings.intake.closed_followup == ClosedFollowup::Reopen {
             let role = if is_auto { "auto_reply" } else { "followup" };
-            cases::insert_message(conn, case_id, role, origin, mail, raw).await?;
+            lookups
+                .pending
+                .message(conn, case_id, role, origin, mail, raw, &mail.attachments)
+                .await?;
             lookups.stored(mail, case_id, &case.number);
             let reopened = closed && !is_auto;
             if reopened {
                 cases::reopen(conn, case_id).await?;
             }
-            cases::add_event(
-                conn,
+            lookups.pending.event(
                 case_id,
                 &Event {
                     actor: DAEMON,
@@ -310,8 +333,7 @@ pub async fn record(
                     }),
                     ..Default::default()
                 },
-            )
-            .await?;
+            );
             return Ok(Outcome::FollowUp {
                 number: case.number,
                 reopened,
@@ -330,8 +352,7 @@ pub async fn record(
             known.same_message_id,
         )
         .await?;
-        cases::add_event(
-            conn,
+        lookups.pending.event(
             case_id,
             &Event {
                 actor: DAEMON,
@@ -342,8 +363,7 @@ pub async fn record(
                 )),
                 ..Default::default()
             },
-        )
-        .await?;
+        );
         return Ok(outcome);
     }
 
@@ -395,20 +415,26 @@ async fn find_own_mail_case(
 
 async fn find_followup_case(
     conn: &mut PgConnection,
+    lookups: &mut BatchLookups<'_>,
     mail: &ParsedMail,
 ) -> Result<Option<i64>, StoreError> {
-    if let Some(n) = mail
+    let number = mail
         .subject
         .as_deref()
-        .and_then(message::case_number_in_subject)
-    {
+        .and_then(message::case_number_in_subject);
+    let mut refs: Vec<String> = mail.in_reply_to.clone();
+    refs.extend(mail.references.iter().cloned());
+    refs.retain(|r| Some(r) != mail.message_id.as_ref());
+    if number.is_none() && refs.is_empty() {
+        return Ok(None);
+    }
+    // The answer may lie among the held rows of this batch.
+    lookups.flush(conn).await?;
+    if let Some(n) = number {
         if let Some(c) = cases::get_by_number(conn, &n.to_string()).await? {
             return Ok(Some(c.id));
         }
     }
-    let mut refs: Vec<String> = mail.in_reply_to.clone();
-    refs.extend(mail.references.iter().cloned());
-    refs.retain(|r| Some(r) != mail.message_id.as_ref());
     cases::find_by_references(conn, &refs).await
 }
 
@@ -490,13 +516,13 @@ pub(crate) fn ack_suppression(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn new_case(
+async fn new_case<'a>(
     conn: &mut PgConnection,
     ctx: &Context,
-    lookups: &mut BatchLookups,
+    lookups: &mut BatchLookups<'a>,
     origin: &Origin<'_>,
-    mail: &ParsedMail,
-    raw: &[u8],
+    mail: &'a ParsedMail,
+    raw: &'a [u8],
     now: DateTime<Utc>,
     related: Option<i64>,
     dup_of: Option<i64>,
@@ -580,12 +606,26 @@ async fn new_case(
             .unwrap_or_default()
     );
     let suppressed = match &ack {
-        AckDecision::Suppressed(reason) => Some(reason.as_str()),
+        AckDecision::Suppressed(reason) => Some(reason.clone()),
         AckDecision::Enqueued => None,
     };
-    let (case_id, number) =
-        cases::insert_case_with_mail(conn, &nc, year, origin, mail, raw, &created, suppressed)
-            .await?;
+    let (case_id, number) = lookups
+        .pending
+        .new_case(conn, &nc, year, origin, mail, raw, &mail.attachments)
+        .await?;
+    for (action, detail) in [("created", Some(created)), ("ack_suppressed", suppressed)] {
+        if let Some(detail) = detail {
+            lookups.pending.event(
+                case_id,
+                &Event {
+                    actor: DAEMON,
+                    action,
+                    detail: Some(detail),
+                    ..Default::default()
+                },
+            );
+        }
+    }
     lookups.stored(mail, case_id, &number.to_string());
 
     match (&ack, &recipient) {
@@ -616,7 +656,7 @@ async fn new_case(
 async fn enqueue_ack(
     conn: &mut PgConnection,
     ctx: &Context,
-    lookups: &mut BatchLookups,
+    lookups: &mut BatchLookups<'_>,
     case_id: i64,
     number: &str,
     to: &Address,
@@ -657,6 +697,7 @@ async fn enqueue_ack(
         Ok(r) => r,
         Err(e) => {
             // An address lettre cannot encode: record instead of failing the whole mail.
+            lookups.flush(conn).await?;
             cases::set_ack_status(
                 conn,
                 case_id,
@@ -679,21 +720,16 @@ async fn enqueue_ack(
         }
     };
     let recipient = to.normalized();
-    let enqueued = outbox::enqueue(
-        conn,
-        &outbox::NewOutbox {
-            id,
-            kind: "ack",
-            case_id: Some(case_id),
-            recipient: &recipient,
-            message_id: &message_id,
-            dedupe_key: Some(&format!("ack:{case_id}")),
-            raw: &raw,
-        },
-    )
-    .await?;
-    if enqueued {
-        lookups.ack_enqueued(&recipient);
-    }
+    lookups.ack_enqueued(&recipient);
+    // The case is new, so its dedupe key cannot exist yet.
+    lookups.pending.outbox(HeldOutbox {
+        id,
+        kind: "ack",
+        case_id: Some(case_id),
+        recipient,
+        message_id,
+        dedupe_key: Some(format!("ack:{case_id}")),
+        raw,
+    });
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! One pass over the inbox: list every UID, check sizes, fetch bodies in bounded batches,
-//! record each mail (one transaction per batch, a savepoint per mail), and only after commit
-//! move mails to the processed or quarantine folder. A mail that cannot be handled never blocks
+//! record each mail (one transaction per batch; the batch's rows written in one statement; a
+//! savepoint per mail only when the database refuses a mail), and only after commit move mails
+//! to the processed or quarantine folder. A mail that cannot be handled never blocks
 //! the others; a database that is down stops the pass without losing anything.
 
 use chrono::Utc;
@@ -257,13 +258,19 @@ async fn process_batch(
                 continue;
             }
             let mut sp = tx.begin().await?;
-            match intake::record(&mut sp, ctx, &mut lookups, &origin, parsed, raw, now).await {
+            let recorded =
+                match intake::record(&mut sp, ctx, &mut lookups, &origin, parsed, raw, now).await {
+                    Ok(outcome) => lookups.flush(&mut sp).await.map(|()| outcome),
+                    Err(e) => Err(e),
+                };
+            match recorded {
                 Ok(outcome) => {
                     sp.commit().await?;
                     processed.push((*uid, outcome));
                 }
                 Err(e) if e.is_data_error() => {
                     sp.rollback().await?;
+                    lookups.discard();
                     rejected.push(Quarantined {
                         uid: *uid,
                         size: raw.len(),
@@ -277,9 +284,21 @@ async fn process_batch(
                 }
                 Err(e) => {
                     // Connection trouble or the like: nothing is committed, nothing moves.
+                    lookups.discard();
                     let _ = sp.rollback().await;
                     return Err(e.into());
                 }
+            }
+        }
+        if !retry && !one_by_one {
+            // The batch's held rows, in one statement.
+            match lookups.flush(&mut tx).await {
+                Ok(()) => {}
+                Err(e) if e.is_data_error() => {
+                    tracing::debug!("data error writing the batch; redoing it mail by mail: {e}");
+                    retry = true;
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         record_d += t_record.elapsed();

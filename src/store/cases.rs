@@ -175,62 +175,6 @@ async fn insert_attachments(
     Ok(())
 }
 
-/// A new case with its first mail and its opening events ("created", and "ack_suppressed" when
-/// `ack_suppressed` is given), in one statement: one round trip instead of four per new case.
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_case_with_mail(
-    conn: &mut PgConnection,
-    c: &NewCase,
-    year: i32,
-    origin: &Origin<'_>,
-    mail: &ParsedMail,
-    raw: &[u8],
-    created: &str,
-    ack_suppressed: Option<&str>,
-) -> Result<(i64, CaseNumber)> {
-    let (id, seq, message_id): (i64, i32, i64) = bind_mail(
-        bind_case(sqlx::query_as(
-        "WITH n AS (
-             INSERT INTO case_number_seq (year, last) VALUES ($1, 1)
-             ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last + 1
-             RETURNING last),
-         c AS (
-             INSERT INTO cases (number, year, seq, channel, received_at, suggested_kind, suggested_topics,
-                kind, organisation, category, third_party, rule_id, ruleset_version, rule_evidence,
-                review_reason, possible_duplicate_of, ack_due, due_unshifted, due, ack_status, ack_detail)
-             SELECT 'KRM-' || lpad($1::text, 4, '0') || '-' || lpad(n.last::text, 5, '0'), $1, n.last,
-                    $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19
-             FROM n
-             RETURNING id, seq),
-         m AS (
-             INSERT INTO messages (case_id, role, message_id, content_hash, channel, uidvalidity, uid,
-                received_at, date_header, date_raw, from_addr, from_name, reply_to, to_addrs, cc_addrs,
-                subject, in_reply_to, refs, auto_class, text_body, raw, size)
-             SELECT c.id, 'initial', $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
-                    $33, $34, $35, $36, $37, $38, $39
-             FROM c
-             RETURNING id),
-         e AS (
-             INSERT INTO case_events (case_id, actor, action, detail)
-             SELECT c.id, $40, v.action, v.detail
-             FROM c, (VALUES (1, 'created', $41::text), (2, 'ack_suppressed', $42::text)) AS v(ord, action, detail)
-             WHERE v.ord = 1 OR v.detail IS NOT NULL
-             ORDER BY v.ord)
-         SELECT c.id, c.seq, m.id FROM c, m",
-        ), c, year),
-        origin,
-        mail,
-        raw,
-    )
-    .bind(text(DAEMON))
-    .bind(text(created))
-    .bind(opt_text(ack_suppressed))
-    .fetch_one(&mut *conn)
-    .await?;
-    insert_attachments(conn, message_id, mail).await?;
-    Ok((id, CaseNumber::new(year, seq as u32)))
-}
-
 /// What the store knows of a mail's Message-ID: the case that already holds this exact mail
 /// (same Message-ID and content hash), and else the earliest case holding another mail with the
 /// same Message-ID (a sender reusing ids). One query for both.

@@ -4,6 +4,7 @@
 pub mod cases;
 pub mod digest;
 pub mod outbox;
+pub mod pending;
 pub mod purge;
 pub mod quarantine;
 pub mod report;

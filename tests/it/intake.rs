@@ -441,6 +441,13 @@ async fn a_batch_resolves_its_own_replies_and_duplicates_and_quarantines_only_a_
     assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 2);
     assert_eq!(w.scalar("SELECT count(*) FROM messages").await, 3);
     assert_eq!(w.scalar("SELECT count(*) FROM outbox").await, 2);
+    // The redo numbered the cases anew: gapless, and the counter agrees.
+    assert_eq!(w.scalar("SELECT max(seq)::int8 FROM cases").await, 2);
+    assert_eq!(
+        w.scalar("SELECT max(last)::int8 FROM case_number_seq")
+            .await,
+        2
+    );
     assert_eq!(
         w.scalar("SELECT count(*) FROM quarantine WHERE reason LIKE '%SQLSTATE 22%'")
             .await,

@@ -1,0 +1,431 @@
+//! The writes of one intake batch, held back in memory and sent to the database in one
+//! statement (cases, their mails and attachments, events, outbox rows and the case-number
+//! counters together) when the batch ends, or earlier, before intake reads anything the held
+//! writes could change. Ids come from the tables' own sequences, reserved ahead; case numbers
+//! come from the year's counter row, which stays locked by this transaction until it commits,
+//! so numbers stay gapless and in order.
+//!
+//! Everything here belongs to one transaction. If it (or a savepoint around a flush) is rolled
+//! back, [`Pending::discard`] forgets the held rows and the counters read so far.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+
+use sqlx::PgConnection;
+
+use super::cases::{Event, NewCase, Origin};
+use super::{opt_text, text, Result, StoreError};
+use crate::domain::{Address, CaseNumber};
+use crate::message::{Attachment, ParsedMail};
+
+#[derive(Debug, Serialize)]
+struct CaseOut {
+    id: i64,
+    number: String,
+    year: i32,
+    seq: i32,
+    channel: String,
+    received_at: DateTime<Utc>,
+    suggested_kind: Option<String>,
+    suggested_topics: Vec<String>,
+    kind: Option<String>,
+    organisation: Option<String>,
+    category: Option<String>,
+    third_party: bool,
+    rule_id: Option<String>,
+    ruleset_version: Option<String>,
+    rule_evidence: Option<serde_json::Value>,
+    review_reason: Option<String>,
+    possible_duplicate_of: Option<i64>,
+    ack_due: NaiveDate,
+    due_unshifted: NaiveDate,
+    due: NaiveDate,
+    ack_status: String,
+    ack_detail: Option<String>,
+}
+
+/// A stored mail without its raw bytes (those travel as `bytea`, not inside JSON).
+#[derive(Debug, Serialize)]
+struct MessageOut {
+    id: i64,
+    case_id: i64,
+    role: &'static str,
+    message_id: Option<String>,
+    content_hash: String,
+    channel: String,
+    uidvalidity: Option<i64>,
+    uid: Option<i64>,
+    received_at: DateTime<Utc>,
+    date_header: Option<DateTime<Utc>>,
+    date_raw: Option<String>,
+    from_addr: Option<String>,
+    from_name: Option<String>,
+    reply_to: Vec<String>,
+    to_addrs: Vec<String>,
+    cc_addrs: Vec<String>,
+    subject: Option<String>,
+    in_reply_to: Vec<String>,
+    refs: Vec<String>,
+    auto_class: &'static str,
+    text_body: String,
+    size: i32,
+}
+
+#[derive(Debug, Serialize)]
+struct EventOut {
+    case_id: i64,
+    actor: String,
+    stated_by: Option<String>,
+    action: String,
+    old_value: Option<String>,
+    new_value: Option<String>,
+    detail: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct OutboxOut {
+    id: i64,
+    kind: &'static str,
+    case_id: Option<i64>,
+    recipient: String,
+    message_id: String,
+    dedupe_key: Option<String>,
+}
+
+/// A row for the outbox, held until the flush.
+pub struct HeldOutbox {
+    pub id: i64,
+    pub kind: &'static str,
+    pub case_id: Option<i64>,
+    pub recipient: String,
+    pub message_id: String,
+    pub dedupe_key: Option<String>,
+    pub raw: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    last: i32,
+    dirty: bool,
+}
+
+/// Held writes of one transaction; see the module documentation.
+#[derive(Default)]
+pub struct Pending<'a> {
+    counters: BTreeMap<i32, Counter>,
+    case_ids: VecDeque<i64>,
+    message_ids: VecDeque<i64>,
+    cases: Vec<CaseOut>,
+    messages: Vec<MessageOut>,
+    raws: Vec<&'a [u8]>,
+    attachments: Vec<(i64, &'a Attachment)>,
+    events: Vec<EventOut>,
+    outbox: Vec<OutboxOut>,
+    outbox_raws: Vec<Vec<u8>>,
+}
+
+impl<'a> Pending<'a> {
+    /// Reserves ids for up to `n` new cases and `n` stored mails, in one statement.
+    pub async fn reserve(&mut self, conn: &mut PgConnection, n: usize) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let ids: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT nextval('cases_id_seq'), nextval('messages_id_seq') FROM generate_series(1, $1)",
+        )
+        .bind(n as i32)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (c, m) in ids {
+            self.case_ids.push_back(c);
+            self.message_ids.push_back(m);
+        }
+        Ok(())
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty()
+            && self.messages.is_empty()
+            && self.events.is_empty()
+            && self.outbox.is_empty()
+            && !self.counters.values().any(|c| c.dirty)
+    }
+
+    /// Forgets the held rows and every counter value read: after a rollback none of them holds.
+    /// Reserved ids stay usable (a rolled-back `nextval` is not given out again).
+    pub fn discard(&mut self) {
+        self.counters.clear();
+        self.cases.clear();
+        self.messages.clear();
+        self.raws.clear();
+        self.attachments.clear();
+        self.events.clear();
+        self.outbox.clear();
+        self.outbox_raws.clear();
+    }
+
+    async fn next_case_id(&mut self, conn: &mut PgConnection) -> Result<i64> {
+        if let Some(id) = self.case_ids.pop_front() {
+            return Ok(id);
+        }
+        let (id,): (i64,) = sqlx::query_as("SELECT nextval('cases_id_seq')")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(id)
+    }
+
+    async fn next_message_id(&mut self, conn: &mut PgConnection) -> Result<i64> {
+        if let Some(id) = self.message_ids.pop_front() {
+            return Ok(id);
+        }
+        let (id,): (i64,) = sqlx::query_as("SELECT nextval('messages_id_seq')")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(id)
+    }
+
+    /// The next gapless number of `year`. The first call per year locks the year's counter row
+    /// (creating it at 0) until the transaction ends; later ones count in memory.
+    async fn next_number(&mut self, conn: &mut PgConnection, year: i32) -> Result<i32> {
+        let c = match self.counters.entry(year) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let (last,): (i32,) = sqlx::query_as(
+                    "INSERT INTO case_number_seq (year, last) VALUES ($1, 0)
+                     ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last
+                     RETURNING last",
+                )
+                .bind(year)
+                .fetch_one(&mut *conn)
+                .await?;
+                e.insert(Counter { last, dirty: false })
+            }
+        };
+        c.last += 1;
+        c.dirty = true;
+        Ok(c.last)
+    }
+
+    /// A new case with its first mail; returns its id and number. `conn` is only used to lock
+    /// the year's counter the first time and when the reserved ids run out.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn new_case(
+        &mut self,
+        conn: &mut PgConnection,
+        c: &NewCase,
+        year: i32,
+        origin: &Origin<'_>,
+        mail: &ParsedMail,
+        raw: &'a [u8],
+        attachments: &'a [Attachment],
+    ) -> Result<(i64, CaseNumber)> {
+        let seq = self.next_number(conn, year).await?;
+        let id = self.next_case_id(conn).await?;
+        let number = CaseNumber::new(year, seq as u32);
+        self.cases.push(CaseOut {
+            id,
+            number: number.to_string(),
+            year,
+            seq,
+            channel: text(&c.channel),
+            received_at: c.received_at,
+            suggested_kind: c.suggested_kind.clone(),
+            suggested_topics: c.suggested_topics.clone(),
+            kind: c.kind.clone(),
+            organisation: opt_text(c.organisation.as_deref()),
+            category: c.category.clone(),
+            third_party: c.third_party,
+            rule_id: c.rule_id.clone(),
+            ruleset_version: c.ruleset_version.clone(),
+            rule_evidence: c.rule_evidence.clone(),
+            review_reason: c.review_reason.clone(),
+            possible_duplicate_of: c.possible_duplicate_of,
+            ack_due: c.ack_due,
+            due_unshifted: c.due_unshifted,
+            due: c.due,
+            ack_status: c.ack_status.clone(),
+            ack_detail: opt_text(c.ack_detail.as_deref()),
+        });
+        self.message(conn, id, "initial", origin, mail, raw, attachments)
+            .await?;
+        Ok((id, number))
+    }
+
+    /// A mail stored with a case (new or existing); returns the mail's row id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn message(
+        &mut self,
+        conn: &mut PgConnection,
+        case_id: i64,
+        role: &'static str,
+        origin: &Origin<'_>,
+        mail: &ParsedMail,
+        raw: &'a [u8],
+        attachments: &'a [Attachment],
+    ) -> Result<i64> {
+        let id = self.next_message_id(conn).await?;
+        let addrs = |v: &[Address]| -> Vec<String> { v.iter().map(|a| text(&a.addr)).collect() };
+        self.messages.push(MessageOut {
+            id,
+            case_id,
+            role,
+            message_id: opt_text(mail.message_id.as_deref()),
+            content_hash: text(&mail.content_hash),
+            channel: text(origin.channel),
+            uidvalidity: origin.uidvalidity,
+            uid: origin.uid,
+            received_at: origin.received_at,
+            date_header: mail.date.map(|d| d.with_timezone(&Utc)),
+            date_raw: opt_text(mail.date_raw.as_deref()),
+            from_addr: mail.from.as_ref().map(|a| text(&a.addr)),
+            from_name: mail.from.as_ref().and_then(|a| opt_text(a.name.as_deref())),
+            reply_to: addrs(&mail.reply_to),
+            to_addrs: addrs(&mail.to),
+            cc_addrs: addrs(&mail.cc),
+            subject: opt_text(mail.subject.as_deref()),
+            in_reply_to: mail.in_reply_to.iter().map(|s| text(s)).collect(),
+            refs: mail.references.iter().map(|s| text(s)).collect(),
+            auto_class: mail.auto.as_str(),
+            text_body: text(&mail.text),
+            size: raw.len() as i32,
+        });
+        self.raws.push(raw);
+        self.attachments.extend(attachments.iter().map(|a| (id, a)));
+        Ok(id)
+    }
+
+    pub fn event(&mut self, case_id: i64, e: &Event<'_>) {
+        self.events.push(EventOut {
+            case_id,
+            actor: text(e.actor),
+            stated_by: opt_text(e.stated_by),
+            action: text(e.action),
+            old_value: opt_text(e.old_value.as_deref()),
+            new_value: opt_text(e.new_value.as_deref()),
+            detail: opt_text(e.detail.as_deref()),
+        });
+    }
+
+    pub fn outbox(&mut self, o: HeldOutbox) {
+        self.outbox.push(OutboxOut {
+            id: o.id,
+            kind: o.kind,
+            case_id: o.case_id,
+            recipient: text(&o.recipient),
+            message_id: text(&o.message_id),
+            dedupe_key: o.dedupe_key.as_deref().map(text),
+        });
+        self.outbox_raws.push(o.raw);
+    }
+
+    /// Writes everything held in one statement, then holds nothing. A data error (a row the
+    /// database refuses) leaves the transaction failed, as any statement would.
+    pub async fn flush(&mut self, conn: &mut PgConnection) -> Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let dirty: Vec<(i32, i32)> = self
+            .counters
+            .iter()
+            .filter(|(_, c)| c.dirty)
+            .map(|(y, c)| (*y, c.last))
+            .collect();
+        sqlx::query(
+            "WITH s AS (
+                 UPDATE case_number_seq s SET last = v.last
+                 FROM unnest($1::int4[], $2::int4[]) AS v(year, last)
+                 WHERE s.year = v.year),
+             c AS (
+                 INSERT INTO cases (id, number, year, seq, channel, received_at, suggested_kind,
+                    suggested_topics, kind, organisation, category, third_party, rule_id,
+                    ruleset_version, rule_evidence, review_reason, possible_duplicate_of, ack_due,
+                    due_unshifted, due, ack_status, ack_detail)
+                 SELECT id, number, year, seq, channel, received_at, suggested_kind,
+                    suggested_topics, kind, organisation, category, third_party, rule_id,
+                    ruleset_version, rule_evidence, review_reason, possible_duplicate_of, ack_due,
+                    due_unshifted, due, ack_status, ack_detail
+                 FROM json_populate_recordset(NULL::cases, $3::json)),
+             m AS (
+                 INSERT INTO messages (id, case_id, role, message_id, content_hash, channel,
+                    uidvalidity, uid, received_at, date_header, date_raw, from_addr, from_name,
+                    reply_to, to_addrs, cc_addrs, subject, in_reply_to, refs, auto_class,
+                    text_body, raw, size)
+                 SELECT j.id, j.case_id, j.role, j.message_id, j.content_hash, j.channel,
+                    j.uidvalidity, j.uid, j.received_at, j.date_header, j.date_raw, j.from_addr,
+                    j.from_name, j.reply_to, j.to_addrs, j.cc_addrs, j.subject, j.in_reply_to,
+                    j.refs, j.auto_class, j.text_body, r.raw, j.size
+                 FROM json_populate_recordset(NULL::messages, $4::json) WITH ORDINALITY AS j
+                 JOIN unnest($5::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality),
+             a AS (
+                 INSERT INTO attachments (message_id, name, content_type, size, content)
+                 SELECT a.message_id, a.name, a.content_type, a.size, a.content
+                 FROM unnest($6::int8[], $7::text[], $8::text[], $9::int4[], $10::bytea[])
+                      WITH ORDINALITY AS a(message_id, name, content_type, size, content, ord)
+                 ORDER BY a.ord),
+             e AS (
+                 INSERT INTO case_events (case_id, actor, stated_by, action, old_value, new_value,
+                    detail)
+                 SELECT j.case_id, j.actor, j.stated_by, j.action, j.old_value, j.new_value,
+                    j.detail
+                 FROM json_populate_recordset(NULL::case_events, $11::json) WITH ORDINALITY AS j
+                 ORDER BY j.ordinality),
+             o AS (
+                 INSERT INTO outbox (id, kind, case_id, recipient, message_id, dedupe_key, raw)
+                 SELECT j.id, j.kind, j.case_id, j.recipient, j.message_id, j.dedupe_key, r.raw
+                 FROM json_populate_recordset(NULL::outbox, $12::json) WITH ORDINALITY AS j
+                 JOIN unnest($13::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality
+                 ORDER BY j.ordinality
+                 ON CONFLICT (dedupe_key) DO NOTHING)
+             SELECT 1",
+        )
+        .bind(dirty.iter().map(|d| d.0).collect::<Vec<_>>())
+        .bind(dirty.iter().map(|d| d.1).collect::<Vec<_>>())
+        .bind(json(&self.cases)?)
+        .bind(json(&self.messages)?)
+        .bind(&self.raws)
+        .bind(self.attachments.iter().map(|a| a.0).collect::<Vec<_>>())
+        .bind(
+            self.attachments
+                .iter()
+                .map(|a| opt_text(a.1.name.as_deref()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            self.attachments
+                .iter()
+                .map(|a| text(&a.1.content_type))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            self.attachments
+                .iter()
+                .map(|a| a.1.size as i32)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            self.attachments
+                .iter()
+                .map(|a| a.1.content.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(json(&self.events)?)
+        .bind(json(&self.outbox)?)
+        .bind(&self.outbox_raws)
+        .execute(&mut *conn)
+        .await?;
+        let counters = std::mem::take(&mut self.counters);
+        self.discard();
+        // The counters stay locked by this transaction and now match the database.
+        self.counters = counters
+            .into_iter()
+            .map(|(y, c)| (y, Counter { dirty: false, ..c }))
+            .collect();
+        Ok(())
+    }
+}
+
+fn json<T: Serialize>(rows: &[T]) -> Result<String> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Conflict(format!("JSON: {e}")))
+}
