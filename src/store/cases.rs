@@ -70,14 +70,16 @@ pub struct CaseRow {
     pub first_message_id: Option<String>,
 }
 
-/// Column list for [`CaseRow`]; keep in step with the struct.
+/// Column list for [`CaseRow`]; keep in step with the struct. The first mail's subquery is fenced with `OFFSET 0`
+/// (see [`lookup_identities`]).
 pub const CASE_COLUMNS: &str = "c.id, c.number, c.channel, c.received_at, c.status, c.suggested_kind, \
     c.suggested_topics, c.kind, c.topics, c.justified, c.organisation, c.category, c.third_party, \
     c.rule_id, c.ruleset_version, c.rule_evidence, c.assignee, c.review_reason, \
     c.possible_duplicate_of, c.ack_due, c.due_unshifted, c.due, c.hold_since, c.held_days, \
     c.ack_status, c.ack_sent_at, c.ack_detail, c.closed_at, c.answered_on, c.discard_reason, \
     c.merged_into, c.purged_at, \
-    (SELECT m.message_id FROM messages m WHERE m.case_id = c.id ORDER BY m.id LIMIT 1) AS first_message_id";
+    (SELECT f.message_id FROM (SELECT m.id, m.message_id FROM messages m WHERE m.case_id = c.id OFFSET 0) f \
+     ORDER BY f.id LIMIT 1) AS first_message_id";
 
 /// Inserts a case with the next gapless number of `year`, in one statement: the counter row's
 /// lock serialises concurrent writers until commit.
@@ -224,6 +226,10 @@ pub struct KnownIdentity {
 }
 
 /// [`KnownIdentity`] for each `(Message-ID, content hash)` pair, in input order, in one query.
+///
+/// `OFFSET 0` keeps the "earliest mail" subqueries planned on their own: without it, a planner
+/// without statistics yet (tables that grew within minutes, as in a backlog) walks the primary
+/// key in id order and filters every mail, which grows with the table.
 pub async fn lookup_identities(
     conn: &mut PgConnection,
     keys: &[(Option<&str>, &str)],
@@ -242,8 +248,10 @@ pub async fn lookup_identities(
              LIMIT 1) i ON true
          LEFT JOIN LATERAL (
              SELECT m.case_id
-             FROM messages m JOIN cases c ON c.id = m.case_id
-             WHERE k.mid IS NOT NULL AND coalesce(m.message_id, '') = k.mid
+             FROM (SELECT m.id, m.case_id FROM messages m
+                   WHERE k.mid IS NOT NULL AND coalesce(m.message_id, '') = k.mid
+                   OFFSET 0) m
+             JOIN cases c ON c.id = m.case_id
              ORDER BY m.id
              LIMIT 1) f ON true
          ORDER BY k.ord",
