@@ -72,6 +72,10 @@ pub async fn prepare(mb: &mut Mailbox, pool: &PgPool, s: &ImapSettings) -> Resul
 }
 
 /// Processes everything currently in the inbox.
+///
+/// Pipelined: while one batch is parsed and recorded in the database, the IMAP connection moves
+/// the batch before it (already committed) and fetches the batch after it. A batch is moved only
+/// after its own commit, so the exactly-once guarantees do not depend on the overlap.
 pub async fn scan(
     mb: &mut Mailbox,
     pool: &PgPool,
@@ -86,11 +90,52 @@ pub async fn scan(
         return Ok(stats);
     }
     tracing::debug!(count = uids.len(), "inbox listed");
-    for chunk in uids.chunks(s.batch_size.max(1)) {
+    let mut batches = plan_batches(mb, &uids, s.batch_size.max(1))
+        .await?
+        .into_iter();
+    let mut fetched = match batches.next() {
+        Some(first) => Some(fetch_batch(mb, ctx, first).await?),
+        None => None,
+    };
+    let mut committed: Option<Recorded> = None;
+    while let Some(batch) = fetched.take() {
         // Shutdown is honoured between batches: the batch in hand is finished first.
         if *stop.borrow() {
             break;
         }
+        let next = batches.next();
+        let to_move = committed.take();
+        let imap = async {
+            if let Some(r) = to_move {
+                move_batch(mb, ctx, r, &mut stats).await?;
+            }
+            match next {
+                Some(metas) => fetch_batch(mb, ctx, metas).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let db = record_batch(pool, ctx, uidvalidity, batch);
+        let (imap, db) = tokio::join!(imap, db);
+        // A recorded batch that cannot be moved now stays in the inbox; the next pass finds its
+        // mails again and moves them without a second case.
+        committed = Some(db?);
+        fetched = imap?;
+    }
+    if let Some(r) = committed {
+        move_batch(mb, ctx, r, &mut stats).await?;
+    }
+    Ok(stats)
+}
+
+/// The sizes of all listed mails, cut into batches bounded by count and by bytes, so memory
+/// stays bounded whatever the backlog.
+async fn plan_batches(
+    mb: &mut Mailbox,
+    uids: &[u32],
+    batch_size: usize,
+) -> Result<Vec<Vec<MailMeta>>, ScanError> {
+    let mut batches = Vec::new();
+    for chunk in uids.chunks(batch_size) {
         let t_meta = Instant::now();
         let metas = mb.fetch_meta(chunk).await?;
         tracing::debug!(
@@ -98,23 +143,21 @@ pub async fn scan(
             meta_us = t_meta.elapsed().as_micros() as u64,
             "batch sizes fetched"
         );
-        // Batches bounded by bytes, so memory stays bounded whatever the backlog.
         let mut batch: Vec<MailMeta> = Vec::new();
         let mut bytes = 0usize;
         for meta in metas {
             if !batch.is_empty() && bytes + meta.size > BATCH_BYTES {
-                process_batch(mb, pool, ctx, uidvalidity, &batch, &mut stats).await?;
-                batch.clear();
+                batches.push(std::mem::take(&mut batch));
                 bytes = 0;
             }
             bytes += meta.size;
             batch.push(meta);
         }
         if !batch.is_empty() {
-            process_batch(mb, pool, ctx, uidvalidity, &batch, &mut stats).await?;
+            batches.push(batch);
         }
     }
-    Ok(stats)
+    Ok(batches)
 }
 
 struct Quarantined {
@@ -125,23 +168,38 @@ struct Quarantined {
     reason: String,
 }
 
-async fn process_batch(
+/// A batch's bodies, and the mails that are quarantined without a body (too large, or not
+/// handed out by the server).
+struct Fetched {
+    metas: Vec<MailMeta>,
+    bodies: Vec<(u32, Vec<u8>)>,
+    to_quarantine: Vec<Quarantined>,
+    fetch_us: u64,
+}
+
+/// A committed batch, waiting to be moved.
+struct Recorded {
+    processed: Vec<(u32, Outcome)>,
+    to_quarantine: Vec<Quarantined>,
+    mails: usize,
+    bytes: usize,
+    fetch_us: u64,
+    parse_us: u64,
+    record_us: u64,
+    commit_us: u64,
+    started: Instant,
+}
+
+async fn fetch_batch(
     mb: &mut Mailbox,
-    pool: &PgPool,
     ctx: &Context,
-    uidvalidity: u32,
-    metas: &[MailMeta],
-    stats: &mut ScanStats,
-) -> Result<(), ScanError> {
+    metas: Vec<MailMeta>,
+) -> Result<Fetched, ScanError> {
     let s = &ctx.settings.imap;
-    let limits = Limits {
-        max_size: s.max_message_size,
-        ..Limits::default()
-    };
     let mut to_quarantine: Vec<Quarantined> = Vec::new();
     let mut fetch_uids = Vec::new();
     let mut expected = 0usize;
-    for meta in metas {
+    for meta in &metas {
         // The size is known before the body is fetched: an oversized mail is never downloaded.
         if meta.size > s.max_message_size {
             to_quarantine.push(Quarantined {
@@ -182,8 +240,32 @@ async fn process_batch(
             }
         }
     }
+    Ok(Fetched {
+        metas,
+        bodies,
+        to_quarantine,
+        fetch_us: t_fetch.elapsed().as_micros() as u64,
+    })
+}
 
-    let fetch_us = t_fetch.elapsed().as_micros() as u64;
+/// Parses and records a fetched batch in one transaction; no IMAP here.
+async fn record_batch(
+    pool: &PgPool,
+    ctx: &Context,
+    uidvalidity: u32,
+    fetched: Fetched,
+) -> Result<Recorded, ScanError> {
+    let s = &ctx.settings.imap;
+    let limits = Limits {
+        max_size: s.max_message_size,
+        ..Limits::default()
+    };
+    let Fetched {
+        metas,
+        bodies,
+        mut to_quarantine,
+        fetch_us,
+    } = fetched;
     let (mut parse_d, mut record_d) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     let started = Instant::now();
     let now = Utc::now();
@@ -329,10 +411,34 @@ async fn process_batch(
     to_quarantine.extend(rejected);
     drop(conn);
     failpoint::hit(failpoint::AFTER_COMMIT_BEFORE_MOVE);
-    let t_move = Instant::now();
+    Ok(Recorded {
+        processed,
+        to_quarantine,
+        mails: bodies.len(),
+        bytes: bodies.iter().map(|(_, r)| r.len()).sum(),
+        fetch_us,
+        parse_us: parse_d.as_micros() as u64,
+        record_us: record_d.as_micros() as u64,
+        commit_us,
+        started,
+    })
+}
 
+/// Moves a committed batch to the processed and quarantine folders, then counts and logs it.
+async fn move_batch(
+    mb: &mut Mailbox,
+    ctx: &Context,
+    r: Recorded,
+    stats: &mut ScanStats,
+) -> Result<(), ScanError> {
+    let s = &ctx.settings.imap;
+    let t_move = Instant::now();
+    let ok_uids: Vec<u32> = r.processed.iter().map(|(u, _)| *u).collect();
+    mb.move_uids(&ok_uids, &s.processed_folder).await?;
+    let q_uids: Vec<u32> = r.to_quarantine.iter().map(|q| q.uid).collect();
+    mb.move_uids(&q_uids, &s.quarantine_folder).await?;
     // Counted and logged only now: a batch redone mail by mail must not count twice.
-    for (uid, outcome) in &processed {
+    for (uid, outcome) in &r.processed {
         match outcome {
             Outcome::NewCase { .. } => stats.new_cases += 1,
             Outcome::FollowUp { .. } => stats.followups += 1,
@@ -341,25 +447,25 @@ async fn process_batch(
         }
         log_outcome(*uid, outcome);
     }
-    let ok_uids: Vec<u32> = processed.iter().map(|(u, _)| *u).collect();
-    mb.move_uids(&ok_uids, &s.processed_folder).await?;
-    let q_uids: Vec<u32> = to_quarantine.iter().map(|q| q.uid).collect();
-    mb.move_uids(&q_uids, &s.quarantine_folder).await?;
     tracing::debug!(
-        mails = bodies.len(),
-        bytes = bodies.iter().map(|(_, r)| r.len()).sum::<usize>(),
-        fetch_us,
-        parse_us = parse_d.as_micros() as u64,
-        record_us = record_d.as_micros() as u64,
-        commit_us,
+        mails = r.mails,
+        bytes = r.bytes,
+        fetch_us = r.fetch_us,
+        parse_us = r.parse_us,
+        record_us = r.record_us,
+        commit_us = r.commit_us,
         move_us = t_move.elapsed().as_micros() as u64,
         "batch timings"
     );
-    for q in &to_quarantine {
+    for q in &r.to_quarantine {
         tracing::warn!(uid = q.uid, size = q.size, "mail quarantined: {}", q.reason);
     }
-    stats.quarantined += to_quarantine.len();
-    m::ingested(processed.len(), to_quarantine.len(), started.elapsed());
+    stats.quarantined += r.to_quarantine.len();
+    m::ingested(
+        r.processed.len(),
+        r.to_quarantine.len(),
+        r.started.elapsed(),
+    );
     Ok(())
 }
 
