@@ -93,7 +93,30 @@ pub struct BatchLookups<'a> {
     /// Acknowledgements in the last hour per normalised address.
     acks: HashMap<String, i64>,
     outbox_ids: VecDeque<i64>,
+    /// Message-IDs referred to by the batch's mails -> our outbox row (id, case) carrying it.
+    ref_outbox: HashMap<String, (i64, i64)>,
+    /// Message-IDs referred to -> the earliest stored mail (id, case) with it.
+    ref_message: HashMap<String, (i64, i64)>,
+    /// References whose answer is complete here: every reference of the batch's mails, so a
+    /// mail of the batch referring to another one is answered here too.
+    refs_known: HashSet<String>,
+    /// Case numbers named in subjects (and this batch's new cases) -> case id.
+    numbers: HashMap<String, i64>,
+    numbers_known: HashSet<String>,
+    /// This batch's own outbox rows and stored mails by Message-ID -> (order, case); later in the
+    /// table than anything prefetched, as their ids are.
+    own_outbox: HashMap<String, (u64, i64)>,
+    own_messages: HashMap<String, (u64, i64)>,
+    order: u64,
     pending: Pending<'a>,
+}
+
+/// What a mail refers to: In-Reply-To and References, without its own Message-ID.
+fn mail_references(mail: &ParsedMail) -> Vec<String> {
+    let mut refs: Vec<String> = mail.in_reply_to.clone();
+    refs.extend(mail.references.iter().cloned());
+    refs.retain(|r| Some(r) != mail.message_id.as_ref());
+    refs
 }
 
 fn identity_key(message_id: Option<&str>, content_hash: &str) -> (String, String) {
@@ -148,7 +171,94 @@ impl<'a> BatchLookups<'a> {
             .count();
         b.outbox_ids = outbox::reserve_ids(conn, acks_possible).await?.into();
         b.pending.reserve(conn, mails.len()).await?;
+
+        // Follow-up candidates: the references and the case numbers in the subjects.
+        let mut refs: Vec<String> = mails
+            .iter()
+            .flat_map(|m| mail_references(m))
+            .filter(|r| !r.contains('\0'))
+            .collect();
+        refs.sort();
+        refs.dedup();
+        let ref_slices: Vec<&str> = refs.iter().map(String::as_str).collect();
+        let hits = cases::lookup_references(conn, &ref_slices).await?;
+        for (r, hit) in refs.into_iter().zip(hits) {
+            if let Some(o) = hit.outbox {
+                b.ref_outbox.insert(r.clone(), o);
+            }
+            if let Some(m) = hit.message {
+                b.ref_message.insert(r.clone(), m);
+            }
+            b.refs_known.insert(r);
+        }
+        let mut numbers: Vec<String> = mails
+            .iter()
+            .filter_map(|m| {
+                m.subject
+                    .as_deref()
+                    .and_then(message::case_number_in_subject)
+            })
+            .map(|n| n.to_string())
+            .collect();
+        numbers.sort();
+        numbers.dedup();
+        b.numbers = cases::ids_by_number(conn, &numbers)
+            .await?
+            .into_iter()
+            .collect();
+        b.numbers_known = numbers.into_iter().collect();
         Ok(b)
+    }
+
+    /// The case a follow-up belongs to by its references, as [`cases::find_by_references`]
+    /// would answer it after this batch's rows were written: our own outgoing mails first, then
+    /// the earliest mail; `None` inside means not answerable here.
+    fn case_by_references(&self, refs: &[String]) -> Option<Option<i64>> {
+        if !refs.iter().all(|r| self.refs_known.contains(r)) {
+            return None;
+        }
+        let earliest = |map: &HashMap<String, (i64, i64)>| {
+            refs.iter()
+                .filter_map(|r| map.get(r))
+                .min_by_key(|x| x.0)
+                .map(|x| x.1)
+        };
+        let own = |map: &HashMap<String, (u64, i64)>| {
+            refs.iter()
+                .filter_map(|r| map.get(r))
+                .min_by_key(|x| x.0)
+                .map(|x| x.1)
+        };
+        Some(
+            earliest(&self.ref_outbox)
+                .or_else(|| own(&self.own_outbox))
+                .or_else(|| earliest(&self.ref_message))
+                .or_else(|| own(&self.own_messages)),
+        )
+    }
+
+    /// The follow-up's case, locked, after following merges. A case created in this batch is
+    /// written first.
+    async fn case_for_update(
+        &mut self,
+        conn: &mut PgConnection,
+        mut case_id: i64,
+    ) -> Result<cases::CaseRow, StoreError> {
+        for _ in 0..16 {
+            if self.pending.holds_case(case_id) {
+                self.pending.flush(conn).await?;
+            }
+            let Some(case) = cases::get_for_update(conn, case_id).await? else {
+                return Err(StoreError::Conflict(format!("case {case_id} vanished")));
+            };
+            match case.merged_into {
+                Some(target) => case_id = target,
+                None => return Ok(case),
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "case {case_id}: merged more than 16 times in a row"
+        )))
     }
 
     /// Writes the held rows of the batch (see [`Pending::flush`]).
@@ -191,6 +301,13 @@ impl<'a> BatchLookups<'a> {
 
     /// Keeps the identity answers exact after `mail` was stored in `case_id`.
     fn stored(&mut self, mail: &ParsedMail, case_id: i64, number: &str) {
+        self.order += 1;
+        if let Some(mid) = &mail.message_id {
+            self.own_messages
+                .entry(mid.clone())
+                .or_insert((self.order, case_id));
+        }
+        self.numbers.entry(number.to_string()).or_insert(case_id);
         let key = identity_key(mail.message_id.as_deref(), &mail.content_hash);
         self.identical
             .entry(key.clone())
@@ -297,11 +414,8 @@ pub async fn record<'a>(
 
     // 3. Follow-up: case number in the subject, or a reference to a case's mail or our reply.
     if let Some(case_id) = find_followup_case(conn, lookups, mail).await? {
-        let case_id = follow_merges(conn, case_id).await?;
-        cases::lock(conn, case_id).await?;
-        let Some(case) = cases::get(conn, case_id).await? else {
-            return Err(StoreError::Conflict(format!("case {case_id} vanished")));
-        };
+        let case = lookups.case_for_update(conn, case_id).await?;
+        let case_id = case.id;
         let is_auto = mail.auto != AutoClass::None;
         let closed = matches!(case.status.as_str(), "closed" | "discarded");
         if !closed || is_auto || ctx.settings.intake.closed_followup == ClosedFollowup::Reopen {
@@ -388,16 +502,6 @@ async fn case_number(conn: &mut PgConnection, case_id: i64) -> Result<String, St
         .ok_or_else(|| StoreError::Conflict(format!("case {case_id} vanished")))
 }
 
-async fn follow_merges(conn: &mut PgConnection, mut case_id: i64) -> Result<i64, StoreError> {
-    for _ in 0..16 {
-        match cases::get(conn, case_id).await?.and_then(|c| c.merged_into) {
-            Some(target) => case_id = target,
-            None => break,
-        }
-    }
-    Ok(case_id)
-}
-
 async fn find_own_mail_case(
     conn: &mut PgConnection,
     refs: &[String],
@@ -421,20 +525,29 @@ async fn find_followup_case(
     let number = mail
         .subject
         .as_deref()
-        .and_then(message::case_number_in_subject);
-    let mut refs: Vec<String> = mail.in_reply_to.clone();
-    refs.extend(mail.references.iter().cloned());
-    refs.retain(|r| Some(r) != mail.message_id.as_ref());
+        .and_then(message::case_number_in_subject)
+        .map(|n| n.to_string());
+    let refs = mail_references(mail);
     if number.is_none() && refs.is_empty() {
         return Ok(None);
     }
-    // The answer may lie among the held rows of this batch.
-    lookups.flush(conn).await?;
-    if let Some(n) = number {
-        if let Some(c) = cases::get_by_number(conn, &n.to_string()).await? {
-            return Ok(Some(c.id));
+    if let Some(n) = &number {
+        if lookups.numbers_known.contains(n) {
+            if let Some(id) = lookups.numbers.get(n) {
+                return Ok(Some(*id));
+            }
+        } else {
+            // The answer may lie among the held rows of this batch.
+            lookups.flush(conn).await?;
+            if let Some(c) = cases::get_by_number(conn, n).await? {
+                return Ok(Some(c.id));
+            }
         }
     }
+    if let Some(answer) = lookups.case_by_references(&refs) {
+        return Ok(answer);
+    }
+    lookups.flush(conn).await?;
     cases::find_by_references(conn, &refs).await
 }
 
@@ -721,6 +834,10 @@ async fn enqueue_ack(
     };
     let recipient = to.normalized();
     lookups.ack_enqueued(&recipient);
+    lookups.order += 1;
+    lookups
+        .own_outbox
+        .insert(message_id.clone(), (lookups.order, case_id));
     // The case is new, so its dedupe key cannot exist yet.
     lookups.pending.outbox(HeldOutbox {
         id,

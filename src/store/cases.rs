@@ -288,6 +288,69 @@ pub async fn find_by_references(conn: &mut PgConnection, ids: &[String]) -> Resu
     Ok(row.map(|r| r.0))
 }
 
+/// What the store holds under one Message-ID that a mail refers to: our own outgoing mail
+/// (outbox row id, case) and the earliest stored mail (row id, case).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferenceHit {
+    pub outbox: Option<(i64, i64)>,
+    pub message: Option<(i64, i64)>,
+}
+
+/// [`ReferenceHit`] for each Message-ID, in input order, in one query; together they answer
+/// [`find_by_references`] for any subset.
+pub async fn lookup_references(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<ReferenceHit>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    type Row = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT o.id, o.case_id, m.id, m.case_id
+         FROM unnest($1::text[]) WITH ORDINALITY AS k(ref, ord)
+         LEFT JOIN outbox o ON o.message_id = k.ref AND o.case_id IS NOT NULL
+         LEFT JOIN LATERAL (
+             SELECT x.id, x.case_id
+             FROM (SELECT id, case_id FROM messages WHERE message_id = k.ref OFFSET 0) x
+             ORDER BY x.id
+             LIMIT 1) m ON true
+         ORDER BY k.ord",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(oid, ocase, mid, mcase)| ReferenceHit {
+            outbox: oid.zip(ocase),
+            message: mid.zip(mcase),
+        })
+        .collect())
+}
+
+/// Case ids by number, for the numbers that exist.
+pub async fn ids_by_number(
+    conn: &mut PgConnection,
+    numbers: &[String],
+) -> Result<Vec<(String, i64)>> {
+    if numbers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query_as("SELECT number, id FROM cases WHERE number = ANY($1)")
+        .bind(numbers)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows)
+}
+
+/// A case, locked for update in the current transaction.
+pub async fn get_for_update(conn: &mut PgConnection, id: i64) -> Result<Option<CaseRow>> {
+    let sql = format!("SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = $1 FOR UPDATE OF c");
+    let row = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row)
+}
+
 pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<CaseRow>> {
     let sql = format!("SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = $1");
     let row = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
