@@ -48,7 +48,8 @@ impl ScanStats {
 }
 
 /// Upper bound of raw bytes held in memory per batch (besides one oversized mail).
-const BATCH_BYTES: usize = 32 * 1024 * 1024;
+/// Two batches are in memory at once (one recorded, the next fetched).
+const BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// Selects the inbox, makes sure the target folders exist, and checks UIDVALIDITY.
 pub async fn prepare(mb: &mut Mailbox, pool: &PgPool, s: &ImapSettings) -> Result<u32, ScanError> {
@@ -74,8 +75,10 @@ pub async fn prepare(mb: &mut Mailbox, pool: &PgPool, s: &ImapSettings) -> Resul
 /// Processes everything currently in the inbox.
 ///
 /// Pipelined: while one batch is parsed and recorded in the database, the IMAP connection moves
-/// the batch before it (already committed) and fetches the batch after it. A batch is moved only
-/// after its own commit, so the exactly-once guarantees do not depend on the overlap.
+/// the batches before it (already committed) and fetches the batch after it. A batch is moved
+/// only after its own commit, so the exactly-once guarantees do not depend on the overlap.
+/// Committed batches are moved together once they hold [`MOVE_GROUP`] mails (and at the end):
+/// each MOVE costs the server an index transaction, whatever its size.
 pub async fn scan(
     mb: &mut Mailbox,
     pool: &PgPool,
@@ -97,17 +100,22 @@ pub async fn scan(
         Some(first) => Some(fetch_batch(mb, ctx, first).await?),
         None => None,
     };
-    let mut committed: Option<Recorded> = None;
+    let mut committed: Vec<Recorded> = Vec::new();
     while let Some(batch) = fetched.take() {
         // Shutdown is honoured between batches: the batch in hand is finished first.
         if *stop.borrow() {
             break;
         }
         let next = batches.next();
-        let to_move = committed.take();
+        let waiting: usize = committed.iter().map(Recorded::uids).sum();
+        let to_move = if waiting >= MOVE_GROUP {
+            std::mem::take(&mut committed)
+        } else {
+            Vec::new()
+        };
         let imap = async {
-            if let Some(r) = to_move {
-                move_batch(mb, ctx, r, &mut stats).await?;
+            if !to_move.is_empty() {
+                move_batches(mb, ctx, to_move, &mut stats).await?;
             }
             match next {
                 Some(metas) => fetch_batch(mb, ctx, metas).await.map(Some),
@@ -118,11 +126,11 @@ pub async fn scan(
         let (imap, db) = tokio::join!(imap, db);
         // A recorded batch that cannot be moved now stays in the inbox; the next pass finds its
         // mails again and moves them without a second case.
-        committed = Some(db?);
+        committed.push(db?);
         fetched = imap?;
     }
-    if let Some(r) = committed {
-        move_batch(mb, ctx, r, &mut stats).await?;
+    if !committed.is_empty() {
+        move_batches(mb, ctx, committed, &mut stats).await?;
     }
     Ok(stats)
 }
@@ -168,14 +176,20 @@ struct Quarantined {
     reason: String,
 }
 
-/// A batch's bodies, and the mails that are quarantined without a body (too large, or not
-/// handed out by the server).
+/// A batch's mails, parsed, and the mails already bound for quarantine (too large, not handed
+/// out by the server, or not parseable).
 struct Fetched {
     metas: Vec<MailMeta>,
-    bodies: Vec<(u32, Vec<u8>)>,
+    parsed: Vec<(u32, Vec<u8>, message::ParsedMail)>,
     to_quarantine: Vec<Quarantined>,
+    mails: usize,
+    bytes: usize,
     fetch_us: u64,
+    parse_us: u64,
 }
+
+/// Committed mails moved with one command (see [`scan`]).
+const MOVE_GROUP: usize = 500;
 
 /// A committed batch, waiting to be moved.
 struct Recorded {
@@ -190,12 +204,24 @@ struct Recorded {
     started: Instant,
 }
 
+impl Recorded {
+    fn uids(&self) -> usize {
+        self.processed.len() + self.to_quarantine.len()
+    }
+}
+
+/// Fetches and parses a batch (on the IMAP side of the pipeline, so parsing overlaps with the
+/// database work of the batch before).
 async fn fetch_batch(
     mb: &mut Mailbox,
     ctx: &Context,
     metas: Vec<MailMeta>,
 ) -> Result<Fetched, ScanError> {
     let s = &ctx.settings.imap;
+    let limits = Limits {
+        max_size: s.max_message_size,
+        ..Limits::default()
+    };
     let mut to_quarantine: Vec<Quarantined> = Vec::new();
     let mut fetch_uids = Vec::new();
     let mut expected = 0usize;
@@ -240,15 +266,34 @@ async fn fetch_batch(
             }
         }
     }
+    let fetch_us = t_fetch.elapsed().as_micros() as u64;
+    let t_parse = Instant::now();
+    let (mails, bytes) = (bodies.len(), bodies.iter().map(|(_, r)| r.len()).sum());
+    let mut parsed = Vec::with_capacity(bodies.len());
+    for (uid, raw) in bodies {
+        match message::parse(&raw, &limits) {
+            Ok(p) => parsed.push((uid, raw, p)),
+            Err(e) => to_quarantine.push(Quarantined {
+                uid,
+                size: raw.len(),
+                message_id: message::raw_message_id(&raw),
+                content_hash: Some(message::content_hash(&raw)),
+                reason: e.reason_de(),
+            }),
+        }
+    }
     Ok(Fetched {
         metas,
-        bodies,
+        parsed,
         to_quarantine,
-        fetch_us: t_fetch.elapsed().as_micros() as u64,
+        mails,
+        bytes,
+        fetch_us,
+        parse_us: t_parse.elapsed().as_micros() as u64,
     })
 }
 
-/// Parses and records a fetched batch in one transaction; no IMAP here.
+/// Records a fetched batch in one transaction; no IMAP here.
 async fn record_batch(
     pool: &PgPool,
     ctx: &Context,
@@ -256,34 +301,22 @@ async fn record_batch(
     fetched: Fetched,
 ) -> Result<Recorded, ScanError> {
     let s = &ctx.settings.imap;
-    let limits = Limits {
-        max_size: s.max_message_size,
-        ..Limits::default()
-    };
     let Fetched {
         metas,
-        bodies,
+        parsed,
         mut to_quarantine,
+        mails,
+        bytes,
         fetch_us,
+        parse_us,
     } = fetched;
-    let (mut parse_d, mut record_d) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let mut record_d = std::time::Duration::ZERO;
     let started = Instant::now();
     let now = Utc::now();
-    let mut parsed_mails = Vec::with_capacity(bodies.len());
-    for (uid, raw) in &bodies {
-        let t_parse = Instant::now();
-        match message::parse(raw, &limits) {
-            Ok(p) => parsed_mails.push((*uid, raw.as_slice(), p)),
-            Err(e) => to_quarantine.push(Quarantined {
-                uid: *uid,
-                size: raw.len(),
-                message_id: message::raw_message_id(raw),
-                content_hash: Some(message::content_hash(raw)),
-                reason: e.reason_de(),
-            }),
-        }
-        parse_d += t_parse.elapsed();
-    }
+    let parsed_mails: Vec<(u32, &[u8], &message::ParsedMail)> = parsed
+        .iter()
+        .map(|(uid, raw, p)| (*uid, raw.as_slice(), p))
+        .collect();
 
     // First the whole batch without savepoints, its lookups fetched once for all mails. Only if
     // the database rejects a mail's data is the batch rolled back and redone mail by mail, each
@@ -303,7 +336,7 @@ async fn record_batch(
         let mut lookups = if one_by_one {
             intake::BatchLookups::default()
         } else {
-            let mails: Vec<&message::ParsedMail> = parsed_mails.iter().map(|m| &m.2).collect();
+            let mails: Vec<&message::ParsedMail> = parsed_mails.iter().map(|m| m.2).collect();
             match intake::BatchLookups::prefetch(&mut tx, &mails, now).await {
                 Ok(l) => l,
                 Err(e) if e.is_data_error() => {
@@ -414,29 +447,49 @@ async fn record_batch(
     Ok(Recorded {
         processed,
         to_quarantine,
-        mails: bodies.len(),
-        bytes: bodies.iter().map(|(_, r)| r.len()).sum(),
+        mails,
+        bytes,
         fetch_us,
-        parse_us: parse_d.as_micros() as u64,
+        parse_us,
         record_us: record_d.as_micros() as u64,
         commit_us,
         started,
     })
 }
 
-/// Moves a committed batch to the processed and quarantine folders, then counts and logs it.
-async fn move_batch(
+/// Moves committed batches to the processed and quarantine folders (one command per folder),
+/// then counts and logs them.
+async fn move_batches(
     mb: &mut Mailbox,
     ctx: &Context,
-    r: Recorded,
+    batches: Vec<Recorded>,
     stats: &mut ScanStats,
 ) -> Result<(), ScanError> {
     let s = &ctx.settings.imap;
     let t_move = Instant::now();
-    let ok_uids: Vec<u32> = r.processed.iter().map(|(u, _)| *u).collect();
+    let ok_uids: Vec<u32> = batches
+        .iter()
+        .flat_map(|r| r.processed.iter().map(|(u, _)| *u))
+        .collect();
     mb.move_uids(&ok_uids, &s.processed_folder).await?;
-    let q_uids: Vec<u32> = r.to_quarantine.iter().map(|q| q.uid).collect();
+    let q_uids: Vec<u32> = batches
+        .iter()
+        .flat_map(|r| r.to_quarantine.iter().map(|q| q.uid))
+        .collect();
     mb.move_uids(&q_uids, &s.quarantine_folder).await?;
+    let move_us = t_move.elapsed().as_micros() as u64;
+    tracing::debug!(
+        mails = ok_uids.len() + q_uids.len(),
+        move_us,
+        "batches moved"
+    );
+    for r in batches {
+        count_and_log(r, stats);
+    }
+    Ok(())
+}
+
+fn count_and_log(r: Recorded, stats: &mut ScanStats) {
     // Counted and logged only now: a batch redone mail by mail must not count twice.
     for (uid, outcome) in &r.processed {
         match outcome {
@@ -454,7 +507,6 @@ async fn move_batch(
         parse_us = r.parse_us,
         record_us = r.record_us,
         commit_us = r.commit_us,
-        move_us = t_move.elapsed().as_micros() as u64,
         "batch timings"
     );
     for q in &r.to_quarantine {
@@ -466,7 +518,6 @@ async fn move_batch(
         r.to_quarantine.len(),
         r.started.elapsed(),
     );
-    Ok(())
 }
 
 fn log_outcome(uid: u32, o: &Outcome) {
