@@ -110,6 +110,9 @@ struct Counter {
     dirty: bool,
 }
 
+/// An attachment held for writing, with the row id of its mail.
+type HeldAttachment<'x> = (i64, &'x Attachment);
+
 /// Held writes of one transaction; see the module documentation.
 #[derive(Default)]
 pub struct Pending<'a> {
@@ -119,7 +122,7 @@ pub struct Pending<'a> {
     cases: Vec<CaseOut>,
     messages: Vec<MessageOut>,
     raws: Vec<&'a [u8]>,
-    attachments: Vec<(i64, &'a Attachment)>,
+    attachments: Vec<HeldAttachment<'a>>,
     events: Vec<EventOut>,
     outbox: Vec<OutboxOut>,
     outbox_raws: Vec<Vec<u8>>,
@@ -142,6 +145,11 @@ impl<'a> Pending<'a> {
             self.message_ids.push_back(m);
         }
         Ok(())
+    }
+
+    /// True when the case `id` is among the held (not yet written) new cases.
+    pub fn holds_case(&self, id: i64) -> bool {
+        self.cases.iter().any(|c| c.id == id)
     }
 
     /// True when nothing is held.
@@ -332,6 +340,24 @@ impl<'a> Pending<'a> {
             .filter(|(_, c)| c.dirty)
             .map(|(y, c)| (*y, c.last))
             .collect();
+        // Big mails (raw and attachments) are streamed afterwards, see `stream_big`.
+        let big: Vec<(i64, &[u8])> = self
+            .messages
+            .iter()
+            .zip(&self.raws)
+            .filter(|(_, r)| r.len() > STREAM_BYTES)
+            .map(|(m, r)| (m.id, *r))
+            .collect();
+        let (big_attachments, small): (Vec<HeldAttachment>, Vec<HeldAttachment>) = self
+            .attachments
+            .iter()
+            .partition(|a| big.iter().any(|b| b.0 == a.0));
+        // This statement reads no table by a plan (only by its key checks), so its plan does not
+        // depend on table sizes: planned once per connection, not per batch (intake plans its
+        // lookups afresh each time, see `scan`).
+        sqlx::query("SET LOCAL plan_cache_mode = auto")
+            .execute(&mut *conn)
+            .await?;
         sqlx::query(
             "WITH s AS (
                  UPDATE case_number_seq s SET last = v.last
@@ -384,28 +410,28 @@ impl<'a> Pending<'a> {
         .bind(dirty.iter().map(|d| d.1).collect::<Vec<_>>())
         .bind(json(&self.cases)?)
         .bind(json(&self.messages)?)
-        .bind(&self.raws)
-        .bind(self.attachments.iter().map(|a| a.0).collect::<Vec<_>>())
         .bind(
-            self.attachments
+            self.raws
+                .iter()
+                .map(|r| (r.len() <= STREAM_BYTES).then_some(*r))
+                .collect::<Vec<_>>(),
+        )
+        .bind(small.iter().map(|a| a.0).collect::<Vec<_>>())
+        .bind(
+            small
                 .iter()
                 .map(|a| opt_text(a.1.name.as_deref()))
                 .collect::<Vec<_>>(),
         )
         .bind(
-            self.attachments
+            small
                 .iter()
                 .map(|a| text(&a.1.content_type))
                 .collect::<Vec<_>>(),
         )
+        .bind(small.iter().map(|a| a.1.size as i32).collect::<Vec<_>>())
         .bind(
-            self.attachments
-                .iter()
-                .map(|a| a.1.size as i32)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            self.attachments
+            small
                 .iter()
                 .map(|a| a.1.content.as_slice())
                 .collect::<Vec<_>>(),
@@ -415,6 +441,12 @@ impl<'a> Pending<'a> {
         .bind(&self.outbox_raws)
         .execute(&mut *conn)
         .await?;
+        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+            .execute(&mut *conn)
+            .await?;
+        if !big.is_empty() {
+            stream_big(conn, &big, &big_attachments).await?;
+        }
         let counters = std::mem::take(&mut self.counters);
         self.discard();
         // The counters stay locked by this transaction and now match the database.
@@ -424,6 +456,109 @@ impl<'a> Pending<'a> {
             .collect();
         Ok(())
     }
+}
+
+/// Mails larger than this are not sent as statement parameters (which the driver would copy
+/// whole, twice) but streamed with COPY in chunks; see [`stream_big`].
+const STREAM_BYTES: usize = 1024 * 1024;
+
+/// Writes the raw bytes and the attachments of big mails whose rows the flush wrote without
+/// them: COPY (binary, streamed in chunks) into a session-private staging table, then one UPDATE
+/// and one INSERT from it. Memory stays at one chunk beyond the mail itself.
+async fn stream_big(
+    conn: &mut PgConnection,
+    raws: &[(i64, &[u8])],
+    attachments: &[HeldAttachment<'_>],
+) -> Result<()> {
+    let (exists,): (bool,) =
+        sqlx::query_as("SELECT to_regclass('pg_temp.krm_big_content') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+    if !exists {
+        sqlx::query(
+            "CREATE TEMP TABLE krm_big_content (kind text NOT NULL, id int8 NOT NULL,
+                 ord int4 NOT NULL, content bytea NOT NULL) ON COMMIT DROP",
+        )
+        .execute(&mut *conn)
+        .await?;
+        // Staged only to be copied on: not worth compressing here.
+        sqlx::query("ALTER TABLE krm_big_content ALTER COLUMN content SET STORAGE EXTERNAL")
+            .execute(&mut *conn)
+            .await?;
+    }
+    // The attachments' position within their mail, to insert them in their order.
+    let mut ords: Vec<i32> = Vec::with_capacity(attachments.len());
+    for (i, a) in attachments.iter().enumerate() {
+        let prev = i.checked_sub(1).map(|p| (attachments[p].0, ords[p]));
+        ords.push(match prev {
+            Some((m, o)) if m == a.0 => o + 1,
+            _ => 1,
+        });
+    }
+    let mut copy = conn
+        .copy_in_raw("COPY krm_big_content (kind, id, ord, content) FROM STDIN (FORMAT binary)")
+        .await?;
+    let mut header = b"PGCOPY\n\xff\r\n\0".to_vec();
+    header.extend_from_slice(&[0u8; 8]);
+    copy.send(header).await?;
+    let rows = raws.iter().map(|(id, raw)| ("raw", *id, 0, *raw)).chain(
+        attachments
+            .iter()
+            .zip(&ords)
+            .map(|((id, a), ord)| ("att", *id, *ord, a.content.as_slice())),
+    );
+    for (kind, id, ord, content) in rows {
+        let mut t = Vec::with_capacity(32);
+        t.extend_from_slice(&4i16.to_be_bytes());
+        t.extend_from_slice(&(kind.len() as i32).to_be_bytes());
+        t.extend_from_slice(kind.as_bytes());
+        t.extend_from_slice(&8i32.to_be_bytes());
+        t.extend_from_slice(&id.to_be_bytes());
+        t.extend_from_slice(&4i32.to_be_bytes());
+        t.extend_from_slice(&ord.to_be_bytes());
+        t.extend_from_slice(&(content.len() as i32).to_be_bytes());
+        copy.send(t).await?;
+        copy.send(content).await?;
+    }
+    copy.send((-1i16).to_be_bytes().to_vec()).await?;
+    copy.finish().await?;
+    sqlx::query(
+        "WITH r AS (
+             UPDATE messages m SET raw = s.content
+             FROM krm_big_content s WHERE s.kind = 'raw' AND m.id = s.id)
+         INSERT INTO attachments (message_id, name, content_type, size, content)
+         SELECT a.message_id, a.name, a.content_type, a.size, s.content
+         FROM unnest($1::int8[], $2::int4[], $3::text[], $4::text[], $5::int4[])
+              WITH ORDINALITY AS a(message_id, ord, name, content_type, size, n)
+         JOIN krm_big_content s ON s.kind = 'att' AND s.id = a.message_id AND s.ord = a.ord
+         ORDER BY a.n",
+    )
+    .bind(attachments.iter().map(|a| a.0).collect::<Vec<_>>())
+    .bind(&ords)
+    .bind(
+        attachments
+            .iter()
+            .map(|a| opt_text(a.1.name.as_deref()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attachments
+            .iter()
+            .map(|a| text(&a.1.content_type))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attachments
+            .iter()
+            .map(|a| a.1.size as i32)
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM krm_big_content")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn json<T: Serialize>(rows: &[T]) -> Result<String> {

@@ -778,3 +778,64 @@ async fn a_sample_of_foreign_mail_goes_through_the_live_pipeline() {
     assert_eq!(foreign, 0);
     eprintln!("corpus sample: {r:?}");
 }
+
+#[tokio::test]
+async fn a_big_mail_is_stored_whole_with_its_attachments_in_order_beside_a_small_one() {
+    // Above 1 MiB the raw mail and its attachments are streamed (COPY) instead of being sent as
+    // statement parameters; both ways must store the same bytes, in the same order.
+    let w = World::new("bigstream").await;
+    let from = w.sender(CITIZEN);
+    let big_text: String = (0..40_000)
+        .map(|i| format!("Zeile {i:05} der Anlage, Seite {}\r\n", i / 40))
+        .collect();
+    let raw = format!(
+        "From: Erika Beispiel <{from}>\r\nTo: {to}\r\nSubject: Unterlagen\r\n\
+         Message-ID: <{n}-big@mail.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnbei alles.\r\n\
+         --b1\r\nContent-Type: text/plain; name=\"klein.txt\"\r\n\
+         Content-Disposition: attachment; filename=\"klein.txt\"\r\n\r\nklein\r\n\
+         --b1\r\nContent-Type: text/plain; name=\"gross.txt\"\r\n\
+         Content-Disposition: attachment; filename=\"gross.txt\"\r\n\r\n{big_text}\r\n\
+         --b1\r\nContent-Type: text/plain; name=\"letzte.txt\"\r\n\
+         Content-Disposition: attachment; filename=\"letzte.txt\"\r\n\r\nende\r\n--b1--\r\n",
+        to = w.inbox_address(),
+        n = w.name
+    );
+    assert!(raw.len() > 1024 * 1024);
+    w.append(raw.as_bytes()).await;
+    let (_, small) = citizen_mail(&w, "s1", "Kleines Anliegen");
+    w.append(&small).await;
+
+    let r = w.run_once().await;
+    assert_eq!((r.scan.new_cases, r.scan.quarantined), (2, 0), "{r:?}");
+    let (same,): (bool,) =
+        sqlx::query_as("SELECT raw = $1 FROM messages WHERE message_id LIKE '%-big@mail.test>'")
+            .bind(raw.as_bytes())
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert!(
+        same,
+        "the big mail's raw bytes differ from what was delivered"
+    );
+    let atts: Vec<(Option<String>, i32, Vec<u8>)> =
+        sqlx::query_as("SELECT name, size, content FROM attachments ORDER BY id")
+            .fetch_all(&w.pool)
+            .await
+            .unwrap();
+    let names: Vec<_> = atts
+        .iter()
+        .map(|a| a.0.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["klein.txt", "gross.txt", "letzte.txt"]);
+    assert_eq!(atts[1].1 as usize, atts[1].2.len());
+    assert!(String::from_utf8_lossy(&atts[1].2).starts_with("Zeile 00000 der Anlage"));
+    assert!(String::from_utf8_lossy(&atts[1].2).contains("Zeile 39999 der Anlage"));
+    let (small_raw,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM messages WHERE raw IS NOT NULL")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(small_raw, 2);
+}
