@@ -234,7 +234,7 @@ pub async fn intake_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                         }
                     }
                     Err(ScanError::Store(e)) => {
-                        // Stop fetching while the database is away; nothing was moved.
+                        // Stop fetching while the database is away; the failed batch was not moved.
                         tracing::error!(error = %e, retry_in_secs = backoff.as_secs(), "intake paused: database error");
                         if sleep_or_stop(backoff, &mut stop).await {
                             mailbox.logout().await;

@@ -103,11 +103,10 @@ pub struct BatchLookups<'a> {
     /// Case numbers named in subjects (and this batch's new cases) -> case id.
     numbers: HashMap<String, i64>,
     numbers_known: HashSet<String>,
-    /// This batch's own outbox rows and stored mails by Message-ID -> (order, case); later in the
+    /// This batch's own outbox rows and stored mails by Message-ID -> (row id, case); later in the
     /// table than anything prefetched, as their ids are.
-    own_outbox: HashMap<String, (u64, i64)>,
-    own_messages: HashMap<String, (u64, i64)>,
-    order: u64,
+    own_outbox: HashMap<String, (i64, i64)>,
+    own_messages: HashMap<String, (i64, i64)>,
     pending: Pending<'a>,
 }
 
@@ -217,23 +216,16 @@ impl<'a> BatchLookups<'a> {
         if !refs.iter().all(|r| self.refs_known.contains(r)) {
             return None;
         }
-        let earliest = |map: &HashMap<String, (i64, i64)>| {
+        // Lowest row id first, whether prefetched or written by this batch.
+        let earliest = |before: &HashMap<String, (i64, i64)>, own: &HashMap<String, (i64, i64)>| {
             refs.iter()
-                .filter_map(|r| map.get(r))
-                .min_by_key(|x| x.0)
-                .map(|x| x.1)
-        };
-        let own = |map: &HashMap<String, (u64, i64)>| {
-            refs.iter()
-                .filter_map(|r| map.get(r))
+                .flat_map(|r| before.get(r).into_iter().chain(own.get(r)))
                 .min_by_key(|x| x.0)
                 .map(|x| x.1)
         };
         Some(
-            earliest(&self.ref_outbox)
-                .or_else(|| own(&self.own_outbox))
-                .or_else(|| earliest(&self.ref_message))
-                .or_else(|| own(&self.own_messages)),
+            earliest(&self.ref_outbox, &self.own_outbox)
+                .or_else(|| earliest(&self.ref_message, &self.own_messages)),
         )
     }
 
@@ -300,12 +292,15 @@ impl<'a> BatchLookups<'a> {
     }
 
     /// Keeps the identity answers exact after `mail` was stored in `case_id`.
-    fn stored(&mut self, mail: &ParsedMail, case_id: i64, number: &str) {
-        self.order += 1;
+    fn stored(&mut self, mail: &ParsedMail, row_id: i64, case_id: i64, number: &str) {
         if let Some(mid) = &mail.message_id {
-            self.own_messages
+            let e = self
+                .own_messages
                 .entry(mid.clone())
-                .or_insert((self.order, case_id));
+                .or_insert((row_id, case_id));
+            if row_id < e.0 {
+                *e = (row_id, case_id);
+            }
         }
         self.numbers.entry(number.to_string()).or_insert(case_id);
         let key = identity_key(mail.message_id.as_deref(), &mail.content_hash);
@@ -390,9 +385,9 @@ pub async fn record<'a>(
                 .as_ref()
                 .and_then(|b| b.status.clone())
                 .unwrap_or_else(|| "unbekannt".into());
-            cases::insert_message(conn, case_id, "bounce", origin, mail, raw).await?;
+            let row = cases::insert_message(conn, case_id, "bounce", origin, mail, raw).await?;
             let number = case_number(conn, case_id).await?;
-            lookups.stored(mail, case_id, &number);
+            lookups.stored(mail, row, case_id, &number);
             cases::set_ack_status(conn, case_id, "not_delivered", Some(&code)).await?;
             cases::add_event(
                 conn,
@@ -420,11 +415,11 @@ pub async fn record<'a>(
         let closed = matches!(case.status.as_str(), "closed" | "discarded");
         if !closed || is_auto || ctx.settings.intake.closed_followup == ClosedFollowup::Reopen {
             let role = if is_auto { "auto_reply" } else { "followup" };
-            lookups
+            let row = lookups
                 .pending
                 .message(conn, case_id, role, origin, mail, raw, &mail.attachments)
                 .await?;
-            lookups.stored(mail, case_id, &case.number);
+            lookups.stored(mail, row, case_id, &case.number);
             let reopened = closed && !is_auto;
             if reopened {
                 cases::reopen(conn, case_id).await?;
@@ -722,7 +717,7 @@ async fn new_case<'a>(
         AckDecision::Suppressed(reason) => Some(reason.clone()),
         AckDecision::Enqueued => None,
     };
-    let (case_id, number) = lookups
+    let (case_id, number, row) = lookups
         .pending
         .new_case(conn, &nc, year, origin, mail, raw, &mail.attachments)
         .await?;
@@ -739,7 +734,7 @@ async fn new_case<'a>(
             );
         }
     }
-    lookups.stored(mail, case_id, &number.to_string());
+    lookups.stored(mail, row, case_id, &number.to_string());
 
     match (&ack, &recipient) {
         (AckDecision::Suppressed(_), _) => {}
@@ -834,10 +829,7 @@ async fn enqueue_ack(
     };
     let recipient = to.normalized();
     lookups.ack_enqueued(&recipient);
-    lookups.order += 1;
-    lookups
-        .own_outbox
-        .insert(message_id.clone(), (lookups.order, case_id));
+    lookups.own_outbox.insert(message_id.clone(), (id, case_id));
     // The case is new, so its dedupe key cannot exist yet.
     lookups.pending.outbox(HeldOutbox {
         id,

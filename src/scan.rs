@@ -93,7 +93,7 @@ pub async fn scan(
         return Ok(stats);
     }
     tracing::debug!(count = uids.len(), "inbox listed");
-    let mut batches = plan_batches(mb, &uids, s.batch_size.max(1))
+    let mut batches = plan_batches(mb, &uids, s.batch_size.max(1), stop)
         .await?
         .into_iter();
     let mut fetched = match batches.next() {
@@ -115,7 +115,7 @@ pub async fn scan(
         };
         let imap = async {
             if !to_move.is_empty() {
-                move_batches(mb, ctx, to_move, &mut stats).await?;
+                move_batches(mb, ctx, to_move).await?;
             }
             match next {
                 Some(metas) => fetch_batch(mb, ctx, metas).await.map(Some),
@@ -126,11 +126,25 @@ pub async fn scan(
         let (imap, db) = tokio::join!(imap, db);
         // A recorded batch that cannot be moved now stays in the inbox; the next pass finds its
         // mails again and moves them without a second case.
-        committed.push(db?);
+        match db {
+            Ok(r) => {
+                count_and_log(&r, &mut stats);
+                committed.push(r);
+            }
+            Err(e) => {
+                // The IMAP side may be fine: what is committed leaves the inbox before giving up.
+                if imap.is_ok() && !committed.is_empty() {
+                    if let Err(m) = move_batches(mb, ctx, committed).await {
+                        tracing::warn!("committed mails not moved; the next pass moves them: {m}");
+                    }
+                }
+                return Err(e);
+            }
+        }
         fetched = imap?;
     }
     if !committed.is_empty() {
-        move_batches(mb, ctx, committed, &mut stats).await?;
+        move_batches(mb, ctx, committed).await?;
     }
     Ok(stats)
 }
@@ -141,9 +155,13 @@ async fn plan_batches(
     mb: &mut Mailbox,
     uids: &[u32],
     batch_size: usize,
+    stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<Vec<Vec<MailMeta>>, ScanError> {
     let mut batches = Vec::new();
     for chunk in uids.chunks(batch_size) {
+        if *stop.borrow() {
+            break;
+        }
         let t_meta = Instant::now();
         let metas = mb.fetch_meta(chunk).await?;
         tracing::debug!(
@@ -201,7 +219,8 @@ struct Recorded {
     parse_us: u64,
     record_us: u64,
     commit_us: u64,
-    started: Instant,
+    /// From the start of recording to the commit.
+    ingest: std::time::Duration,
 }
 
 impl Recorded {
@@ -453,17 +472,15 @@ async fn record_batch(
         parse_us,
         record_us: record_d.as_micros() as u64,
         commit_us,
-        started,
+        ingest: started.elapsed(),
     })
 }
 
-/// Moves committed batches to the processed and quarantine folders (one command per folder),
-/// then counts and logs them.
+/// Moves committed batches to the processed and quarantine folders (one command per folder).
 async fn move_batches(
     mb: &mut Mailbox,
     ctx: &Context,
     batches: Vec<Recorded>,
-    stats: &mut ScanStats,
 ) -> Result<(), ScanError> {
     let s = &ctx.settings.imap;
     let t_move = Instant::now();
@@ -483,14 +500,12 @@ async fn move_batches(
         move_us,
         "batches moved"
     );
-    for r in batches {
-        count_and_log(r, stats);
-    }
     Ok(())
 }
 
-fn count_and_log(r: Recorded, stats: &mut ScanStats) {
-    // Counted and logged only now: a batch redone mail by mail must not count twice.
+/// Counts and logs a committed batch (once: a batch redone mail by mail reaches here only with
+/// its final outcome).
+fn count_and_log(r: &Recorded, stats: &mut ScanStats) {
     for (uid, outcome) in &r.processed {
         match outcome {
             Outcome::NewCase { .. } => stats.new_cases += 1,
@@ -513,11 +528,7 @@ fn count_and_log(r: Recorded, stats: &mut ScanStats) {
         tracing::warn!(uid = q.uid, size = q.size, "mail quarantined: {}", q.reason);
     }
     stats.quarantined += r.to_quarantine.len();
-    m::ingested(
-        r.processed.len(),
-        r.to_quarantine.len(),
-        r.started.elapsed(),
-    );
+    m::ingested(r.processed.len(), r.to_quarantine.len(), r.ingest);
 }
 
 fn log_outcome(uid: u32, o: &Outcome) {

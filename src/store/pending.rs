@@ -8,7 +8,7 @@
 //! Everything here belongs to one transaction. If it (or a savepoint around a flush) is rolled
 //! back, [`Pending::discard`] forgets the held rows and the counters read so far.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -216,8 +216,8 @@ impl<'a> Pending<'a> {
         Ok(c.last)
     }
 
-    /// A new case with its first mail; returns its id and number. `conn` is only used to lock
-    /// the year's counter the first time and when the reserved ids run out.
+    /// A new case with its first mail; returns its id, its number and the mail's row id. `conn`
+    /// is only used to lock the year's counter the first time and when the reserved ids run out.
     #[allow(clippy::too_many_arguments)]
     pub async fn new_case(
         &mut self,
@@ -228,7 +228,7 @@ impl<'a> Pending<'a> {
         mail: &ParsedMail,
         raw: &'a [u8],
         attachments: &'a [Attachment],
-    ) -> Result<(i64, CaseNumber)> {
+    ) -> Result<(i64, CaseNumber, i64)> {
         let seq = self.next_number(conn, year).await?;
         let id = self.next_case_id(conn).await?;
         let number = CaseNumber::new(year, seq as u32);
@@ -256,9 +256,10 @@ impl<'a> Pending<'a> {
             ack_status: c.ack_status.clone(),
             ack_detail: opt_text(c.ack_detail.as_deref()),
         });
-        self.message(conn, id, "initial", origin, mail, raw, attachments)
+        let row = self
+            .message(conn, id, "initial", origin, mail, raw, attachments)
             .await?;
-        Ok((id, number))
+        Ok((id, number, row))
     }
 
     /// A mail stored with a case (new or existing); returns the mail's row id.
@@ -285,7 +286,11 @@ impl<'a> Pending<'a> {
             uidvalidity: origin.uidvalidity,
             uid: origin.uid,
             received_at: origin.received_at,
-            date_header: mail.date.map(|d| d.with_timezone(&Utc)),
+            // PostgreSQL's text input takes years 1 to 9999 only (a Date header can say more).
+            date_header: mail
+                .date
+                .map(|d| d.with_timezone(&Utc))
+                .filter(|d| (1..=9999).contains(&d.year())),
             date_raw: opt_text(mail.date_raw.as_deref()),
             from_addr: mail.from.as_ref().map(|a| text(&a.addr)),
             from_name: mail.from.as_ref().and_then(|a| opt_text(a.name.as_deref())),

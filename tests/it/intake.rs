@@ -839,3 +839,91 @@ async fn a_big_mail_is_stored_whole_with_its_attachments_in_order_beside_a_small
             .unwrap();
     assert_eq!(small_raw, 2);
 }
+
+#[tokio::test]
+async fn a_database_failure_in_a_later_batch_still_moves_the_batches_committed_before() {
+    // Committed batches wait to be moved in groups; when a later batch fails for a reason that
+    // is not the mail's (here SQLSTATE 55000 from a trigger), the committed ones still leave
+    // the inbox, so the next pass neither sees them again nor quarantines a mail twice.
+    let w = World::with_env(
+        "laterfail",
+        &[
+            ("KRM_IMAP_BATCH_SIZE", "2"),
+            ("KRM_IMAP_MAX_MESSAGE_SIZE", "200000"),
+        ],
+    )
+    .await;
+    let n = &w.name;
+    let (_, first) = citizen_mail(&w, "lf1", "Erstes Anliegen");
+    w.append(&first).await;
+    let big = format!(
+        "From: a+{n}@mail.test\r\nMessage-ID: <lfbig.{n}@mail.test>\r\nSubject: gross\r\n\r\n{}\r\n",
+        "x".repeat(300_000)
+    );
+    w.append(big.as_bytes()).await;
+    let (_, blocked) = citizen_mail(&w, "lf3", "blockiert");
+    w.append(&blocked).await;
+    let (_, fourth) = citizen_mail(&w, "lf4", "Viertes Anliegen");
+    w.append(&fourth).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION block_mail() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.subject = 'blockiert' THEN
+                 RAISE EXCEPTION 'not now' USING ERRCODE = '55000';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER block_mail BEFORE INSERT ON messages
+             FOR EACH ROW EXECUTE FUNCTION block_mail();",
+    )
+    .execute(&w.pool)
+    .await
+    .unwrap();
+
+    let app = w.app().await;
+    assert!(krm_intake::daemon::run_once(&app, false).await.is_err());
+    // The first batch (one case, one quarantined mail) is committed and moved; the failed one
+    // is not.
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 2);
+    assert_eq!(
+        w.count(OMBUDS, &format!("{}_quarantaene", w.folder)).await,
+        1
+    );
+
+    sqlx::raw_sql("DROP TRIGGER block_mail ON messages")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    let r = w.run_once().await;
+    assert_eq!(
+        (r.scan.new_cases, r.scan.seen_again, r.scan.quarantined),
+        (2, 0, 0),
+        "{r:?}"
+    );
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+    assert_eq!(w.scalar("SELECT count(*) FROM quarantine").await, 1);
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 3);
+}
+
+#[tokio::test]
+async fn a_date_header_beyond_year_9999_is_kept_raw_and_the_mail_recorded() {
+    let w = World::new("year10k").await;
+    let from = w.sender(CITIZEN);
+    let raw = format!(
+        "From: Erika Beispiel <{from}>\r\nTo: {to}\r\nSubject: Termin\r\n\
+         Date: Fri, 31 Dec 9999 23:30:00 -0100\r\nMessage-ID: <{n}-y10k@mail.test>\r\n\r\n\
+         Guten Tag.\r\n",
+        to = w.inbox_address(),
+        n = w.name
+    );
+    w.append(raw.as_bytes()).await;
+    let r = w.run_once().await;
+    assert_eq!((r.scan.new_cases, r.scan.quarantined), (1, 0), "{r:?}");
+    let (header, date_raw): (Option<chrono::DateTime<chrono::Utc>>, Option<String>) =
+        sqlx::query_as("SELECT date_header, date_raw FROM messages")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(header, None);
+    assert!(date_raw.unwrap_or_default().contains("9999"));
+}
