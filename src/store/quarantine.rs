@@ -30,10 +30,21 @@ pub struct QuarantineRow {
     pub retried_at: Option<DateTime<Utc>>,
 }
 
+/// Records a quarantined mail, once: a mail still quarantined under the same UID (left in the
+/// inbox by a crash between commit and move, and met again) keeps its first record.
 pub async fn insert(conn: &mut PgConnection, q: &NewQuarantine<'_>) -> Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO quarantine (channel, uidvalidity, uid, message_id, content_hash, size, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "WITH old AS (
+             SELECT id FROM quarantine
+             WHERE channel = $1 AND uidvalidity IS NOT DISTINCT FROM $2 AND uid = $3
+               AND status = 'quarantined'
+             ORDER BY id LIMIT 1),
+         ins AS (
+             INSERT INTO quarantine (channel, uidvalidity, uid, message_id, content_hash, size, reason)
+             SELECT $1, $2, $3, $4, $5, $6, $7
+             WHERE NOT EXISTS (SELECT 1 FROM old)
+             RETURNING id)
+         SELECT id FROM ins UNION ALL SELECT id FROM old",
     )
     .bind(q.channel)
     .bind(q.uidvalidity)

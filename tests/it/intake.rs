@@ -474,9 +474,16 @@ async fn a_changed_uidvalidity_triggers_a_safe_resync() {
 
 #[tokio::test]
 async fn a_crash_after_commit_before_move_creates_no_second_case() {
-    let w = World::new("crash1").await;
+    let w = World::with_env("crash1", &[("KRM_IMAP_MAX_MESSAGE_SIZE", "200000")]).await;
     let (from, raw) = citizen_mail(&w, "k1", "Absturz");
     w.deliver(&from, &raw).await;
+    // And a mail bound for quarantine in the same batch: recorded once, not once per pass.
+    let n = &w.name;
+    let big = format!(
+        "From: a+{n}@mail.test\r\nMessage-ID: <kbig.{n}@mail.test>\r\nSubject: gross\r\n\r\n{}\r\n",
+        "x".repeat(300_000)
+    );
+    w.append(big.as_bytes()).await;
     let out = w
         .command()
         .args(["run", "--once"])
@@ -487,9 +494,10 @@ async fn a_crash_after_commit_before_move_creates_no_second_case() {
     assert_eq!(w.cases().await.len(), 1, "the case was committed");
     assert_eq!(
         w.count(OMBUDS, &w.folder).await,
-        1,
-        "the mail is still in the inbox"
+        2,
+        "the mails are still in the inbox"
     );
+    assert_eq!(w.scalar("SELECT count(*) FROM quarantine").await, 1);
 
     let out = w.command().args(["run", "--once"]).output().unwrap();
     assert!(
@@ -499,6 +507,11 @@ async fn a_crash_after_commit_before_move_creates_no_second_case() {
     );
     assert_eq!(w.cases().await.len(), 1);
     assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+    assert_eq!(w.scalar("SELECT count(*) FROM quarantine").await, 1);
+    assert_eq!(
+        w.count(OMBUDS, &format!("{}_quarantaene", w.folder)).await,
+        1
+    );
     assert_eq!(w.scalar("SELECT count(*) FROM outbox").await, 1);
     w.wait_count(CITIZEN, &w.folder, 1).await;
 }
