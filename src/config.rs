@@ -659,7 +659,7 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         idle_secs: v.int_or("imap", "idle_secs", 300u64)?,
         poll_interval_secs: v.int_or("imap", "poll_interval_secs", 60u64)?,
         max_message_size: v.int_or("imap", "max_message_size", 25usize * 1024 * 1024)?,
-        batch_size: v.int_or("imap", "batch_size", 50usize)?,
+        batch_size: v.int_or("imap", "batch_size", 100usize)?,
         host: imap_host,
     };
     if imap.idle_secs == 0 || imap.idle_secs > 29 * 60 {
