@@ -175,23 +175,16 @@ impl<'a> Pending<'a> {
     }
 
     async fn next_case_id(&mut self, conn: &mut PgConnection) -> Result<i64> {
-        if let Some(id) = self.case_ids.pop_front() {
-            return Ok(id);
-        }
-        let (id,): (i64,) = sqlx::query_as("SELECT nextval('cases_id_seq')")
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(id)
+        next_id(&mut self.case_ids, conn, "SELECT nextval('cases_id_seq')").await
     }
 
     async fn next_message_id(&mut self, conn: &mut PgConnection) -> Result<i64> {
-        if let Some(id) = self.message_ids.pop_front() {
-            return Ok(id);
-        }
-        let (id,): (i64,) = sqlx::query_as("SELECT nextval('messages_id_seq')")
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(id)
+        next_id(
+            &mut self.message_ids,
+            conn,
+            "SELECT nextval('messages_id_seq')",
+        )
+        .await
     }
 
     /// The next gapless number of `year`. The first call per year locks the year's counter row
@@ -357,6 +350,7 @@ impl<'a> Pending<'a> {
             .attachments
             .iter()
             .partition(|a| big.iter().any(|b| b.0 == a.0));
+        let small_meta = AttachmentColumns::of(&small);
         // This statement reads no table by a plan (only by its key checks), so its plan does not
         // depend on table sizes: planned once per connection, not per batch (intake plans its
         // lookups afresh each time, see `scan`).
@@ -421,20 +415,10 @@ impl<'a> Pending<'a> {
                 .map(|r| (r.len() <= STREAM_BYTES).then_some(*r))
                 .collect::<Vec<_>>(),
         )
-        .bind(small.iter().map(|a| a.0).collect::<Vec<_>>())
-        .bind(
-            small
-                .iter()
-                .map(|a| opt_text(a.1.name.as_deref()))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            small
-                .iter()
-                .map(|a| text(&a.1.content_type))
-                .collect::<Vec<_>>(),
-        )
-        .bind(small.iter().map(|a| a.1.size as i32).collect::<Vec<_>>())
+        .bind(small_meta.message_ids)
+        .bind(small_meta.names)
+        .bind(small_meta.content_types)
+        .bind(small_meta.sizes)
         .bind(
             small
                 .iter()
@@ -460,6 +444,44 @@ impl<'a> Pending<'a> {
             .map(|(y, c)| (y, Counter { dirty: false, ..c }))
             .collect();
         Ok(())
+    }
+}
+
+/// A reserved id, or a fresh one from the sequence when the reserved ones ran out.
+async fn next_id(
+    reserved: &mut VecDeque<i64>,
+    conn: &mut PgConnection,
+    nextval: &'static str,
+) -> Result<i64> {
+    if let Some(id) = reserved.pop_front() {
+        return Ok(id);
+    }
+    let (id,): (i64,) = sqlx::query_as(nextval).fetch_one(&mut *conn).await?;
+    Ok(id)
+}
+
+/// The attachments' columns besides their content, as arrays for `unnest`.
+struct AttachmentColumns {
+    message_ids: Vec<i64>,
+    names: Vec<Option<String>>,
+    content_types: Vec<String>,
+    sizes: Vec<i32>,
+}
+
+impl AttachmentColumns {
+    fn of(attachments: &[HeldAttachment<'_>]) -> Self {
+        AttachmentColumns {
+            message_ids: attachments.iter().map(|a| a.0).collect(),
+            names: attachments
+                .iter()
+                .map(|a| opt_text(a.1.name.as_deref()))
+                .collect(),
+            content_types: attachments
+                .iter()
+                .map(|a| text(&a.1.content_type))
+                .collect(),
+            sizes: attachments.iter().map(|a| a.1.size as i32).collect(),
+        }
     }
 }
 
@@ -527,6 +549,7 @@ async fn stream_big(
     }
     copy.send((-1i16).to_be_bytes().to_vec()).await?;
     copy.finish().await?;
+    let meta = AttachmentColumns::of(attachments);
     sqlx::query(
         "WITH r AS (
              UPDATE messages m SET raw = s.content
@@ -538,26 +561,11 @@ async fn stream_big(
          JOIN krm_big_content s ON s.kind = 'att' AND s.id = a.message_id AND s.ord = a.ord
          ORDER BY a.n",
     )
-    .bind(attachments.iter().map(|a| a.0).collect::<Vec<_>>())
+    .bind(meta.message_ids)
     .bind(&ords)
-    .bind(
-        attachments
-            .iter()
-            .map(|a| opt_text(a.1.name.as_deref()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        attachments
-            .iter()
-            .map(|a| text(&a.1.content_type))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        attachments
-            .iter()
-            .map(|a| a.1.size as i32)
-            .collect::<Vec<_>>(),
-    )
+    .bind(meta.names)
+    .bind(meta.content_types)
+    .bind(meta.sizes)
     .execute(&mut *conn)
     .await?;
     sqlx::query("DELETE FROM krm_big_content")
