@@ -18,6 +18,7 @@ use crate::outbox::{self, DrainStats};
 use crate::rules::RuleSet;
 use crate::scan::{self, ScanError, ScanStats};
 use crate::smtp::Sender;
+use crate::stop::sleep_or_stop;
 use crate::store;
 use crate::templates::Templates;
 
@@ -124,16 +125,6 @@ impl IntakeLock {
         tokio::time::timeout(Duration::from_secs(5), self.conn.ping())
             .await
             .is_ok_and(|r| r.is_ok())
-    }
-}
-
-async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    if *stop.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(d) => *stop.borrow(),
-        _ = stop.changed() => true,
     }
 }
 

@@ -731,9 +731,8 @@ pub async fn scheduler(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 tracing::error!(error = %e, retry_in_secs = TICK_EVERY.as_secs(), "reminder digests failed");
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(TICK_EVERY) => {}
-            _ = stop.changed() => return,
+        if crate::stop::sleep_or_stop(TICK_EVERY, &mut stop).await {
+            return;
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod rules;
 pub mod scan;
 pub mod smtp;
 pub mod staff;
+pub mod stop;
 pub mod store;
 pub mod telemetry;
 pub mod templates;

@@ -201,9 +201,10 @@ pub async fn run(
                     }
                 }
                 None => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait.min(Duration::from_secs(5))) => {}
-                        _ = shutdown.changed() => return,
+                    if crate::stop::sleep_or_stop(wait.min(Duration::from_secs(5)), &mut shutdown)
+                        .await
+                    {
+                        return;
                     }
                     break;
                 }

@@ -15,6 +15,7 @@ use crate::config::ImapSettings;
 use crate::daemon::App;
 use crate::mailbox::{ImapError, Mailbox};
 use crate::message;
+use crate::stop::sleep_or_stop;
 use crate::store::purge::{self as q, Candidate, Pending, Removal};
 use crate::store::StoreError;
 
@@ -355,16 +356,6 @@ fn is_the_mail(row: &Pending, raw: &[u8]) -> bool {
         (Some(h), _) => message::content_hash(raw) == *h,
         (None, Some(mid)) => message::raw_message_id(raw).as_deref() == Some(mid.as_str()),
         (None, None) => false,
-    }
-}
-
-async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    if *stop.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(d) => *stop.borrow(),
-        _ = stop.changed() => true,
     }
 }
 
