@@ -408,6 +408,9 @@ pub async fn record<'a>(
     }
 
     // 3. Follow-up: case number in the subject, or a reference to a case's mail or our reply.
+    // A follow-up to a closed case, configured to open a new one, becomes a new case related to
+    // it.
+    let mut related = None;
     if let Some(case_id) = find_followup_case(conn, lookups, mail).await? {
         let case = lookups.case_for_update(conn, case_id).await?;
         let case_id = case.id;
@@ -448,19 +451,22 @@ pub async fn record<'a>(
                 reopened,
             });
         }
-        // Closed case, configured to open a new one linked to it.
-        let outcome = new_case(
-            conn,
-            ctx,
-            lookups,
-            origin,
-            mail,
-            raw,
-            now,
-            Some(case_id),
-            known.same_message_id,
-        )
-        .await?;
+        related = Some(case_id);
+    }
+
+    let outcome = new_case(
+        conn,
+        ctx,
+        lookups,
+        origin,
+        mail,
+        raw,
+        now,
+        related,
+        known.same_message_id,
+    )
+    .await?;
+    if let Some(case_id) = related {
         lookups.pending.event(
             case_id,
             &Event {
@@ -473,21 +479,8 @@ pub async fn record<'a>(
                 ..Default::default()
             },
         );
-        return Ok(outcome);
     }
-
-    new_case(
-        conn,
-        ctx,
-        lookups,
-        origin,
-        mail,
-        raw,
-        now,
-        None,
-        known.same_message_id,
-    )
-    .await
+    Ok(outcome)
 }
 
 async fn case_number(conn: &mut PgConnection, case_id: i64) -> Result<String, StoreError> {
