@@ -808,15 +808,8 @@ pub fn sample_context() -> DigestContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::test_dates::{d, utc};
     use std::path::Path;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        format!("{s}Z").parse().unwrap()
-    }
 
     fn settings(extra: &[(&str, &str)]) -> Settings {
         let mut env = vec![

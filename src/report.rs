@@ -889,19 +889,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-    use chrono_tz::Europe::Berlin;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    fn at(y: i32, m: u32, day: u32, h: u32, min: u32) -> DateTime<Utc> {
-        Berlin
-            .with_ymd_and_hms(y, m, day, h, min, 0)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
+    use crate::calendar::test_dates::{berlin_at as at, d};
 
     fn row(received: DateTime<Utc>) -> ReportCaseRow {
         ReportCaseRow {

@@ -1456,19 +1456,9 @@ pub fn deadline_filter(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::test_dates::{berlin_at as berlin, d};
     use crate::calendar::{ClosingDay, Land};
     use chrono::TimeZone;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    fn berlin(y: i32, m: u32, day: u32, h: u32, min: u32) -> DateTime<Utc> {
-        Berlin
-            .with_ymd_and_hms(y, m, day, h, min, 0)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
 
     fn cal() -> Calendar {
         Calendar::new(

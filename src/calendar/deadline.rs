@@ -134,18 +134,11 @@ pub fn is_due_within(cal: &Calendar, due: NaiveDate, today: NaiveDate, n: u32) -
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_dates::{d, utc};
     use super::super::{ClosingDay, Land};
     use super::*;
     use chrono::{Datelike, Weekday};
     use proptest::prelude::*;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        format!("{s}Z").parse().unwrap()
-    }
 
     /// Berlin wall-clock time "YYYY-MM-DD HH:MM".
     fn berlin(s: &str) -> DateTime<Utc> {

@@ -271,13 +271,10 @@ pub fn holiday_name(land: Land, date: NaiveDate) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_dates::d;
     use super::*;
     use holiday_de::{GermanHoliday, GermanRegion};
     use proptest::prelude::*;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
 
     #[test]
     fn easter_sundays_2017_to_2030() {

@@ -4,6 +4,8 @@
 
 mod deadline;
 mod holidays;
+#[cfg(test)]
+pub(crate) mod test_dates;
 
 use std::fmt;
 use std::str::FromStr;
@@ -201,12 +203,9 @@ impl Calendar {
 
 #[cfg(test)]
 mod tests {
+    use super::test_dates::d;
     use super::*;
     use proptest::prelude::*;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
 
     fn saxony() -> Calendar {
         let closed = ["12-24", "12-31"].map(|s| ClosingDay::parse(s).unwrap());
