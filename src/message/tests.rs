@@ -5,7 +5,6 @@ use super::*;
 use crate::domain::CaseNumber;
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -387,25 +386,20 @@ fn text_is_truncated_to_the_limit() {
 
 // --- limits, end to end -------------------------------------------------------------------
 
-fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
-    let started = Instant::now();
-    let out = f();
-    // generous: debug build on a shared 2-core machine
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{what} took {:?}",
-        started.elapsed()
-    );
-    out
-}
+// The limits are checked by what the error reports: parsing stops at the limit plus one, so
+// the work is bounded by the limit, not by the size of the bomb (no wall-clock thresholds).
 
 #[test]
 fn fifty_megabyte_attachment_is_too_large() {
     let mut raw = b"From: a@beispiel.test\nSubject: gross\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n".to_vec();
     raw.resize(raw.len() + 50 * 1024 * 1024, b'A');
     raw.extend_from_slice(b"\n--b--\n");
-    let err = timed("50 MB", || parse(&raw, &Limits::default())).unwrap_err();
-    assert!(matches!(err, ParseError::TooLarge { .. }));
+    let err = parse(&raw, &Limits::default()).unwrap_err();
+    // Refused on its size alone, before any parsing.
+    assert!(
+        matches!(err, ParseError::TooLarge { size, limit } if size == raw.len() && limit == Limits::default().max_size),
+        "{err}"
+    );
     assert!(
         err.reason_de().starts_with("Mail ist 50 MB groß"),
         "{}",
@@ -420,8 +414,14 @@ fn ten_thousand_headers() {
         raw.push_str(&format!("X-Header-{i}: {i}\n"));
     }
     raw.push_str("\nText\n");
-    let err = timed("headers", || parse(raw.as_bytes(), &Limits::default())).unwrap_err();
-    assert!(matches!(err, ParseError::TooManyHeaders { .. }), "{err}");
+    let err = parse(raw.as_bytes(), &Limits::default()).unwrap_err();
+    assert_eq!(
+        err,
+        ParseError::TooManyHeaders {
+            count: 1001,
+            limit: 1000
+        }
+    );
 }
 
 #[test]
@@ -433,8 +433,14 @@ fn five_thousand_parts() {
         raw.push_str("--b\nContent-Type: text/plain\n\nx\n");
     }
     raw.push_str("--b--\n");
-    let err = timed("parts", || parse(raw.as_bytes(), &Limits::default())).unwrap_err();
-    assert!(matches!(err, ParseError::TooManyParts { .. }), "{err}");
+    let err = parse(raw.as_bytes(), &Limits::default()).unwrap_err();
+    assert_eq!(
+        err,
+        ParseError::TooManyParts {
+            count: 501,
+            limit: 500
+        }
+    );
 }
 
 #[test]
@@ -453,8 +459,14 @@ fn nesting_bombs() {
     }
     messages.push_str("Content-Type: text/plain\n\nx\n");
     for raw in [multiparts, messages] {
-        let err = timed("nesting", || parse(raw.as_bytes(), &Limits::default())).unwrap_err();
-        assert!(matches!(err, ParseError::TooDeep { .. }), "{err}");
+        let err = parse(raw.as_bytes(), &Limits::default()).unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::TooDeep {
+                depth: 11,
+                limit: 10
+            }
+        );
     }
 }
 
@@ -492,7 +504,14 @@ fn whole_corpus_parses_or_fails_with_a_reason() {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
     if !dir.is_dir() {
-        println!("corpus test skipped: {} not found", dir.display());
+        // Absent corpus is a failure unless the run says explicitly that it has none.
+        assert!(
+            std::env::var("KRM_TEST_NO_CORPUS").is_ok_and(|v| v == "1"),
+            "the shared corpus {} is missing: set KRM_CORPUS_DIR, or KRM_TEST_NO_CORPUS=1 to \
+             run without it (see README)",
+            dir.display()
+        );
+        println!("corpus test not run: KRM_TEST_NO_CORPUS=1");
         return;
     }
     let mut files = Vec::new();
@@ -503,7 +522,6 @@ fn whole_corpus_parses_or_fails_with_a_reason() {
     let mut by_class = std::collections::BTreeMap::new();
     for path in &files {
         let raw = std::fs::read(path).unwrap();
-        let started = Instant::now();
         match parse(&raw, &Limits::default()) {
             Ok(mail) => {
                 ok += 1;
@@ -515,19 +533,26 @@ fn whole_corpus_parses_or_fails_with_a_reason() {
             }
             Err(e) => {
                 failed += 1;
+                // Real mail within the default limits: only files that hold no mail at all
+                // (no header, neither sender nor content) may be refused, never by a limit.
+                assert!(
+                    matches!(e, ParseError::Unparseable(_)),
+                    "{}: refused by a limit: {e}",
+                    path.display()
+                );
                 assert!(!e.reason_de().is_empty());
                 println!("{}: {}", path.display(), e.reason_de());
             }
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{} took {:?}",
-            path.display(),
-            started.elapsed()
-        );
     }
     println!(
         "corpus: {} files, {ok} parsed, {failed} rejected, classes {by_class:?}",
+        files.len()
+    );
+    // At most 2 % of the corpus may be unreadable (276 files, 3 without any mail in them).
+    assert!(
+        failed * 50 <= files.len(),
+        "{failed} of {} files rejected",
         files.len()
     );
 }
