@@ -171,6 +171,8 @@ pub struct HttpSettings {
 #[derive(Debug, Clone)]
 pub struct RetentionSettings {
     pub closed_older_than: Option<chrono::Duration>,
+    /// Seconds from the daemon's start to its first retention run (then every 24 h).
+    pub first_run_after_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -269,6 +271,7 @@ const KEYS: &[(&str, &str, Ty)] = &[
     ("log", "level", Ty::Str),
     ("http", "listen", Ty::Str),
     ("retention", "closed_older_than", Ty::Str),
+    ("retention", "first_run_after_secs", Ty::Int),
 ];
 
 /// Environment variables with the prefix that are not configuration keys.
@@ -832,6 +835,7 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
                 Some(parse_duration(&s).map_err(|m| v.err("retention", "closed_older_than", m))?)
             }
         },
+        first_run_after_secs: v.int_or("retention", "first_run_after_secs", 60u64)?,
     };
 
     Ok(Settings {

@@ -251,6 +251,7 @@ pub async fn intake_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 }
                 // Wait for news: IDLE where the server has it, else poll.
                 if mailbox.capabilities().idle {
+                    tracing::debug!(max_secs = s.imap.idle_secs, "waiting in IDLE");
                     let mut stop2 = stop.clone();
                     let stopped = async move {
                         let _ = stop2.changed().await;

@@ -716,7 +716,7 @@ pub async fn scheduler(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        match tick(&app, Utc::now()).await {
+        match tick(&app, crate::failpoint::now()).await {
             Ok(r) if r.outcome == TickOutcome::Composed => {
                 tracing::info!(
                     date = %r.date,

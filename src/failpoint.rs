@@ -1,5 +1,7 @@
 //! Environment-gated fail points for crash tests: `KRM_FAILPOINT=name[,name…]` makes the
 //! process abort at that point, as a power cut or SIGKILL would. Unset in production.
+//! Also the test clock of the digest scheduler (`KRM_TEST_NOW`), so a test can run the daemon
+//! on a working day whatever day the suite runs on.
 
 use std::sync::OnceLock;
 
@@ -25,6 +27,22 @@ pub fn hit(name: &str) {
     }
 }
 
+/// The time the daemon's digest scheduler goes by: `KRM_TEST_NOW` (RFC 3339) when set and
+/// valid, else the system clock. Unset in production (the config ignores `KRM_TEST_…`).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    static FIXED: OnceLock<Option<chrono::DateTime<chrono::Utc>>> = OnceLock::new();
+    FIXED
+        .get_or_init(|| {
+            std::env::var("KRM_TEST_NOW")
+                .ok()
+                .and_then(|v| chrono::DateTime::parse_from_rfc3339(v.trim()).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+        })
+        .unwrap_or_else(chrono::Utc::now)
+}
+
 /// Fail points used by the crash tests.
 pub const AFTER_COMMIT_BEFORE_MOVE: &str = "after_commit_before_move";
 pub const AFTER_SMTP_BEFORE_MARK: &str = "after_smtp_before_mark";
+/// Between `UID COPY` and `UID EXPUNGE` on a server without MOVE.
+pub const AFTER_COPY_BEFORE_EXPUNGE: &str = "after_copy_before_expunge";

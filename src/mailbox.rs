@@ -304,6 +304,7 @@ impl Mailbox {
             self.session.uid_copy(&set, target),
         )
         .await?;
+        crate::failpoint::hit(crate::failpoint::AFTER_COPY_BEFORE_EXPUNGE);
         self.delete_uids(uids).await
     }
 
@@ -346,17 +347,27 @@ impl Mailbox {
         if !self.caps.uidplus {
             return Err(ImapError::NoSafeMove);
         }
+        self.flag_deleted(uids).await?;
+        let set = uid_set(uids);
+        timed(self.timeout, "UID EXPUNGE", async {
+            let s = self.session.uid_expunge(&set).await?;
+            s.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Sets `\Deleted` on exactly these UIDs of the selected folder, without expunging.
+    pub async fn flag_deleted(&mut self, uids: &[u32]) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
         let set = uid_set(uids);
         timed(self.timeout, "UID STORE", async {
             let s = self
                 .session
                 .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
                 .await?;
-            s.try_collect::<Vec<_>>().await
-        })
-        .await?;
-        timed(self.timeout, "UID EXPUNGE", async {
-            let s = self.session.uid_expunge(&set).await?;
             s.try_collect::<Vec<_>>().await
         })
         .await?;

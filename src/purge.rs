@@ -360,7 +360,6 @@ fn is_the_mail(row: &Pending, raw: &[u8]) -> bool {
 }
 
 /// First run this long after start (a crash loop does not purge in a loop), then daily.
-const FIRST_RUN_AFTER: Duration = Duration::from_secs(60);
 const EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The daemon's daily retention run, when `[retention] closed_older_than` is set. Every
@@ -369,7 +368,7 @@ pub async fn daily(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     if app.settings.retention.closed_older_than.is_none() {
         return;
     }
-    let mut wait = FIRST_RUN_AFTER;
+    let mut wait = Duration::from_secs(app.settings.retention.first_run_after_secs);
     loop {
         if sleep_or_stop(wait, &mut stop).await {
             return;

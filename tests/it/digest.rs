@@ -4,6 +4,7 @@
 use crate::helpers::*;
 use chrono::{DateTime, Utc};
 use krm_intake::digest::{tick, TickOutcome};
+use std::time::Duration;
 
 const CLERK: &str = "sachbearbeitung@jobcenter.test";
 
@@ -381,4 +382,72 @@ async fn a_refused_recipient_fails_with_the_servers_answer() {
     let code = code.unwrap_or_default();
     assert!(code.starts_with('5'), "{code} / {error:?}");
     assert!(error.unwrap_or_default().to_lowercase().contains("relay"));
+}
+
+/// The daemon's own scheduler (not `tick` called by the test): `krm-intake run` composes the
+/// day's digest at start and the outbox sends it once. The scheduler's clock is pinned to noon
+/// of the next working day (`KRM_TEST_NOW`), so the test does not depend on the weekday.
+#[tokio::test]
+async fn the_running_daemon_composes_and_sends_the_digest_once() {
+    let mut w = World::new("digestrun").await;
+    let team = w.sender(TEAM);
+    set_env(&mut w, "KRM_DIGEST_TEAM", &team);
+    set_env(&mut w, "KRM_DIGEST_SEND_EMPTY", "true");
+    set_env(&mut w, "KRM_DIGEST_TIME", "07:30");
+    let cal = w.settings().deadlines.calendar();
+    let mut day = krm_intake::calendar::berlin_date(Utc::now());
+    while !cal.is_working_day(day) {
+        day = day.succ_opt().unwrap();
+    }
+    let now = format!("{day}T11:00:00Z");
+    let (from, raw) = (
+        w.sender(CITIZEN),
+        mail(
+            &format!("Erika Beispiel <{}>", w.sender(CITIZEN)),
+            &w.inbox_address(),
+            "Frage zum Bescheid",
+            "Guten Tag,\r\nich warte auf Antwort.\r\n",
+            &format!("<dr.{}@mail.test>", w.name),
+        ),
+    );
+    w.deliver(&from, &raw).await;
+    w.prepare_folder(TEAM, &w.folder).await;
+
+    let mut p = crate::ops::daemon(&w, &[("KRM_LOG_LEVEL", "info"), ("KRM_TEST_NOW", &now)]);
+    assert!(
+        p.wait_log("reminder digests composed", Duration::from_secs(60))
+            .await,
+        "{}",
+        p.log()
+    );
+    w.wait_count(TEAM, &w.folder, 1).await;
+    // A second daemon start the same day composes nothing again.
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(Duration::from_secs(15)).await.is_some());
+    let mut p2 = crate::ops::daemon(&w, &[("KRM_LOG_LEVEL", "info"), ("KRM_TEST_NOW", &now)]);
+    assert!(
+        p2.wait_log("holding the intake lock", Duration::from_secs(60))
+            .await,
+        "{}",
+        p2.log()
+    );
+    w.wait_scalar("SELECT count(*) FROM outbox WHERE status = 'sent'", 2)
+        .await;
+    p2.signal(libc::SIGTERM);
+    assert!(p2.wait_exit(Duration::from_secs(15)).await.is_some());
+    assert!(
+        !p2.log().contains("reminder digests composed"),
+        "{}",
+        p2.log()
+    );
+    assert_eq!(digest_count(&w).await, 1);
+    assert_eq!(
+        w.count_settled(TEAM, &w.folder).await,
+        1,
+        "one digest in the team's mailbox"
+    );
+    let mails = w.fetch_all(TEAM, &w.folder).await;
+    let (subject, _) = text_of(&mails[0]);
+    assert!(!subject.is_empty());
+    w.assert_private(&(p.log() + &p2.log()));
 }

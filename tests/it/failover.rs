@@ -171,4 +171,111 @@ async fn two_daemons_process_each_mail_once_and_the_standby_takes_over() {
     procs[standby].signal(libc::SIGTERM);
     let st = procs[standby].wait_exit(Duration::from_secs(10)).await;
     assert!(st.is_some_and(|s| s.success()), "{}", procs[standby].log());
+    // Both logs, the killed holder's and the one that took over, hold no personal data.
+    for p in &procs {
+        w.assert_private(&p.log());
+    }
+}
+
+/// The backend pid of the connection holding the intake lock in this test's database.
+async fn lock_holder_pid(w: &World) -> Option<i32> {
+    let row: Option<(i32,)> = sqlx::query_as(
+        "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()",
+    )
+    .fetch_optional(&w.pool)
+    .await
+    .expect("pg_locks");
+    row.map(|(p,)| p)
+}
+
+#[tokio::test]
+async fn losing_the_lock_connection_makes_the_holder_stand_down() {
+    let w = World::with_env("lockloss", &[("KRM_IMAP_IDLE_SECS", "2")]).await;
+    w.prepare_folder(OMBUDS, &w.folder).await;
+    let ports = [free_port(), free_port()];
+    let mut procs: Vec<Proc> = ports
+        .iter()
+        .map(|p| {
+            let listen = format!("127.0.0.1:{p}");
+            daemon(
+                &w,
+                &[
+                    ("KRM_HTTP_LISTEN", listen.as_str()),
+                    ("KRM_LOG_LEVEL", "info"),
+                ],
+            )
+        })
+        .collect();
+    for p in ports {
+        wait_http(p).await;
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "one active, one standby",
+        || async {
+            let r: Vec<Option<String>> = ports.iter().map(|p| role(*p)).collect();
+            r.contains(&Some("Active".into())) && r.contains(&Some("Standby".into()))
+        },
+    )
+    .await;
+    let holder = ports
+        .iter()
+        .position(|p| role(*p).as_deref() == Some("Active"))
+        .expect("holder");
+    let old_pid = lock_holder_pid(&w).await.expect("the intake lock is held");
+
+    // The lock's connection dies under the holder (a database restart, a network cut, an
+    // administrator's pg_terminate_backend): the lock is gone with it.
+    let (ok,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1)")
+        .bind(old_pid)
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    assert!(ok);
+    let died = "intake: lock connection died; re-acquiring before reading mail";
+    assert!(
+        procs[holder].wait_log(died, Duration::from_secs(60)).await,
+        "the holder did not notice:\n{}",
+        procs[holder].log()
+    );
+    // Someone holds the lock again, on a new connection, and exactly one instance is active.
+    wait_until(
+        Duration::from_secs(60),
+        "the lock is taken again",
+        || async { lock_holder_pid(&w).await.is_some_and(|p| p != old_pid) },
+    )
+    .await;
+    wait_until(
+        Duration::from_secs(30),
+        "exactly one active instance",
+        || async {
+            let r: Vec<Option<String>> = ports.iter().map(|p| role(*p)).collect();
+            r.iter().filter(|x| x.as_deref() == Some("Active")).count() == 1
+                && r.iter().filter(|x| x.as_deref() == Some("Standby")).count() == 1
+        },
+    )
+    .await;
+
+    // And the intake goes on: new mail becomes a case exactly once.
+    let more: Vec<Vec<u8>> = (0..MORE).map(|n| citizen_mail(&w, n)).collect();
+    for raw in &more {
+        w.note_personal(raw);
+    }
+    append_many(&w, &more).await;
+    wait_until(
+        Duration::from_secs(60),
+        "the new mails are handled",
+        || async {
+            w.scalar("SELECT count(*) FROM cases").await == MORE as i64
+                && w.count(OMBUDS, &w.folder).await == 0
+        },
+    )
+    .await;
+    assert_eq!(w.scalar("SELECT count(*) FROM messages").await, MORE as i64);
+    for p in procs.iter_mut() {
+        p.signal(libc::SIGTERM);
+        assert!(p.wait_exit(Duration::from_secs(15)).await.is_some());
+        w.assert_private(&p.log());
+    }
 }

@@ -62,6 +62,9 @@ pub struct World {
     pub pool: PgPool,
     pub folder: String,
     pub env: Vec<(String, String)>,
+    /// Addresses, display names, subjects and body lines of the mails this test delivered or
+    /// appended: none of them may appear in the daemon's log (see [`World::assert_private`]).
+    personal: std::sync::Mutex<Vec<String>>,
 }
 
 impl World {
@@ -127,6 +130,7 @@ impl World {
             pool,
             folder,
             env,
+            personal: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -161,30 +165,50 @@ impl World {
     /// Delivers `raw` over SMTP (the real Postfix) to this test's inbox and waits until
     /// Dovecot has it.
     pub async fn deliver(&self, from: &str, raw: &[u8]) {
-        let before = self.count(OMBUDS, &self.folder).await;
+        self.note_personal(raw);
+        let before = try_count(OMBUDS, &self.folder).await.unwrap_or(0);
         smtp_send(from, &self.inbox_address(), raw).await;
         self.wait_count(OMBUDS, &self.folder, before + 1).await;
     }
 
+    /// Mails in `folder` of `user`. A folder that cannot be selected is an error (a panic), so
+    /// that a negative check ("0 mails there") cannot pass because the folder is missing; use
+    /// [`World::prepare_folder`] first where a folder may legitimately stay empty.
     pub async fn count(&self, user: &str, folder: &str) -> usize {
-        let mut mb = login(user).await;
-        match mb.select(folder).await {
-            Ok(_) => mb.all_uids().await.map(|v| v.len()).unwrap_or(0),
-            Err(_) => 0,
-        }
+        try_count(user, folder)
+            .await
+            .unwrap_or_else(|e| panic!("{user}/{folder}: {e}"))
     }
 
-    /// Waits (bounded) until `folder` of `user` holds at least `n` mails.
+    /// Creates `folder` of `user` if missing, so a later `count` of 0 means "nothing arrived".
+    pub async fn prepare_folder(&self, user: &str, folder: &str) {
+        let mut mb = login(user).await;
+        mb.ensure_folder(folder).await.expect("create folder");
+        mb.logout().await;
+    }
+
+    /// Like [`World::count`], but first waits (bounded) until Postfix's queue holds nothing
+    /// for this test, so that a duplicate still in transit is counted too.
+    pub async fn count_settled(&self, user: &str, folder: &str) -> usize {
+        wait_postfix_queue_clear(&self.folder).await;
+        self.count(user, folder).await
+    }
+
+    /// Waits (bounded) until `folder` of `user` holds at least `n` mails. The folder may not
+    /// exist yet (Dovecot creates it on first delivery).
     pub async fn wait_count(&self, user: &str, folder: &str, n: usize) -> usize {
         let mut last = 0;
-        for _ in 0..200 {
-            last = self.count(user, folder).await;
+        for _ in 0..wait_steps(n) {
+            last = try_count(user, folder).await.unwrap_or(0);
             if last >= n {
                 return last;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{user}/{folder}: expected {n} mails, found {last} after 20 s");
+        panic!(
+            "{user}/{folder}: expected {n} mails, found {last} after {} s",
+            wait_steps(n) / 10
+        );
     }
 
     pub async fn fetch_all(&self, user: &str, folder: &str) -> Vec<Vec<u8>> {
@@ -193,6 +217,7 @@ impl World {
 
     /// APPENDs a raw mail directly into this test's inbox (for fixtures with odd senders).
     pub async fn append(&self, raw: &[u8]) {
+        self.note_personal(raw);
         let mut mb = login(OMBUDS).await;
         let _ = mb.ensure_folder(&self.folder).await;
         mb.append(&self.folder, raw).await.expect("APPEND");
@@ -200,6 +225,7 @@ impl World {
 
     /// APPENDs with a chosen INTERNALDATE (receipt time), e.g. just after midnight in Berlin.
     pub async fn append_at(&self, raw: &[u8], at: chrono::DateTime<chrono::FixedOffset>) {
+        self.note_personal(raw);
         let mut mb = login(OMBUDS).await;
         let _ = mb.ensure_folder(&self.folder).await;
         mb.append_at(&self.folder, raw, Some(at))
@@ -226,14 +252,14 @@ impl World {
     /// Waits (bounded) until `sql` returns at least `n`.
     pub async fn wait_scalar(&self, sql: &'static str, n: i64) -> i64 {
         let mut last = 0;
-        for _ in 0..300 {
+        for _ in 0..wait_steps(n.max(0) as usize).max(300) {
             last = self.scalar(sql).await;
             if last >= n {
                 return last;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{sql}: expected {n}, got {last} after 30 s");
+        panic!("{sql}: expected {n}, got {last} (waited in steps of 100 ms)");
     }
 
     pub async fn cases(&self) -> Vec<(String, String)> {
@@ -246,6 +272,51 @@ impl World {
     pub async fn scalar(&self, sql: &'static str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await.expect(sql);
         n
+    }
+
+    /// Remembers the personal data of `raw` (sender, display name, subject, body lines) for
+    /// [`World::assert_private`]. `deliver` and `append` call it; call it for mails sent
+    /// another way (e.g. `smtp_send` straight to a running daemon).
+    pub fn note_personal(&self, raw: &[u8]) {
+        let found = personal_data(raw);
+        let mut p = self.personal.lock().expect("personal");
+        for f in found {
+            if !p.contains(&f) {
+                p.push(f);
+            }
+        }
+    }
+
+    /// Fails when `log` holds an address, display name, subject or body line of a mail this
+    /// test delivered (§ 35 SGB I: logs carry no social data at info level).
+    pub fn assert_private(&self, log: &str) {
+        let log = &strip_ansi(log);
+        let p = self.personal.lock().expect("personal");
+        for needle in p.iter() {
+            assert!(
+                !log.contains(needle.as_str()),
+                "personal data {needle:?} appears in the daemon's log:\n{log}"
+            );
+        }
+    }
+
+    /// Runs the binary with `args` at log level info (unless `env` says otherwise), returns
+    /// its exit status and everything it wrote, and checks that output for personal data.
+    pub fn run_private(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (std::process::ExitStatus, String) {
+        let mut c = self.command();
+        c.env("KRM_LOG_LEVEL", "info").args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run krm-intake");
+        let text = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        self.assert_private(&text);
+        (out.status, text)
     }
 
     /// Runs the binary with this world's environment.
@@ -262,6 +333,98 @@ impl World {
         }
         c
     }
+}
+
+/// `log` without terminal colour codes (the text log colours field names).
+pub fn strip_ansi(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Polling steps of 100 ms for waiting on `n` things: 20 s plus 0.2 s per thing, so that a cap
+/// grows with the work instead of failing a loaded machine.
+pub fn wait_steps(n: usize) -> usize {
+    200 + 2 * n
+}
+
+/// Mails in `folder` of `user`, or why the folder cannot be read.
+pub async fn try_count(user: &str, folder: &str) -> Result<usize, String> {
+    let mut mb = login(user).await;
+    mb.select(folder).await.map_err(|e| e.to_string())?;
+    let n = mb.all_uids().await.map_err(|e| e.to_string())?.len();
+    mb.logout().await;
+    Ok(n)
+}
+
+/// Waits (bounded) until the test Postfix's queue holds no mail for a recipient of this test
+/// (its addresses carry `+tag@`), so counts of delivered mail are final.
+pub async fn wait_postfix_queue_clear(tag: &str) {
+    let conf = format!("{}/postfix/conf", var("KRM_TEST_SERVICES_DIR"));
+    let needle = format!("+{tag}@");
+    let mut last = String::new();
+    for _ in 0..300 {
+        let out = std::process::Command::new("postqueue")
+            .args(["-c", &conf, "-p"])
+            .output()
+            .expect("postqueue -p");
+        last = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() && !last.contains(&needle) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("Postfix still holds mail for {needle} after 30 s:\n{last}");
+}
+
+/// The personal data of a raw test mail: sender addresses and display names (From, Reply-To,
+/// Sender), the subject, and body lines long enough not to match ordinary log words.
+pub fn personal_data(raw: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in ["From", "Reply-To", "Sender"] {
+        let Some(v) = header(raw, h) else { continue };
+        for part in v.split(',') {
+            let (name, addr) = match part.split_once('<') {
+                Some((n, a)) => (n.trim().trim_matches('"').trim(), a.trim_end_matches('>')),
+                None => ("", part.trim()),
+            };
+            if name.chars().count() >= 4 {
+                out.push(name.to_string());
+            }
+            if addr.contains('@') {
+                out.push(addr.trim().to_string());
+            }
+        }
+    }
+    if let Some(subject) = header(raw, "Subject") {
+        if subject.chars().count() >= 8 && subject.contains(' ') {
+            out.push(subject);
+        }
+    }
+    let text = String::from_utf8_lossy(raw);
+    let body = text
+        .split_once("\r\n\r\n")
+        .or_else(|| text.split_once("\n\n"))
+        .map(|(_, b)| b)
+        .unwrap_or("");
+    for line in body.lines().map(str::trim).take(20) {
+        if line.chars().count() >= 12 && line.contains(' ') && !line.starts_with("--") {
+            out.push(line.to_string());
+        }
+    }
+    out
 }
 
 pub fn imap_settings(user: &str) -> ImapSettings {
@@ -288,10 +451,11 @@ pub async fn login(user: &str) -> Mailbox {
         .expect("IMAP login")
 }
 
+/// Every mail in `folder` of `user`; a folder that cannot be selected is an error.
 pub async fn fetch_all(user: &str, folder: &str) -> Vec<Vec<u8>> {
     let mut mb = login(user).await;
-    if mb.select(folder).await.is_err() {
-        return Vec::new();
+    if let Err(e) = mb.select(folder).await {
+        panic!("{user}/{folder}: {e}");
     }
     let uids = mb.all_uids().await.expect("search");
     mb.fetch_bodies(&uids, 0)

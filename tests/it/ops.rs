@@ -155,6 +155,7 @@ pub async fn append_many(w: &World, raws: &[Vec<u8>]) {
     let mut mb = login(OMBUDS).await;
     let _ = mb.ensure_folder(&w.folder).await;
     for raw in raws {
+        w.note_personal(raw);
         mb.append(&w.folder, raw).await.expect("APPEND");
     }
     mb.logout().await;
@@ -359,4 +360,151 @@ async fn check_warns_about_a_world_readable_config_with_a_password() {
     let (st, text) = run(0o600);
     assert!(st.success(), "{text}");
     assert!(!text.contains("readable by other users"), "{text}");
+}
+
+/// Metric names in the table of docs/operations.md ("| `krm_…` |" rows, both names of a
+/// "`a` / `b`" row).
+fn documented_metrics() -> Vec<String> {
+    let doc = std::fs::read_to_string(project_dir().join("docs/operations.md"))
+        .expect("docs/operations.md");
+    let re = regex::Regex::new(r"`(krm_[a-z_]+)").unwrap();
+    let mut names: Vec<String> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `krm_"))
+        .flat_map(|l| {
+            let first_cell = l.split('|').nth(1).unwrap_or("").to_string();
+            re.captures_iter(&first_cell)
+                .map(|c| c[1].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.dedup();
+    names
+}
+
+/// Whether `/metrics` has a sample of `name` (a histogram's `_bucket`/`_sum`/`_count` count).
+fn has_sample(metrics: &str, name: &str) -> bool {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split([' ', '{']).next())
+        .any(|n| {
+            n == name
+                || ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| n.strip_suffix(s) == Some(name))
+        })
+}
+
+#[tokio::test]
+async fn every_documented_metric_is_there_from_the_start() {
+    let names = documented_metrics();
+    assert!(names.len() >= 12, "metric table not found: {names:?}");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let w = World::with_env("metricsdoc", &[("KRM_HTTP_LISTEN", listen.as_str())]).await;
+    w.prepare_folder(OMBUDS, &w.folder).await;
+    let mut p = daemon(&w, &[]);
+    wait_http(port).await;
+    // Before any mail: every metric the operator may alert on is already exported.
+    let (status, m) = http_get(port, "/metrics");
+    assert_eq!(status, 200);
+    let missing: Vec<&String> = names.iter().filter(|n| !has_sample(&m, n)).collect();
+    assert!(
+        missing.is_empty(),
+        "missing from /metrics at start: {missing:?}\n{m}"
+    );
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 0);
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(Duration::from_secs(15)).await.is_some());
+}
+
+#[tokio::test]
+async fn readyz_reports_a_stuck_outbox() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let w = World::with_env("stuck", &[("KRM_HTTP_LISTEN", listen.as_str())]).await;
+    w.deliver(&w.sender(CITIZEN), &citizen_mail(&w, 1)).await;
+    let (st, log) = w.run_private(&["run", "--once", "--no-send"], &[]);
+    assert!(st.success(), "{log}");
+    // The acknowledgement has waited 20 minutes without a single attempt: its sender hangs
+    // (it holds the lease and never comes back).
+    sqlx::query(
+        "UPDATE outbox SET created_at = now() - interval '20 minutes',
+                locked_until = now() + interval '1 hour'",
+    )
+    .execute(&w.pool)
+    .await
+    .unwrap();
+    let mut p = daemon(&w, &[]);
+    wait_http(port).await;
+    let mut ready = (0, String::new());
+    for _ in 0..wait_steps(0) {
+        ready = http_get(port, "/readyz");
+        if ready.1.contains("imap: ok") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ready.1.contains("database: ok") && ready.1.contains("imap: ok"),
+        "{}",
+        ready.1
+    );
+    assert_eq!(ready.0, 503, "{}", ready.1);
+    assert!(ready.1.contains("outbox: stuck"), "{}", ready.1);
+
+    // Once the row is dealt with, the instance is ready again.
+    sqlx::query("UPDATE outbox SET status = 'sent', locked_until = NULL")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    let ready = http_get(port, "/readyz");
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    assert!(ready.1.contains("outbox: ok"), "{}", ready.1);
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(Duration::from_secs(15)).await.is_some());
+    w.assert_private(&p.log());
+}
+
+/// The default transport: implicit TLS (IMAPS), here on the test Dovecot's port 10993, end to
+/// end — intake, move, acknowledgement.
+#[tokio::test]
+async fn implicit_tls_is_the_default_and_works_end_to_end() {
+    let imaps = var("KRM_TEST_IMAPS_PORT");
+    let mut w = World::with_env("imaps", &[("KRM_IMAP_PORT", imaps.as_str())]).await;
+    w.env.retain(|(k, _)| k != "KRM_IMAP_TLS");
+    assert_eq!(
+        w.settings().imap.tls,
+        krm_intake::config::TlsMode::Implicit,
+        "implicit TLS is the default"
+    );
+    let mut defaults = w.env.clone();
+    defaults.retain(|(k, _)| k != "KRM_IMAP_PORT");
+    let d = krm_intake::config::Settings::load_from(None, &defaults).unwrap();
+    assert_eq!(d.imap.port, 993, "IMAPS port by default");
+
+    w.deliver(&w.sender(CITIZEN), &citizen_mail(&w, 1)).await;
+    let (st, log) = w.run_private(&["run", "--once"], &[]);
+    assert!(st.success(), "{log}");
+    assert!(log.contains("Neue Vorgänge: 1,"), "{log}");
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+    assert_eq!(w.count(OMBUDS, &format!("{}_erfasst", w.folder)).await, 1);
+    w.wait_count(CITIZEN, &w.folder, 1).await;
+
+    // The daemon on IMAPS too: IDLE over implicit TLS brings the next mail in.
+    let mut p = daemon(&w, &[("KRM_LOG_LEVEL", "info")]);
+    assert!(
+        p.wait_log("holding the intake lock", Duration::from_secs(30))
+            .await,
+        "{}",
+        p.log()
+    );
+    let raw = citizen_mail(&w, 2);
+    w.note_personal(&raw);
+    smtp_send(&w.sender(CITIZEN), &w.inbox_address(), &raw).await;
+    w.wait_scalar("SELECT count(*) FROM cases", 2).await;
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(Duration::from_secs(15)).await.is_some());
+    w.assert_private(&p.log());
 }

@@ -7,7 +7,7 @@
 use crate::helpers::*;
 use crate::ops::free_port;
 use chrono::{FixedOffset, TimeZone};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 use std::process::Output;
 
 fn at(y: i32, m: u32, d: u32) -> chrono::DateTime<FixedOffset> {
@@ -758,4 +758,166 @@ async fn the_daemons_retention_pass_uses_the_configured_period() {
             .unwrap()
             .is_none()
     );
+}
+
+/// The daily retention inside `krm-intake run` (not `retention_pass` called by the test): with
+/// the first run one second after start, the daemon purges the case that ended 731 days ago
+/// and logs it by case number only.
+#[tokio::test]
+async fn the_running_daemon_purges_by_itself() {
+    let w = World::with_env(
+        "purgerun",
+        &[
+            ("KRM_RETENTION_CLOSED_OLDER_THAN", "730d"),
+            ("KRM_RETENTION_FIRST_RUN_AFTER_SECS", "1"),
+        ],
+    )
+    .await;
+    let old_mid = format!("<run-old-{}@mail.test>", w.name);
+    let new_mid = format!("<run-new-{}@mail.test>", w.name);
+    for (mid, subject) in [(&old_mid, "Längst erledigt"), (&new_mid, "Gerade erledigt")] {
+        w.append(&mail(
+            &format!("Erika Musterfrau <{}>", w.sender(CITIZEN)),
+            &w.inbox_address(),
+            subject,
+            "Bitte prüfen Sie meinen Bescheid.",
+            mid,
+        ))
+        .await;
+    }
+    let (st, log) = w.run_private(&["run", "--once", "--no-send"], &[]);
+    assert!(st.success(), "{log}");
+    let (old, number) = case_id(&w.pool, &old_mid).await;
+    let (recent, _) = case_id(&w.pool, &new_mid).await;
+    close(&w.pool, old, 731).await;
+    close(&w.pool, recent, 700).await;
+
+    let mut p = crate::ops::daemon(&w, &[("KRM_LOG_LEVEL", "info")]);
+    assert!(
+        p.wait_log("retention run finished", std::time::Duration::from_secs(60))
+            .await,
+        "{}",
+        p.log()
+    );
+    p.signal(libc::SIGTERM);
+    assert!(p
+        .wait_exit(std::time::Duration::from_secs(15))
+        .await
+        .is_some());
+    let log = strip_ansi(&p.log());
+    assert!(
+        log.contains(&format!("case purged: personal data removed case={number}")),
+        "{log}"
+    );
+    assert!(log.contains("purged=1"), "{log}");
+    w.assert_private(&log);
+    assert_eq!(
+        count(
+            &w.pool,
+            "SELECT count(*) FROM cases WHERE id = $1 AND purged_at IS NOT NULL",
+            old
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &w.pool,
+            "SELECT count(*) FROM cases WHERE id = $1 AND purged_at IS NULL",
+            recent
+        )
+        .await,
+        1,
+        "700 days are within the period"
+    );
+    assert!(personal_of(&w.pool, old)
+        .await
+        .iter()
+        .all(|m| m.0.is_none()));
+}
+
+/// The CLI's guards: a cut-off in the future is refused, a purge already running (the advisory
+/// lock `krm-intake:purge`, as the daemon's daily run holds it) makes a manual one stop with
+/// exit 1, and `--replay -` reads the case numbers from standard input (the journal).
+#[tokio::test]
+async fn purge_refuses_a_future_bound_waits_its_turn_and_replays_from_stdin() {
+    let w = World::new("purgeguard").await;
+    let mid = format!("<guard-{}@mail.test>", w.name);
+    w.append(&mail(
+        &format!("Erika Musterfrau <{}>", w.sender(CITIZEN)),
+        &w.inbox_address(),
+        "Alter Vorgang",
+        "Bitte prüfen Sie meinen Bescheid.",
+        &mid,
+    ))
+    .await;
+    w.run_once().await;
+    let (id, number) = case_id(&w.pool, &mid).await;
+    close(&w.pool, id, 800).await;
+    let purged = "SELECT count(*) FROM cases WHERE id = $1 AND purged_at IS NOT NULL";
+
+    let future = (chrono::Utc::now() + chrono::Duration::days(3))
+        .date_naive()
+        .to_string();
+    let out = w
+        .command()
+        .args(["purge", "--closed-before", &future])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("liegt in der Zukunft"), "{text}");
+    assert_eq!(count(&w.pool, purged, id).await, 0);
+
+    // Another purge holds the lock.
+    let mut other = sqlx::PgConnection::connect(&w.db_url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(hashtext('krm-intake:purge'))")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let out = w
+        .command()
+        .args(["purge", "--older-than", "2y"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("eine andere Löschung läuft gerade"), "{text}");
+    assert_eq!(
+        count(&w.pool, purged, id).await,
+        0,
+        "nothing purged meanwhile"
+    );
+    other.close().await.unwrap();
+
+    // The journal's lines piped in, as docs/operations.md shows.
+    let journal = format!(
+        "Dez 06 03:00:01 host krm-intake[42]: INFO case purged: personal data removed case={number}\n\
+         Dez 06 03:00:01 host krm-intake[42]: INFO case purged: personal data removed case=KRM-1999-00001\n"
+    );
+    let mut child = w
+        .command()
+        .args(["purge", "--replay", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(journal.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Bereinigte Vorgänge: 1"), "{text}");
+    assert!(
+        text.contains("KRM-1999-00001"),
+        "the unknown number is named: {text}"
+    );
+    assert_eq!(count(&w.pool, purged, id).await, 1);
 }
