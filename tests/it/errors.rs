@@ -9,15 +9,27 @@ fn run_once(w: &World, env: &[(&str, &str)]) -> (i32, String) {
         c.env(k, v);
     }
     let out = c.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    w.assert_private(&err);
+    (out.status.code().unwrap_or(-1), err)
 }
 
 #[tokio::test]
 async fn a_wrong_password_is_named_without_the_password() {
     let w = World::new("badpw").await;
+    // A mail waits in the inbox: the failing run must not log anything of it either.
+    let from = w.sender(CITIZEN);
+    w.deliver(
+        &from,
+        &mail(
+            &format!("Erika Beispiel <{from}>"),
+            &w.inbox_address(),
+            "Frage zum Bescheid",
+            "Guten Tag,\r\nich warte auf eine Antwort.\r\n",
+            &format!("<badpw.{}@mail.test>", w.name),
+        ),
+    )
+    .await;
     let (code, err) = run_once(&w, &[("KRM_IMAP_PASSWORD", "falsch-geheim-123")]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("IMAP login"), "{err}");

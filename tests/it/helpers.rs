@@ -319,6 +319,28 @@ impl World {
         (out.status, text)
     }
 
+    /// [`World::run_private`] without blocking the test's runtime (for tests whose in-process
+    /// proxy must keep serving while the binary runs).
+    pub async fn run_private_async(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (std::process::ExitStatus, String) {
+        let mut c = self.command();
+        c.env("KRM_LOG_LEVEL", "info").args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = tokio::process::Command::from(c)
+            .output()
+            .await
+            .expect("run krm-intake");
+        let text = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        self.assert_private(&text);
+        (out.status, text)
+    }
+
     /// Runs the binary with this world's environment.
     pub fn command(&self) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_krm-intake"));
