@@ -500,14 +500,14 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Every file of the shared corpus goes through `parse` without panic: Ok, or Err with a reason.
 #[test]
 fn whole_corpus_parses_or_fails_with_a_reason() {
-    let dir = std::env::var_os("KRM_CORPUS_DIR")
+    let dir = std::env::var_os("KRM_TEST_CORPUS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
     if !dir.is_dir() {
         // Absent corpus is a failure unless the run says explicitly that it has none.
         assert!(
             std::env::var("KRM_TEST_NO_CORPUS").is_ok_and(|v| v == "1"),
-            "the shared corpus {} is missing: set KRM_CORPUS_DIR, or KRM_TEST_NO_CORPUS=1 to \
+            "the shared corpus {} is missing: set KRM_TEST_CORPUS_DIR, or KRM_TEST_NO_CORPUS=1 to \
              run without it (see README)",
             dir.display()
         );
