@@ -68,6 +68,7 @@ async fn mail_becomes_one_case_and_an_acknowledgement() {
 
     // The acknowledgement arrives in the sender's mailbox with loop-safe headers.
     w.wait_count(CITIZEN, &w.folder, 1).await;
+    wait_postfix_queue_clear(&w.folder).await;
     let acks = w.fetch_all(CITIZEN, &w.folder).await;
     assert_eq!(acks.len(), 1);
     let ack = &acks[0];

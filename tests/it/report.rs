@@ -543,7 +543,9 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
             .unwrap();
     let suppressed: Vec<String> = suppressed.into_iter().map(|(n,)| n).collect();
     assert_eq!(
-        (0..REACTIONS).filter(|&i| suppressed.contains(&n(i))).count(),
+        (0..REACTIONS)
+            .filter(|&i| suppressed.contains(&n(i)))
+            .count(),
         3,
         "three of the reactions are automatic mails: {suppressed:?}"
     );
