@@ -203,6 +203,7 @@ async fn sigterm_stops_a_running_daemon_with_exit_0() {
     assert!(log.contains("shutdown requested"), "{log}");
     assert!(log.contains("stopped"), "{log}");
     assert!(!log.contains("did not stop in time"), "{log}");
+    w.assert_private(&log);
 }
 
 #[tokio::test]

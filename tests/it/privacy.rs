@@ -240,3 +240,31 @@ async fn trace_filter_cannot_open_protocol_logging() {
         );
     }
 }
+
+/// The shared log check of every daemon test looks for the right strings: sender address and
+/// name, subject, body lines — also behind the text log's colour codes.
+#[test]
+fn the_shared_log_check_knows_what_is_personal() {
+    let raw = mail(
+        "\"Erika Musterfrau\" <erika+x1@mail.test>",
+        "ombudsstelle+x1@jobcenter.test",
+        "Frage zu meinem Bescheid",
+        "Guten Tag,\r\nich warte seit Wochen auf Antwort.\r\n",
+        "<p1@mail.test>",
+    );
+    let p = personal_data(&raw);
+    for want in [
+        "Erika Musterfrau",
+        "erika+x1@mail.test",
+        "Frage zu meinem Bescheid",
+        "ich warte seit Wochen auf Antwort.",
+    ] {
+        assert!(p.iter().any(|s| s == want), "{want:?} not in {p:?}");
+    }
+    assert!(
+        !p.iter().any(|s| s.contains("ombudsstelle")),
+        "the recipient is ours, not personal: {p:?}"
+    );
+    let coloured = "\u{1b}[3mfrom\u{1b}[0m\u{1b}[2m=\u{1b}[0merika+x1@mail.test";
+    assert!(strip_ansi(coloured).contains("from=erika+x1@mail.test"));
+}
