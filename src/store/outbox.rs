@@ -154,7 +154,8 @@ impl SenderLock {
         ] {
             let _ = sqlx::query(set).execute(&mut conn).await;
         }
-        loop {
+        // A random token is free unless another live sender drew it; a few draws suffice.
+        for _ in 0..16 {
             let token = (rand::random::<u32>() >> 1).max(1) as i32;
             let (ok,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1, $2)")
                 .bind(SENDER_LOCK_CLASS)
@@ -165,6 +166,9 @@ impl SenderLock {
                 return Ok(SenderLock { conn, token });
             }
         }
+        Err(super::StoreError::Conflict(
+            "no free outbox sender token after 16 draws".into(),
+        ))
     }
 
     pub fn token(&self) -> i32 {

@@ -111,8 +111,10 @@ async fn two_daemons_process_each_mail_once_and_the_standby_takes_over() {
         MAILS as i64
     );
 
-    // What arrived at the sender: one acknowledgement per mail, no duplicates.
+    // What arrived at the sender, once Postfix has delivered everything: one acknowledgement
+    // per mail, no duplicates.
     w.wait_count(CITIZEN, &w.folder, MAILS).await;
+    crate::outbox_crash::wait_postfix_delivered(&w).await;
     let acks = w.fetch_all(CITIZEN, &w.folder).await;
     let ids: HashSet<String> = acks
         .iter()
