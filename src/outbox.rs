@@ -66,7 +66,7 @@ pub async fn drain(
     let (_tx, stop) = watch::channel(false);
     let mut stats = drain_as(pool, sender, settings, lock.token(), ignore_backoff, &stop).await?;
     stats.busy_elsewhere = q::claimed_by_others(pool, lock.token()).await? as usize;
-    drop(lock);
+    lock.release().await;
     Ok(stats)
 }
 

@@ -182,6 +182,11 @@ impl SenderLock {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Ends the session, and with it the lock (dropping does the same, less politely).
+    pub async fn release(self) {
+        let _ = self.conn.close().await;
+    }
+
     /// Gives up this sender's claims on rows it is not sending (after an error left some
     /// behind); called only while none of its sends is in flight.
     pub async fn release_claims(&mut self) -> Result<u64> {
