@@ -199,7 +199,7 @@ async fn mark_case_ack(
 }
 
 /// Runs until `shutdown` flips: drains, then sleeps until a NOTIFY, the next due row (at most
-/// 5 s while another sender holds rows, in case it dies), or 60 s.
+/// 3 s while another sender holds rows, in case it dies), or 60 s.
 pub async fn run(
     pool: PgPool,
     sender: Arc<Sender>,

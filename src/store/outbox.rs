@@ -135,7 +135,7 @@ macro_rules! takeable {
 /// A sender's identity for its claims: a session-level advisory lock on a connection of its
 /// own (a pooled one could be recycled while the process lives and make its claims look
 /// orphaned). The lock lasts exactly as long as that session; a killed process's session ends
-/// at once, a vanished host's after the TCP keepalives set here (about 10 s).
+/// at once, a vanished host's after the TCP keepalives set here (about 5 s).
 pub struct SenderLock {
     conn: PgConnection,
     token: i32,
@@ -147,10 +147,10 @@ impl SenderLock {
         let mut conn = PgConnection::connect_with(&opts).await?;
         // Best effort: ignored on a Unix socket, refused by servers that lack the setting.
         for set in [
-            "SET tcp_keepalives_idle = 4",
+            "SET tcp_keepalives_idle = 2",
             "SET tcp_keepalives_interval = 1",
-            "SET tcp_keepalives_count = 4",
-            "SET tcp_user_timeout = 8000",
+            "SET tcp_keepalives_count = 3",
+            "SET tcp_user_timeout = 5000",
         ] {
             let _ = sqlx::query(set).execute(&mut conn).await;
         }
@@ -340,7 +340,7 @@ pub async fn counts(pool: &PgPool) -> Result<OutboxCounts> {
 }
 
 /// The earliest moment a pending row may need this sender: when it becomes due and takeable.
-/// A row that a running sender holds counts as due within 5 s, since that sender may die.
+/// A row that a running sender holds counts as due within 3 s, since that sender may die.
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>> {
     let (t,): (Option<DateTime<Utc>>,) = sqlx::query_as(concat!(
         live_senders!(),
@@ -349,7 +349,7 @@ pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>> {
         takeable!(),
         " THEN next_attempt_at
              WHEN claimed_by IS NOT NULL
-                 THEN least(greatest(next_attempt_at, locked_until), now() + interval '5 seconds')
+                 THEN least(greatest(next_attempt_at, locked_until), now() + interval '3 seconds')
              ELSE greatest(next_attempt_at, locked_until) END)
          FROM outbox WHERE status = 'pending'"
     ))
