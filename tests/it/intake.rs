@@ -576,7 +576,7 @@ async fn random_kills_during_a_backlog_lose_nothing_and_duplicate_nothing() {
 
     // Kill the daemon while it works through the backlog: each kill comes as soon as that
     // process has made a case, after a pseudo-random extra moment, and must land mid-work.
-    let extra = [0u64, 40, 10, 70, 20, 0];
+    let extra = [0u64, 20, 10, 30, 15, 0];
     let mut before = 0;
     let mut progress = Vec::new();
     for (k, d) in extra.iter().enumerate() {
