@@ -122,6 +122,8 @@ pub struct SmtpSettings {
     pub hello_name: String,
     pub message_id_domain: String,
     pub max_attempts: u32,
+    /// SMTP connections sending at once; also how many sends a crash can repeat.
+    pub parallel: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +254,7 @@ const KEYS: &[(&str, &str, Ty)] = &[
     ("smtp", "hello_name", Ty::Str),
     ("smtp", "message_id_domain", Ty::Str),
     ("smtp", "max_attempts", Ty::Int),
+    ("smtp", "parallel", Ty::Int),
     ("rules", "dir", Ty::Str),
     ("templates", "dir", Ty::Str),
     ("ack", "rate_limit_per_hour", Ty::Int),
@@ -716,11 +719,15 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         hello_name: v.str_or("smtp", "hello_name", &from_domain)?,
         message_id_domain: v.str_or("smtp", "message_id_domain", &from_domain)?,
         max_attempts: v.int_or("smtp", "max_attempts", 8u32)?,
+        parallel: v.int_or("smtp", "parallel", 4usize)?,
         from,
         host: smtp_host,
     };
     if smtp.max_attempts == 0 {
         return Err(v.err("smtp", "max_attempts", "must be at least 1"));
+    }
+    if !(1..=32).contains(&smtp.parallel) {
+        return Err(v.err("smtp", "parallel", "must be between 1 and 32"));
     }
 
     let mut own = v.list("ack", "own_addresses")?.unwrap_or_default();
@@ -978,6 +985,20 @@ mod tests {
             !dbg.contains("hunter2") && !dbg.contains("pw-geheim"),
             "{dbg}"
         );
+    }
+
+    #[test]
+    fn smtp_parallel_defaults_to_four_and_is_bounded() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.smtp.parallel, 4);
+        let s = Settings::load_from(None, &env(&[("KRM_SMTP_PARALLEL", "8")])).unwrap();
+        assert_eq!(s.smtp.parallel, 8);
+        for bad in ["0", "33", "-1"] {
+            let e = Settings::load_from(None, &env(&[("KRM_SMTP_PARALLEL", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("parallel"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! The outbox sender: claims due rows with a lease, hands them to SMTP, and records the result.
-//! Woken by LISTEN/NOTIFY on commit; retries transient failures with capped exponential backoff.
-//! A row can be sent twice only if the process dies between the server's acceptance and the
-//! commit that marks it sent; the Message-ID derived from the row makes such a repeat visible.
+//! The outbox sender: `[smtp] parallel` workers, each claiming one due row, handing it to SMTP
+//! and committing the result before it claims the next. Woken by LISTEN/NOTIFY on commit;
+//! retries transient failures with capped exponential backoff. A row can be sent twice only if
+//! the process dies between the server's acceptance and that commit — at most one row per
+//! worker — and the Message-ID derived from the row makes such a repeat visible.
 
-use futures::StreamExt;
 use sqlx::{Acquire, PgPool};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -13,18 +14,27 @@ use crate::config::Settings;
 use crate::failpoint;
 use crate::metrics as m;
 use crate::smtp::{SendOutcome, Sender};
-use crate::store::outbox::{self as q, OutboxRow};
+use crate::store::outbox::{self as q, OutboxRow, SenderLock};
 use crate::store::{cases, StoreError};
 
 pub const CHANNEL: &str = "krm_outbox";
-const CLAIM: i64 = 50;
-const PARALLEL: usize = 4;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DrainStats {
     pub sent: usize,
     pub retry: usize,
     pub failed: usize,
+    /// Pending rows left alone because another running sender holds them (`run --once`).
+    pub busy_elsewhere: usize,
+}
+
+impl DrainStats {
+    fn add(&mut self, o: &DrainStats) {
+        self.sent += o.sent;
+        self.retry += o.retry;
+        self.failed += o.failed;
+        self.busy_elsewhere += o.busy_elsewhere;
+    }
 }
 
 /// Backoff after the n-th failed attempt: 30 s, 1 min, 2 min, … capped at one hour.
@@ -33,38 +43,82 @@ pub fn backoff_secs(attempts: i32) -> i64 {
     (30i64.saturating_mul(1i64 << n.min(16))).min(3600)
 }
 
-/// Sends every due row once. With `ignore_backoff` (`run --once`), rows waiting out a retry
-/// delay get their attempt now; each row is tried at most once per call.
+/// The lease on a claimed row: longer than any send can take (`send_raw` gives up after three
+/// times `timeout_secs`), so a live sender never loses a row it is sending. It matters only for
+/// rows without a sender token; a dead sender's rows are taken over when its lock is gone.
+fn lease_secs(settings: &Settings) -> i64 {
+    (settings.smtp.timeout_secs as i64)
+        .saturating_mul(3)
+        .saturating_add(120)
+        .max(120)
+}
+
+/// Sends every due row once, as its own sender (`run --once`). With `ignore_backoff`, rows
+/// waiting out a retry delay get their attempt now; each row is tried at most once per call.
+/// Rows that another running sender holds are left to it and counted in `busy_elsewhere`.
 pub async fn drain(
     pool: &PgPool,
     sender: &Sender,
     settings: &Settings,
     ignore_backoff: bool,
 ) -> Result<DrainStats, StoreError> {
-    let mut stats = DrainStats::default();
-    let mut after_id = 0i64;
-    loop {
-        let rows = q::claim(pool, CLAIM, ignore_backoff, after_id).await?;
-        if rows.is_empty() {
-            break;
-        }
-        after_id = rows.iter().map(|r| r.id).max().unwrap_or(after_id);
-        let results: Vec<(OutboxRow, SendOutcome)> = futures::stream::iter(rows)
-            .map(|row| async move {
-                let outcome = sender.send_raw(&row.recipient, &row.raw).await;
-                (row, outcome)
-            })
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        for (row, outcome) in results {
+    let lock = SenderLock::acquire(pool).await?;
+    let (_tx, stop) = watch::channel(false);
+    let mut stats = drain_as(pool, sender, settings, lock.token(), ignore_backoff, &stop).await?;
+    stats.busy_elsewhere = q::claimed_by_others(pool, lock.token()).await? as usize;
+    lock.release().await;
+    Ok(stats)
+}
+
+/// Runs `[smtp] parallel` workers until no due row is left (or `stop` flips). Each worker
+/// sends one row at a time and commits its result before claiming the next.
+async fn drain_as(
+    pool: &PgPool,
+    sender: &Sender,
+    settings: &Settings,
+    token: i32,
+    ignore_backoff: bool,
+    stop: &watch::Receiver<bool>,
+) -> Result<DrainStats, StoreError> {
+    // Rows are claimed in id order; a row tried in this call (a retry) is not claimed again.
+    let after = AtomicI64::new(0);
+    let lease = lease_secs(settings);
+    let worker = || async {
+        let mut stats = DrainStats::default();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let from = after.load(Ordering::SeqCst);
+            let Some(row) = q::claim_one(pool, token, ignore_backoff, from, lease).await? else {
+                break;
+            };
+            after.fetch_max(row.id, Ordering::SeqCst);
+            let outcome = sender.send_raw(&row.recipient, &row.raw).await;
             record(pool, settings, &row, &outcome, &mut stats).await?;
+        }
+        Ok::<_, StoreError>(stats)
+    };
+    // Every worker finishes the row in hand even if another failed.
+    let results =
+        futures::future::join_all((0..settings.smtp.parallel.max(1)).map(|_| worker())).await;
+    let mut stats = DrainStats::default();
+    let mut first_err = None;
+    for r in results {
+        match r {
+            Ok(s) => stats.add(&s),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
         }
     }
     if let Ok(c) = q::counts(pool).await {
         m::outbox_pending(c.pending);
     }
-    Ok(stats)
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
 }
 
 async fn record(
@@ -144,7 +198,8 @@ async fn mark_case_ack(
     Ok(())
 }
 
-/// Runs until `shutdown` flips: drains, then sleeps until a NOTIFY, the next due row, or 60 s.
+/// Runs until `shutdown` flips: drains, then sleeps until a NOTIFY, the next due row (at most
+/// 3 s while another sender holds rows, in case it dies), or 60 s.
 pub async fn run(
     pool: PgPool,
     sender: Arc<Sender>,
@@ -152,6 +207,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut failures = 0u32;
+    let mut lock: Option<SenderLock> = None;
     loop {
         if *shutdown.borrow() {
             return;
@@ -173,7 +229,7 @@ pub async fn run(
             if *shutdown.borrow() {
                 return;
             }
-            match drain(&pool, &sender, &settings, false).await {
+            match drain_round(&pool, &sender, &settings, &mut lock, &shutdown).await {
                 Ok(_) => failures = 0,
                 Err(e) => {
                     failures += 1;
@@ -211,6 +267,33 @@ pub async fn run(
             }
         }
     }
+}
+
+/// One drain of the daemon's sender, under its lock (taken again if its connection died).
+async fn drain_round(
+    pool: &PgPool,
+    sender: &Sender,
+    settings: &Settings,
+    lock: &mut Option<SenderLock>,
+    stop: &watch::Receiver<bool>,
+) -> Result<DrainStats, StoreError> {
+    let alive = match lock.as_mut() {
+        Some(l) => l.alive().await,
+        None => false,
+    };
+    if !alive {
+        *lock = Some(SenderLock::acquire(pool).await?);
+    }
+    let Some(l) = lock.as_mut() else {
+        return Ok(DrainStats::default());
+    };
+    // No send is in flight between rounds: a claim of ours still standing was left by an
+    // error and would otherwise wait out its lease.
+    let stale = l.release_claims().await?;
+    if stale > 0 {
+        tracing::warn!(rows = stale, "outbox: released claims left by an error");
+    }
+    drain_as(pool, sender, settings, l.token(), false, stop).await
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use lettre::message::Mailbox as LettreMailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::PoolConfig;
 use lettre::{Address as LettreAddress, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 use thiserror::Error;
@@ -72,7 +73,9 @@ impl Sender {
             .port(s.port)
             .tls(tls)
             .hello_name(ClientId::Domain(s.hello_name.clone()))
-            .timeout(Some(Duration::from_secs(s.timeout_secs)));
+            .timeout(Some(Duration::from_secs(s.timeout_secs)))
+            // One connection per sending worker stays open between mails.
+            .pool_config(PoolConfig::new().max_size(s.parallel as u32));
         if let (Some(u), Some(p)) = (&s.username, s.password.expose()) {
             b = b.credentials(Credentials::new(u.clone(), p.to_string()));
         }

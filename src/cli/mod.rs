@@ -209,6 +209,12 @@ async fn dispatch(cli: Cli) -> ExitCode {
                             r.outbox.retry,
                             r.outbox.failed
                         );
+                        if r.outbox.busy_elsewhere > 0 {
+                            println!(
+                                "Noch nicht gesendet: {} Mails, die ein anderer laufender krm-intake gerade sendet (von ihm beansprucht, hier nicht angefasst).",
+                                r.outbox.busy_elsewhere
+                            );
+                        }
                         ExitCode::SUCCESS
                     }
                     Err(e) => fail(e),

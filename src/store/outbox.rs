@@ -1,13 +1,11 @@
-//! The outbox: acknowledgements and digests, rendered at enqueue, claimed with a lease
-//! (`locked_until`) so two senders never send the same row at the same time.
+//! The outbox: acknowledgements and digests, rendered at enqueue, claimed one row at a time by
+//! a sender that holds an advisory lock (its token in `claimed_by`), so two senders never send
+//! the same row at the same time and a dead sender's row is taken over at once.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::Result;
-
-/// Lease on a claimed row; a sender that dies releases it by expiry.
-pub const LEASE_SECS: i64 = 120;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
@@ -110,39 +108,167 @@ pub async fn acks_last_hour_many(
     Ok(rows.into_iter().map(|r| r.1).collect())
 }
 
-/// Claims up to `limit` pending rows. With `ignore_backoff`, rows waiting out a retry delay are
-/// taken too (`run --once`).
-pub async fn claim(
+/// The advisory-lock class (first key of the two-key form) of the senders' tokens.
+pub const SENDER_LOCK_CLASS: i32 = 0x4b52_4d4f; // "KRMO"
+
+/// Live sender tokens: the second keys of the granted `SENDER_LOCK_CLASS` locks in this database.
+macro_rules! live_senders {
+    () => {
+        "WITH live AS MATERIALIZED (
+             SELECT objid::bigint AS token FROM pg_locks
+             WHERE locktype = 'advisory' AND granted AND objsubid = 2
+               AND classid::bigint = 1263684943
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+         "
+    };
+}
+
+/// A row someone else may take: unclaimed, its lease run out, or its sender's lock gone
+/// (the process died and PostgreSQL ended its session).
+macro_rules! takeable {
+    () => {
+        "(locked_until IS NULL OR locked_until < now()
+          OR (claimed_by IS NOT NULL AND claimed_by NOT IN (SELECT token FROM live)))"
+    };
+}
+
+/// A sender's identity for its claims: a session-level advisory lock on a connection of its
+/// own (a pooled one could be recycled while the process lives and make its claims look
+/// orphaned). The lock lasts exactly as long as that session; a killed process's session ends
+/// at once, a vanished host's after the TCP keepalives set here (about 5 s).
+pub struct SenderLock {
+    conn: PgConnection,
+    token: i32,
+}
+
+impl SenderLock {
+    pub async fn acquire(pool: &PgPool) -> Result<SenderLock> {
+        let opts = pool.connect_options().as_ref().clone();
+        let mut conn = PgConnection::connect_with(&opts).await?;
+        // Best effort: ignored on a Unix socket, refused by servers that lack the setting.
+        for set in [
+            "SET tcp_keepalives_idle = 2",
+            "SET tcp_keepalives_interval = 1",
+            "SET tcp_keepalives_count = 3",
+            "SET tcp_user_timeout = 5000",
+        ] {
+            let _ = sqlx::query(set).execute(&mut conn).await;
+        }
+        // A random token is free unless another live sender drew it; a few draws suffice.
+        for _ in 0..16 {
+            let token = (rand::random::<u32>() >> 1).max(1) as i32;
+            let (ok,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1, $2)")
+                .bind(SENDER_LOCK_CLASS)
+                .bind(token)
+                .fetch_one(&mut conn)
+                .await?;
+            if ok {
+                return Ok(SenderLock { conn, token });
+            }
+        }
+        Err(super::StoreError::Conflict(
+            "no free outbox sender token after 16 draws".into(),
+        ))
+    }
+
+    pub fn token(&self) -> i32 {
+        self.token
+    }
+
+    /// True while the lock's connection answers (and so the lock is held).
+    pub async fn alive(&mut self) -> bool {
+        tokio::time::timeout(std::time::Duration::from_secs(5), self.conn.ping())
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Ends the session, and with it the lock (dropping does the same, less politely).
+    pub async fn release(self) {
+        let _ = self.conn.close().await;
+    }
+
+    /// Gives up this sender's claims on rows it is not sending (after an error left some
+    /// behind); called only while none of its sends is in flight.
+    pub async fn release_claims(&mut self) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE outbox SET locked_until = NULL, claimed_by = NULL
+             WHERE claimed_by = $1 AND status = 'pending'",
+        )
+        .bind(self.token)
+        .execute(&mut self.conn)
+        .await?;
+        Ok(r.rows_affected())
+    }
+}
+
+/// Claims the first due row after `after_id` for the sender `token`, if that sender's lock is
+/// held. With `ignore_backoff`, rows waiting out a retry delay are taken too (`run --once`).
+pub async fn claim_one(
     pool: &PgPool,
-    limit: i64,
+    token: i32,
     ignore_backoff: bool,
     after_id: i64,
-) -> Result<Vec<OutboxRow>> {
-    let rows = sqlx::query_as::<_, OutboxRow>(
-        "UPDATE outbox SET locked_until = now() + make_interval(secs => $3), attempts = attempts + 1
-         WHERE id IN (
+    lease_secs: i64,
+) -> Result<Option<OutboxRow>> {
+    let row = sqlx::query_as::<_, OutboxRow>(concat!(
+        live_senders!(),
+        "UPDATE outbox SET locked_until = now() + make_interval(secs => $3),
+                attempts = attempts + 1, claimed_by = $1
+         WHERE id = (
              SELECT id FROM outbox
              WHERE status = 'pending'
                AND ($2 OR next_attempt_at <= now())
-               AND (locked_until IS NULL OR locked_until < now())
                AND id > $4
+               AND ",
+        takeable!(),
+        "
+               AND EXISTS (SELECT 1 FROM live WHERE token = $1)
              ORDER BY id
              FOR UPDATE SKIP LOCKED
-             LIMIT $1)
-         RETURNING id, kind, case_id, recipient, message_id, raw, attempts",
-    )
-    .bind(limit)
+             LIMIT 1)
+         RETURNING id, kind, case_id, recipient, message_id, raw, attempts"
+    ))
+    .bind(token)
     .bind(ignore_backoff)
-    .bind(LEASE_SECS as f64)
+    .bind(lease_secs as f64)
     .bind(after_id)
-    .fetch_all(pool)
+    .fetch_optional(pool)
     .await?;
-    Ok(rows)
+    Ok(row)
+}
+
+/// Pending rows another sender may take now (due or, with `ignore_backoff`, waiting out a
+/// retry delay): the condition [`claim_one`] uses.
+pub async fn takeable_count(pool: &PgPool, ignore_backoff: bool) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(concat!(
+        live_senders!(),
+        "SELECT count(*) FROM outbox
+         WHERE status = 'pending' AND ($1 OR next_attempt_at <= now()) AND ",
+        takeable!()
+    ))
+    .bind(ignore_backoff)
+    .fetch_one(pool)
+    .await?;
+    Ok(n)
+}
+
+/// Pending rows claimed by a running sender other than `token` (being sent right now).
+pub async fn claimed_by_others(pool: &PgPool, token: i32) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(concat!(
+        live_senders!(),
+        "SELECT count(*) FROM outbox
+         WHERE status = 'pending' AND claimed_by <> $1
+           AND locked_until >= now() AND claimed_by IN (SELECT token FROM live)"
+    ))
+    .bind(token)
+    .fetch_one(pool)
+    .await?;
+    Ok(n)
 }
 
 pub async fn mark_sent(conn: &mut PgConnection, id: i64, code: Option<&str>) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET status = 'sent', sent_at = now(), locked_until = NULL, last_code = $2 WHERE id = $1",
+        "UPDATE outbox SET status = 'sent', sent_at = now(), locked_until = NULL, claimed_by = NULL, last_code = $2 WHERE id = $1",
     )
     .bind(id)
     .bind(code)
@@ -159,7 +285,7 @@ pub async fn mark_retry(
     code: Option<&str>,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET locked_until = NULL, next_attempt_at = now() + make_interval(secs => $2),
+        "UPDATE outbox SET locked_until = NULL, claimed_by = NULL, next_attempt_at = now() + make_interval(secs => $2),
              last_error = $3, last_code = $4
          WHERE id = $1",
     )
@@ -179,7 +305,7 @@ pub async fn mark_failed(
     code: Option<&str>,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET status = 'failed', locked_until = NULL, last_error = $2, last_code = $3 WHERE id = $1",
+        "UPDATE outbox SET status = 'failed', locked_until = NULL, claimed_by = NULL, last_error = $2, last_code = $3 WHERE id = $1",
     )
     .bind(id)
     .bind(super::text(error))
@@ -213,12 +339,31 @@ pub async fn counts(pool: &PgPool) -> Result<OutboxCounts> {
     })
 }
 
-/// The earliest moment a pending row becomes due (for the sender's sleep).
+/// The earliest moment a pending row may need this sender: when it becomes due and takeable.
+/// A row that a running sender holds counts as due within 3 s, since that sender may die.
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>> {
-    let (t,): (Option<DateTime<Utc>>,) = sqlx::query_as(
-        "SELECT min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at))) FROM outbox WHERE status = 'pending'",
-    )
+    let (t,): (Option<DateTime<Utc>>,) = sqlx::query_as(concat!(
+        live_senders!(),
+        "SELECT min(CASE
+             WHEN ",
+        takeable!(),
+        " THEN next_attempt_at
+             WHEN claimed_by IS NOT NULL
+                 THEN least(greatest(next_attempt_at, locked_until), now() + interval '3 seconds')
+             ELSE greatest(next_attempt_at, locked_until) END)
+         FROM outbox WHERE status = 'pending'"
+    ))
     .fetch_one(pool)
     .await?;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SENDER_LOCK_CLASS;
+
+    #[test]
+    fn live_senders_query_names_the_lock_class() {
+        assert!(live_senders!().contains(&format!("= {SENDER_LOCK_CLASS}\n")));
+    }
 }

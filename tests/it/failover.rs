@@ -111,7 +111,8 @@ async fn two_daemons_process_each_mail_once_and_the_standby_takes_over() {
         MAILS as i64
     );
 
-    // What arrived at the sender: one acknowledgement per mail, no duplicates.
+    // What arrived at the sender, once Postfix has delivered everything: one acknowledgement
+    // per mail, no duplicates.
     w.wait_count(CITIZEN, &w.folder, MAILS).await;
     // Nothing for this test left in Postfix's queue: a duplicate in transit would count too.
     wait_postfix_queue_clear(&w.folder).await;

@@ -10,6 +10,7 @@ mod failover;
 mod foundation;
 mod intake;
 mod ops;
+mod outbox_crash;
 mod privacy;
 mod proxy;
 mod purge;
