@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::cli::term::{errln, out};
+
 use crate::explain::{self, Explanation, Options};
 use crate::rules::RuleSet;
 
@@ -38,7 +40,7 @@ pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
             },
         ),
         Err(e) => {
-            eprintln!("krm-intake explain: Konfiguration nicht verwendet ({e}); es gelten die Voreinstellungen.");
+            errln!("krm-intake explain: Konfiguration nicht verwendet ({e}); es gelten die Voreinstellungen.");
             (None, Options::default())
         }
     };
@@ -51,7 +53,7 @@ pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
     let rules = match RuleSet::load_dir(&rules_dir) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("krm-intake explain: {}: {e}", rules_dir.display());
+            errln!("krm-intake explain: {}: {e}", rules_dir.display());
             return ExitCode::from(1);
         }
     };
@@ -79,12 +81,12 @@ pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
     }
 
     if args.json {
-        match serde_json::to_string_pretty(&out) {
-            Ok(s) => println!("{s}"),
+        match super::term::print_json(&out) {
+            Ok(()) => {}
             Err(e) => return super::fail(e.into()),
         }
     } else {
-        print!("{}", explain::render_text(&out));
+        out!("{}", explain::render_text(&out));
     }
     if all_read {
         ExitCode::SUCCESS

@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use term::{errln, outln};
+
 use crate::config::Settings;
 
 pub mod case;
@@ -13,6 +15,7 @@ pub mod explain;
 pub mod purge;
 pub mod quarantine;
 pub mod report;
+pub mod term;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -87,7 +90,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("krm-intake: cannot start the runtime: {e}");
+            errln!("krm-intake: cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
@@ -96,13 +99,13 @@ pub fn main() -> ExitCode {
 
 pub(crate) fn load_settings(cli: &Cli) -> Result<Settings, ExitCode> {
     Settings::load(cli.config.as_deref()).map_err(|e| {
-        eprintln!("krm-intake: configuration error: {e}");
+        errln!("krm-intake: configuration error: {e}");
         ExitCode::from(2)
     })
 }
 
 pub(crate) fn fail(e: anyhow::Error) -> ExitCode {
-    eprintln!("krm-intake: {e:#}");
+    errln!("krm-intake: {e:#}");
     ExitCode::from(1)
 }
 
@@ -176,7 +179,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             };
             match crate::store::connect(url, 2).await {
                 Ok(_) => {
-                    println!("Datenbank ist auf dem neuesten Stand.");
+                    outln!("Datenbank ist auf dem neuesten Stand.");
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e.into()),
@@ -198,7 +201,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             if *once {
                 match crate::daemon::run_once(&app, *no_send).await {
                     Ok(r) => {
-                        println!(
+                        outln!(
                             "Neue Vorgänge: {}, Folgemails: {}, erneut gesehen: {}, Rückläufer: {}, Quarantäne: {}; Mails gesendet: {}, später erneut: {}, fehlgeschlagen: {}",
                             r.scan.new_cases,
                             r.scan.followups,
@@ -230,15 +233,15 @@ fn rules_check(dir: &std::path::Path) -> ExitCode {
         .filter(|p| p.severity == crate::rules::Severity::Error)
         .count();
     for p in &problems {
-        println!("{p}");
+        outln!("{p}");
     }
     if errors > 0 {
-        eprintln!("{errors} Fehler in {}", dir.display());
+        errln!("{errors} Fehler in {}", dir.display());
         ExitCode::from(1)
     } else {
         match crate::rules::RuleSet::load_dir(dir) {
             Ok(r) => {
-                println!(
+                outln!(
                     "{}: {} Regeln in Ordnung (Version {})",
                     dir.display(),
                     r.len(),
@@ -247,7 +250,7 @@ fn rules_check(dir: &std::path::Path) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{e}");
+                errln!("{e}");
                 ExitCode::from(1)
             }
         }
@@ -257,10 +260,10 @@ fn rules_check(dir: &std::path::Path) -> ExitCode {
 fn check(s: &Settings) -> ExitCode {
     let mut ok = true;
     for w in &s.warnings {
-        println!("Warnung: {w}");
+        outln!("Warnung: {w}");
     }
     match crate::rules::RuleSet::load_dir(&s.rules_dir) {
-        Ok(r) => println!(
+        Ok(r) => outln!(
             "Regeln: {} Regeln aus {} (Version {})",
             r.len(),
             s.rules_dir.display(),
@@ -268,25 +271,25 @@ fn check(s: &Settings) -> ExitCode {
         ),
         Err(e) => {
             ok = false;
-            println!("Fehler: {e}");
+            outln!("Fehler: {e}");
         }
     }
     for p in crate::rules::check_dir(&s.rules_dir)
         .iter()
         .filter(|p| p.severity != crate::rules::Severity::Error)
     {
-        println!("{p}");
+        outln!("{p}");
     }
     match crate::templates::Templates::load(&s.templates_dir) {
-        Ok(_) => println!("Vorlagen: {} in Ordnung", s.templates_dir.display()),
+        Ok(_) => outln!("Vorlagen: {} in Ordnung", s.templates_dir.display()),
         Err(e) => {
             ok = false;
-            println!("Fehler: {e}");
+            outln!("Fehler: {e}");
         }
     }
     if let Err(e) = crate::smtp::Sender::new(&s.smtp) {
         ok = false;
-        println!("Fehler: smtp: {e}");
+        outln!("Fehler: smtp: {e}");
     }
     for (what, path) in [
         ("imap.ca_file", &s.imap.ca_file),
@@ -295,15 +298,15 @@ fn check(s: &Settings) -> ExitCode {
         if let Some(p) = path {
             if let Err(e) = crate::tls::load_ca_file(p) {
                 ok = false;
-                println!("Fehler: {what}: {e}");
+                outln!("Fehler: {what}: {e}");
             }
         }
     }
     if s.database.url.expose().is_none() {
-        println!("Hinweis: database.url (KRM_DATABASE_URL) ist nicht gesetzt; run und migrate brauchen sie.");
+        outln!("Hinweis: database.url (KRM_DATABASE_URL) ist nicht gesetzt; run und migrate brauchen sie.");
     }
     if ok {
-        println!("Konfiguration in Ordnung.");
+        outln!("Konfiguration in Ordnung.");
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
