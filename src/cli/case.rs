@@ -839,11 +839,18 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
                 .map(|id| format!(", Message-ID {id}"))
                 .unwrap_or_default()
         ));
-        if let Some(dh) = m.date_header {
-            out.push_str(&format!(
+        match (
+            m.date_header.filter(|t| calendar::is_showable(*t)),
+            &m.date_raw,
+        ) {
+            (Some(dh), _) => out.push_str(&format!(
                 "     Datum (Kopfzeile): {}\n",
                 staff::berlin_minute(dh)
-            ));
+            )),
+            (None, Some(raw)) => {
+                out.push_str(&format!("     Datum (Kopfzeile): unbekannt („{raw}“)\n"))
+            }
+            (None, None) => {}
         }
         let att: Vec<_> = d
             .attachments

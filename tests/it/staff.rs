@@ -740,3 +740,38 @@ async fn mail_and_rules_text_reaches_the_terminal_neutralised() {
     let rules_checked = ok(&w, &["rules", "check", &rules_arg]);
     assert_neutral("rules check", &rules_checked);
 }
+
+#[tokio::test]
+async fn a_date_header_outside_four_digit_years_is_shown_as_unknown() {
+    let w = World::new("baddate").await;
+    let cases = [
+        ("Fri, 31 Dec 99999 23:59:59 +0000", "a"),
+        ("Sat, 01 Jan 0000 10:00:00 +0000", "b"),
+    ];
+    for (date, tag) in cases {
+        let raw = format!(
+            "From: Max Muster <buerger@mail.test>\r\nTo: {}\r\nSubject: Datum {tag}\r\n\
+             Message-ID: <date.{tag}.{}@mail.test>\r\nDate: {date}\r\n\r\nGuten Tag.\r\n",
+            w.inbox_address(),
+            w.name
+        );
+        w.append(raw.as_bytes()).await;
+    }
+    w.run_once().await;
+    let numbers = w.cases().await;
+    assert_eq!(numbers.len(), 2);
+    for ((date, _), (number, _)) in cases.iter().zip(&numbers) {
+        let text = ok(&w, &["case", "show", number]);
+        assert!(
+            text.contains(&format!("Datum (Kopfzeile): unbekannt („{date}“)")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("+10000") && !text.contains("2000-01-01"),
+            "{text}"
+        );
+        let v = json(&w, &["case", "show", number, "--json"]);
+        assert_eq!(v["messages"][0]["date"], Value::Null, "{v}");
+        assert_eq!(v["messages"][0]["date_raw"], *date, "{v}");
+    }
+}
