@@ -321,7 +321,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
     let load_rules = || {
         staff::topic_catalogue(&settings.rules_dir).map_err(|e| {
             errln!("krm-intake: {e}");
-            ExitCode::from(2)
+            ExitCode::from(super::EXIT_CONFIG)
         })
     };
     let result: Result<Applied, StaffError> = match cmd {

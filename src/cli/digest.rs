@@ -13,10 +13,10 @@ use crate::templates::Templates;
 
 #[derive(Debug, clap::Args)]
 pub struct DigestArgs {
-    /// Show the digests instead of sending them (the only mode: the daemon sends).
+    /// Die Erinnerungen zeigen statt senden (die einzige Betriebsart: versenden tut der Dienst).
     #[arg(long, required = true)]
     pub preview: bool,
-    /// The day to preview (YYYY-MM-DD, Europe/Berlin); default today.
+    /// Der Tag der Vorschau (JJJJ-MM-TT, Berliner Zeit); Vorgabe: heute.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub date: Option<NaiveDate>,
 }
@@ -34,8 +34,11 @@ pub async fn run(cli: &super::Cli, args: &DigestArgs) -> ExitCode {
     let templates = match Templates::load(&settings.templates_dir) {
         Ok(t) => t,
         Err(e) => {
-            errln!("krm-intake: configuration error: {e}");
-            return ExitCode::from(2);
+            errln!(
+                "krm-intake: Konfigurationsfehler: {}",
+                super::template_fault(&e)
+            );
+            return ExitCode::from(super::EXIT_CONFIG);
         }
     };
     let cal = settings.deadlines.calendar();

@@ -12,20 +12,21 @@ use crate::purge::{self, PurgeReport, Selection};
 
 #[derive(Debug, clap::Args)]
 pub struct PurgeArgs {
-    /// Cases closed (or discarded/merged) before this day (YYYY-MM-DD, Europe/Berlin).
+    /// Vorgänge, die vor diesem Tag abgeschlossen (oder verworfen/zusammengeführt) wurden
+    /// (JJJJ-MM-TT, Berliner Zeit).
     #[arg(long, value_name = "DATUM", conflicts_with_all = ["older_than", "replay", "show_log"])]
     pub closed_before: Option<NaiveDate>,
-    /// Cases closed longer ago than this, e.g. 730d, 2y, 18m, 6w.
+    /// Vorgänge, die länger als diese Dauer abgeschlossen sind, z. B. 730d, 2y, 18m, 6w.
     #[arg(long, value_name = "DAUER", conflicts_with_all = ["replay", "show_log"])]
     pub older_than: Option<String>,
-    /// After restoring a backup: purge again every case named in this deletion-log export
-    /// (`purge --show-log`) or journal excerpt; `-` reads standard input.
+    /// Nach dem Einspielen einer Sicherung: jeden Vorgang aus diesem Export des Löschprotokolls
+    /// (`purge --show-log`) oder Journal-Auszug erneut löschen; `-` liest die Standardeingabe.
     #[arg(long, value_name = "DATEI", conflicts_with = "show_log")]
     pub replay: Option<PathBuf>,
-    /// Print the deletion log (tab-separated: case number, time, what was removed).
+    /// Das Löschprotokoll ausgeben (tabulatorgetrennt: Vorgangsnummer, Zeit, was gelöscht wurde).
     #[arg(long)]
     pub show_log: bool,
-    /// Only list what would be removed; change nothing.
+    /// Nur auflisten, was gelöscht würde; nichts ändern.
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -12,18 +12,20 @@ use crate::store::quarantine;
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
-    /// List quarantined mails (with --all also those already retried).
+    /// Mails in Quarantäne auflisten (mit --all auch die bereits erneut versuchten).
     List {
+        /// Auch bereits erneut versuchte Einträge.
         #[arg(long)]
         all: bool,
+        /// Als JSON-Array.
         #[arg(long)]
         json: bool,
     },
-    /// Move quarantined mails back to the inbox for another attempt.
+    /// Mails aus der Quarantäne zurück in den Posteingang legen, für einen neuen Versuch.
     Retry {
-        /// Quarantine record id (see `quarantine list`).
+        /// Nummer des Quarantäne-Eintrags (siehe `quarantine list`).
         id: Option<i64>,
-        /// Retry every quarantined mail.
+        /// Alle Mails in Quarantäne erneut versuchen.
         #[arg(long, conflicts_with = "id")]
         all: bool,
     },
@@ -102,7 +104,8 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
                 }
             };
             if let Err(e) = settings.require_imap() {
-                return super::fail(e.into());
+                errln!("krm-intake: Konfigurationsfehler: {e}");
+                return ExitCode::from(super::EXIT_CONFIG);
             }
             let mut mb = match Mailbox::connect(&settings.imap).await {
                 Ok(m) => m,
