@@ -84,6 +84,11 @@ mod tests {
     }
 
     #[test]
+    fn no_colour_codes_outside_a_terminal() {
+        assert!(!super::colour(false));
+    }
+
+    #[test]
     fn quiet_targets_cover_their_modules_only() {
         assert!(super::is_quiet("lettre"));
         assert!(super::is_quiet("lettre::transport::smtp::client"));

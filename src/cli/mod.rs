@@ -367,9 +367,9 @@ impl Review {
             Ok(r) => self.push(
                 Level::Info,
                 format!(
-                    "Regeln: {} Regeln aus {} in Ordnung (Version {})",
-                    r.len(),
+                    "{}: {} Regeln in Ordnung (Version {})",
                     dir.display(),
+                    r.len(),
                     r.version()
                 ),
             ),
