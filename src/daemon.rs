@@ -38,9 +38,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         .with_context(|| format!("Loading rules from {}", settings.rules_dir.display()))?;
     let templates = Templates::load(&settings.templates_dir)?;
     let url = settings.require_database()?;
-    let pool = store::connect(url, settings.database.max_connections)
-        .await
-        .context("Connecting to the database")?;
+    // The store's connection error is a whole German sentence naming host, port and database.
+    let pool = store::connect(url, settings.database.max_connections).await?;
     let sender = Sender::new(&settings.smtp)?;
     m::ruleset(rules.version());
     let ctx = Context {

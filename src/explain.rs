@@ -69,8 +69,10 @@ pub struct Explanation {
     pub reply_to: Vec<String>,
     pub cc: Vec<String>,
     pub subject: Option<String>,
-    /// RFC 3339 with the sender's offset.
+    /// RFC 3339 with the sender's offset; null when missing, unreadable or outside 1900–9999.
     pub date: Option<String>,
+    /// The Date header as written.
+    pub date_raw: Option<String>,
     pub message_id: Option<String>,
     /// The full text body as the daemon stores it.
     pub text: Option<String>,
@@ -113,6 +115,7 @@ impl Explanation {
             cc: Vec::new(),
             subject: None,
             date: None,
+            date_raw: None,
             message_id: None,
             text: None,
             attachments: Vec::new(),
@@ -207,6 +210,7 @@ fn explain_parsed(file: &str, mail: &ParsedMail, rules: &RuleSet, opts: &Options
         cc: mail.cc.iter().map(|a| a.normalized()).collect(),
         subject: mail.subject.clone(),
         date: mail.date.map(|d| d.to_rfc3339()),
+        date_raw: mail.date_raw.clone(),
         message_id: mail.message_id.clone(),
         text: Some(mail.text.clone()),
         attachments: mail
@@ -321,7 +325,11 @@ fn render_one(out: &mut String, e: &Explanation) {
     line(
         out,
         "Datum:",
-        &e.date.as_deref().map_or("–".to_string(), berlin_time),
+        &match (e.date.as_deref(), e.date_raw.as_deref()) {
+            (Some(d), _) => berlin_time(d),
+            (None, Some(raw)) => format!("unbekannt („{raw}“)"),
+            (None, None) => "–".to_string(),
+        },
     );
     line(
         out,
@@ -702,6 +710,7 @@ mod tests {
             "cc",
             "subject",
             "date",
+            "date_raw",
             "message_id",
             "text",
             "attachments",

@@ -141,7 +141,7 @@ async fn record(
                 m::counter(m::DIGESTS_SENT, 1);
             }
             stats.sent += 1;
-            tracing::info!(outbox = row.id, kind = %row.kind, case_id = ?row.case_id, code = %code, "mail accepted by SMTP server");
+            tracing::info!(outbox = row.id, kind = %row.kind, case_id = row.case_id, code = %code, "mail accepted by SMTP server");
         }
         SendOutcome::Transient { code, message }
             if row.attempts < settings.smtp.max_attempts as i32 =>
@@ -151,7 +151,13 @@ async fn record(
             tracing::debug!(outbox = row.id, error = %message, "SMTP error text");
             q::mark_retry(&mut tx, row.id, delay, message, code.as_deref()).await?;
             stats.retry += 1;
-            tracing::warn!(outbox = row.id, attempt = row.attempts, code = ?code, retry_in_secs = delay, "SMTP delivery deferred");
+            tracing::warn!(
+                outbox = row.id,
+                attempt = row.attempts,
+                code = %code.as_deref().unwrap_or("-"),
+                retry_in_secs = delay,
+                "SMTP delivery deferred"
+            );
         }
         SendOutcome::Transient { code, message } | SendOutcome::Permanent { code, message } => {
             q::mark_failed(&mut tx, row.id, message, code.as_deref()).await?;
@@ -160,7 +166,7 @@ async fn record(
                 m::counter(m::ACKS_FAILED, 1);
             }
             stats.failed += 1;
-            tracing::warn!(outbox = row.id, kind = %row.kind, attempts = row.attempts, code = ?code, "SMTP delivery failed for good");
+            tracing::warn!(outbox = row.id, kind = %row.kind, attempts = row.attempts, code = %code.as_deref().unwrap_or("-"), "SMTP delivery failed for good");
         }
     }
     tx.commit().await?;

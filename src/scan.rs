@@ -535,7 +535,7 @@ fn log_outcome(uid: u32, o: &Outcome) {
     match o {
         Outcome::NewCase { number, ack } => {
             m::counter(m::CASES_CREATED, 1);
-            tracing::info!(uid, case = %number, ack = ?ack_label(ack), "new case");
+            tracing::info!(uid, case = %number, ack = %ack_label(ack), "new case");
         }
         Outcome::FollowUp { number, reopened } => {
             m::counter(m::FOLLOWUPS, 1);

@@ -1266,6 +1266,7 @@ pub struct MessageJson {
     pub message_id: Option<String>,
     pub received_at: String,
     pub date: Option<String>,
+    pub date_raw: Option<String>,
     pub from: Option<String>,
     pub from_name: Option<String>,
     pub subject: Option<String>,
@@ -1338,7 +1339,13 @@ impl CaseDetail {
                     role: m.role.clone(),
                     message_id: m.message_id.clone(),
                     received_at: rfc3339_berlin(m.received_at),
-                    date: m.date_header.map(rfc3339_berlin),
+                    // Rows stored before dates were range-checked may hold a year that RFC 3339
+                    // cannot write: unknown, like an unreadable header.
+                    date: m
+                        .date_header
+                        .filter(|t| calendar::is_showable(*t))
+                        .map(rfc3339_berlin),
+                    date_raw: m.date_raw.clone(),
                     from: m.from_addr.clone(),
                     from_name: m.from_name.clone(),
                     subject: m.subject.clone(),

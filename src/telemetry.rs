@@ -3,6 +3,7 @@
 //! mail data) are held at warn whatever the configured filter says.
 
 use crate::config::LogFormat;
+use std::io::IsTerminal;
 use tracing::Level;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{filter, EnvFilter, Layer};
@@ -39,6 +40,12 @@ fn is_quiet(target: &str) -> bool {
     })
 }
 
+/// Colour codes only on a terminal, and not there either when `NO_COLOR` is set
+/// (<https://no-color.org>): a file, a pipe or the journal gets plain text.
+fn colour(stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 pub fn init(level: &str, format: LogFormat) {
     let directives = filter_directives(level);
     let filter = EnvFilter::try_new(&directives)
@@ -49,6 +56,7 @@ pub fn init(level: &str, format: LogFormat) {
     let cap = filter::filter_fn(|meta| !is_quiet(meta.target()) || *meta.level() <= Level::WARN);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(colour(std::io::stderr().is_terminal()))
         .with_target(false);
     let fmt = match format {
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
@@ -73,6 +81,11 @@ mod tests {
         let pos_trace = d.find("lettre=trace").unwrap();
         let pos_warn = d.rfind("lettre=warn").unwrap();
         assert!(pos_warn > pos_trace);
+    }
+
+    #[test]
+    fn no_colour_codes_outside_a_terminal() {
+        assert!(!super::colour(false));
     }
 
     #[test]

@@ -201,6 +201,18 @@ impl Calendar {
     }
 }
 
+/// Years a date may have to be shown or stored as a date: four digits (RFC 3339 has no room for
+/// more) and no earlier than e-mail could plausibly be dated. A sender's `Date` header outside
+/// this range is kept raw and treated as unknown.
+pub const DATE_YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
+/// True when the instant is inside [`DATE_YEARS`] in UTC and in Berlin time, so that every form
+/// we write it in (RFC 3339 in UTC or Berlin, `YYYY-MM-DD`) has a four-digit year.
+pub fn is_showable(ts: chrono::DateTime<chrono::Utc>) -> bool {
+    use chrono::Datelike;
+    DATE_YEARS.contains(&ts.year()) && DATE_YEARS.contains(&berlin_date(ts).year())
+}
+
 #[cfg(test)]
 mod tests {
     use super::test_dates::d;
@@ -210,6 +222,20 @@ mod tests {
     fn saxony() -> Calendar {
         let closed = ["12-24", "12-31"].map(|s| ClosingDay::parse(s).unwrap());
         Calendar::new(Land::SN, closed.to_vec())
+    }
+
+    #[test]
+    fn showable_dates_have_four_digit_years_in_utc_and_berlin() {
+        use chrono::{TimeZone, Utc};
+        let at = |y, mo, d, h, mi| Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap();
+        assert!(super::is_showable(at(2026, 2, 2, 9, 0)));
+        assert!(super::is_showable(at(1900, 1, 1, 0, 0)));
+        assert!(super::is_showable(at(9999, 12, 31, 22, 59)));
+        // 23:00 UTC on the last day of 9999 is already year 10000 in Berlin.
+        assert!(!super::is_showable(at(9999, 12, 31, 23, 0)));
+        assert!(!super::is_showable(at(1899, 12, 31, 22, 0)));
+        assert!(!super::is_showable(at(10000, 1, 1, 0, 0)));
+        assert!(!super::is_showable(at(0, 1, 1, 0, 0)));
     }
 
     #[test]

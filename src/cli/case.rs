@@ -4,6 +4,8 @@
 use chrono::{NaiveDate, Utc};
 use std::process::ExitCode;
 
+use crate::cli::term::{errln, out, outln};
+
 use crate::calendar;
 use crate::domain::{Category, Kind};
 use crate::staff::{
@@ -295,16 +297,16 @@ fn actor(by: &ByArg) -> Actor {
 }
 
 fn staff_fail(e: StaffError) -> ExitCode {
-    eprintln!("krm-intake: {e}");
+    errln!("krm-intake: {e}");
     ExitCode::from(1)
 }
 
 fn print_applied(a: &Applied) {
     if a.changes.is_empty() {
-        println!("{}: keine Änderung", a.number);
+        outln!("{}: keine Änderung", a.number);
     }
     for c in &a.changes {
-        println!("{}: {c}", a.number);
+        outln!("{}: {c}", a.number);
     }
 }
 
@@ -318,8 +320,8 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
     let today = calendar::berlin_date(now);
     let load_rules = || {
         staff::topic_catalogue(&settings.rules_dir).map_err(|e| {
-            eprintln!("krm-intake: {e}");
-            ExitCode::from(2)
+            errln!("krm-intake: {e}");
+            ExitCode::from(super::EXIT_CONFIG)
         })
     };
     let result: Result<Applied, StaffError> = match cmd {
@@ -356,9 +358,9 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
             .await
             {
                 Ok(applied) => {
-                    println!("Neuer Vorgang {} erfasst.", applied.number);
+                    outln!("Neuer Vorgang {} erfasst.", applied.number);
                     for c in &applied.changes {
-                        println!("{}: {c}", applied.number);
+                        outln!("{}: {c}", applied.number);
                     }
                     return ExitCode::SUCCESS;
                 }
@@ -409,7 +411,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
         CaseCommand::Note(a) => {
             return match staff::note(&pool, &a.number, &actor(&a.by), &a.text).await {
                 Ok(applied) => {
-                    println!("{}: Bemerkung gespeichert", applied.number);
+                    outln!("{}: Bemerkung gespeichert", applied.number);
                     ExitCode::SUCCESS
                 }
                 Err(e) => staff_fail(e),
@@ -498,17 +500,17 @@ async fn list(
     };
     if a.json {
         let v: Vec<CaseJson> = cases.iter().map(CaseJson::of).collect();
-        match serde_json::to_string_pretty(&v) {
-            Ok(s) => println!("{s}"),
+        match super::term::print_json(&v) {
+            Ok(()) => {}
             Err(e) => return super::fail(e.into()),
         }
         return ExitCode::SUCCESS;
     }
     if cases.is_empty() {
-        println!("Keine passenden Vorgänge.");
+        outln!("Keine passenden Vorgänge.");
         return ExitCode::SUCCESS;
     }
-    print!("{}", list_table(&cases, cal, today));
+    out!("{}", list_table(&cases, cal, today));
     ExitCode::SUCCESS
 }
 
@@ -574,7 +576,7 @@ pub fn list_table(cases: &[StaffCase], cal: &calendar::Calendar, today: NaiveDat
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
-                .map(|r| r[i].chars().count())
+                .map(|r| super::term::shown_width(&r[i]))
                 .chain([header[i].chars().count()])
                 .max()
                 .unwrap_or(0)
@@ -584,7 +586,11 @@ pub fn list_table(cases: &[StaffCase], cal: &calendar::Calendar, today: NaiveDat
         let s: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))))
+            .map(|(c, w)| {
+                // Widths as the terminal writer will show the cells (escapes are wider).
+                let pad = w.saturating_sub(super::term::shown_width(c));
+                format!("{c}{}", " ".repeat(pad))
+            })
             .collect();
         format!("{}\n", s.join("  ").trim_end())
     };
@@ -610,13 +616,13 @@ async fn show(
         Err(e) => return staff_fail(e),
     };
     if a.json {
-        match serde_json::to_string_pretty(&d.json(a.body)) {
-            Ok(s) => println!("{s}"),
+        match super::term::print_json(&d.json(a.body)) {
+            Ok(()) => {}
             Err(e) => return super::fail(e.into()),
         }
         return ExitCode::SUCCESS;
     }
-    print!("{}", show_text(&d, a.body, cal, today));
+    out!("{}", show_text(&d, a.body, cal, today));
     ExitCode::SUCCESS
 }
 
@@ -833,11 +839,18 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
                 .map(|id| format!(", Message-ID {id}"))
                 .unwrap_or_default()
         ));
-        if let Some(dh) = m.date_header {
-            out.push_str(&format!(
+        match (
+            m.date_header.filter(|t| calendar::is_showable(*t)),
+            &m.date_raw,
+        ) {
+            (Some(dh), _) => out.push_str(&format!(
                 "     Datum (Kopfzeile): {}\n",
                 staff::berlin_minute(dh)
-            ));
+            )),
+            (None, Some(raw)) => {
+                out.push_str(&format!("     Datum (Kopfzeile): unbekannt („{raw}“)\n"))
+            }
+            (None, None) => {}
         }
         let att: Vec<_> = d
             .attachments

@@ -5,16 +5,18 @@
 use chrono::{NaiveDate, Utc};
 use std::process::ExitCode;
 
+use crate::cli::term::{errln, out, outln};
+
 use crate::calendar;
 use crate::digest::{self, Audience};
 use crate::templates::Templates;
 
 #[derive(Debug, clap::Args)]
 pub struct DigestArgs {
-    /// Show the digests instead of sending them (the only mode: the daemon sends).
+    /// Die Erinnerungen zeigen statt senden (die einzige Betriebsart: versenden tut der Dienst).
     #[arg(long, required = true)]
     pub preview: bool,
-    /// The day to preview (YYYY-MM-DD, Europe/Berlin); default today.
+    /// Der Tag der Vorschau (JJJJ-MM-TT, Berliner Zeit); Vorgabe: heute.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub date: Option<NaiveDate>,
 }
@@ -32,8 +34,11 @@ pub async fn run(cli: &super::Cli, args: &DigestArgs) -> ExitCode {
     let templates = match Templates::load(&settings.templates_dir) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("krm-intake: configuration error: {e}");
-            return ExitCode::from(2);
+            errln!(
+                "krm-intake: Konfigurationsfehler: {}",
+                super::template_fault(&e)
+            );
+            return ExitCode::from(super::EXIT_CONFIG);
         }
     };
     let cal = settings.deadlines.calendar();
@@ -50,25 +55,25 @@ pub async fn run(cli: &super::Cli, args: &DigestArgs) -> ExitCode {
     };
 
     let time = settings.digest.time.format("%H:%M");
-    println!(
+    outln!(
         "Vorschau der Erinnerungen für {}, {date}, {time} Uhr (Stand der Vorgänge: jetzt). Es wird nichts versandt.",
         digest::weekday_de(date)
     );
     if let Some(why) = digest::non_working_reason(&cal, date) {
-        println!(
+        outln!(
             "Hinweis: {date} ist kein Arbeitstag ({why}); an diesem Tag versendet der Daemon keine Erinnerungen."
         );
     }
     if settings.digest.team.is_none() {
-        println!("Hinweis: digest.team ist nicht gesetzt; es gibt keine Team-Übersicht.");
+        outln!("Hinweis: digest.team ist nicht gesetzt; es gibt keine Team-Übersicht.");
     }
     if settings.digest.lead.is_none() {
-        println!(
+        outln!(
             "Hinweis: digest.lead ist nicht gesetzt; überfällige Vorgänge werden nicht eskaliert."
         );
     }
     if composed.is_empty() {
-        println!("\nKeine Empfänger.");
+        outln!("\nKeine Empfänger.");
     }
     for c in &composed {
         let role = match c.planned.audience {
@@ -83,14 +88,14 @@ pub async fn run(cli: &super::Cli, args: &DigestArgs) -> ExitCode {
         } else {
             "würde nicht versandt: nichts zu melden (digest.send_empty = false)"
         };
-        println!(
+        outln!(
             "\n==== An: {} ({role}) – {verdict} ====",
             c.planned.recipient
         );
-        println!("Betreff: {}\n", c.rendered.subject);
-        print!("{}", c.rendered.body);
+        outln!("Betreff: {}\n", c.rendered.subject);
+        out!("{}", c.rendered.body);
         if !c.rendered.body.ends_with('\n') {
-            println!();
+            outln!();
         }
     }
     ExitCode::SUCCESS

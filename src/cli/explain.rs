@@ -1,24 +1,26 @@
 //! `krm-intake explain FILE…`: shows, without touching any server, what the daemon would do with
 //! mail files. Reads files and the rules directory; the decisions live in `crate::explain`.
 //! Exit 0 when every file was read (unparseable mails included), 1 when a file or directory
-//! could not be read or the rules are invalid.
+//! could not be read, 2 when the rules are invalid (a fault in a file a person must fix).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use crate::cli::term::{errln, out};
 
 use crate::explain::{self, Explanation, Options};
 use crate::rules::RuleSet;
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
-    /// Mail files (any name; a leading mbox "From " line is skipped) or directories (every file
-    /// in them, sorted; dotfiles and subdirectories skipped).
+    /// Mail-Dateien (beliebiger Name; eine mbox-Zeile „From “ am Anfang wird übersprungen) oder
+    /// Verzeichnisse (alle Dateien darin, sortiert; ohne versteckte Dateien und Unterverzeichnisse).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Rules directory. Default: KRM_RULES_DIR, else rules.dir of the configuration, else ./rules.
+    /// Regelverzeichnis. Vorgabe: rules.dir der Konfiguration, sonst KRM_RULES_DIR, sonst ./rules.
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
-    /// One JSON array, one object per file (docs/explain.md).
+    /// Ein JSON-Array, ein Objekt je Datei (docs/explain.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -38,7 +40,7 @@ pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
             },
         ),
         Err(e) => {
-            eprintln!("krm-intake explain: Konfiguration nicht verwendet ({e}); es gelten die Voreinstellungen.");
+            errln!("krm-intake explain: Konfiguration nicht verwendet ({e}); es gelten die Voreinstellungen.");
             (None, Options::default())
         }
     };
@@ -51,8 +53,8 @@ pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
     let rules = match RuleSet::load_dir(&rules_dir) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("krm-intake explain: {}: {e}", rules_dir.display());
-            return ExitCode::from(1);
+            errln!("krm-intake explain: Regeln in {}: {e}", rules_dir.display());
+            return ExitCode::from(super::EXIT_CONFIG);
         }
     };
 
@@ -79,12 +81,12 @@ pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
     }
 
     if args.json {
-        match serde_json::to_string_pretty(&out) {
-            Ok(s) => println!("{s}"),
+        match super::term::print_json(&out) {
+            Ok(()) => {}
             Err(e) => return super::fail(e.into()),
         }
     } else {
-        print!("{}", explain::render_text(&out));
+        out!("{}", explain::render_text(&out));
     }
     if all_read {
         ExitCode::SUCCESS

@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use term::{errln, outln};
+
 use crate::config::Settings;
 
 pub mod case;
@@ -13,6 +15,7 @@ pub mod explain;
 pub mod purge;
 pub mod quarantine;
 pub mod report;
+pub mod term;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,8 +24,8 @@ pub mod report;
     about = "Mail-Eingang der Ombudsstelle (KRM): IMAP → Vorgang → Eingangsbestätigung"
 )]
 pub struct Cli {
-    /// Configuration file (TOML). Without it, the environment (KRM_…) alone configures.
-    #[arg(long, global = true, env = "KRM_CONFIG")]
+    /// Konfigurationsdatei (TOML). Ohne sie konfiguriert allein die Umgebung (KRM_…).
+    #[arg(long, global = true, env = "KRM_CONFIG", value_name = "DATEI")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -30,38 +33,38 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate configuration, rules and templates (no server needed).
+    /// Konfiguration, Regeln, Vorlagen und CA-Dateien prüfen (ohne Server).
     Check,
-    /// Apply pending database migrations.
+    /// Ausstehende Datenbank-Migrationen anwenden.
     Migrate,
-    /// Run the daemon until SIGTERM/SIGINT.
+    /// Den Dienst starten (läuft bis SIGTERM/SIGINT).
     Run {
-        /// Process the whole inbox and every due outbox row once, then exit.
+        /// Posteingang und fällige Ausgangsmails einmal abarbeiten, dann beenden.
         #[arg(long)]
         once: bool,
-        /// With --once: intake only, leave the outbox pending.
+        /// Mit --once: nur Eingang, die Ausgangsmails bleiben liegen.
         #[arg(long, requires = "once")]
         no_send: bool,
     },
-    /// Staff: list, show and work on cases (Vorgänge).
+    /// Sachbearbeitung: Vorgänge auflisten, zeigen und bearbeiten.
     Case {
         #[command(subcommand)]
         command: case::CaseCommand,
     },
-    /// The Ombudsstelle's report: reactions per half-year and year.
+    /// Bericht der Ombudsstelle: Reaktionen je Halbjahr und Jahr.
     Report(report::ReportArgs),
-    /// Reminder digests: preview what would be sent.
+    /// Erinnerungen (Tagesübersicht): zeigen, was versandt würde.
     Digest(digest::DigestArgs),
-    /// Mails in quarantine: list them, retry after a fix.
+    /// Mails in Quarantäne: auflisten, nach einer Korrektur erneut versuchen.
     Quarantine {
         #[command(subcommand)]
         command: quarantine::QuarantineCommand,
     },
-    /// Retention: remove personal data of cases closed long ago.
+    /// Aufbewahrung: personenbezogene Daten lange abgeschlossener Vorgänge löschen.
     Purge(purge::PurgeArgs),
-    /// Show what the daemon would do with mail files, without touching any server.
+    /// Zeigen, was der Dienst mit Mail-Dateien täte, ohne einen Server anzusprechen.
     Explain(explain::ExplainArgs),
-    /// Sender rules: check a rules directory.
+    /// Absenderregeln: ein Regelverzeichnis prüfen.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
@@ -70,16 +73,38 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// Validate the rules (unknown keys, bad patterns, duplicate ids, shadowed rules).
+    /// Regeln prüfen (unbekannte Schlüssel, fehlerhafte Muster, doppelte IDs, verdeckte Regeln).
     Check {
-        /// Rules directory (default: configured rules.dir).
+        /// Regelverzeichnis (Vorgabe: rules.dir der Konfiguration).
         dir: Option<PathBuf>,
     },
 }
 
-/// Exit codes: 0 ok, 1 the command failed (bad input, invalid transition), 2 configuration error.
+/// Exit code 2: a fault in the configuration, the rules, the templates or a CA file — a person
+/// must fix a file; restarting does not help (the systemd unit does not restart on 2). Also
+/// clap's usage errors (unknown flag, missing argument).
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code 1: a fault at run time — a server unreachable, an invalid transition, an unknown
+/// case, a bad value for a flag.
+pub const EXIT_FAILED: u8 = 1;
+
+/// Exit codes: 0 ok, 1 the command failed at run time, 2 configuration or usage error.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A value a flag cannot take (a date, yes/no, a kind) is bad input at run time;
+            // help, version and usage errors keep clap's codes (0 and 2).
+            let code = match e.kind() {
+                clap::error::ErrorKind::ValueValidation | clap::error::ErrorKind::InvalidValue => {
+                    i32::from(EXIT_FAILED)
+                }
+                _ => e.exit_code(),
+            };
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(code).unwrap_or(EXIT_FAILED));
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -87,8 +112,8 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("krm-intake: cannot start the runtime: {e}");
-            return ExitCode::from(1);
+            errln!("krm-intake: Laufzeitumgebung lässt sich nicht starten: {e}");
+            return ExitCode::from(EXIT_FAILED);
         }
     };
     rt.block_on(dispatch(cli))
@@ -96,14 +121,28 @@ pub fn main() -> ExitCode {
 
 pub(crate) fn load_settings(cli: &Cli) -> Result<Settings, ExitCode> {
     Settings::load(cli.config.as_deref()).map_err(|e| {
-        eprintln!("krm-intake: configuration error: {e}");
-        ExitCode::from(2)
+        errln!("krm-intake: Konfigurationsfehler: {e}");
+        ExitCode::from(EXIT_CONFIG)
     })
 }
 
 pub(crate) fn fail(e: anyhow::Error) -> ExitCode {
-    eprintln!("krm-intake: {e:#}");
-    ExitCode::from(1)
+    errln!("krm-intake: {e:#}");
+    ExitCode::from(EXIT_FAILED)
+}
+
+/// The database URL, or exit 2 with a German message when it is not set.
+fn database_url(s: &Settings) -> Result<&str, ExitCode> {
+    s.database.url.expose().ok_or_else(|| {
+        errln!(
+            "krm-intake: Konfigurationsfehler: database.url ist nicht gesetzt ({}, oder die Umgebungsvariable KRM_DATABASE_URL), z. B. postgres://krm@localhost/krm",
+            match &s.file {
+                Some(f) => format!("Abschnitt [database] in {}", f.display()),
+                None => "keine Konfigurationsdatei angegeben".to_string(),
+            }
+        );
+        ExitCode::from(EXIT_CONFIG)
+    })
 }
 
 /// Loads settings and connects to the database (applying migrations), for staff commands.
@@ -111,7 +150,7 @@ pub(crate) fn fail(e: anyhow::Error) -> ExitCode {
 pub(crate) async fn settings_and_db(cli: &Cli) -> Result<(Settings, sqlx::PgPool), ExitCode> {
     let s = load_settings(cli)?;
     crate::telemetry::init("warn", s.log.format);
-    let url = s.require_database().map_err(|e| fail(e.into()))?;
+    let url = database_url(&s)?;
     let pool = crate::store::connect(url, 2)
         .await
         .map_err(|e| fail(e.into()))?;
@@ -170,13 +209,13 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 Err(c) => return c,
             };
             crate::telemetry::init(&s.log.level, s.log.format);
-            let url = match s.require_database() {
+            let url = match database_url(&s) {
                 Ok(u) => u,
-                Err(e) => return fail(e.into()),
+                Err(c) => return c,
             };
             match crate::store::connect(url, 2).await {
                 Ok(_) => {
-                    println!("Datenbank ist auf dem neuesten Stand.");
+                    outln!("Datenbank ist auf dem neuesten Stand.");
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e.into()),
@@ -191,6 +230,21 @@ async fn dispatch(cli: Cli) -> ExitCode {
             for w in &s.warnings {
                 tracing::warn!("{w}");
             }
+            // Faults a person must fix in a file: exit 2 before any server is contacted.
+            let review = Review::of(&s);
+            if review.faults > 0 {
+                for (_, line) in review.lines.iter().filter(|(l, _)| *l == Level::Fault) {
+                    errln!("krm-intake: {line}");
+                }
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            if let Err(c) = database_url(&s) {
+                return c;
+            }
+            if let Err(e) = s.require_imap() {
+                errln!("krm-intake: Konfigurationsfehler: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
             let app = match crate::daemon::build(s).await {
                 Ok(a) => a,
                 Err(e) => return fail(e),
@@ -198,7 +252,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             if *once {
                 match crate::daemon::run_once(&app, *no_send).await {
                     Ok(r) => {
-                        println!(
+                        outln!(
                             "Neue Vorgänge: {}, Folgemails: {}, erneut gesehen: {}, Rückläufer: {}, Quarantäne: {}; Mails gesendet: {}, später erneut: {}, fehlgeschlagen: {}",
                             r.scan.new_cases,
                             r.scan.followups,
@@ -210,7 +264,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                             r.outbox.failed
                         );
                         if r.outbox.busy_elsewhere > 0 {
-                            println!(
+                            outln!(
                                 "Noch nicht gesendet: {} Mails, die ein anderer laufender krm-intake gerade sendet (von ihm beansprucht, hier nicht angefasst).",
                                 r.outbox.busy_elsewhere
                             );
@@ -230,88 +284,155 @@ async fn dispatch(cli: Cli) -> ExitCode {
 }
 
 fn rules_check(dir: &std::path::Path) -> ExitCode {
-    let problems = crate::rules::check_dir(dir);
-    let errors = problems
-        .iter()
-        .filter(|p| p.severity == crate::rules::Severity::Error)
-        .count();
-    for p in &problems {
-        println!("{p}");
+    let mut review = Review::default();
+    review.rules(dir);
+    for (_, line) in &review.lines {
+        outln!("{line}");
     }
-    if errors > 0 {
-        eprintln!("{errors} Fehler in {}", dir.display());
-        ExitCode::from(1)
+    if review.faults > 0 {
+        errln!("{} Fehler in {}", review.faults, dir.display());
+        ExitCode::from(2)
     } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Info,
+    Warning,
+    Fault,
+}
+
+/// What `check` (and `run` before it starts) finds in the configuration, the rules, the
+/// templates and the CA files. Every line names its file; any fault means exit 2.
+#[derive(Debug, Default)]
+struct Review {
+    lines: Vec<(Level, String)>,
+    faults: usize,
+}
+
+impl Review {
+    fn push(&mut self, level: Level, line: String) {
+        if level == Level::Fault {
+            self.faults += 1;
+        }
+        self.lines.push((level, line));
+    }
+
+    fn of(s: &Settings) -> Review {
+        let mut r = Review::default();
+        for w in &s.warnings {
+            r.push(Level::Warning, format!("Warnung: {w}"));
+        }
+        r.rules(&s.rules_dir);
+        match crate::templates::Templates::load(&s.templates_dir) {
+            Ok(_) => r.push(
+                Level::Info,
+                format!("Vorlagen: {} in Ordnung", s.templates_dir.display()),
+            ),
+            Err(e) => r.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
+        }
+        let mut smtp_ca_ok = true;
+        for (key, path) in [
+            ("imap.ca_file", &s.imap.ca_file),
+            ("smtp.ca_file", &s.smtp.ca_file),
+        ] {
+            if let Some(p) = path {
+                if let Err(e) = crate::tls::load_ca_file(p) {
+                    smtp_ca_ok &= key != "smtp.ca_file";
+                    r.push(Level::Fault, format!("Fehler: {key}: {}", ca_fault(p, &e)));
+                }
+            }
+        }
+        // The CA file was named above; the SMTP setup would only repeat it in English.
+        if smtp_ca_ok {
+            if let Err(e) = crate::smtp::Sender::new(&s.smtp) {
+                r.push(Level::Fault, format!("Fehler: SMTP-Einstellungen: {e}"));
+            }
+        }
+        r
+    }
+
+    /// The rules directory: every problem once (file:line), then the set's size and version.
+    fn rules(&mut self, dir: &std::path::Path) {
+        let problems = crate::rules::check_dir(dir);
+        let mut errors = false;
+        for p in &problems {
+            if p.severity == crate::rules::Severity::Error {
+                errors = true;
+                self.push(Level::Fault, format!("Fehler: {p}"));
+            } else {
+                self.push(Level::Warning, p.to_string());
+            }
+        }
+        if errors {
+            return;
+        }
         match crate::rules::RuleSet::load_dir(dir) {
-            Ok(r) => {
-                println!(
+            Ok(r) => self.push(
+                Level::Info,
+                format!(
                     "{}: {} Regeln in Ordnung (Version {})",
                     dir.display(),
                     r.len(),
                     r.version()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(1)
-            }
+                ),
+            ),
+            Err(e) => self.push(Level::Fault, format!("Fehler: {}: {e}", dir.display())),
+        }
+    }
+}
+
+/// A CA file that cannot be used, in German, naming the file.
+fn ca_fault(path: &std::path::Path, e: &crate::tls::TlsError) -> String {
+    match e {
+        crate::tls::TlsError::CaFile { message, .. } if message.starts_with("no PEM") => format!(
+            "{}: keine PEM-Zertifikate (-----BEGIN CERTIFICATE-----) in der Datei",
+            path.display()
+        ),
+        crate::tls::TlsError::CaFile { message, .. } => {
+            format!("{}: nicht lesbar oder kein PEM ({message})", path.display())
+        }
+        other => format!("{}: {other}", path.display()),
+    }
+}
+
+/// A template that cannot be used, in German, naming the file and line.
+pub(crate) fn template_fault(e: &crate::templates::TemplateError) -> String {
+    use crate::templates::TemplateError as T;
+    match e {
+        T::Read { path, source } => format!("Vorlage {}: nicht lesbar ({source})", path.display()),
+        T::Syntax {
+            path,
+            line,
+            message,
+        } => format!("Vorlage {}, Zeile {line}: {message}", path.display()),
+        T::Render { path, message } => {
+            format!(
+                "Vorlage {}: lässt sich nicht darstellen: {message}",
+                path.display()
+            )
         }
     }
 }
 
 fn check(s: &Settings) -> ExitCode {
-    let mut ok = true;
-    for w in &s.warnings {
-        println!("Warnung: {w}");
-    }
-    match crate::rules::RuleSet::load_dir(&s.rules_dir) {
-        Ok(r) => println!(
-            "Regeln: {} Regeln aus {} (Version {})",
-            r.len(),
-            s.rules_dir.display(),
-            r.version()
-        ),
-        Err(e) => {
-            ok = false;
-            println!("Fehler: {e}");
-        }
-    }
-    for p in crate::rules::check_dir(&s.rules_dir)
-        .iter()
-        .filter(|p| p.severity != crate::rules::Severity::Error)
-    {
-        println!("{p}");
-    }
-    match crate::templates::Templates::load(&s.templates_dir) {
-        Ok(_) => println!("Vorlagen: {} in Ordnung", s.templates_dir.display()),
-        Err(e) => {
-            ok = false;
-            println!("Fehler: {e}");
-        }
-    }
-    if let Err(e) = crate::smtp::Sender::new(&s.smtp) {
-        ok = false;
-        println!("Fehler: smtp: {e}");
-    }
-    for (what, path) in [
-        ("imap.ca_file", &s.imap.ca_file),
-        ("smtp.ca_file", &s.smtp.ca_file),
-    ] {
-        if let Some(p) = path {
-            if let Err(e) = crate::tls::load_ca_file(p) {
-                ok = false;
-                println!("Fehler: {what}: {e}");
-            }
-        }
+    let review = Review::of(s);
+    for (_, line) in &review.lines {
+        outln!("{line}");
     }
     if s.database.url.expose().is_none() {
-        println!("Hinweis: database.url (KRM_DATABASE_URL) ist nicht gesetzt; run und migrate brauchen sie.");
+        outln!("Hinweis: database.url (KRM_DATABASE_URL) ist nicht gesetzt; run und migrate brauchen sie.");
     }
-    if ok {
-        println!("Konfiguration in Ordnung.");
+    if review.faults == 0 {
+        outln!("Konfiguration in Ordnung.");
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        errln!(
+            "krm-intake: {} Fehler in Konfiguration, Regeln, Vorlagen oder CA-Dateien (Exit-Code 2).",
+            review.faults
+        );
+        ExitCode::from(2)
     }
 }

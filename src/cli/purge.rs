@@ -6,24 +6,27 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::cli::term::{errln, outln};
+
 use crate::purge::{self, PurgeReport, Selection};
 
 #[derive(Debug, clap::Args)]
 pub struct PurgeArgs {
-    /// Cases closed (or discarded/merged) before this day (YYYY-MM-DD, Europe/Berlin).
+    /// Vorgänge, die vor diesem Tag abgeschlossen (oder verworfen/zusammengeführt) wurden
+    /// (JJJJ-MM-TT, Berliner Zeit).
     #[arg(long, value_name = "DATUM", conflicts_with_all = ["older_than", "replay", "show_log"])]
     pub closed_before: Option<NaiveDate>,
-    /// Cases closed longer ago than this, e.g. 730d, 2y, 18m, 6w.
+    /// Vorgänge, die länger als diese Dauer abgeschlossen sind, z. B. 730d, 2y, 18m, 6w.
     #[arg(long, value_name = "DAUER", conflicts_with_all = ["replay", "show_log"])]
     pub older_than: Option<String>,
-    /// After restoring a backup: purge again every case named in this deletion-log export
-    /// (`purge --show-log`) or journal excerpt; `-` reads standard input.
+    /// Nach dem Einspielen einer Sicherung: jeden Vorgang aus diesem Export des Löschprotokolls
+    /// (`purge --show-log`) oder Journal-Auszug erneut löschen; `-` liest die Standardeingabe.
     #[arg(long, value_name = "DATEI", conflicts_with = "show_log")]
     pub replay: Option<PathBuf>,
-    /// Print the deletion log (tab-separated: case number, time, what was removed).
+    /// Das Löschprotokoll ausgeben (tabulatorgetrennt: Vorgangsnummer, Zeit, was gelöscht wurde).
     #[arg(long)]
     pub show_log: bool,
-    /// Only list what would be removed; change nothing.
+    /// Nur auflisten, was gelöscht würde; nichts ändern.
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -34,7 +37,7 @@ pub async fn run(cli: &super::Cli, args: &PurgeArgs) -> ExitCode {
     let bound = match bound_of(args, now) {
         Ok(b) => b,
         Err(msg) => {
-            eprintln!("krm-intake purge: {msg}");
+            errln!("krm-intake purge: {msg}");
             return ExitCode::from(1);
         }
     };
@@ -103,9 +106,9 @@ fn bound_of(args: &PurgeArgs, now: DateTime<Utc>) -> Result<Bound, String> {
 async fn show_log(pool: &sqlx::PgPool) -> ExitCode {
     match crate::store::purge::log_entries(pool).await {
         Ok(rows) => {
-            println!("case_number\tdeleted_at\twhat");
+            outln!("case_number\tdeleted_at\twhat");
             for r in rows {
-                println!(
+                outln!(
                     "{}\t{}\t{}",
                     r.case_number,
                     r.deleted_at
@@ -138,10 +141,10 @@ fn status_de(s: &str) -> &str {
 fn print_report(r: &PurgeReport, selection: &Selection, imap_configured: bool) {
     if let Selection::Replay(_) = selection {
         for n in &r.unknown {
-            println!("{n}: in dieser Datenbank unbekannt; nichts zu tun.");
+            outln!("{n}: in dieser Datenbank unbekannt; nichts zu tun.");
         }
         for n in &r.already_purged {
-            println!("{n}: bereits bereinigt; Serverkopien werden erneut gesucht.");
+            outln!("{n}: bereits bereinigt; Serverkopien werden erneut gesucht.");
         }
     }
     let verb = if r.dry_run {
@@ -151,7 +154,7 @@ fn print_report(r: &PurgeReport, selection: &Selection, imap_configured: bool) {
     };
     for c in &r.cases {
         let m = &c.removal;
-        println!(
+        outln!(
             "{}  {} {}  {verb}: Mails {}, Anhänge {}, Verlaufseinträge {}, ausgehende Mails {}, Quarantäneeinträge {}, Serverkopien {}",
             c.number,
             status_de(&c.status),
@@ -166,37 +169,37 @@ fn print_report(r: &PurgeReport, selection: &Selection, imap_configured: bool) {
         if matches!(selection, Selection::Replay(_))
             && !matches!(c.status.as_str(), "closed" | "discarded" | "merged")
         {
-            println!(
+            outln!(
                 "  Hinweis: in der wiederhergestellten Datenbank {}; bereinigt, weil das Löschprotokoll es verlangt.",
                 status_de(&c.status)
             );
         }
     }
     if r.dry_run {
-        println!(
+        outln!(
             "Probelauf: Vorgänge, die bereinigt würden: {}; aus früheren Läufen ausstehende Serverkopien: {}. Nichts wurde geändert.",
             r.cases.len(),
             r.pending_before
         );
         return;
     }
-    println!(
+    outln!(
         "Bereinigte Vorgänge: {} (Statistikdaten bleiben erhalten, Löschprotokoll geschrieben).",
         r.cases.len()
     );
     match &r.server {
         Some(s) => {
-            println!(
+            outln!(
                 "Mailserver: Serverkopien gelöscht: {}, nicht mehr vorhanden: {}, noch ausstehend: {}.",
                 s.deleted, s.not_found, s.pending
             );
             if let Some(e) = &s.error {
-                println!(
+                outln!(
                     "Warnung: Mailserver-Bereinigung unterbrochen ({e}); die ausstehenden Kopien werden beim nächsten Lauf gelöscht."
                 );
             }
         }
-        None if !imap_configured => println!(
+        None if !imap_configured => outln!(
             "Warnung: IMAP ist nicht konfiguriert; Serverkopien bleiben vorgemerkt, bis ein Lauf mit IMAP-Zugang sie löscht."
         ),
         None => {}

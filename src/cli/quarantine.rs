@@ -5,23 +5,27 @@
 use clap::Subcommand;
 use std::process::ExitCode;
 
+use crate::cli::term::{errln, outln};
+
 use crate::mailbox::Mailbox;
 use crate::store::quarantine;
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
-    /// List quarantined mails (with --all also those already retried).
+    /// Mails in Quarantäne auflisten (mit --all auch die bereits erneut versuchten).
     List {
+        /// Auch bereits erneut versuchte Einträge.
         #[arg(long)]
         all: bool,
+        /// Als JSON-Array.
         #[arg(long)]
         json: bool,
     },
-    /// Move quarantined mails back to the inbox for another attempt.
+    /// Mails aus der Quarantäne zurück in den Posteingang legen, für einen neuen Versuch.
     Retry {
-        /// Quarantine record id (see `quarantine list`).
+        /// Nummer des Quarantäne-Eintrags (siehe `quarantine list`).
         id: Option<i64>,
-        /// Retry every quarantined mail.
+        /// Alle Mails in Quarantäne erneut versuchen.
         #[arg(long, conflicts_with = "id")]
         all: bool,
     },
@@ -39,22 +43,26 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
                 Err(e) => return super::fail(e.into()),
             };
             if *json {
-                match serde_json::to_string_pretty(&rows) {
-                    Ok(s) => println!("{s}"),
+                match super::term::print_json(&rows) {
+                    Ok(()) => {}
                     Err(e) => return super::fail(e.into()),
                 }
                 return ExitCode::SUCCESS;
             }
             if rows.is_empty() {
-                println!("Keine Mails in Quarantäne.");
+                outln!("Keine Mails in Quarantäne.");
                 return ExitCode::SUCCESS;
             }
-            println!(
+            outln!(
                 "{:>5}  {:<16}  {:>8}  {:>10}  {:<11}  Grund",
-                "ID", "Eingang", "UID", "Größe", "Status"
+                "ID",
+                "Eingang",
+                "UID",
+                "Größe",
+                "Status"
             );
             for r in rows {
-                println!(
+                outln!(
                     "{:>5}  {:<16}  {:>8}  {:>10}  {:<11}  {}",
                     r.id,
                     r.created_at
@@ -77,11 +85,11 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
                 (Some(id), _) => match quarantine::get(&pool, *id).await {
                     Ok(Some(r)) if r.status == "quarantined" => vec![r],
                     Ok(Some(_)) => {
-                        eprintln!("Quarantäne-Eintrag {id} wurde bereits erneut versucht.");
+                        errln!("Quarantäne-Eintrag {id} wurde bereits erneut versucht.");
                         return ExitCode::from(1);
                     }
                     Ok(None) => {
-                        eprintln!("Unbekannter Quarantäne-Eintrag {id}.");
+                        errln!("Unbekannter Quarantäne-Eintrag {id}.");
                         return ExitCode::from(1);
                     }
                     Err(e) => return super::fail(e.into()),
@@ -91,12 +99,13 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
                     Err(e) => return super::fail(e.into()),
                 },
                 (None, false) => {
-                    eprintln!("Bitte eine ID angeben oder --all.");
+                    errln!("Bitte eine ID angeben oder --all.");
                     return ExitCode::from(1);
                 }
             };
             if let Err(e) = settings.require_imap() {
-                return super::fail(e.into());
+                errln!("krm-intake: Konfigurationsfehler: {e}");
+                return ExitCode::from(super::EXIT_CONFIG);
             }
             let mut mb = match Mailbox::connect(&settings.imap).await {
                 Ok(m) => m,
@@ -105,7 +114,7 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
             let mut failed = 0;
             for r in rows {
                 let Some(mid) = r.message_id.as_deref() else {
-                    println!(
+                    outln!(
                         "{}: ohne Message-ID nicht eindeutig auffindbar; bitte im Ordner {} von Hand in {} verschieben.",
                         r.id, settings.imap.quarantine_folder, settings.imap.mailbox
                     );
@@ -120,9 +129,10 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
                     Err(e) => return super::fail(e.into()),
                 };
                 if uids.is_empty() {
-                    println!(
+                    outln!(
                         "{}: im Ordner {} nicht gefunden.",
-                        r.id, settings.imap.quarantine_folder
+                        r.id,
+                        settings.imap.quarantine_folder
                     );
                     failed += 1;
                     continue;
@@ -133,9 +143,10 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
                 if let Err(e) = quarantine::mark_retried(&pool, r.id).await {
                     return super::fail(e.into());
                 }
-                println!(
+                outln!(
                     "{}: zurück in {} verschoben; der Dienst versucht es erneut.",
-                    r.id, settings.imap.mailbox
+                    r.id,
+                    settings.imap.mailbox
                 );
             }
             mb.logout().await;

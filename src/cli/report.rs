@@ -4,6 +4,8 @@
 use chrono::NaiveDate;
 use std::process::ExitCode;
 
+use crate::cli::term::{errln, out};
+
 use crate::report::{self, Selection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -62,7 +64,7 @@ pub async fn run(cli: &super::Cli, args: &ReportArgs) -> ExitCode {
     let sel = match selection(args).and_then(|s| s.span().map(|_| s)) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("krm-intake: {e}");
+            errln!("krm-intake: {e}");
             return ExitCode::from(1);
         }
     };
@@ -73,14 +75,14 @@ pub async fn run(cli: &super::Cli, args: &ReportArgs) -> ExitCode {
     let r = match report::generate(&pool, sel, &settings.imap.channel).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("krm-intake: {e}");
+            errln!("krm-intake: {e}");
             return ExitCode::from(1);
         }
     };
     match args.format {
-        Format::Text => print!("{}", r.to_text(args.top)),
-        Format::Csv => print!("{}", r.to_csv(args.top)),
-        Format::Json => println!("{}", r.to_json()),
+        Format::Text => out!("{}", r.to_text(args.top)),
+        Format::Csv => out!("{}", r.to_csv(args.top)),
+        Format::Json => super::term::write_json(&r.to_json()),
     }
     ExitCode::SUCCESS
 }

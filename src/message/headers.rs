@@ -1,8 +1,9 @@
 //! Reads the top-level header fields into our own types and makes every value safe to reuse in
 //! outgoing headers (one line, no control characters). Where a field repeats, the first wins.
 
+use crate::calendar;
 use crate::domain::Address;
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone};
 use mail_parser::{Header, HeaderName, HeaderValue, Message};
 
 /// Longest subject we keep, the RFC 5322 line limit.
@@ -103,6 +104,46 @@ fn to_chrono(dt: &mail_parser::DateTime) -> Option<DateTime<FixedOffset>> {
     offset.from_local_datetime(&naive).single()
 }
 
+/// The parsed date if it says what the header says and lies in [`calendar::DATE_YEARS`].
+/// mail-parser reads at most four year digits (`99999` becomes 9999) and maps two-digit years
+/// as RFC 5322 asks (`00` becomes 2000) — also a written `0000`. So the year as written is
+/// checked against the parsed one.
+fn usable_date(parsed: &mail_parser::DateTime, raw: &str) -> Option<DateTime<FixedOffset>> {
+    match written_year(raw) {
+        // Two digits: RFC 5322's obsolete years, read as it says.
+        Some(y) if y.len() <= 2 => {}
+        Some(y) if y.len() == 4 && y.parse::<u16>().ok() == Some(parsed.year) => {}
+        // Three digits (RFC 5322 would add 1900, mail-parser does not), five or more, or a
+        // four-digit year that the parser read otherwise.
+        Some(_) => return None,
+        None => {}
+    }
+    let dt = to_chrono(parsed)?;
+    (calendar::DATE_YEARS.contains(&dt.year()) && calendar::is_showable(dt.to_utc())).then_some(dt)
+}
+
+/// The year token of an RFC 5322 date as written: the number after the month name
+/// (`[day-of-week ,] day month year time zone`), comments removed. `None` when the value has no
+/// month name followed by digits (a form mail-parser may still read).
+fn written_year(raw: &str) -> Option<&str> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    // Comments may hold anything, digits included; they end the interesting part.
+    let head = raw.split('(').next().unwrap_or(raw);
+    let mut tokens = head
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '-')
+        .filter(|t| !t.is_empty());
+    tokens.find(|t| {
+        t.get(..3)
+            .is_some_and(|m| MONTHS.contains(&m.to_ascii_lowercase().as_str()))
+            && t.chars().all(|c| c.is_ascii_alphabetic())
+    })?;
+    tokens
+        .next()
+        .filter(|y| !y.is_empty() && y.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The header fields of the top-level part, with the raw bytes their offsets point into.
 pub(super) struct TopHeaders<'a, 'x> {
     headers: &'a [Header<'x>],
@@ -189,11 +230,11 @@ impl<'a, 'x> TopHeaders<'a, 'x> {
         out
     }
 
+    /// The sender's date, or `None` when the header is missing or unusable (the raw value is
+    /// kept by [`Self::date_raw`]).
     pub(super) fn date(&self) -> Option<DateTime<FixedOffset>> {
-        self.first(HeaderName::Date.as_str())?
-            .value
-            .as_datetime()
-            .and_then(to_chrono)
+        let parsed = self.first(HeaderName::Date.as_str())?.value.as_datetime()?;
+        usable_date(parsed, self.date_raw().as_deref().unwrap_or(""))
     }
 
     pub(super) fn date_raw(&self) -> Option<String> {
@@ -305,5 +346,107 @@ Subject: x\n\n",
         );
         let m = parse("From: a@b.test\nDate: gestern\n\n");
         assert!(TopHeaders::new(&m).date().is_none());
+    }
+
+    fn date_of(value: &str) -> (Option<String>, Option<String>) {
+        let text = format!("From: a@b.test\nDate: {value}\n\n");
+        let m = parse(&text);
+        let top = TopHeaders::new(&m);
+        (top.date().map(|d| d.to_rfc3339()), top.date_raw())
+    }
+
+    #[test]
+    fn dates_outside_four_digit_years_are_unknown_and_kept_raw() {
+        // The probe's cases: five digits became "+10000-01-01T00:59:59+01:00" in Berlin time,
+        // a written 0000 became 2000.
+        for value in [
+            "Fri, 31 Dec 99999 23:59:59 +0000",
+            "Sat, 1 Jan 0000 00:00:00 +0000",
+            "Sat, 1 Jan 0099 00:00:00 +0000",
+            "Fri, 31 Dec 9999 23:59:59 +0000",
+            "Sun, 31 Dec 1899 12:00:00 +0000",
+            "Mon, 1 Jan 126 10:00:00 +0000",
+        ] {
+            let (date, raw) = date_of(value);
+            assert_eq!(date, None, "{value}");
+            assert_eq!(raw.as_deref(), Some(value));
+        }
+    }
+
+    #[test]
+    fn ordinary_and_two_digit_years_are_read() {
+        assert_eq!(
+            date_of("2 Feb 2026 10:15:00 +0100").0.as_deref(),
+            Some("2026-02-02T10:15:00+01:00")
+        );
+        assert_eq!(
+            date_of("Mon, 02 Feb 26 10:15:00 GMT").0.as_deref(),
+            Some("2026-02-02T10:15:00+00:00")
+        );
+        assert_eq!(
+            date_of("Tue, 3 Mar 98 08:00:00 -0500 (a comment 99999)")
+                .0
+                .as_deref(),
+            Some("1998-03-03T08:00:00-05:00")
+        );
+        assert_eq!(
+            date_of("Fri, 31 Dec 9999 12:00:00 +0000").0.as_deref(),
+            Some("9999-12-31T12:00:00+00:00")
+        );
+        assert_eq!(
+            date_of("Mon, 1 Jan 1900 12:00:00 +0000").0.as_deref(),
+            Some("1900-01-01T12:00:00+00:00")
+        );
+    }
+
+    #[test]
+    fn the_written_year_follows_the_month() {
+        assert_eq!(written_year("Mon, 2 Feb 2026 10:15:00 -0130"), Some("2026"));
+        assert_eq!(written_year("2-feb-99999 10:15"), Some("99999"));
+        assert_eq!(written_year("Mon, 2 Februar 0000"), Some("0000"));
+        assert_eq!(written_year("2026-02-02T10:15:00Z"), None);
+        assert_eq!(written_year("gestern (Feb 2026)"), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever year a Date header carries, a date we keep has four digits in UTC and in
+        /// Berlin, and its year is the one written (or RFC 5322's reading of two digits).
+        #[test]
+        fn a_kept_date_is_always_rfc3339_with_the_written_year(
+            year in 0u32..200_000,
+            width in 0usize..7,
+            day in 1u32..32,
+            month in 0usize..12,
+            hour in 0u32..24,
+            zone in -1400i32..1400,
+        ) {
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let written = format!("{year:0width$}");
+            let value = format!(
+                "{day} {} {written} {hour:02}:30:00 {}{:04}",
+                MONTHS[month],
+                if zone < 0 { '-' } else { '+' },
+                zone.unsigned_abs()
+            );
+            let text = format!("From: a@b.test\nDate: {value}\n\n");
+            let m = parse(&text);
+            let top = TopHeaders::new(&m);
+            if let Some(d) = top.date() {
+                let utc = d.to_utc();
+                proptest::prop_assert!(calendar::is_showable(utc), "{value}");
+                let rfc = d.to_rfc3339();
+                proptest::prop_assert!(chrono::DateTime::parse_from_rfc3339(&rfc).is_ok(), "{rfc}");
+                proptest::prop_assert!(rfc.as_bytes()[4] == b'-', "{rfc}");
+                let expected = match written.len() {
+                    1 | 2 if year < 50 => year + 2000,
+                    1 | 2 => year + 1900,
+                    _ => year,
+                };
+                proptest::prop_assert_eq!(d.year(), expected as i32, "{}", value);
+            }
+            proptest::prop_assert_eq!(top.date_raw(), Some(value));
+        }
     }
 }

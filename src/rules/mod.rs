@@ -209,10 +209,18 @@ fn topic_duplicates(p: &mut Parsed) {
     }
 }
 
+/// Warnings about the set as a whole. They name the directory, not one of its files, and are
+/// left out while a file has errors: a file that did not parse would make them wrong.
 fn general_warnings(p: &mut Parsed) {
-    if p.files.is_empty() {
+    if p.files.is_empty() || p.problems.iter().any(|e| e.severity == Severity::Error) {
         return;
     }
+    let dir = p.files[0]
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let start = p.problems.len();
     if p.rules.is_empty() {
         p.problem(
             0,
@@ -242,6 +250,9 @@ fn general_warnings(p: &mut Parsed) {
             Severity::Warning,
             "keine internal_domains in [settings]: Weiterleitungen von Kolleginnen und Kollegen werden nicht erkannt",
         );
+    }
+    for w in &mut p.problems[start..] {
+        w.file = dir.clone();
     }
 }
 

@@ -26,6 +26,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database URL: {0}")]
     Url(String),
+    /// Connecting failed: a German sentence naming the server (no password) and what to check.
+    #[error("{0}")]
+    Connect(String),
     #[error("{0}")]
     Conflict(String),
 }
@@ -73,16 +76,93 @@ fn redact_url_error(s: &str) -> String {
     re.replace_all(s, "://***@").into_owned()
 }
 
+/// How long one connection attempt may take before we say the server does not answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects and applies pending migrations (every verb that touches the database does this).
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
     let opts = connect_options(url)?;
+    // One plain attempt first: the pool retries a refused connection until its acquire timeout
+    // and then says only "pool timed out", naming neither host nor port.
+    match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
+        Err(_) => {
+            return Err(StoreError::Connect(format!(
+                "Die Datenbank auf {} antwortet nicht (keine Antwort innerhalb von {} s). Prüfen: \
+                 Host und Port in database.url, eine Firewall dazwischen.",
+                target(&opts),
+                CONNECT_TIMEOUT.as_secs()
+            )))
+        }
+        Ok(Err(e)) => return Err(StoreError::Connect(connect_failure(&opts, &e))),
+        Ok(Ok(c)) => {
+            let _ = sqlx::Connection::close(c).await;
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(2))
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(opts)
-        .await?;
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(opts.clone())
+        .await
+        .map_err(|e| StoreError::Connect(connect_failure(&opts, &e)))?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// `host:port/database` (or the socket directory), never the password.
+fn target(o: &PgConnectOptions) -> String {
+    let db = o.get_database().unwrap_or(o.get_username());
+    match o.get_socket() {
+        Some(dir) => format!("Socket {}:{}/{db}", dir.display(), o.get_port()),
+        None => format!("{}:{}/{db}", o.get_host(), o.get_port()),
+    }
+}
+
+/// What failed, where, and what to check — in German, for the person starting the command.
+fn connect_failure(o: &PgConnectOptions, e: &sqlx::Error) -> String {
+    let at = target(o);
+    let user = o.get_username();
+    let db = o.get_database().unwrap_or(user);
+    match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!(
+            "Keine Verbindung zur Datenbank auf {at}: dort nimmt kein Server Verbindungen an. \
+             Prüfen: Läuft PostgreSQL? Stimmen Host und Port in database.url?"
+        ),
+        sqlx::Error::Io(io) => format!(
+            "Keine Verbindung zur Datenbank auf {at}: {io}. Prüfen: Host, Port bzw. \
+             Socket-Verzeichnis in database.url; läuft PostgreSQL?"
+        ),
+        sqlx::Error::Tls(t) => format!(
+            "TLS-Verbindung zur Datenbank auf {at} gescheitert: {t}. Prüfen: sslmode und \
+             Zertifikate in database.url, TLS-Einstellungen des Servers."
+        ),
+        sqlx::Error::PoolTimedOut => format!(
+            "Die Datenbank auf {at} antwortet nicht (keine Antwort innerhalb von {} s). \
+             Prüfen: Host und Port in database.url; ist der Server überlastet?",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            Some("3D000") => format!(
+                "Die Datenbank „{db}“ gibt es auf {}:{} nicht. Prüfen: den Namen in \
+                 database.url; anlegen mit `createdb -O {user} {db}`.",
+                o.get_host(),
+                o.get_port()
+            ),
+            Some("28P01" | "28000") => format!(
+                "Die Datenbank auf {at} lehnt die Anmeldung als „{user}“ ab. Prüfen: Benutzer \
+                 und Passwort in database.url (bzw. password_file), pg_hba.conf des Servers."
+            ),
+            Some("53300") => format!(
+                "Die Datenbank auf {at} nimmt keine weiteren Verbindungen an (zu viele \
+                 Verbindungen). Prüfen: max_connections des Servers, andere Programme."
+            ),
+            code => format!(
+                "Die Datenbank auf {at} lehnt die Verbindung ab: {} (SQLSTATE {}).",
+                d.message(),
+                code.unwrap_or("?")
+            ),
+        },
+        other => format!("Verbindung zur Datenbank auf {at} gescheitert: {other}."),
+    }
 }
 
 /// Strips NUL bytes, which PostgreSQL refuses in text columns.
@@ -128,6 +208,23 @@ pub async fn set_uidvalidity(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn connection_failures_name_the_server_but_not_the_password() {
+        let o = super::connect_options("postgres://krm:geheim-pw@db.example.test:6543/krm_prod")
+            .unwrap();
+        assert_eq!(super::target(&o), "db.example.test:6543/krm_prod");
+        let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let m = super::connect_failure(&o, &refused);
+        assert!(m.contains("db.example.test:6543/krm_prod"), "{m}");
+        assert!(m.contains("kein Server"), "{m}");
+        assert!(!m.contains("geheim-pw"), "{m}");
+        let m = super::connect_failure(&o, &sqlx::Error::PoolTimedOut);
+        assert!(
+            m.contains("db.example.test:6543") && m.contains("antwortet nicht"),
+            "{m}"
+        );
+    }
+
     #[test]
     fn url_errors_are_redacted() {
         assert_eq!(

@@ -138,6 +138,8 @@ pub struct MessageRow {
     pub message_id: Option<String>,
     pub received_at: DateTime<Utc>,
     pub date_header: Option<DateTime<Utc>>,
+    /// The Date header as written (also when it could not be read as a date).
+    pub date_raw: Option<String>,
     pub from_addr: Option<String>,
     pub from_name: Option<String>,
     pub subject: Option<String>,
@@ -147,8 +149,8 @@ pub struct MessageRow {
 
 pub async fn messages(conn: &mut PgConnection, case_id: i64) -> Result<Vec<MessageRow>> {
     let rows = sqlx::query_as::<_, MessageRow>(
-        "SELECT id, role, message_id, received_at, date_header, from_addr, from_name, subject,
-                size, text_body
+        "SELECT id, role, message_id, received_at, date_header, date_raw, from_addr, from_name,
+                subject, size, text_body
          FROM messages WHERE case_id = $1 ORDER BY received_at, id",
     )
     .bind(case_id)

@@ -314,7 +314,7 @@ fn explain_rules_dir_precedence_flag_then_env_then_cwd() {
         .args(["explain", "--rules"])
         .arg(bad.path())
         .arg(&mail));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(out.is_empty());
     assert!(err.contains("kaputt.toml:1"), "{err}");
 }
@@ -360,7 +360,7 @@ fn rules_check_names_file_line_and_rule_for_each_kind_of_error() {
     for (what, text, needle) in &cases {
         let dir = rules_dir_with(&[("zusatz.toml", text)]);
         let (code, out) = check(dir.path());
-        assert_eq!(code, 1, "{what}: {out}");
+        assert_eq!(code, 2, "{what}: {out}");
         assert!(
             out.contains(needle),
             "{what}: expected „{needle}“ in:\n{out}"
@@ -371,7 +371,7 @@ fn rules_check_names_file_line_and_rule_for_each_kind_of_error() {
     let big = "# Kommentar\n".repeat(10 * 1024 * 1024 / 12 + 1);
     let dir = rules_dir_with(&[("riesig.toml", &big)]);
     let (code, out) = check(dir.path());
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         out.contains("riesig.toml: Datei ist zu groß (10,0 MB"),
         "{out}"

@@ -591,3 +591,187 @@ async fn merge_and_discard_are_kept_and_follow_ups_find_the_surviving_case() {
             .contains("bereits per Mail versandt")
     );
 }
+
+/// The probe's payload: clears the screen and plants a hyperlink on a terminal that obeys it.
+const PAYLOAD: &str = "Body \x1b[2J\x1b]8;;http://evil\x07link\x1b]8;;\x07";
+
+/// A mail carrying the payload (and a right-to-left override) in the body, the subject, the
+/// display name, the address and an attachment's file name.
+fn hostile_mail(w: &World, mid: &str) -> Vec<u8> {
+    // Encoded words and RFC 2231 carry the control characters through the header syntax.
+    let q = "=?utf-8?q?Max_=1B[2J=1B]8;;http://evil=07Link=1B]8;;=07_=E2=80=AE?=";
+    format!(
+        "From: {q} <\"max\u{202e}exe.\"@mail.test>\r\nTo: {to}\r\n\
+         Subject: =?utf-8?q?Bescheid_=1B[2J=1B]8;;http://evil=07x=1B]8;;=07_=E2=80=AEfdp?=\r\n\
+         Message-ID: {mid}\r\nDate: Mon, 09 Jan 2017 09:00:00 +0100\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+         {PAYLOAD}\r\nzweite Zeile \u{202e}fdp.exe\r\n\r\nViele Grüße\r\n\
+         --b1\r\nContent-Type: application/pdf\r\n\
+         Content-Disposition: attachment; filename*=utf-8''%1B%5B2J%E2%80%AEfdp.exe\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         JVBERi0xLjQKJcTl8uXrCg==\r\n--b1--\r\n",
+        to = w.inbox_address()
+    )
+    .into_bytes()
+}
+
+/// What a terminal would act on: ESC, BEL, CSI (C1) and the right-to-left override.
+fn assert_neutral(what: &str, text: &str) {
+    for (c, name) in [
+        ('\x1b', "ESC"),
+        ('\x07', "BEL"),
+        ('\u{9b}', "CSI"),
+        ('\u{202e}', "U+202E"),
+    ] {
+        assert!(!text.contains(c), "{what}: raw {name} in output:\n{text:?}");
+    }
+}
+
+#[tokio::test]
+async fn mail_and_rules_text_reaches_the_terminal_neutralised() {
+    let team = "krm-team@jobcenter.test";
+    let w = World::with_env("termesc", &[("KRM_DIGEST_TEAM", team)]).await;
+    let mid = format!("<hostile.{}@mail.test>", w.name);
+    let raw = hostile_mail(&w, &mid);
+    w.append(&raw).await;
+    w.run_once().await;
+    let number = w.cases().await[0].0.clone();
+    let hostile = format!("Verein {PAYLOAD} \u{202e}fdp");
+    ok(
+        &w,
+        &[
+            "case",
+            "set-third-party",
+            &number,
+            "--organisation",
+            &hostile,
+        ],
+    );
+    ok(
+        &w,
+        &[
+            "case",
+            "note",
+            &number,
+            &format!("Notiz {PAYLOAD} \u{202e}"),
+        ],
+    );
+    sqlx::query("INSERT INTO quarantine (channel, reason, size) VALUES ('mail', $1, 10)")
+        .bind(format!("Grund {PAYLOAD} \u{202e}"))
+        .execute(&w.pool)
+        .await
+        .unwrap();
+
+    let show = ok(&w, &["case", "show", &number, "--body"]);
+    assert_neutral("case show --body", &show);
+    // Every field is there, shown as escapes: body, subject, name, address, file name,
+    // organisation, note.
+    assert!(
+        show.contains("| Body \\x1b[2J\\x1b]8;;http://evil\\x07link\\x1b]8;;\\x07"),
+        "{show}"
+    );
+    assert!(show.contains("zweite Zeile \\u202efdp.exe"), "{show}");
+    // The parser already drops control characters from header words; the override stays.
+    assert!(
+        show.contains("Betreff: Bescheid ") && show.contains("\\u202efdp\n"),
+        "{show}"
+    );
+    assert!(
+        show.contains("Von: Max ") && show.contains(" \\u202e <"),
+        "{show}"
+    );
+    assert!(show.contains("max\\u202eexe."), "{show}");
+    assert!(show.contains("\\u202efdp.exe (application/pdf"), "{show}");
+    assert!(show.contains("Verein Body \\x1b[2J"), "{show}");
+    assert!(show.contains("Notiz Body \\x1b[2J"), "{show}");
+    assert_neutral("case show", &ok(&w, &["case", "show", &number]));
+    let list = ok(&w, &["case", "list"]);
+    assert_neutral("case list", &list);
+    assert!(list.contains("Verein Body \\x1b[2J"), "{list}");
+
+    // JSON keeps the value (escaped as JSON does) and holds nothing a terminal acts on.
+    let shown = ok(&w, &["case", "show", &number, "--json", "--body"]);
+    assert_neutral("case show --json", &shown);
+    let v: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["organisation"], hostile.as_str());
+    assert_neutral("case list --json", &ok(&w, &["case", "list", "--json"]));
+
+    let q = ok(&w, &["quarantine", "list"]);
+    assert_neutral("quarantine list", &q);
+    assert!(q.contains("Grund Body \\x1b[2J"), "{q}");
+    assert_neutral(
+        "quarantine list --json",
+        &ok(&w, &["quarantine", "list", "--json"]),
+    );
+
+    let due = v["due"].as_str().unwrap().to_string();
+    let digest = ok(&w, &["digest", "--preview", "--date", &due]);
+    assert_neutral("digest --preview", &digest);
+    assert!(digest.contains("Verein Body \\x1b[2J"), "{digest}");
+
+    let year = &v["received_date"].as_str().unwrap()[..4];
+    for format in ["text", "csv", "json"] {
+        let report = ok(&w, &["report", "--year", year, "--format", format]);
+        assert_neutral(&format!("report --format {format}"), &report);
+    }
+
+    // explain: the mail file and a rules file with the payload in the organisation's name.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("senders.toml"),
+        "[[rule]]\nid = \"mail-test\"\n\
+         organisation = \"Regel \\u001b[2J\\u001b]8;;http://evil\\u0007x\\u001b]8;;\\u0007 \\u202efdp\"\n\
+         category = \"Beratungsstelle\"\nthird_party = true\ndomain = \"mail.test\"\n",
+    )
+    .unwrap();
+    let eml = dir.path().join("hostile.eml");
+    std::fs::write(&eml, &raw).unwrap();
+    let rules_arg = rules.display().to_string();
+    let eml_arg = eml.display().to_string();
+    let explained = ok(&w, &["explain", "--rules", &rules_arg, &eml_arg]);
+    assert_neutral("explain", &explained);
+    assert!(explained.contains("Regel \\x1b[2J"), "{explained}");
+    assert!(explained.contains("\\u202efdp"), "{explained}");
+    let explained = ok(&w, &["explain", "--json", "--rules", &rules_arg, &eml_arg]);
+    assert_neutral("explain --json", &explained);
+    let rules_checked = ok(&w, &["rules", "check", &rules_arg]);
+    assert_neutral("rules check", &rules_checked);
+}
+
+#[tokio::test]
+async fn a_date_header_outside_four_digit_years_is_shown_as_unknown() {
+    let w = World::new("baddate").await;
+    let cases = [
+        ("Fri, 31 Dec 99999 23:59:59 +0000", "a"),
+        ("Sat, 01 Jan 0000 10:00:00 +0000", "b"),
+    ];
+    for (date, tag) in cases {
+        let raw = format!(
+            "From: Max Muster <buerger@mail.test>\r\nTo: {}\r\nSubject: Datum {tag}\r\n\
+             Message-ID: <date.{tag}.{}@mail.test>\r\nDate: {date}\r\n\r\nGuten Tag.\r\n",
+            w.inbox_address(),
+            w.name
+        );
+        w.append(raw.as_bytes()).await;
+    }
+    w.run_once().await;
+    let numbers = w.cases().await;
+    assert_eq!(numbers.len(), 2);
+    for ((date, _), (number, _)) in cases.iter().zip(&numbers) {
+        let text = ok(&w, &["case", "show", number]);
+        assert!(
+            text.contains(&format!("Datum (Kopfzeile): unbekannt („{date}“)")),
+            "{text}"
+        );
+        assert!(
+            !text.contains("+10000") && !text.contains("2000-01-01"),
+            "{text}"
+        );
+        let v = json(&w, &["case", "show", number, "--json"]);
+        assert_eq!(v["messages"][0]["date"], Value::Null, "{v}");
+        assert_eq!(v["messages"][0]["date_raw"], *date, "{v}");
+    }
+}
