@@ -9,6 +9,7 @@ mod error;
 mod hash;
 mod headers;
 mod limits;
+mod spam;
 mod subject;
 mod text;
 mod uuencode;
@@ -23,6 +24,7 @@ use std::fmt;
 pub use error::ParseError;
 pub use hash::{content_hash, raw_message_id, strip_mbox_from_line};
 pub use headers::{sanitize_header_value, SenderSource};
+pub use spam::{SpamPolicy, DEFAULT_SPAM_HEADERS};
 pub use subject::case_number_in_subject;
 
 /// Bounds applied to every mail before and while parsing.
