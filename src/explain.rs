@@ -774,6 +774,27 @@ mod tests {
     }
 
     #[test]
+    fn text_condition_evidence_is_shown() {
+        let shipped = RuleSet::from_sources(&[
+            ("hints.toml", include_str!("../rules/hints.toml")),
+            ("senders.toml", include_str!("../rules/senders.toml")),
+            ("topics.toml", include_str!("../rules/topics.toml")),
+        ])
+        .unwrap();
+        let raw = include_bytes!("../tests/fixtures/rules/citizen-cc-stadt-spdi.eml");
+        let e = explain("spdi.eml", raw, &shipped, &opts());
+        assert_eq!(
+            e.rule.as_deref(),
+            Some("cc-stadt-sozialpsychiatrischer-dienst")
+        );
+        let text = render_text(std::slice::from_ref(&e));
+        assert!(
+            text.contains("text: „Sozialpsychiatrischen Dienst“ (text = re:Sozialpsychiatrische"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn inferred_sender_and_spam_are_shown() {
         let raw = include_bytes!("../tests/fixtures/mail/own-no-from-sender.eml");
         let e = explain("a.eml", raw, &rules(), &opts());
