@@ -1126,3 +1126,39 @@ async fn spam_is_held_until_staff_confirm_it() {
     );
     w.wait_count(MITTELPUNKT, &w.folder, 1).await;
 }
+
+#[tokio::test]
+async fn a_mail_without_from_gets_its_sender_from_the_envelope_and_says_so() {
+    let w = World::new("nofrom").await;
+    let citizen = w.sender(CITIZEN);
+    // Appended over IMAP as the delivering server left it: Postfix would add a From: to mail
+    // from a local client (local_header_rewrite_clients), so SMTP cannot carry this case.
+    let raw = format!(
+        "Return-Path: <{citizen}>\r\nTo: {to}\r\nSubject: Ohne Absenderzeile\r\n\
+         Message-ID: <nf1.{n}@mail.test>\r\nDate: Wed, 25 Nov 2026 09:15:00 +0100\r\n\r\n\
+         Mein Antrag liegt seit Wochen.\r\n",
+        to = w.inbox_address(),
+        n = w.name
+    );
+    w.append(raw.as_bytes()).await;
+    let r = w.run_once().await;
+    assert_eq!(r.scan.new_cases, 1, "{r:?}");
+    // The envelope sender (Return-Path) gets the acknowledgement.
+    w.wait_count(CITIZEN, &w.folder, 1).await;
+    let number = w.cases().await[0].0.clone();
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM case_events WHERE action = 'sender_inferred'")
+            .await,
+        1
+    );
+    let out = w
+        .command()
+        .args(["case", "show", &number])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        show.contains(&citizen) && show.contains("Absender erschlossen"),
+        "{show}"
+    );
+}
