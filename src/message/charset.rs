@@ -83,53 +83,65 @@ pub(super) fn transfer_decoded(message: &Message<'_>, part: &MessagePart<'_>) ->
     }
 }
 
-/// Decodes the RFC 2047 encoded words of a raw header value whose charset mail-parser does not
-/// know; None when the value has no such word (mail-parser's reading then stands).
-pub(super) fn decode_header_words(raw: &str) -> Option<String> {
+/// Decodes the RFC 2047 encoded words of a raw header value again when mail-parser's reading
+/// cannot be right: a word whose charset it does not know, or (`garbled`: its text holds U+FFFD)
+/// a multi-byte character split across two adjacent words, as some clients write them — the
+/// bytes of adjacent words with the same charset are decoded together. None when there is
+/// nothing to redo (mail-parser's reading then stands).
+pub(super) fn decode_header_words(raw: &str, garbled: bool) -> Option<String> {
     if !raw.contains("=?") {
         return None;
     }
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
-    let mut redone = false;
-    // Whitespace between two encoded words is not part of the text (RFC 2047, 6.2).
-    let mut pending_space = String::new();
-    let mut last_was_word = false;
+    let mut redo = garbled;
+    // Bytes of the current run of adjacent encoded words, with their charset label.
+    let mut run: Option<(String, Vec<u8>)> = None;
+    let flush = |run: &mut Option<(String, Vec<u8>)>, out: &mut String| {
+        if let Some((label, bytes)) = run.take() {
+            out.push_str(&decode(Some(&label), &bytes));
+        }
+    };
     while !rest.is_empty() {
         let Some(start) = rest.find("=?") else {
-            out.push_str(&pending_space);
+            flush(&mut run, &mut out);
             out.push_str(rest);
-            pending_space.clear();
             break;
         };
         let (before, from_word) = rest.split_at(start);
         match encoded_word(from_word) {
-            Some((label, text, used)) => {
-                if !(last_was_word && before.chars().all(char::is_whitespace)) {
-                    out.push_str(&pending_space);
-                    out.push_str(before);
+            Some((label, bytes, used)) => {
+                redo |= !parser_knows(label);
+                // Whitespace between two encoded words is not part of the text (RFC 2047, 6.2).
+                let adjacent = run.is_some() && before.chars().all(char::is_whitespace);
+                match &mut run {
+                    Some((l, b)) if adjacent && l.eq_ignore_ascii_case(label) => {
+                        b.extend_from_slice(&bytes)
+                    }
+                    _ => {
+                        flush(&mut run, &mut out);
+                        if !adjacent {
+                            out.push_str(before);
+                        }
+                        run = Some((label.to_string(), bytes));
+                    }
                 }
-                pending_space.clear();
-                redone |= !parser_knows(label);
-                out.push_str(&text);
-                last_was_word = true;
                 rest = &from_word[used..];
             }
             None => {
-                out.push_str(&pending_space);
-                pending_space.clear();
+                flush(&mut run, &mut out);
                 out.push_str(before);
                 out.push_str("=?");
-                last_was_word = false;
                 rest = &from_word[2..];
             }
         }
     }
-    redone.then_some(out)
+    flush(&mut run, &mut out);
+    redo.then_some(out)
 }
 
-/// One encoded word at the start of `s`: (charset label, decoded text, bytes used).
-fn encoded_word(s: &str) -> Option<(&str, String, usize)> {
+/// One encoded word at the start of `s`: (charset label, its bytes, input bytes used).
+fn encoded_word(s: &str) -> Option<(&str, Vec<u8>, usize)> {
     let inner = s.strip_prefix("=?")?;
     let (charset, rest) = inner.split_once('?')?;
     let (enc, rest) = rest.split_once('?')?;
@@ -149,7 +161,7 @@ fn encoded_word(s: &str) -> Option<(&str, String, usize)> {
         _ => return None,
     };
     let used = 2 + charset.len() + 1 + enc.len() + 1 + end + 2;
-    Some((label, decode(Some(label), &bytes), used))
+    Some((label, bytes, used))
 }
 
 #[cfg(test)]
@@ -183,17 +195,25 @@ beschweren. Mit freundlichen Gr\xfc\xdfen";
     #[test]
     fn header_words_with_unknown_charset() {
         assert_eq!(
-            decode_header_words("=?x-unknown?Q?Gr=C3=BC=C3=9Fe?= aus =?unknown?B?RHJlc2Rlbg==?=")
-                .as_deref(),
+            decode_header_words(
+                "=?x-unknown?Q?Gr=C3=BC=C3=9Fe?= aus =?unknown?B?RHJlc2Rlbg==?=",
+                false
+            )
+            .as_deref(),
             Some("Grüße aus Dresden")
         );
         assert_eq!(
-            decode_header_words("=?x-unknown?Q?a?= =?x-unknown?Q?b?=").as_deref(),
+            decode_header_words("=?x-unknown?Q?a?= =?x-unknown?Q?b?=", false).as_deref(),
             Some("ab")
         );
         // Known charsets stay with mail-parser.
-        assert_eq!(decode_header_words("=?utf-8?Q?a?="), None);
-        assert_eq!(decode_header_words("kein Wort"), None);
-        assert_eq!(decode_header_words("=?kaputt"), None);
+        assert_eq!(decode_header_words("=?utf-8?Q?a?=", false), None);
+        assert_eq!(decode_header_words("kein Wort", true), None);
+        assert_eq!(decode_header_words("=?kaputt", false), None);
+        // "Ва" split inside the second character across two words.
+        assert_eq!(
+            decode_header_words("=?utf-8?Q?=D0=92=D0?=\r\n =?utf-8?Q?=B0?= x", true).as_deref(),
+            Some("Ва x")
+        );
     }
 }

@@ -239,10 +239,11 @@ impl<'a, 'x> TopHeaders<'a, 'x> {
         let raw = self.raw_bytes_of(header);
         // Charsets mail-parser does not know: encoded words with such a label, or raw 8-bit
         // text that is not UTF-8 (mail-parser's lossy reading holds U+FFFD then).
-        let redone = if parsed.contains('\u{FFFD}') && std::str::from_utf8(raw).is_err() {
+        let garbled = parsed.contains('\u{FFFD}');
+        let redone = if garbled && std::str::from_utf8(raw).is_err() {
             Some(charset::decode(None, raw))
         } else {
-            charset::decode_header_words(&String::from_utf8_lossy(raw))
+            charset::decode_header_words(&String::from_utf8_lossy(raw), garbled)
         };
         let mut subject = sanitize_header_value(redone.as_deref().unwrap_or(parsed));
         truncate_chars(&mut subject, MAX_SUBJECT_CHARS);

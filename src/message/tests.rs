@@ -464,6 +464,10 @@ fn charset_labels_as_clients_write_them() {
         .unwrap()
         .contains("月刊エクステリア・ワーク"));
 
+    // UTF-8 characters split across encoded words (as in otobo's PostMaster-Test21/22).
+    let mail = parse_ok(b"From: a@post.test\nSubject: =?utf-8?Q?=D0=95=D0=B2=D0=B3=D0=B5=D0=BD=D0=B8=D0=B9_=D0?=\n =?utf-8?Q?=92=D0=B0=D1=81=D0=B8=D0=BB=D1=8C=D0=B5=D0=B2?=\n\nText\n");
+    assert_eq!(mail.subject.as_deref(), Some("Евгений Васильев"));
+
     // Undeclared 8-bit text that is not UTF-8: detected, not replacement characters.
     let mail = parse_ok(b"From: a@post.test\nSubject: Gr\xfc\xdfe aus M\xfcnchen\n\nIch m\xf6chte mich \xfcber die Bearbeitung beschweren.\n");
     assert_eq!(mail.subject.as_deref(), Some("Grüße aus München"));
