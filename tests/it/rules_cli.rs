@@ -359,6 +359,11 @@ fn rules_check_names_file_line_and_rule_for_each_kind_of_error() {
             "zusatz.toml:1: Regel ohne-bedingung: Regel ohne Bedingung",
         ),
         (
+            "text alone",
+            format!("{RULE_HEAD}id = \"nur-text\"\ntext = \"Sozialpsychiatrischer Dienst\"\n"),
+            "zusatz.toml:1: Regel nur-text: „text“ allein ist zu breit",
+        ),
+        (
             "catastrophic pattern",
             format!("{RULE_HEAD}id = \"riesig\"\nsignature = 're:\\w{{1000}}{{1000}}'\n"),
             "zusatz.toml:6: Regel riesig: signature:",
