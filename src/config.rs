@@ -141,6 +141,8 @@ pub enum ClosedFollowup {
 #[derive(Debug, Clone)]
 pub struct IntakeSettings {
     pub closed_followup: ClosedFollowup,
+    /// `spam_headers` and `trusted_received_by`: which new mails are held as suspected spam.
+    pub spam: crate::message::SpamPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +262,8 @@ const KEYS: &[(&str, &str, Ty)] = &[
     ("ack", "rate_limit_per_hour", Ty::Int),
     ("ack", "own_addresses", Ty::List),
     ("intake", "closed_followup", Ty::Str),
+    ("intake", "spam_headers", Ty::List),
+    ("intake", "trusted_received_by", Ty::Str),
     ("deadlines", "land", Ty::Str),
     ("deadlines", "extra_closed", Ty::List),
     ("deadlines", "ack_working_days", Ty::Int),
@@ -752,6 +756,16 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
                 ))
             }
         },
+        spam: crate::message::SpamPolicy::new(
+            &v.list("intake", "spam_headers")?.unwrap_or_else(|| {
+                crate::message::DEFAULT_SPAM_HEADERS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }),
+            v.str_opt("intake", "trusted_received_by")?.as_deref(),
+        )
+        .map_err(|m| v.err("intake", "spam_headers", m))?,
     };
 
     let land_raw = v.str_or("deadlines", "land", "SN")?;

@@ -262,6 +262,11 @@ fn topics_text(c: &DigestCaseRow) -> String {
 
 fn review_text(reason: &str) -> String {
     match reason {
+        crate::intake::SPAM_REVIEW => {
+            "Spam-Verdacht (vom Mailserver markiert): bestätigen (case confirm) oder verwerfen \
+             (case discard)"
+                .to_string()
+        }
         "bulk" => "Massen- oder Listenmail (bulk)".to_string(),
         "auto_reply" => "automatische Antwort (z. B. Abwesenheitsnotiz)".to_string(),
         "bounce" => "Unzustellbarkeitsnachricht ohne zugehörigen Vorgang".to_string(),

@@ -21,6 +21,8 @@ pub struct Options {
     pub limits: Limits,
     /// The Ombudsstelle's own addresses, lower case (`AckSettings::own_addresses`).
     pub own_addresses: Vec<String>,
+    /// `[intake] spam_headers` and `trusted_received_by`.
+    pub spam: crate::message::SpamPolicy,
 }
 
 /// One attachment as shown: no content.
@@ -66,6 +68,11 @@ pub struct Explanation {
     pub error: Option<String>,
     pub from: Option<String>,
     pub from_name: Option<String>,
+    /// Set when the mail has no readable `From:` and `from` was taken from `sender_header`,
+    /// `envelope` (mbox line) or `return_path`.
+    pub sender_inferred: Option<crate::message::SenderSource>,
+    /// The header that marks the mail as spam (a new case would be held), if any.
+    pub spam: Option<String>,
     pub reply_to: Vec<String>,
     pub cc: Vec<String>,
     pub subject: Option<String>,
@@ -111,6 +118,8 @@ impl Explanation {
             error: None,
             from: None,
             from_name: None,
+            sender_inferred: None,
+            spam: None,
             reply_to: Vec::new(),
             cc: Vec::new(),
             subject: None,
@@ -171,12 +180,18 @@ const WITHOUT_THIRD_PARTY: &str = "ohne Dritte";
 /// Explains one mail file's bytes (a leading mbox `From ` line is skipped).
 pub fn explain(file: &str, raw: &[u8], rules: &RuleSet, opts: &Options) -> Explanation {
     match message::parse(raw, &opts.limits) {
-        Ok(mail) => explain_parsed(file, &mail, rules, opts),
+        Ok(mail) => explain_parsed(file, &mail, raw, rules, opts),
         Err(e) => Explanation::rejected(file, &e, rules),
     }
 }
 
-fn explain_parsed(file: &str, mail: &ParsedMail, rules: &RuleSet, opts: &Options) -> Explanation {
+fn explain_parsed(
+    file: &str,
+    mail: &ParsedMail,
+    raw: &[u8],
+    rules: &RuleSet,
+    opts: &Options,
+) -> Explanation {
     // The same inputs and calls as intake::new_case.
     let input = intake::sender_input(mail);
     let matched = intake::classify_sender(rules, mail);
@@ -203,9 +218,20 @@ fn explain_parsed(file: &str, mail: &ParsedMail, rules: &RuleSet, opts: &Options
         }
     };
 
+    // As intake: a follow-up is never held; a new case with the verdict is.
+    let spam = match action {
+        Action::NewCase => opts.spam.verdict(raw),
+        _ => None,
+    };
+    let mut ack = ack;
+    if spam.is_some() && ack.send {
+        ack.send = false;
+        ack.reason = Some(intake::SPAM_HELD.to_string());
+    }
     Explanation {
         from: mail.from.as_ref().map(|a| a.normalized()),
         from_name: mail.from.as_ref().and_then(|a| a.name.clone()),
+        sender_inferred: mail.sender_inferred,
         reply_to: mail.reply_to.iter().map(|a| a.normalized()).collect(),
         cc: mail.cc.iter().map(|a| a.normalized()).collect(),
         subject: mail.subject.clone(),
@@ -234,9 +260,11 @@ fn explain_parsed(file: &str, mail: &ParsedMail, rules: &RuleSet, opts: &Options
         kind_suggestion: hints.kind,
         topic_suggestions: hints.topics,
         review_reason: match mail.auto {
+            _ if spam.is_some() => Some(intake::SPAM_REVIEW.to_string()),
             AutoClass::None => None,
             other => Some(other.as_str().to_string()),
         },
+        spam,
         action: Some(action),
         possible_followup: action == Action::NewCase && referenced_ids(mail).next().is_some(),
         ack: Some(ack),
@@ -314,6 +342,16 @@ fn render_one(out: &mut String, e: &Explanation) {
         _ => {}
     }
     line(out, "Absender:", or_none(e.from.as_deref()));
+    if let Some(source) = e.sender_inferred {
+        line(
+            out,
+            "",
+            &format!(
+                "(erschlossen: keine lesbare From-Zeile; aus {})",
+                source.label()
+            ),
+        );
+    }
     line(out, "Anzeigename:", or_none(e.from_name.as_deref()));
     if !e.reply_to.is_empty() {
         line(out, "Antwort an:", &e.reply_to.join(", "));
@@ -427,6 +465,9 @@ pub fn daemon_sentence(e: &Explanation) -> String {
         Some("bulk") => ", zur Prüfung markiert (Massenmail)",
         Some("auto_reply") => ", zur Prüfung markiert (Autoantwort)",
         Some("bounce") => ", zur Prüfung markiert (Unzustellbarkeitsmeldung)",
+        Some(intake::SPAM_REVIEW) => {
+            ", zur Prüfung markiert (Spam-Verdacht; zählt erst nach „case confirm“)"
+        }
         _ => "",
     };
     match e.action {
@@ -706,6 +747,8 @@ mod tests {
             "error",
             "from",
             "from_name",
+            "sender_inferred",
+            "spam",
             "reply_to",
             "cc",
             "subject",
@@ -737,6 +780,56 @@ mod tests {
         assert_eq!(v["auto_reply"], "none");
         assert_eq!(v["action"], "new_case");
         assert_eq!(v["evidence"][0]["field"], "from_domain");
+    }
+
+    #[test]
+    fn text_condition_evidence_is_shown() {
+        let shipped = RuleSet::from_sources(&[
+            ("hints.toml", include_str!("../rules/hints.toml")),
+            ("senders.toml", include_str!("../rules/senders.toml")),
+            ("topics.toml", include_str!("../rules/topics.toml")),
+        ])
+        .unwrap();
+        let raw = include_bytes!("../tests/fixtures/rules/citizen-cc-stadt-spdi.eml");
+        let e = explain("spdi.eml", raw, &shipped, &opts());
+        assert_eq!(
+            e.rule.as_deref(),
+            Some("cc-stadt-sozialpsychiatrischer-dienst")
+        );
+        let text = render_text(std::slice::from_ref(&e));
+        assert!(
+            text.contains("text: „Sozialpsychiatrischen Dienst“ (text = re:Sozialpsychiatrische"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn inferred_sender_and_spam_are_shown() {
+        let raw = include_bytes!("../tests/fixtures/mail/own-no-from-sender.eml");
+        let e = explain("a.eml", raw, &rules(), &opts());
+        assert_eq!(e.from.as_deref(), Some("beratung@verein.test"));
+        assert_eq!(
+            e.sender_inferred,
+            Some(crate::message::SenderSource::SenderHeader)
+        );
+        let text = render_text(std::slice::from_ref(&e));
+        assert!(
+            text.contains("erschlossen") && text.contains("Sender"),
+            "{text}"
+        );
+
+        let spam = b"X-Spam-Flag: YES\nFrom: a@post.test\nSubject: Gewinn\n\nText\n";
+        let e = explain("s.eml", spam, &rules(), &opts());
+        assert_eq!(e.spam.as_deref(), Some("X-Spam-Flag: YES"));
+        assert_eq!(e.review_reason.as_deref(), Some("spam"));
+        let ack = e.ack.clone().unwrap();
+        assert!(!ack.send);
+        assert!(daemon_sentence(&e).contains("Spam-Verdacht"));
+        // A follow-up is never held.
+        let reply = b"X-Spam-Flag: YES\nFrom: a@post.test\nSubject: Re: KRM-2026-00001\n\nText\n";
+        let e = explain("r.eml", reply, &rules(), &opts());
+        assert_eq!(e.spam, None);
+        assert_eq!(e.review_reason, None);
     }
 
     #[test]

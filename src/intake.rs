@@ -542,6 +542,34 @@ async fn find_followup_case(
 /// Why a mail without any sender address gets no acknowledgement.
 pub(crate) const NO_SENDER: &str = "kein Absender angegeben";
 
+/// `review_reason` of a new case the receiving server marked as spam.
+pub const SPAM_REVIEW: &str = "spam";
+
+/// `ack_detail` of an acknowledgement held back for suspected spam; `case confirm` sends it.
+pub const SPAM_HELD: &str = "zurückgehalten: Spam-Verdacht (Versand nach „case confirm“)";
+
+/// The spam verdict for a new case's mail (the header that marks it), or None. A follow-up to
+/// an existing case (`related`) is never held.
+pub(crate) fn spam_verdict(
+    settings: &Settings,
+    raw: &[u8],
+    related: Option<i64>,
+) -> Option<String> {
+    if related.is_some() {
+        return None;
+    }
+    settings.intake.spam.verdict(raw)
+}
+
+/// The timeline note for a sender taken from elsewhere than `From:`.
+pub(crate) fn sender_inferred_note(mail: &ParsedMail) -> Option<String> {
+    let source = mail.sender_inferred?;
+    Some(format!(
+        "Absender erschlossen: die Mail hat keine lesbare From-Zeile; Adresse aus {} übernommen",
+        source.label()
+    ))
+}
+
 /// Local parts that never get an automatic answer.
 const NO_REPLY: &[&str] = &[
     "noreply",
@@ -637,8 +665,10 @@ async fn new_case<'a>(
         origin.received_at,
     );
 
+    let spam = spam_verdict(&ctx.settings, raw, related);
     // Same Message-ID, different content: some senders reuse ids. A new case, flagged.
     let review_reason = match (mail.auto, dup_of, related) {
+        _ if spam.is_some() => Some(SPAM_REVIEW.to_string()),
         (AutoClass::Bulk, _, _) => Some("bulk".to_string()),
         (AutoClass::AutoReply, _, _) => Some("auto_reply".to_string()),
         (AutoClass::Bounce, _, _) => Some("bounce".to_string()),
@@ -655,6 +685,10 @@ async fn new_case<'a>(
             None => AckDecision::Enqueued,
         },
     };
+    // Suspected spam: the acknowledgement waits for staff (`case confirm`).
+    if spam.is_some() && ack == AckDecision::Enqueued {
+        ack = AckDecision::Suppressed(SPAM_HELD.into());
+    }
     // Rate cap per exact address; third-party senders (functional mailboxes) are exempt.
     let third_party = matched.as_ref().is_some_and(|m| m.third_party);
     if let (AckDecision::Enqueued, Some(to)) = (&ack, &recipient) {
@@ -714,7 +748,18 @@ async fn new_case<'a>(
         .pending
         .new_case(conn, &nc, year, origin, mail, raw, &mail.attachments)
         .await?;
-    for (action, detail) in [("created", Some(created)), ("ack_suppressed", suppressed)] {
+    let spam_note = spam.map(|h| {
+        format!(
+            "Spam-Verdacht ({h}): keine Eingangsbestätigung, nicht im Bericht, bis das Team \
+             den Vorgang bestätigt (case confirm) oder verwirft (case discard)"
+        )
+    });
+    for (action, detail) in [
+        ("created", Some(created)),
+        ("sender_inferred", sender_inferred_note(mail)),
+        ("spam_suspected", spam_note),
+        ("ack_suppressed", suppressed),
+    ] {
         if let Some(detail) = detail {
             lookups.pending.event(
                 case_id,
@@ -753,6 +798,62 @@ async fn new_case<'a>(
     })
 }
 
+/// What an acknowledgement answers and when it is due; see [`build_ack`].
+pub(crate) struct AckRequest<'a> {
+    pub outbox_id: i64,
+    pub number: &'a str,
+    pub to: &'a str,
+    pub in_reply_to: Option<&'a str>,
+    /// References of the answered mail plus its own Message-ID.
+    pub references: &'a [String],
+    pub received_at: DateTime<Utc>,
+    pub due: chrono::NaiveDate,
+}
+
+#[derive(Debug)]
+pub(crate) enum AckBuildError {
+    /// The templates failed to render (German text).
+    Template(String),
+    /// The recipient address cannot be written into a mail.
+    Address(String),
+}
+
+/// Renders and builds the acknowledgement mail for the outbox: its Message-ID and raw bytes.
+/// Shared by intake and `case confirm`, so a held acknowledgement reads like any other.
+pub(crate) fn build_ack(
+    s: &Settings,
+    templates: &Templates,
+    r: &AckRequest<'_>,
+) -> Result<(String, Vec<u8>), AckBuildError> {
+    let received = calendar::berlin_date(r.received_at);
+    let rendered = templates
+        .render_ack(&AckContext {
+            case_number: r.number.to_string(),
+            received_date: received.format("%Y-%m-%d").to_string(),
+            received_date_de: received.format("%d.%m.%Y").to_string(),
+            due_date: r.due.format("%Y-%m-%d").to_string(),
+            due_date_de: r.due.format("%d.%m.%Y").to_string(),
+            processing_days: s.deadlines.policy.processing_days,
+            office_name: s.smtp.from_name.clone(),
+        })
+        .map_err(|e| AckBuildError::Template(e.to_string()))?;
+    let message_id = smtp::outbox_message_id("ack", r.outbox_id, &s.smtp.message_id_domain);
+    let raw = smtp::build(&smtp::Outgoing {
+        from: &s.smtp.from,
+        from_name: &s.smtp.from_name,
+        to: r.to,
+        subject: &rendered.subject,
+        body: &rendered.body,
+        message_id: &message_id,
+        in_reply_to: r.in_reply_to,
+        references: r.references,
+        auto_submitted: "auto-replied",
+        date: Utc::now(),
+    })
+    .map_err(|e| AckBuildError::Address(e.to_string()))?;
+    Ok((message_id, raw))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn enqueue_ack(
     conn: &mut PgConnection,
@@ -765,38 +866,26 @@ async fn enqueue_ack(
     received_at: DateTime<Utc>,
     d: &calendar::Deadlines,
 ) -> Result<(), StoreError> {
-    let s = &ctx.settings;
-    let received = calendar::berlin_date(received_at);
-    let rendered = ctx
-        .templates
-        .render_ack(&AckContext {
-            case_number: number.to_string(),
-            received_date: received.format("%Y-%m-%d").to_string(),
-            received_date_de: received.format("%d.%m.%Y").to_string(),
-            due_date: d.due.format("%Y-%m-%d").to_string(),
-            due_date_de: d.due.format("%d.%m.%Y").to_string(),
-            processing_days: s.deadlines.policy.processing_days,
-            office_name: s.smtp.from_name.clone(),
-        })
-        .map_err(|e| StoreError::Conflict(e.to_string()))?;
     let id = lookups.next_outbox_id(conn).await?;
-    let message_id = smtp::outbox_message_id("ack", id, &s.smtp.message_id_domain);
     let mut references = mail.references.clone();
     references.extend(mail.message_id.clone());
-    let raw = match smtp::build(&smtp::Outgoing {
-        from: &s.smtp.from,
-        from_name: &s.smtp.from_name,
-        to: &to.addr,
-        subject: &rendered.subject,
-        body: &rendered.body,
-        message_id: &message_id,
-        in_reply_to: mail.message_id.as_deref(),
-        references: &references,
-        auto_submitted: "auto-replied",
-        date: Utc::now(),
-    }) {
-        Ok(r) => r,
-        Err(e) => {
+    let built = build_ack(
+        &ctx.settings,
+        &ctx.templates,
+        &AckRequest {
+            outbox_id: id,
+            number,
+            to: &to.addr,
+            in_reply_to: mail.message_id.as_deref(),
+            references: &references,
+            received_at,
+            due: d.due,
+        },
+    );
+    let (message_id, raw) = match built {
+        Ok(x) => x,
+        Err(AckBuildError::Template(e)) => return Err(StoreError::Conflict(e)),
+        Err(AckBuildError::Address(e)) => {
             // An address lettre cannot encode: record instead of failing the whole mail.
             lookups.flush(conn).await?;
             cases::set_ack_status(

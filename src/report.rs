@@ -239,6 +239,23 @@ pub struct Acknowledgements {
 pub struct Excluded {
     pub discarded: u64,
     pub merged: u64,
+    /// New cases held as suspected spam that staff have not confirmed (`case confirm`) yet;
+    /// the key is left out while there is none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub spam_suspected: u64,
+}
+
+/// ", N unter Spam-Verdacht (nicht bestätigt)" when there are such cases.
+fn spam_note(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {} unter Spam-Verdacht (nicht bestätigt)", german_int(n))
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The figures of one column.
@@ -353,6 +370,10 @@ pub fn figures(span: Span, rows: &[&ReportCaseRow], mail_channel: &str) -> Figur
             }
             "merged" => {
                 f.excluded.merged += 1;
+                continue;
+            }
+            _ if r.spam_suspected => {
+                f.excluded.spam_suspected += 1;
                 continue;
             }
             _ => {}
@@ -759,12 +780,13 @@ impl Report {
                 ymd(self.from),
                 ymd(self.to)
             );
-            if t.excluded.discarded + t.excluded.merged > 0 {
+            if t.excluded.discarded + t.excluded.merged + t.excluded.spam_suspected > 0 {
                 let _ = writeln!(
                     out,
-                    "Nicht gezählt: {} verworfen, {} zusammengeführt.",
+                    "Nicht gezählt: {} verworfen, {} zusammengeführt{}.",
                     german_int(t.excluded.discarded),
-                    german_int(t.excluded.merged)
+                    german_int(t.excluded.merged),
+                    spam_note(t.excluded.spam_suspected)
                 );
             }
             return out;
@@ -832,10 +854,11 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nNicht gezählt: {} verworfen, {} zusammengeführt. Folgemails gehören zu ihrem \
+            "\nNicht gezählt: {} verworfen, {} zusammengeführt{}. Folgemails gehören zu ihrem \
              Vorgang und zählen nie als eigene Reaktion.",
             german_int(t.excluded.discarded),
-            german_int(t.excluded.merged)
+            german_int(t.excluded.merged),
+            spam_note(t.excluded.spam_suspected)
         );
         let _ = writeln!(
             out,
@@ -907,6 +930,7 @@ mod tests {
             ack_due: d("2017-01-05"),
             ack_status: "pending".into(),
             ack_sent_at: None,
+            spam_suspected: false,
         }
     }
 
@@ -987,7 +1011,9 @@ mod tests {
         spam.status = "discarded".into();
         let mut dup = row(at(2017, 8, 1, 9, 0));
         dup.status = "merged".into();
-        rows.extend([spam, dup]);
+        let mut held = row(at(2017, 9, 1, 9, 0));
+        held.spam_suspected = true;
+        rows.extend([spam, dup, held]);
         let r = build(&span, &rows, "ombudsstelle");
         assert_eq!(r.periods[0].reactions, 2);
         assert_eq!(r.periods[1].reactions, 2);
@@ -996,9 +1022,11 @@ mod tests {
             r.total.excluded,
             Excluded {
                 discarded: 1,
-                merged: 1
+                merged: 1,
+                spam_suspected: 1
             }
         );
+        assert_eq!(r.periods[1].excluded.spam_suspected, 1);
         assert_eq!(r.periods[0].excluded.discarded, 1);
         assert_eq!(r.total.kinds.unclassified, 4);
     }

@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use crate::calendar::{self, Calendar, DeadlinePolicy};
 use crate::domain::{CaseNumber, Category, Kind};
+use crate::intake;
 use crate::rules::{RuleSet, MAX_TOPICS};
 use crate::store::cases::{self, Event, NewCase};
 use crate::store::staff::{self as q, StaffCase};
@@ -1109,6 +1110,138 @@ pub async fn merge_cases(
     .await?;
     tx.commit().await?;
     Ok(Applied { number, changes })
+}
+
+/// German label of a case's `review_reason` for `case show`.
+pub fn review_reason_label(reason: &str) -> String {
+    match reason {
+        intake::SPAM_REVIEW => {
+            "Spam-Verdacht (bestätigen: case confirm, sonst case discard)".into()
+        }
+        "bulk" => "Massen- oder Listenmail".into(),
+        "auto_reply" => "automatische Antwort".into(),
+        "bounce" => "Unzustellbarkeitsnachricht".into(),
+        "possible_duplicate" => "mögliches Duplikat (gleiche Message-ID)".into(),
+        "followup_to_closed" => "Nachricht zu einem abgeschlossenen Vorgang".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The outcome of `case confirm`.
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    pub applied: Applied,
+    /// The held acknowledgement was put into the outbox.
+    pub ack_enqueued: bool,
+}
+
+/// Confirms a case held for suspected spam (`review_reason` `spam`): it counts from now on like
+/// any other, and the acknowledgement held back at intake goes into the outbox as intake would
+/// have put it (an acknowledgement suppressed for another reason stays suppressed). Audit rows:
+/// `confirm` for the review reason and for each changed acknowledgement field.
+pub async fn confirm(
+    pool: &PgPool,
+    number: &str,
+    actor: &Actor,
+    settings: &crate::config::Settings,
+    templates: &crate::templates::Templates,
+) -> Result<Confirmed> {
+    let number = normalise_number(number)?;
+    let mut tx = pool.begin().await?;
+    let case = load_locked(&mut tx, &number).await?;
+    let old = CaseState::of(&case);
+    refuse_if_gone(&old, &number)?;
+    if case.row.review_reason.as_deref() != Some(intake::SPAM_REVIEW) {
+        return Err(refused(format!(
+            "{number} steht nicht unter Spam-Verdacht; nichts zu bestätigen"
+        )));
+    }
+    let id = case.row.id;
+    q::clear_review_reason(&mut tx, id).await?;
+    cases::add_event(
+        &mut tx,
+        id,
+        &Event {
+            actor: &actor.os_user,
+            stated_by: actor.stated_by.as_deref(),
+            action: "confirm",
+            old_value: Some(intake::SPAM_REVIEW.to_string()),
+            new_value: None,
+            detail: Some("review_reason".to_string()),
+        },
+    )
+    .await?;
+
+    let mut new = old.clone();
+    let mut ack_enqueued = false;
+    let held =
+        old.ack_status == "suppressed" && old.ack_detail.as_deref() == Some(intake::SPAM_HELD);
+    if held {
+        match q::initial_mail(&mut tx, id).await?.and_then(|m| {
+            let to = m.recipient.clone().filter(|r| !r.is_empty())?;
+            Some((m, to))
+        }) {
+            None => {
+                new.ack_detail = Some(intake::NO_SENDER.to_string());
+            }
+            Some((m, to)) => {
+                let outbox_id = crate::store::outbox::next_id(&mut tx).await?;
+                let mut references = m.refs.clone();
+                references.extend(m.message_id.clone());
+                let built = intake::build_ack(
+                    settings,
+                    templates,
+                    &intake::AckRequest {
+                        outbox_id,
+                        number: &number,
+                        to: &to,
+                        in_reply_to: m.message_id.as_deref(),
+                        references: &references,
+                        received_at: case.row.received_at,
+                        due: case.row.due,
+                    },
+                );
+                match built {
+                    Ok((message_id, raw)) => {
+                        let dedupe_key = format!("ack:{id}");
+                        ack_enqueued = crate::store::outbox::enqueue(
+                            &mut tx,
+                            &crate::store::outbox::NewOutbox {
+                                id: outbox_id,
+                                kind: "ack",
+                                case_id: Some(id),
+                                recipient: &to.to_lowercase(),
+                                message_id: &message_id,
+                                dedupe_key: Some(&dedupe_key),
+                                raw: &raw,
+                            },
+                        )
+                        .await?;
+                        if ack_enqueued {
+                            new.ack_status = "pending".to_string();
+                            new.ack_detail = None;
+                        }
+                    }
+                    Err(intake::AckBuildError::Address(_)) => {
+                        new.ack_detail = Some("Empfängeradresse ungültig".to_string());
+                    }
+                    Err(intake::AckBuildError::Template(e)) => {
+                        return Err(StaffError::Store(StoreError::Conflict(e)));
+                    }
+                }
+            }
+        }
+    }
+    let changes = changes(&old, &new);
+    if !changes.is_empty() {
+        q::update_state(&mut tx, id, &new).await?;
+        write_changes(&mut tx, id, actor, "confirm", &changes).await?;
+    }
+    tx.commit().await?;
+    Ok(Confirmed {
+        applied: Applied { number, changes },
+        ack_enqueued,
+    })
 }
 
 /// Records a reaction that did not come by mail: a new case with its deadlines, numbered by

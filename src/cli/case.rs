@@ -61,6 +61,9 @@ pub enum CaseCommand {
     Merge(MergeArgs),
     /// Eine von Hand versandte Eingangsbestätigung erfassen.
     AckRecorded(AckRecordedArgs),
+    /// Vorgang unter Spam-Verdacht bestätigen: zählt dann mit; die zurückgehaltene
+    /// Eingangsbestätigung geht hinaus.
+    Confirm(NumberArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -446,6 +449,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
             .await
         }
         CaseCommand::Merge(a) => staff::merge_cases(&pool, &a.number, &a.into, &actor(&a.by)).await,
+        CaseCommand::Confirm(a) => return confirm(&pool, &settings, a).await,
         CaseCommand::AckRecorded(a) => {
             staff::apply(
                 &pool,
@@ -463,6 +467,39 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
     match result {
         Ok(applied) => {
             print_applied(&applied);
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+async fn confirm(
+    pool: &sqlx::PgPool,
+    settings: &crate::config::Settings,
+    a: &NumberArgs,
+) -> ExitCode {
+    let templates = match crate::templates::Templates::load(&settings.templates_dir) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("krm-intake: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match staff::confirm(pool, &a.number, &actor(&a.by), settings, &templates).await {
+        Ok(c) => {
+            println!(
+                "{}: Spam-Verdacht aufgehoben; der Vorgang zählt im Bericht",
+                c.applied.number
+            );
+            for ch in &c.applied.changes {
+                println!("{}: {ch}", c.applied.number);
+            }
+            if c.ack_enqueued {
+                println!(
+                    "{}: Eingangsbestätigung eingereiht (geht mit dem nächsten Versand hinaus)",
+                    c.applied.number
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => staff_fail(e),
@@ -809,7 +846,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
         );
     }
     if let Some(rr) = &r.review_reason {
-        kv("zu prüfen", rr.clone());
+        kv("zu prüfen", staff::review_reason_label(rr));
     }
     out.push_str(&o);
 

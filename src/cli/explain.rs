@@ -37,6 +37,7 @@ pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
                     ..Default::default()
                 },
                 own_addresses: s.ack.own_addresses.clone(),
+                spam: s.intake.spam.clone(),
             },
         ),
         Err(e) => {

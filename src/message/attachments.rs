@@ -2,7 +2,7 @@
 //! Parts inside an attached message stay inside its .eml bytes.
 
 use super::headers::{first_address, sanitize_header_value};
-use super::Attachment;
+use super::{uuencode, Attachment};
 use crate::domain::Address;
 use mail_parser::{GetHeader, HeaderName, Message, MessagePart, MimeHeaders, PartType};
 
@@ -24,18 +24,103 @@ pub(super) fn content_type(part: &MessagePart<'_>) -> String {
 
 /// A file name safe to show and to store: one line, no path separators.
 fn file_name(part: &MessagePart<'_>) -> Option<String> {
-    let name = sanitize_header_value(part.attachment_name()?).replace(['/', '\\'], "_");
+    safe_name(part.attachment_name()?)
+}
+
+/// The parts of each multipart/report after its first (human-readable) one: the delivery
+/// status and the returned message or headers (RFC 3462/3464). They are attachments, never
+/// body text. Leaves only, in part order.
+pub(super) fn report_tail(message: &Message<'_>) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in &message.parts {
+        let PartType::Multipart(children) = &part.body else {
+            continue;
+        };
+        let is_report = part.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        });
+        if !is_report {
+            continue;
+        }
+        let mut stack: Vec<u32> = children.iter().skip(1).rev().copied().collect();
+        while let Some(id) = stack.pop() {
+            match message.parts.get(id as usize).map(|p| &p.body) {
+                Some(PartType::Multipart(inner)) => stack.extend(inner.iter().rev().copied()),
+                Some(_) => out.push(id),
+                None => {}
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Whether a part says `Content-Transfer-Encoding: x-uuencode` (or a spelling of it).
+pub(super) fn is_uuencoded(part: &MessagePart<'_>) -> bool {
+    part.content_transfer_encoding()
+        .is_some_and(uuencode::is_uuencode_cte)
+}
+
+/// A uuencoded part decoded as an attachment, named by its part or its `begin` line.
+pub(super) fn uuencoded_attachment(message: &Message<'_>, part: &MessagePart<'_>) -> Attachment {
+    let raw = message
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    let (name, content) = match uuencode::decode_part(raw) {
+        Some(block) => (
+            file_name(part).or_else(|| block.name.as_deref().and_then(safe_name)),
+            block.content,
+        ),
+        None => (file_name(part), part.contents().to_vec()),
+    };
+    let content_type = match content_type(part).as_str() {
+        // A uuencoded file declared as text is still a file of unknown type.
+        "text/plain" => "application/octet-stream".to_string(),
+        ct => ct.to_string(),
+    };
+    Attachment {
+        name,
+        content_type,
+        size: content.len(),
+        content,
+    }
+}
+
+/// A uuencoded block found in body text, as an attachment.
+pub(super) fn block_attachment(block: uuencode::Block) -> Attachment {
+    Attachment {
+        name: block.name.as_deref().and_then(safe_name),
+        content_type: "application/octet-stream".into(),
+        size: block.content.len(),
+        content: block.content,
+    }
+}
+
+fn safe_name(name: &str) -> Option<String> {
+    let name = sanitize_header_value(name).replace(['/', '\\'], "_");
     Some(name).filter(|n| !n.is_empty())
 }
 
 /// Every part mail-parser lists as an attachment: binary parts (inline images too), text parts
-/// that are not the body, attached messages as .eml bytes.
-pub(super) fn collect(message: &Message<'_>) -> Vec<Attachment> {
-    message
-        .attachments
-        .iter()
+/// that are not the body, attached messages as .eml bytes; and the trailing parts of a
+/// multipart/report (`report_tail`). uuencoded parts are decoded.
+pub(super) fn collect(message: &Message<'_>, report_tail: &[u32]) -> Vec<Attachment> {
+    let mut ids: Vec<u32> = message.attachments.clone();
+    ids.extend(report_tail);
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter()
         .filter_map(|&id| message.parts.get(id as usize))
+        .filter(|part| !matches!(part.body, PartType::Multipart(_)))
         .map(|part| {
+            if is_uuencoded(part) {
+                return uuencoded_attachment(message, part);
+            }
             let content = match &part.body {
                 PartType::Message(nested) => nested_raw(nested).to_vec(),
                 _ => part.contents().to_vec(),
@@ -112,7 +197,7 @@ Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n\
     #[test]
     fn attachments_and_forwarded_senders() {
         let m = MessageParser::default().parse(MAIL.as_bytes()).unwrap();
-        let atts = collect(&m);
+        let atts = collect(&m, &report_tail(&m));
         assert_eq!(atts.len(), 3, "{atts:?}");
         assert_eq!(atts[0].name.as_deref(), Some(".._.._Bescheid.pdf"));
         assert_eq!(atts[0].content_type, "application/pdf");

@@ -121,11 +121,8 @@ pub(super) fn classify(top: &TopHeaders<'_, '_>) -> (AutoClass, Option<String>) 
             return (AutoClass::Bulk, Some((*field).to_string()));
         }
     }
-    if let Some(value) = top.raw_value("X-Spam-Flag") {
-        if keyword(&value) == "yes" {
-            return (AutoClass::Bulk, Some(reason("X-Spam-Flag", &value)));
-        }
-    }
+    // A spam verdict (X-Spam-Flag and the like) is no machine-made mail: it holds a new case
+    // for staff (`SpamPolicy`, `[intake] spam_headers`) instead.
     (AutoClass::None, None)
 }
 
@@ -297,7 +294,8 @@ mod tests {
             class_of("X-Auto-Response-Suppress: OOF\n").0,
             AutoClass::Bulk
         );
-        assert_eq!(class_of("X-Spam-Flag: YES\n").0, AutoClass::Bulk);
+        // Spam is held by intake's spam policy, not classed as bulk.
+        assert_eq!(class_of("X-Spam-Flag: YES\n").0, AutoClass::None);
     }
 
     #[test]

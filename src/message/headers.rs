@@ -2,6 +2,7 @@
 //! outgoing headers (one line, no control characters). Where a field repeats, the first wins.
 
 use crate::calendar;
+use super::charset;
 use crate::domain::Address;
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone};
 use mail_parser::{Header, HeaderName, HeaderValue, Message};
@@ -144,6 +145,50 @@ fn written_year(raw: &str) -> Option<&str> {
         .filter(|y| !y.is_empty() && y.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Where a sender address came from when `From:` had none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderSource {
+    /// The `Sender:` field.
+    SenderHeader,
+    /// The mbox `From ` line before the header.
+    Envelope,
+    /// The `Return-Path:` field (the envelope sender the last server saw).
+    ReturnPath,
+}
+
+impl SenderSource {
+    /// German, for staff: where the address was read.
+    pub fn label(self) -> &'static str {
+        match self {
+            SenderSource::SenderHeader => "Kopfzeile Sender",
+            SenderSource::Envelope => "Umschlagzeile „From “ (mbox)",
+            SenderSource::ReturnPath => "Kopfzeile Return-Path",
+        }
+    }
+}
+
+/// `local@domain` with nothing odd in it; the daemon names never answer.
+fn is_plausible_address(a: &str) -> bool {
+    let Some((local, domain)) = a.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !a.contains(|c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\"".contains(c))
+        && !local.eq_ignore_ascii_case("mailer-daemon")
+}
+
+/// The address of an mbox envelope line `From addr date…` at the start of `raw`.
+fn envelope_sender(raw: &[u8]) -> Option<Address> {
+    let line = raw.strip_prefix(b"From ")?;
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let line = std::str::from_utf8(line).ok()?;
+    let addr = line.split_whitespace().next()?;
+    let addr = addr.trim_start_matches('<').trim_end_matches('>');
+    is_plausible_address(addr).then(|| Address::new(addr, None))
+}
+
 /// The header fields of the top-level part, with the raw bytes their offsets point into.
 pub(super) struct TopHeaders<'a, 'x> {
     headers: &'a [Header<'x>],
@@ -187,12 +232,39 @@ impl<'a, 'x> TopHeaders<'a, 'x> {
         sanitize_header_value(&String::from_utf8_lossy(bytes))
     }
 
+    /// The field's value bytes as written, folding kept.
+    fn raw_bytes_of(&self, header: &Header<'_>) -> &'a [u8] {
+        self.raw
+            .get(header.offset_start as usize..header.offset_end as usize)
+            .unwrap_or_default()
+    }
+
     pub(super) fn raw_value(&self, name: &str) -> Option<String> {
         self.first(name).map(|h| self.raw_value_of(h))
     }
 
+    /// The first address of the first `From:` field that has one (a second, unparseable From
+    /// does not hide a good one).
     pub(super) fn from(&self) -> Option<Address> {
-        first_address(&self.first(HeaderName::From.as_str())?.value)
+        self.all(HeaderName::From.as_str())
+            .find_map(|h| first_address(&h.value))
+    }
+
+    /// The sender when `From:` has none: `Sender:`, else the mbox envelope line of `raw`, else a
+    /// non-empty `Return-Path:`; with where it came from.
+    pub(super) fn inferred_sender(&self, raw: &[u8]) -> Option<(Address, SenderSource)> {
+        if let Some(a) = self
+            .all(HeaderName::Sender.as_str())
+            .find_map(|h| first_address(&h.value))
+        {
+            return Some((a, SenderSource::SenderHeader));
+        }
+        if let Some(a) = envelope_sender(raw) {
+            return Some((a, SenderSource::Envelope));
+        }
+        self.return_path()
+            .filter(|a| is_plausible_address(a))
+            .map(|a| (Address::new(&a, None), SenderSource::ReturnPath))
     }
 
     pub(super) fn addresses(&self, name: HeaderName<'_>) -> Vec<Address> {
@@ -204,7 +276,17 @@ impl<'a, 'x> TopHeaders<'a, 'x> {
 
     pub(super) fn subject(&self) -> Option<String> {
         let header = self.first(HeaderName::Subject.as_str())?;
-        let mut subject = sanitize_header_value(header.value.as_text()?);
+        let parsed = header.value.as_text()?;
+        let raw = self.raw_bytes_of(header);
+        // Charsets mail-parser does not know: encoded words with such a label, or raw 8-bit
+        // text that is not UTF-8 (mail-parser's lossy reading holds U+FFFD then).
+        let garbled = parsed.contains('\u{FFFD}');
+        let redone = if garbled && std::str::from_utf8(raw).is_err() {
+            Some(charset::decode(None, raw))
+        } else {
+            charset::decode_header_words(&String::from_utf8_lossy(raw), garbled)
+        };
+        let mut subject = sanitize_header_value(redone.as_deref().unwrap_or(parsed));
         truncate_chars(&mut subject, MAX_SUBJECT_CHARS);
         Some(subject).filter(|s| !s.is_empty())
     }

@@ -3,13 +3,16 @@
 //! hostile input is rejected early by cheap limits so a single mail cannot exhaust time or memory.
 
 mod attachments;
+mod charset;
 mod classify;
 mod error;
 mod hash;
 mod headers;
 mod limits;
+mod spam;
 mod subject;
 mod text;
+mod uuencode;
 
 #[cfg(test)]
 mod tests;
@@ -20,7 +23,8 @@ use std::fmt;
 
 pub use error::ParseError;
 pub use hash::{content_hash, raw_message_id, strip_mbox_from_line};
-pub use headers::sanitize_header_value;
+pub use headers::{sanitize_header_value, SenderSource};
+pub use spam::{SpamPolicy, DEFAULT_SPAM_HEADERS};
 pub use subject::case_number_in_subject;
 
 /// Bounds applied to every mail before and while parsing.
@@ -89,7 +93,11 @@ pub struct Bounce {
 pub struct ParsedMail {
     /// Always `<…>`; None when absent or empty.
     pub message_id: Option<String>,
+    /// The first address of a `From:` field; when none has one, the sender inferred from
+    /// `Sender:`, the mbox envelope line or `Return-Path:` (see `sender_inferred`).
     pub from: Option<Address>,
+    /// Set when `from` was not read from a `From:` field: where it came from instead.
+    pub sender_inferred: Option<SenderSource>,
     pub reply_to: Vec<Address>,
     pub to: Vec<Address>,
     pub cc: Vec<Address>,
@@ -170,9 +178,18 @@ fn build(
 ) -> Result<ParsedMail, ParseError> {
     let top = headers::TopHeaders::new(message);
 
-    let from = top.from();
-    let text = text::body_text(message, limits.max_text_chars);
-    let attachments = attachments::collect(message);
+    let (from, sender_inferred) = match top.from() {
+        Some(a) => (Some(a), None),
+        None => match top.inferred_sender(raw) {
+            Some((a, source)) => (Some(a), Some(source)),
+            None => (None, None),
+        },
+    };
+    let report_tail = attachments::report_tail(message);
+    let body = text::body_text(message, &report_tail, limits.max_text_chars);
+    let text = body.text;
+    let mut attachments = attachments::collect(message, &report_tail);
+    attachments.extend(body.uuencoded);
     if from.is_none() && text.trim().is_empty() && attachments.is_empty() {
         return Err(ParseError::Unparseable(
             "weder Absender noch Inhalt vorhanden".into(),
@@ -189,6 +206,7 @@ fn build(
     Ok(ParsedMail {
         message_id: top.message_id(),
         from,
+        sender_inferred,
         reply_to: top.addresses(mail_parser::HeaderName::ReplyTo),
         to: top.addresses(mail_parser::HeaderName::To),
         cc: top.addresses(mail_parser::HeaderName::Cc),

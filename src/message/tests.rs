@@ -42,6 +42,15 @@ const FIXTURES: &[&[u8]] = &[
     fixture!("rt-rfc2231-attachment-filename-continuations"),
     fixture!("rt-very-long-subject"),
     fixture!("mail-parser-malformed-000.eml"),
+    fixture!("own-no-from-sender.eml"),
+    fixture!("own-no-from-envelope.box"),
+    fixture!("own-empty-plain-alternative.eml"),
+    fixture!("own-uuencode-inline.eml"),
+    fixture!("own-x-uuencode-part.eml"),
+    fixture!("own-report-text-parts.eml"),
+    fixture!("own-charset-x-unknown.eml"),
+    fixture!("own-charset-gb2312.eml"),
+    fixture!("own-charset-shift-jis-win1250.eml"),
 ];
 
 fn parse_ok(raw: &[u8]) -> ParsedMail {
@@ -308,7 +317,160 @@ Content-Transfer-Encoding: quoted-printable\n\n=A4 12,50\n",
 fn missing_from_with_body_is_accepted() {
     let mail = parse_ok(fixture!("php-imap-missing_from.eml"));
     assert_eq!(mail.from, None);
+    assert_eq!(mail.sender_inferred, None);
     assert_eq!(mail.text.trim(), "Hi");
+}
+
+#[test]
+fn sender_inferred_when_from_is_missing() {
+    let mail = parse_ok(fixture!("own-no-from-sender.eml"));
+    assert_eq!(mail.from.as_ref().unwrap().addr, "beratung@verein.test");
+    assert_eq!(mail.sender_inferred, Some(SenderSource::SenderHeader));
+
+    // The envelope line wins over Return-Path (a relay's bounce address).
+    let mail = parse_ok(fixture!("own-no-from-envelope.box"));
+    assert_eq!(mail.from.as_ref().unwrap().addr, "buerger@post.test");
+    assert_eq!(mail.sender_inferred, Some(SenderSource::Envelope));
+
+    let mail = parse_ok(fixture!("own-no-from-return-path.eml"));
+    assert_eq!(mail.from.as_ref().unwrap().addr, "anna.beispiel@post.test");
+    assert_eq!(mail.sender_inferred, Some(SenderSource::ReturnPath));
+
+    // A second From that can be read beats an unreadable first one, and is not inferred.
+    let mail = parse_ok(fixture!("own-second-from-unparseable.eml"));
+    let from = mail.from.as_ref().unwrap();
+    assert_eq!(from.addr, "anna.beispiel@post.test");
+    assert_eq!(mail.sender_inferred, None);
+
+    // An empty Return-Path and a daemon envelope line are no sender.
+    let mail = parse_ok(
+        b"From MAILER-DAEMON Mon Feb  2 10:00:00 2026\nReturn-Path: <>\nSubject: x\n\nText\n",
+    );
+    assert_eq!((mail.from, mail.sender_inferred), (None, None));
+    // A From with an address is never replaced.
+    let mail = parse_ok(b"From env@post.test Mon Feb  2 10:00:00 2026\nFrom: a@post.test\nSender: s@post.test\n\nText\n");
+    assert_eq!(mail.from.unwrap().addr, "a@post.test");
+    assert_eq!(mail.sender_inferred, None);
+}
+
+#[test]
+fn empty_plain_alternative_reads_the_html() {
+    let mail = parse_ok(fixture!("own-empty-plain-alternative.eml"));
+    assert!(mail.text.contains("Widerspruch"), "{:?}", mail.text);
+    assert!(mail.text.contains("Sehr geehrte Damen und Herren"));
+    assert!(!mail.text.contains("<p>"));
+    assert!(mail.attachments.is_empty());
+}
+
+#[test]
+fn uuencoded_files_are_attachments() {
+    let mail = parse_ok(fixture!("own-uuencode-inline.eml"));
+    assert_eq!(mail.attachments.len(), 1, "{:?}", mail.attachments);
+    let a = &mail.attachments[0];
+    assert_eq!(a.name.as_deref(), Some("bescheid.jpg"));
+    let expected: Vec<u8> = (0..=255u8).cycle().take(768).collect();
+    assert_eq!(a.content, expected);
+    assert!(mail.text.contains("anbei der Bescheid."));
+    assert!(mail.text.contains("Mit freundlichen Grüßen"));
+    assert!(!mail.text.contains("begin 644"), "{:?}", mail.text);
+
+    let mail = parse_ok(fixture!("own-x-uuencode-part.eml"));
+    let names: Vec<_> = mail.attachments.iter().map(|a| a.name.as_deref()).collect();
+    assert_eq!(names.len(), 2, "{:?}", mail.attachments);
+    assert!(names.contains(&Some("liste.txt")) && names.contains(&Some("ball.png")));
+    let liste = mail
+        .attachments
+        .iter()
+        .find(|a| a.name.as_deref() == Some("liste.txt"))
+        .unwrap();
+    assert_eq!(liste.content, b"Hallo Welt!\n");
+    let ball = mail
+        .attachments
+        .iter()
+        .find(|a| a.name.as_deref() == Some("ball.png"))
+        .unwrap();
+    assert_eq!(ball.content, b"\x89PNG\r\n\x1a\n");
+    assert_eq!(mail.text.trim(), "Siehe Anhang.");
+}
+
+#[test]
+fn report_parts_are_attachments() {
+    let mail = parse_ok(fixture!("own-report-text-parts.eml"));
+    assert_eq!(
+        mail.text.trim(),
+        "Ihre Nachricht konnte nicht zugestellt werden."
+    );
+    let types: Vec<_> = mail
+        .attachments
+        .iter()
+        .map(|a| a.content_type.as_str())
+        .collect();
+    assert_eq!(types, ["message/delivery-status", "text/plain"]);
+    for fixture in [
+        fixture!("rt-multipart-report"),
+        fixture!("own-dsn-bounce.eml"),
+    ] {
+        let mail = parse_ok(fixture);
+        let types: Vec<_> = mail
+            .attachments
+            .iter()
+            .map(|a| a.content_type.as_str())
+            .collect();
+        assert_eq!(types, ["message/delivery-status", "message/rfc822"]);
+    }
+    let mail = parse_ok(fixture!("own-dsn-headers-only.eml"));
+    assert_eq!(mail.attachments.len(), 2);
+    assert_eq!(mail.text.trim(), "Mailbox full.");
+}
+
+#[test]
+fn charset_labels_as_clients_write_them() {
+    let mail = parse_ok(fixture!("own-charset-x-unknown.eml"));
+    assert_eq!(
+        mail.subject.as_deref(),
+        Some("Beschwerde über den Bescheid")
+    );
+    assert!(
+        mail.text.contains("möchte mich über den Bescheid"),
+        "{:?}",
+        mail.text
+    );
+    assert!(mail.text.contains("Grüßen") && !mail.text.contains('\u{FFFD}'));
+
+    let mail = parse_ok(fixture!("own-charset-gb2312.eml"));
+    assert_eq!(mail.subject.as_deref(), Some("投诉"));
+    assert_eq!(mail.from.as_ref().unwrap().name.as_deref(), Some("王芳"));
+    assert_eq!(mail.text.trim(), "您好，我的申请已经等了八周。");
+
+    let mail = parse_ok(fixture!("own-charset-shift-jis-win1250.eml"));
+    assert_eq!(mail.subject.as_deref(), Some("申請についてŠkešda"));
+    assert!(
+        mail.text.contains("申請は八週間前です。"),
+        "{:?}",
+        mail.text
+    );
+    assert!(mail.text.contains("Dobrý den, Škoda"));
+
+    let mail = parse_ok(fixture!("php-imap-ks_c_5601-1987_headers.eml"));
+    assert_eq!(
+        mail.subject.as_deref(),
+        Some("RE: 회원님께 Ersi님이 메시지를 보냈습니다.")
+    );
+    let mail = parse_ok(fixture!("php-imap-issue-410-iso-2022-jp.eml"));
+    assert!(mail
+        .subject
+        .as_deref()
+        .unwrap()
+        .contains("月刊エクステリア・ワーク"));
+
+    // UTF-8 characters split across encoded words (as in otobo's PostMaster-Test21/22).
+    let mail = parse_ok(b"From: a@post.test\nSubject: =?utf-8?Q?=D0=95=D0=B2=D0=B3=D0=B5=D0=BD=D0=B8=D0=B9_=D0?=\n =?utf-8?Q?=92=D0=B0=D1=81=D0=B8=D0=BB=D1=8C=D0=B5=D0=B2?=\n\nText\n");
+    assert_eq!(mail.subject.as_deref(), Some("Евгений Васильев"));
+
+    // Undeclared 8-bit text that is not UTF-8: detected, not replacement characters.
+    let mail = parse_ok(b"From: a@post.test\nSubject: Gr\xfc\xdfe aus M\xfcnchen\n\nIch m\xf6chte mich \xfcber die Bearbeitung beschweren.\n");
+    assert_eq!(mail.subject.as_deref(), Some("Grüße aus München"));
+    assert!(mail.text.contains("möchte mich über"), "{:?}", mail.text);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! keeps lists and tables) when a body part exists only as HTML.
 
 use super::headers::truncate_chars;
+use super::{attachments, charset, uuencode, Attachment};
 use mail_parser::{Message, PartType};
 
 /// Characters per line for converted HTML.
@@ -18,29 +19,43 @@ const NON_NESTING: &[&str] = &[
     "colgroup", "caption", "optgroup", "rp", "rt", "!doctype",
 ];
 
+/// The body text and the files found inside it.
+pub(super) struct Body {
+    pub text: String,
+    /// uuencoded parts in the body list and uuencoded blocks cut out of the text.
+    pub uuencoded: Vec<Attachment>,
+}
+
 /// Body text of the top-level message (mail-parser's `text_body` list: plain parts, and HTML
 /// parts where no plain alternative exists), LF line endings, without NUL, cut to `max_chars`
-/// characters.
-pub(super) fn body_text(message: &Message<'_>, max_chars: usize) -> String {
-    let mut out = String::new();
-    for &id in &message.text_body {
-        // room left, in bytes as an upper bound of characters; stops huge bodies early
-        if out.len() > max_chars.saturating_mul(4) {
-            break;
-        }
-        let piece = match message.parts.get(id as usize).map(|p| &p.body) {
-            Some(PartType::Text(text)) => text.to_string(),
-            Some(PartType::Html(html)) => html_to_text(html),
-            _ => continue,
-        };
-        if piece.trim().is_empty() {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
-        }
-        out.push_str(&piece);
+/// characters. When the plain parts hold no text (an empty or whitespace-only `text/plain`
+/// alternative), the HTML alternatives are read instead. Parts in `skip` (a report's status and
+/// returned message) are attachments, not text; uuencoded files become attachments too.
+pub(super) fn body_text(message: &Message<'_>, skip: &[u32], max_chars: usize) -> Body {
+    let mut body = Body {
+        text: String::new(),
+        uuencoded: Vec::new(),
+    };
+    append_parts(
+        message,
+        &message.text_body,
+        skip,
+        max_chars,
+        false,
+        &mut body,
+    );
+    if body.text.trim().is_empty() && message.html_body != message.text_body {
+        body.text.clear();
+        append_parts(
+            message,
+            &message.html_body,
+            skip,
+            max_chars,
+            true,
+            &mut body,
+        );
     }
+    let mut out = body.text;
     // One line ending for staff and for the rules' text analysis; NUL never reaches the database.
     if out.contains(['\0', '\r']) {
         out = out
@@ -49,7 +64,60 @@ pub(super) fn body_text(message: &Message<'_>, max_chars: usize) -> String {
             .replace('\0', "");
     }
     truncate_chars(&mut out, max_chars);
-    out
+    body.text = out;
+    body
+}
+
+fn append_parts(
+    message: &Message<'_>,
+    ids: &[u32],
+    skip: &[u32],
+    max_chars: usize,
+    html_only: bool,
+    body: &mut Body,
+) {
+    let out = &mut body.text;
+    for &id in ids {
+        // room left, in bytes as an upper bound of characters; stops huge bodies early
+        if out.len() > max_chars.saturating_mul(4) {
+            break;
+        }
+        if skip.binary_search(&id).is_ok() {
+            continue;
+        }
+        let Some(part) = message.parts.get(id as usize) else {
+            continue;
+        };
+        if html_only && !matches!(part.body, PartType::Html(_)) {
+            // A plain part of the html list was read (blank) in the first pass already.
+            continue;
+        }
+        if attachments::is_uuencoded(part) {
+            // Parts mail-parser lists as attachments are decoded by `attachments::collect`.
+            if !message.attachments.contains(&id) {
+                body.uuencoded
+                    .push(attachments::uuencoded_attachment(message, part));
+            }
+            continue;
+        }
+        let mut piece = match &part.body {
+            PartType::Text(text) => charset::part_text(message, part, text).into_owned(),
+            PartType::Html(html) => html_to_text(&charset::part_text(message, part, html)),
+            _ => continue,
+        };
+        if let Some((rest, blocks)) = uuencode::extract(&piece) {
+            piece = rest;
+            body.uuencoded
+                .extend(blocks.into_iter().map(attachments::block_attachment));
+        }
+        if piece.trim().is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
+        }
+        out.push_str(&piece);
+    }
 }
 
 /// HTML to readable text; lists and tables keep their lines, links become footnotes.

@@ -14,6 +14,9 @@ pub(crate) enum Field {
     Cc,
     Signature,
     ForwardedFrom,
+    /// The writer's own text (quoted and forwarded parts excluded); only together with another
+    /// condition.
+    Text,
 }
 
 /// What a plain (unprefixed) value of a field means.
@@ -26,7 +29,7 @@ pub(crate) enum ValueKind {
 }
 
 impl Field {
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 8] = [
         Field::Address,
         Field::Domain,
         Field::DisplayName,
@@ -34,6 +37,7 @@ impl Field {
         Field::Cc,
         Field::Signature,
         Field::ForwardedFrom,
+        Field::Text,
     ];
 
     pub fn key(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Field {
             Field::Cc => "cc",
             Field::Signature => "signature",
             Field::ForwardedFrom => "forwarded_from",
+            Field::Text => "text",
         }
     }
 
@@ -70,7 +75,7 @@ impl Field {
             Field::Address => ValueKind::Address,
             Field::Domain => ValueKind::Domain,
             Field::ReplyTo | Field::Cc | Field::ForwardedFrom => ValueKind::AddressOrDomain,
-            Field::DisplayName | Field::Signature => ValueKind::Text,
+            Field::DisplayName | Field::Signature | Field::Text => ValueKind::Text,
         }
     }
 }
@@ -214,6 +219,11 @@ pub(crate) fn parse_condition(field: Field, raw: &str) -> Result<Syntax, String>
     if let Some(g) = raw.strip_prefix("glob:") {
         if field == Field::Signature {
             return Err("glob: passt nicht zu einem mehrzeiligen Signaturblock – Klartext oder re: verwenden".into());
+        }
+        if field == Field::Text {
+            return Err(
+                "glob: passt nicht zu einem mehrzeiligen Text – Klartext oder re: verwenden".into(),
+            );
         }
         if g.trim().is_empty() {
             return Err("leeres glob-Muster".into());

@@ -196,7 +196,7 @@ struct RawFile {
 }
 
 const RULE_KEYS: &str =
-    "id, organisation, category, third_party, priority, address, domain, display_name, reply_to, cc, signature, forwarded_from";
+    "id, organisation, category, third_party, priority, address, domain, display_name, reply_to, cc, signature, forwarded_from, text";
 const HINT_KEYS: &str = "id, kind, topics, match, in";
 const TOPIC_KEYS: &str = "name, area, retired";
 const SETTINGS_KEYS: &str = "internal_domains";
@@ -517,7 +517,16 @@ impl<'a> FileCtx<'a> {
                 c.error(header, format!("Pflichtangabe „{name}“ fehlt"));
             }
         }
-        if !Field::ALL.iter().any(|f| has_key(t, f.key())) {
+        if has_key(t, Field::Text.key())
+            && !Field::ALL
+                .iter()
+                .any(|f| *f != Field::Text && has_key(t, f.key()))
+        {
+            c.error(
+                header,
+                "„text“ allein ist zu breit: nur zusammen mit einer anderen Bedingung (z. B. cc = \"stadt.test\" und text = \"Sozialpsychiatrischer Dienst\")",
+            );
+        } else if !Field::ALL.iter().any(|f| has_key(t, f.key())) {
             c.error(
                 header,
                 "Regel ohne Bedingung (mindestens eine von: address, domain, display_name, reply_to, cc, signature, forwarded_from)",

@@ -25,10 +25,11 @@ pub(crate) const REGEX_SET_SIZE_LIMIT: usize = 64 << 20;
 pub(crate) const SET_DFA_CACHE: usize = 32 << 20;
 
 /// Condition kinds from strongest to weakest; a rule ranks by its strongest condition, with
-/// domain and signature together counting as their own kind.
+/// domain and signature together counting as their own kind. A `text` condition ranks a rule
+/// just above the same rule without it (`cc` + `text` before `cc` alone, below `forwarded_from`).
 pub(crate) fn rank(mask: u8) -> u8 {
     let has = |f: Field| mask & f.bit() != 0;
-    if has(Field::Address) {
+    let base = if has(Field::Address) {
         7
     } else if has(Field::ReplyTo) {
         6
@@ -44,19 +45,28 @@ pub(crate) fn rank(mask: u8) -> u8 {
         1
     } else {
         0
-    }
+    };
+    base * 2 + u8::from(has(Field::Text))
 }
 
 /// German name of a rank, for messages and docs.
 pub(crate) fn rank_name(rank: u8) -> &'static str {
     match rank {
-        7 => "Adresse",
-        6 => "Reply-To",
-        5 => "Domain mit Signatur",
-        4 => "Domain",
-        3 => "Anzeigename",
-        2 => "Signatur",
-        1 => "Weitergeleitet von",
+        15 => "Adresse mit Text",
+        14 => "Adresse",
+        13 => "Reply-To mit Text",
+        12 => "Reply-To",
+        11 => "Domain mit Signatur und Text",
+        10 => "Domain mit Signatur",
+        9 => "Domain mit Text",
+        8 => "Domain",
+        7 => "Anzeigename mit Text",
+        6 => "Anzeigename",
+        5 => "Signatur mit Text",
+        4 => "Signatur",
+        3 => "Weitergeleitet von mit Text",
+        2 => "Weitergeleitet von",
+        1 => "Cc mit Text",
         _ => "Cc",
     }
 }
@@ -177,7 +187,7 @@ impl FieldIndex {
 /// The values of one mail, per field: the probed string and, for addresses, its domain.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Values {
-    by_field: [Vec<(String, Option<String>)>; 7],
+    by_field: [Vec<(String, Option<String>)>; 8],
 }
 
 impl Values {
@@ -205,6 +215,13 @@ impl Values {
         }
     }
 
+    /// The writer's own text for `text` conditions, as written (patterns allow any whitespace).
+    pub fn push_own_text(&mut self, text: &str) {
+        if !text.trim().is_empty() {
+            self.by_field[Field::Text as usize].push((text.to_string(), None));
+        }
+    }
+
     pub fn get(&self, field: Field) -> &[(String, Option<String>)] {
         &self.by_field[field as usize]
     }
@@ -215,6 +232,8 @@ pub(crate) struct Matcher {
     pub rules: Vec<CompiledRule>,
     pub patterns: Vec<CompiledPattern>,
     index: Vec<FieldIndex>,
+    /// Some rule has a `text` condition: only then is a mail's own text needed.
+    pub has_text: bool,
 }
 
 fn regex_message(e: regex::Error) -> String {
@@ -378,7 +397,8 @@ impl Matcher {
         }
 
         let mut m = Matcher::default();
-        let mut sources: Vec<Vec<(usize, Source)>> = (0..7).map(|_| Vec::new()).collect();
+        let mut sources: Vec<Vec<(usize, Source)>> =
+            (0..Field::ALL.len()).map(|_| Vec::new()).collect();
         let mut problems = Vec::new();
         for (ri, def) in parsed.rules.iter().enumerate() {
             let mut compiled = Vec::new();
@@ -412,7 +432,13 @@ impl Matcher {
                     written,
                     single,
                 });
-                sources[field as usize].push((pid, source));
+                // `text` is never indexed: it is checked only for rules whose other
+                // conditions all matched (see `best`), so a long body costs nothing otherwise.
+                if field == Field::Text {
+                    m.has_text = true;
+                } else {
+                    sources[field as usize].push((pid, source));
+                }
                 ids.push(pid);
             }
             m.rules.push(CompiledRule {
@@ -483,6 +509,9 @@ impl Matcher {
         let mut hits = Vec::new();
         let mut masks: HashMap<usize, u8> = HashMap::new();
         for field in Field::ALL {
+            if field == Field::Text {
+                continue;
+            }
             let Some(index) = self.index.get(field as usize) else {
                 continue;
             };
@@ -491,6 +520,25 @@ impl Matcher {
                 index.probe(&self.patterns, primary, domain.as_deref(), &mut hits);
                 for &pid in &hits {
                     *masks.entry(self.patterns[pid].rule).or_default() |= field.bit();
+                }
+            }
+        }
+        if self.has_text {
+            let text_bit = Field::Text.bit();
+            let own = values.get(Field::Text);
+            for (&r, mask) in masks.iter_mut() {
+                let rule = &self.rules[r];
+                if rule.required & text_bit == 0 || *mask != rule.required & !text_bit {
+                    continue;
+                }
+                let found = rule
+                    .patterns
+                    .iter()
+                    .map(|&pid| &self.patterns[pid])
+                    .filter(|p| p.field == Field::Text)
+                    .any(|p| own.iter().any(|(v, _)| p.single.find(v, None).is_some()));
+                if found {
+                    *mask |= text_bit;
                 }
             }
         }
@@ -555,6 +603,12 @@ mod tests {
         assert!(rank(m(&[Domain, Signature])) > rank(m(&[Domain])));
         assert!(rank(m(&[Domain])) > rank(m(&[Signature])));
         assert!(rank(m(&[Signature])) > rank(m(&[Cc])));
+        // text ranks a rule just above the same rule without it.
+        assert!(rank(m(&[Cc, Text])) > rank(m(&[Cc])));
+        assert!(rank(m(&[Cc, Text])) < rank(m(&[ForwardedFrom])));
+        assert!(rank(m(&[Domain, Text])) > rank(m(&[Domain])));
+        assert!(rank(m(&[Domain, Text])) < rank(m(&[Domain, Signature])));
+        assert_eq!(rank_name(rank(m(&[Cc, Text]))), "Cc mit Text");
         assert_eq!(
             rank_name(rank(m(&[Domain, Signature]))),
             "Domain mit Signatur"

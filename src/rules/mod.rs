@@ -24,6 +24,7 @@ use hints::HintSet;
 use matcher::{Matcher, Values};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use signature::signature_of_own;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -374,8 +375,12 @@ impl RuleSet {
                     if let Some(name) = &orig.name {
                         values.push_text(Field::DisplayName, name);
                     }
-                    if let Some(sig) = text.and_then(signature_block) {
+                    let own = text.map(forward::own_part);
+                    if let Some(sig) = own.and_then(signature_of_own) {
                         values.push_text(Field::Signature, sig);
+                    }
+                    if self.matcher.has_text {
+                        values.push_own_text(own.unwrap_or_default());
                     }
                     return View {
                         values,
@@ -396,8 +401,12 @@ impl RuleSet {
         for a in input.cc {
             values.push_address(Field::Cc, &a.normalized());
         }
-        if let Some(sig) = signature_block(input.text) {
+        let own = forward::own_part(input.text);
+        if let Some(sig) = signature_of_own(own) {
             values.push_text(Field::Signature, sig);
+        }
+        if self.matcher.has_text {
+            values.push_own_text(own);
         }
         for (a, _) in &originals {
             values.push_address(Field::ForwardedFrom, &a.normalized());

@@ -259,6 +259,70 @@ fn citizen_with_counsellor_in_cc() {
 }
 
 #[test]
+fn city_counsellor_in_cc_named_in_the_writers_own_text() {
+    let m = s_classify(&fixture!("citizen-cc-stadt-spdi.eml"));
+    assert_eq!(m.rule_id, "cc-stadt-sozialpsychiatrischer-dienst");
+    assert_eq!(m.category, Category::SozialpsychiatrischerDienst);
+    let fields: Vec<_> = m.evidence.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["cc", "text"]);
+    assert_eq!(m.evidence[1].text, "Sozialpsychiatrischen Dienst");
+    assert!(m.evidence[1]
+        .condition
+        .starts_with("text = re:Sozialpsychiatrische"));
+    // Named only in the quoted part: the Cc alone decides nothing, a citizen.
+    let m = fixture!("citizen-cc-stadt-quoted.eml");
+    assert!(m.text.contains("Sozialpsychiatrischen Dienst"));
+    assert_eq!(rule_id(shipped(), &m), None);
+}
+
+#[test]
+fn text_alone_is_refused_and_text_ranks_just_above_its_other_conditions() {
+    let errs = RuleSet::from_sources(&[(
+        "senders.toml",
+        "[[rule]]\nid = \"nur-text\"\norganisation = \"X\"\ncategory = \"Beratungsstelle\"\nthird_party = true\ntext = \"Sozialpsychiatrischer Dienst\"\n",
+    )])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        errs.contains("senders.toml:1")
+            && errs.contains("nur-text")
+            && errs.contains("„text“ allein"),
+        "{errs}"
+    );
+    let rules = "[[rule]]\nid = \"cc\"\norganisation = \"Stadt\"\ncategory = \"städtische Stelle\"\nthird_party = true\ncc = \"stadt.test\"\n\n\
+[[rule]]\nid = \"cc-text\"\norganisation = \"SpDi\"\ncategory = \"Sozialpsychiatrischer Dienst\"\nthird_party = true\ncc = \"stadt.test\"\ntext = \"Sozialpsychiatrischer Dienst\"\n\n\
+[[rule]]\nid = \"fwd\"\norganisation = \"F\"\ncategory = \"Beratungsstelle\"\nthird_party = true\nforwarded_from = \"stadt.test\"\n";
+    let set = RuleSet::from_sources(&[("senders.toml", rules)]).unwrap();
+    // No rule shadows another (only general warnings about the missing catalogue).
+    assert!(
+        set.warnings().iter().all(|w| w.rule_id.is_none()),
+        "{:?}",
+        set.warnings()
+    );
+    let from = Address::new("buerger@mail.test", None);
+    let cc = [Address::new("x@stadt.test", None)];
+    let input = |text: &'static str| SenderInput {
+        from: Some(&from),
+        cc: &cc,
+        text,
+        ..Default::default()
+    };
+    let id = |t| set.classify(&input(t)).map(|m| m.rule_id);
+    assert_eq!(
+        id("Der Sozialpsychiatrische  Dienst\nist informiert.").as_deref(),
+        Some("cc")
+    );
+    assert_eq!(
+        id("Der Sozialpsychiatrischer\nDienst ist informiert.").as_deref(),
+        Some("cc-text")
+    );
+    assert_eq!(
+        id("Danke.\n\n-------- Weitergeleitete Nachricht --------\nVon: P <p@stadt.test>\n\nSozialpsychiatrischer Dienst\n").as_deref(),
+        Some("fwd")
+    );
+}
+
+#[test]
 fn centre_forwarding_a_clients_mail_is_the_centre() {
     let mail = fixture!("centre-forwards-client.eml");
     assert_eq!(
@@ -384,6 +448,11 @@ fn generated_rules(n: usize) -> String {
                 i % 11
             ),
             3 => format!("signature = 're:Verein\\s+Nr\\.\\s*{i}\\b'"),
+            4 if i % 3 == 0 => format!(
+                "cc = [\"glob:*@cc{}.test\", \"c{i}@x.test\"]\ntext = \"Anliegen {}\"",
+                i % 50,
+                i % 4
+            ),
             4 => format!("cc = [\"glob:*@cc{}.test\", \"c{i}@x.test\"]", i % 50),
             5 => format!(
                 "display_name = \"Team {}\"\nreply_to = \"org{org}.test\"",
@@ -457,11 +526,12 @@ fn thousand_generated_rules_agree_with_reference() {
         )];
         let reply_to = [Address::new(format!("r@org{}.test", rng.next(400)), None)];
         let body = format!(
-            "Text\n\nViele Grüße\nEinheit {}\nVerein Nr. {}\n{}",
+            "Text Anliegen {}\n\nViele Grüße\nEinheit {}\nVerein Nr. {}\n{}",
+            rng.next(5),
             rng.next(12),
             rng.next(1100),
             if rng.next(3) == 0 {
-                format!("\n-------- Weitergeleitete Nachricht --------\nVon: P <p@org{}.test>\n\nHallo\n", rng.next(350))
+                format!("\n-------- Weitergeleitete Nachricht --------\nVon: P <p@org{}.test>\n\nHallo Anliegen 1\n", rng.next(350))
             } else {
                 String::new()
             }

@@ -54,7 +54,11 @@ fn is_delimiter(line: &str) -> bool {
 /// The signature block of the writer's own part of `text`, or `None` when the writer used
 /// neither a closing formula nor the `-- ` delimiter. Quoted and forwarded parts never count.
 pub fn signature_block(text: &str) -> Option<&str> {
-    let own = own_part(text);
+    signature_of_own(own_part(text))
+}
+
+/// [`signature_block`] of a text that is the writer's own part already.
+pub(crate) fn signature_of_own(own: &str) -> Option<&str> {
     let ls = lines(own);
     let formula = ls.iter().rposition(|l| is_closing_formula(l.text));
     let delimiter = ls.iter().rposition(|l| is_delimiter(l.text));

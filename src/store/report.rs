@@ -23,6 +23,8 @@ pub struct ReportCaseRow {
     pub ack_due: NaiveDate,
     pub ack_status: String,
     pub ack_sent_at: Option<DateTime<Utc>>,
+    /// Held as suspected spam and not yet confirmed by staff.
+    pub spam_suspected: bool,
 }
 
 /// Cases received at or after `from` and before `until`, by receipt time.
@@ -33,7 +35,8 @@ pub async fn cases_received(
 ) -> Result<Vec<ReportCaseRow>> {
     let rows = sqlx::query_as::<_, ReportCaseRow>(
         "SELECT received_at, channel, status, kind, topics, justified, organisation, category,
-                third_party, due, answered_on, ack_due, ack_status, ack_sent_at
+                third_party, due, answered_on, ack_due, ack_status, ack_sent_at,
+                coalesce(review_reason = 'spam', false) AS spam_suspected
          FROM cases
          WHERE received_at >= $1 AND received_at < $2
          ORDER BY received_at, id",

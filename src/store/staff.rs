@@ -210,3 +210,35 @@ mod tests {
         assert_eq!(super::contains_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
     }
 }
+
+/// Clears a case's `review_reason` (the caller holds the row lock).
+pub async fn clear_review_reason(conn: &mut PgConnection, id: i64) -> Result<()> {
+    sqlx::query("UPDATE cases SET review_reason = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// What an acknowledgement of a case answers: the first mail's Message-ID and References, and
+/// its first Reply-To address, else its sender.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AnsweredMail {
+    pub message_id: Option<String>,
+    pub refs: Vec<String>,
+    pub recipient: Option<String>,
+}
+
+pub async fn initial_mail(conn: &mut PgConnection, case_id: i64) -> Result<Option<AnsweredMail>> {
+    let row = sqlx::query_as::<_, AnsweredMail>(
+        "SELECT message_id, refs, coalesce(reply_to[1], from_addr) AS recipient
+         FROM messages
+         WHERE case_id = $1 AND role = 'initial'
+         ORDER BY id
+         LIMIT 1",
+    )
+    .bind(case_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row)
+}

@@ -1204,3 +1204,225 @@ async fn a_date_header_beyond_year_9999_is_kept_raw_and_the_mail_recorded() {
     assert_eq!(header, None);
     assert!(date_raw.unwrap_or_default().contains("9999"));
 }
+
+/// The Berlin working day on or after today for `digest --preview` (weekends and holidays
+/// print no lists).
+fn preview(w: &World) -> String {
+    let mut day = chrono::Utc::now().date_naive();
+    for _ in 0..14 {
+        let out = w
+            .command()
+            .args(["digest", "--preview", "--date", &day.to_string()])
+            .output()
+            .expect("run digest --preview");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{text}");
+        if !text.contains("kein Arbeitstag") {
+            return text;
+        }
+        day = day.succ_opt().unwrap();
+    }
+    panic!("no working day within two weeks");
+}
+
+fn report_total(w: &World) -> serde_json::Value {
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let out = w
+        .command()
+        .args(["report", "--year", &year, "--format", "json"])
+        .output()
+        .expect("run report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["total"].clone()
+}
+
+#[tokio::test]
+async fn spam_is_held_until_staff_confirm_it() {
+    let mut w = World::new("spamhold").await;
+    let team = w.sender(TEAM);
+    w.env.push(("KRM_DIGEST_TEAM".into(), team));
+
+    // A citizen's ordinary mail and a mail the receiving server marked as spam.
+    let (citizen, raw) = citizen_mail(&w, "s1", "Bescheid fehlt");
+    w.deliver(&citizen, &raw).await;
+    let caritas = w.sender(CARITAS);
+    let spam = [
+        b"X-Spam-Flag: YES\r\nX-Spam-Status: Yes, score=7.9 required=5.0\r\n".as_slice(),
+        &mail(
+            &caritas,
+            &w.inbox_address(),
+            "Bitte um Rückruf",
+            "Guten Tag,\r\nwir bitten um Rückruf.\r\n",
+            &format!("<s2.{}@caritas-dresden.test>", w.name),
+        ),
+    ]
+    .concat();
+    w.deliver(&caritas, &spam).await;
+    let r = w.run_once().await;
+    assert_eq!(r.scan.new_cases, 2, "{r:?}");
+    w.wait_count(CITIZEN, &w.folder, 1).await;
+
+    // Held: no acknowledgement, review reason, in the digest, not in the report.
+    let (number, ack_status): (String, String) =
+        sqlx::query_as("SELECT number, ack_status FROM cases WHERE review_reason = 'spam'")
+            .fetch_one(&w.pool)
+            .await
+            .expect("one case held as spam");
+    assert_eq!(ack_status, "suppressed");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM outbox WHERE kind = 'ack'")
+            .await,
+        1
+    );
+    assert_eq!(w.count(CARITAS, &w.folder).await, 0);
+    let digest = preview(&w);
+    assert!(
+        digest.contains(&number) && digest.contains("Spam-Verdacht"),
+        "{digest}"
+    );
+    let total = report_total(&w);
+    assert_eq!(total["reactions"], 1, "{total}");
+    assert_eq!(total["excluded"]["spam_suspected"], 1, "{total}");
+    let show = w
+        .command()
+        .args(["case", "show", &number])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&show.stdout).to_string();
+    assert!(show.contains("Spam-Verdacht"), "{show}");
+
+    // A follow-up to an existing case is never held, even when marked.
+    let citizen_number: String =
+        sqlx::query_scalar("SELECT number FROM cases WHERE review_reason IS NULL")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    let followup = [
+        b"X-Spam-Flag: YES\r\n".as_slice(),
+        &mail(
+            &citizen,
+            &w.inbox_address(),
+            &format!("Re: [{citizen_number}] Eingangsbestätigung"),
+            "Noch eine Frage.",
+            &format!("<s3.{}@mail.test>", w.name),
+        ),
+    ]
+    .concat();
+    w.deliver(&citizen, &followup).await;
+    let r = w.run_once().await;
+    assert_eq!((r.scan.followups, r.scan.new_cases), (1, 0), "{r:?}");
+
+    // Confirmed: audit-logged, the acknowledgement goes out, the report counts it.
+    let out = w
+        .command()
+        .args(["case", "confirm", &number, "--by", "Frau Beispiel"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Eingangsbestätigung eingereiht"), "{text}");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM case_events WHERE action = 'confirm' AND stated_by = 'Frau Beispiel'")
+            .await,
+        3 // review reason, ack status, ack detail
+    );
+    w.run_once().await;
+    w.wait_count(CARITAS, &w.folder, 1).await;
+    let acks = w.fetch_all(CARITAS, &w.folder).await;
+    assert!(
+        header(&acks[0], "Subject").is_some_and(|s| s.contains(&number)),
+        "{:?}",
+        header(&acks[0], "Subject")
+    );
+    let total = report_total(&w);
+    assert_eq!(total["reactions"], 2, "{total}");
+    assert!(total["excluded"].get("spam_suspected").is_none(), "{total}");
+    // Twice: refused, nothing sent again.
+    let out = w
+        .command()
+        .args(["case", "confirm", &number])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nicht unter Spam-Verdacht"));
+
+    // With a trusted host, a marker below its Received line (written by the sender) is ignored.
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT raw FROM messages ORDER BY id LIMIT 1")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    let received = header(&stored, "Received").expect("a Received line");
+    let host = received
+        .split_whitespace()
+        .skip_while(|t| *t != "by")
+        .nth(1)
+        .expect("by HOST")
+        .to_string();
+    w.env.push(("KRM_INTAKE_TRUSTED_RECEIVED_BY".into(), host));
+    let mittelpunkt = w.sender(MITTELPUNKT);
+    let forged = [
+        b"X-Spam-Flag: YES\r\n".as_slice(),
+        &mail(
+            &mittelpunkt,
+            &w.inbox_address(),
+            "Anfrage",
+            "Guten Tag.",
+            &format!("<s4.{}@beratung-mittelpunkt.test>", w.name),
+        ),
+    ]
+    .concat();
+    w.deliver(&mittelpunkt, &forged).await;
+    let r = w.run_once().await;
+    assert_eq!(r.scan.new_cases, 1, "{r:?}");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM cases WHERE review_reason = 'spam'")
+            .await,
+        0
+    );
+    w.wait_count(MITTELPUNKT, &w.folder, 1).await;
+}
+
+#[tokio::test]
+async fn a_mail_without_from_gets_its_sender_from_the_envelope_and_says_so() {
+    let w = World::new("nofrom").await;
+    let citizen = w.sender(CITIZEN);
+    // Appended over IMAP as the delivering server left it: Postfix would add a From: to mail
+    // from a local client (local_header_rewrite_clients), so SMTP cannot carry this case.
+    let raw = format!(
+        "Return-Path: <{citizen}>\r\nTo: {to}\r\nSubject: Ohne Absenderzeile\r\n\
+         Message-ID: <nf1.{n}@mail.test>\r\nDate: Wed, 25 Nov 2026 09:15:00 +0100\r\n\r\n\
+         Mein Antrag liegt seit Wochen.\r\n",
+        to = w.inbox_address(),
+        n = w.name
+    );
+    w.append(raw.as_bytes()).await;
+    let r = w.run_once().await;
+    assert_eq!(r.scan.new_cases, 1, "{r:?}");
+    // The envelope sender (Return-Path) gets the acknowledgement.
+    w.wait_count(CITIZEN, &w.folder, 1).await;
+    let number = w.cases().await[0].0.clone();
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM case_events WHERE action = 'sender_inferred'")
+            .await,
+        1
+    );
+    let out = w
+        .command()
+        .args(["case", "show", &number])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        show.contains(&citizen) && show.contains("Absender erschlossen"),
+        "{show}"
+    );
+}

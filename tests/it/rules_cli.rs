@@ -67,6 +67,13 @@ const EXPECTED: &[(&str, Option<&str>)] = &[
         "citizen-cc-counsellor.eml",
         Some("Caritas Schuldnerberatung"),
     ),
+    // A city counsellor in Cc, the service named in the citizen's own text (`cc` + `text`);
+    // named only in the quoted part, the Cc alone decides nothing.
+    ("citizen-cc-stadt-quoted.eml", None),
+    (
+        "citizen-cc-stadt-spdi.eml",
+        Some("Gesundheitsamt Dresden – Sozialpsychiatrischer Dienst"),
+    ),
     ("citizen-mentions-centre.eml", None),
     ("counsellor-freemail.eml", Some("Caritas Schuldnerberatung")),
     ("env-caritas.eml", Some("Caritas Schuldnerberatung")),
@@ -199,7 +206,7 @@ fn explain_text_on_a_directory_ends_with_a_summary_per_organisation() {
     assert!(out.contains(
         "  Daemon:           neuer Vorgang + Eingangsbestätigung an buerger@mail.test\n"
     ));
-    let summary = &out[out.find("Zusammenfassung: 18 Dateien").expect(&out)..];
+    let summary = &out[out.find("Zusammenfassung: 20 Dateien").expect(&out)..];
     let count = |org: &str| -> usize {
         summary
             .lines()
@@ -350,6 +357,11 @@ fn rules_check_names_file_line_and_rule_for_each_kind_of_error() {
             "no condition",
             format!("{RULE_HEAD}id = \"ohne-bedingung\"\n"),
             "zusatz.toml:1: Regel ohne-bedingung: Regel ohne Bedingung",
+        ),
+        (
+            "text alone",
+            format!("{RULE_HEAD}id = \"nur-text\"\ntext = \"Sozialpsychiatrischer Dienst\"\n"),
+            "zusatz.toml:1: Regel nur-text: „text“ allein ist zu breit",
         ),
         (
             "catastrophic pattern",
