@@ -1,8 +1,8 @@
 //! Reads the top-level header fields into our own types and makes every value safe to reuse in
 //! outgoing headers (one line, no control characters). Where a field repeats, the first wins.
 
-use crate::calendar;
 use super::charset;
+use crate::calendar;
 use crate::domain::Address;
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone};
 use mail_parser::{Header, HeaderName, HeaderValue, Message};
