@@ -11,13 +11,7 @@ const MAILS: usize = 300;
 const MORE: usize = 5;
 
 fn citizen_mail(w: &World, n: usize) -> Vec<u8> {
-    mail(
-        &format!("Buergerin {n} <{}>", w.sender(CITIZEN)),
-        &w.inbox_address(),
-        &format!("Anliegen Nummer {n}"),
-        &format!("Guten Tag,\r\nmein Anliegen Nummer {n} ist noch offen.\r\n"),
-        &format!("<fo-{n}-{}@mail.test>", w.name),
-    )
+    numbered_citizen_mail(w, "fo", n)
 }
 
 /// Polls `cond` every 250 ms until it holds; panics with `what` after `cap`.
@@ -43,6 +37,28 @@ fn role(port: u16) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Two daemons on the same inbox and database, each with its own HTTP port, both serving.
+async fn two_daemons(w: &World) -> ([u16; 2], Vec<Proc>) {
+    let ports = [free_port(), free_port()];
+    let procs: Vec<Proc> = ports
+        .iter()
+        .map(|p| {
+            let listen = format!("127.0.0.1:{p}");
+            daemon(
+                w,
+                &[
+                    ("KRM_HTTP_LISTEN", listen.as_str()),
+                    ("KRM_LOG_LEVEL", "info"),
+                ],
+            )
+        })
+        .collect();
+    for p in ports {
+        wait_http(p).await;
+    }
+    (ports, procs)
+}
+
 #[tokio::test]
 async fn two_daemons_process_each_mail_once_and_the_standby_takes_over() {
     let w = World::with_env(
@@ -57,23 +73,7 @@ async fn two_daemons_process_each_mail_once_and_the_standby_takes_over() {
     append_many(&w, &raws).await;
     assert_eq!(w.count(OMBUDS, &w.folder).await, MAILS);
 
-    let ports = [free_port(), free_port()];
-    let mut procs: Vec<Proc> = ports
-        .iter()
-        .map(|p| {
-            let listen = format!("127.0.0.1:{p}");
-            daemon(
-                &w,
-                &[
-                    ("KRM_HTTP_LISTEN", listen.as_str()),
-                    ("KRM_LOG_LEVEL", "info"),
-                ],
-            )
-        })
-        .collect();
-    for p in ports {
-        wait_http(p).await;
-    }
+    let (ports, mut procs) = two_daemons(&w).await;
 
     // Everything handled: the inbox empty, every case made, nothing left to send.
     wait_until(
@@ -196,23 +196,7 @@ async fn lock_holder_pid(w: &World) -> Option<i32> {
 async fn losing_the_lock_connection_makes_the_holder_stand_down() {
     let w = World::with_env("lockloss", &[("KRM_IMAP_IDLE_SECS", "2")]).await;
     w.prepare_folder(OMBUDS, &w.folder).await;
-    let ports = [free_port(), free_port()];
-    let mut procs: Vec<Proc> = ports
-        .iter()
-        .map(|p| {
-            let listen = format!("127.0.0.1:{p}");
-            daemon(
-                &w,
-                &[
-                    ("KRM_HTTP_LISTEN", listen.as_str()),
-                    ("KRM_LOG_LEVEL", "info"),
-                ],
-            )
-        })
-        .collect();
-    for p in ports {
-        wait_http(p).await;
-    }
+    let (ports, mut procs) = two_daemons(&w).await;
     wait_until(
         Duration::from_secs(60),
         "one active, one standby",

@@ -382,6 +382,18 @@ pub fn wait_steps(n: usize) -> usize {
     200 + 2 * n
 }
 
+/// The `n`-th of a run of plain citizen mails to this world's inbox; `tag` keeps the
+/// Message-IDs of different tests apart.
+pub fn numbered_citizen_mail(w: &World, tag: &str, n: usize) -> Vec<u8> {
+    mail(
+        &format!("Buergerin {n} <{}>", w.sender(CITIZEN)),
+        &w.inbox_address(),
+        &format!("Anliegen Nummer {n}"),
+        &format!("Guten Tag,\r\nmein Anliegen Nummer {n} ist noch offen.\r\n"),
+        &format!("<{tag}-{n}-{}@mail.test>", w.name),
+    )
+}
+
 /// Mails in `folder` of `user`, or why the folder cannot be read.
 pub async fn try_count(user: &str, folder: &str) -> Result<usize, String> {
     let mut mb = login(user).await;

@@ -12,13 +12,7 @@ use std::time::{Duration, Instant};
 const PARALLEL: usize = 4;
 
 fn citizen_mail(w: &World, n: usize) -> Vec<u8> {
-    mail(
-        &format!("Buerger {n} <{}>", w.sender(CITIZEN)),
-        &w.inbox_address(),
-        &format!("Widerspruch Nummer {n}"),
-        &format!("Guten Tag,\r\nmein Widerspruch Nummer {n} ist noch offen.\r\n"),
-        &format!("<oc-{n}-{}@mail.test>", w.name),
-    )
+    numbered_citizen_mail(w, "oc", n)
 }
 
 /// Polls `cond` every `every` until it holds; panics with `what` after `cap`.
