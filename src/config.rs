@@ -168,6 +168,31 @@ pub struct HttpSettings {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// `[web]`: the staff desk (`krm-intake web`).
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    pub listen: std::net::SocketAddr,
+    /// How staff reach the desk (e.g. `https://krm.jobcenter.test`); `https` makes the session
+    /// cookie `Secure`. Unset: taken as plain http on `listen`.
+    pub base_url: Option<String>,
+    /// Serve TLS itself with this certificate chain and key (PEM); both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub session_idle_minutes: u32,
+    pub session_max_hours: u32,
+}
+
+impl WebSettings {
+    /// Whether the browser reaches the desk over https (directly or through a proxy).
+    pub fn https(&self) -> bool {
+        self.tls_cert.is_some()
+            || self
+                .base_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RetentionSettings {
     pub closed_older_than: Option<chrono::Duration>,
@@ -189,6 +214,7 @@ pub struct Settings {
     pub staff: BTreeMap<String, String>,
     pub log: LogSettings,
     pub http: HttpSettings,
+    pub web: WebSettings,
     pub retention: RetentionSettings,
     /// Warnings found while loading (e.g. a world-readable file holding a password).
     pub warnings: Vec<String>,
@@ -268,6 +294,12 @@ const KEYS: &[(&str, &str, Ty)] = &[
     ("log", "format", Ty::Str),
     ("log", "level", Ty::Str),
     ("http", "listen", Ty::Str),
+    ("web", "listen", Ty::Str),
+    ("web", "base_url", Ty::Str),
+    ("web", "tls_cert", Ty::Str),
+    ("web", "tls_key", Ty::Str),
+    ("web", "session_idle_minutes", Ty::Int),
+    ("web", "session_max_hours", Ty::Int),
     ("retention", "closed_older_than", Ty::Str),
 ];
 
@@ -848,8 +880,60 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         staff,
         log,
         http,
+        web: web_settings(v)?,
         retention,
         warnings: Vec::new(),
+    })
+}
+
+fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
+    let listen_raw = v.str_or("web", "listen", "127.0.0.1:8080")?;
+    let listen = listen_raw
+        .parse()
+        .map_err(|_| v.err("web", "listen", format!("{listen_raw:?} is not HOST:PORT")))?;
+    let base_url = match v.str_opt("web", "base_url")? {
+        None => None,
+        Some(u) => {
+            let rest = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"))
+                .ok_or_else(|| {
+                    v.err("web", "base_url", format!("{u:?}: expected http(s)://HOST"))
+                })?;
+            if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+                return Err(v.err(
+                    "web",
+                    "base_url",
+                    format!("{u:?}: expected http(s)://HOST[/PATH]"),
+                ));
+            }
+            Some(u.trim_end_matches('/').to_string())
+        }
+    };
+    let tls_cert = v.str_opt("web", "tls_cert")?.map(PathBuf::from);
+    let tls_key = v.str_opt("web", "tls_key")?.map(PathBuf::from);
+    if tls_cert.is_some() != tls_key.is_some() {
+        return Err(v.err(
+            "web",
+            "tls_cert",
+            "set both tls_cert and tls_key, or neither",
+        ));
+    }
+    let session_idle_minutes: u32 = v.int_or("web", "session_idle_minutes", 30u32)?;
+    if session_idle_minutes == 0 {
+        return Err(v.err("web", "session_idle_minutes", "must be at least 1"));
+    }
+    let session_max_hours: u32 = v.int_or("web", "session_max_hours", 10u32)?;
+    if session_max_hours == 0 || session_max_hours > 24 * 7 {
+        return Err(v.err("web", "session_max_hours", "must be between 1 and 168"));
+    }
+    Ok(WebSettings {
+        listen,
+        base_url,
+        tls_cert,
+        tls_key,
+        session_idle_minutes,
+        session_max_hours,
     })
 }
 

@@ -260,7 +260,8 @@ fn topics_text(c: &DigestCaseRow) -> String {
     }
 }
 
-fn review_text(reason: &str) -> String {
+/// German text of a stored review reason (digest and desk).
+pub fn review_text(reason: &str) -> String {
     match reason {
         "bulk" => "Massen- oder Listenmail (bulk)".to_string(),
         "auto_reply" => "automatische Antwort (z. B. Abwesenheitsnotiz)".to_string(),

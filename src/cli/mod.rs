@@ -13,6 +13,8 @@ pub mod explain;
 pub mod purge;
 pub mod quarantine;
 pub mod report;
+pub mod user;
+pub mod web;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +63,13 @@ pub enum Command {
     Purge(purge::PurgeArgs),
     /// Show what the daemon would do with mail files, without touching any server.
     Explain(explain::ExplainArgs),
+    /// Accounts of the staff desk (krm-intake web).
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
+    /// The staff desk in the browser until SIGTERM/SIGINT (needs only the database).
+    Web,
     /// Sender rules: check a rules directory.
     Rules {
         #[command(subcommand)]
@@ -145,6 +154,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Quarantine { command } => quarantine::run(&cli, command).await,
         Command::Purge(args) => purge::run(&cli, args).await,
         Command::Explain(args) => explain::run(&cli, args).await,
+        Command::User { command } => user::run(&cli, command).await,
+        Command::Web => web::run(&cli).await,
         Command::Rules {
             command: RulesCommand::Check { dir },
         } => {
@@ -299,6 +310,7 @@ fn check(s: &Settings) -> ExitCode {
             }
         }
     }
+    ok &= web::check(s);
     if s.database.url.expose().is_none() {
         println!("Hinweis: database.url (KRM_DATABASE_URL) ist nicht gesetzt; run und migrate brauchen sie.");
     }
