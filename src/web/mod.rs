@@ -55,7 +55,7 @@ impl WebState {
 /// Every route of the desk (docs/web.md lists them).
 pub fn router(state: WebState) -> Router {
     Router::new()
-        .route("/", get(|| async { auth::see_other("/vorgaenge") }))
+        .route("/", get(start))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/healthz", get(healthz))
@@ -67,6 +67,11 @@ pub fn router(state: WebState) -> Router {
             security_headers,
         ))
         .with_state(state)
+}
+
+/// `GET /`: the work list (a session is needed like everywhere else).
+async fn start(_who: auth::Signed) -> Response {
+    auth::see_other("/vorgaenge")
 }
 
 /// Unknown paths: a signed-in user sees 404, anyone else the login redirect (nothing shown).
