@@ -910,8 +910,12 @@ fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
             Some(u.trim_end_matches('/').to_string())
         }
     };
-    let tls_cert = v.str_opt("web", "tls_cert")?.map(PathBuf::from);
-    let tls_key = v.str_opt("web", "tls_key")?.map(PathBuf::from);
+    let tls_cert = v
+        .str_opt("web", "tls_cert")?
+        .map(|p| PathBuf::from(expand_credentials_dir(&p)));
+    let tls_key = v
+        .str_opt("web", "tls_key")?
+        .map(|p| PathBuf::from(expand_credentials_dir(&p)));
     if tls_cert.is_some() != tls_key.is_some() {
         return Err(v.err(
             "web",
@@ -1082,5 +1086,41 @@ mod tests {
         assert_eq!(parse_duration("2y").unwrap().num_days(), 730);
         assert!(parse_duration("2x").is_err());
         assert!(parse_duration("0d").is_err());
+    }
+
+    #[test]
+    fn web_section_defaults_and_refusals() {
+        let s = Settings::load_from(None, &env(&[])).unwrap();
+        assert_eq!(s.web.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            (s.web.session_idle_minutes, s.web.session_max_hours),
+            (30, 10)
+        );
+        assert!(!s.web.https());
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("KRM_WEB_BASE_URL", "https://krm.jobcenter.test/"),
+                ("KRM_WEB_SESSION_IDLE_MINUTES", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.web.base_url.as_deref(),
+            Some("https://krm.jobcenter.test")
+        );
+        assert!(s.web.https());
+        for (k, v) in [
+            ("KRM_WEB_LISTEN", "localhost"),
+            ("KRM_WEB_BASE_URL", "krm.jobcenter.test"),
+            ("KRM_WEB_TLS_CERT", "/etc/cert.pem"),
+            ("KRM_WEB_SESSION_IDLE_MINUTES", "0"),
+            ("KRM_WEB_SESSION_MAX_HOURS", "1000"),
+        ] {
+            let e = Settings::load_from(None, &env(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("web."), "{k}: {e}");
+        }
     }
 }
