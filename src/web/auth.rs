@@ -165,16 +165,26 @@ pub struct LoginForm {
     next: String,
 }
 
-/// Renders the login form with a fresh double-submit token.
+/// The login form's token: the one the browser already holds (several tabs, or a second
+/// GET /login such as the favicon's redirect, must not invalidate an open form), else a new one.
+fn login_token(headers: &HeaderMap) -> String {
+    match cookie(headers, LOGIN_CSRF_COOKIE) {
+        Some(t) if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) => t.to_string(),
+        _ => accounts::random_token(),
+    }
+}
+
+/// Renders the login form with its double-submit token.
 fn login_page(
     s: &WebState,
+    headers: &HeaderMap,
     status: StatusCode,
     username: &str,
     next: &str,
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Response {
-    let token = accounts::random_token();
+    let token = login_token(headers);
     let mut res = s.templates.page(
         status,
         "login.html",
@@ -198,7 +208,11 @@ fn login_page(
 }
 
 /// `GET /login`
-pub async fn login_form(State(s): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
+pub async fn login_form(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let notice = if q.abgemeldet.is_some() {
         Some("Sie sind abgemeldet.")
     } else if q.abgelaufen.is_some() {
@@ -206,7 +220,7 @@ pub async fn login_form(State(s): State<WebState>, Query(q): Query<LoginQuery>) 
     } else {
         None
     };
-    login_page(&s, StatusCode::OK, "", &q.next, None, notice)
+    login_page(&s, &headers, StatusCode::OK, "", &q.next, None, notice)
 }
 
 /// `POST /login`: fields `username`, `password`, `csrf` (and `next`).
@@ -219,6 +233,7 @@ pub async fn login(
     if !same_token(cookie_token, &f.csrf) {
         return login_page(
             &s,
+            &headers,
             StatusCode::FORBIDDEN,
             &f.username,
             &f.next,
@@ -254,6 +269,7 @@ pub async fn login(
         }
         Ok(None) => login_page(
             &s,
+            &headers,
             StatusCode::UNAUTHORIZED,
             &f.username,
             &f.next,

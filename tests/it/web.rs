@@ -689,3 +689,102 @@ async fn the_web_binary_serves_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// The one real-browser flow (tests/browser/desk.mjs): Debian's chromium, axe-core on every
+/// page, a keyboard-only login, the work list at 320 px, screenshots under target/browser/.
+/// `deploy/test` installs chromium and the npm packages and sets KRM_TEST_BROWSER=required;
+/// elsewhere the test says why it skips.
+#[tokio::test]
+async fn browser_flow_with_axe_on_every_page() {
+    let dir = crate::helpers::project_dir().join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing: Vec<&str> = [
+        (!std::path::Path::new(&chromium).exists()).then_some("chromium"),
+        (!dir.join("node_modules/playwright-core").exists())
+            .then_some("tests/browser/node_modules"),
+        std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_err()
+            .then_some("node"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !missing.is_empty() {
+        assert!(
+            std::env::var("KRM_TEST_BROWSER").as_deref() != Ok("required"),
+            "browser test needs {missing:?} (deploy/test installs them)"
+        );
+        eprintln!("browser test skipped: {missing:?} missing (deploy/test installs them)");
+        return;
+    }
+    let w = World::new("webbrowser").await;
+    krm_intake::accounts::add(
+        &w.pool,
+        "anna",
+        krm_intake::accounts::Role::Sachbearbeitung,
+        None,
+        &w.settings().staff,
+        PASSWORD,
+        "test",
+    )
+    .await
+    .unwrap();
+    let number = new_case(
+        &w,
+        &[
+            "--received",
+            "2026-01-05T09:00",
+            "--organisation",
+            "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=1</script>",
+        ],
+    );
+    new_case(&w, &["--received", "2026-02-02T09:00"]);
+    let mut child = w
+        .command()
+        .args(["web"])
+        .env("KRM_WEB_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("krm-intake web");
+    let stdout = child.stdout.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        line.trim().rsplit(' ').next().unwrap().to_string()
+    })
+    .await
+    .unwrap();
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| crate::helpers::project_dir().join("target"));
+    let out = tokio::process::Command::new("node")
+        .arg("desk.mjs")
+        .current_dir(&dir)
+        .env("DESK_URL", &url)
+        .env("DESK_USER", "anna")
+        .env("DESK_PASSWORD", PASSWORD)
+        .env("DESK_CASE", &number)
+        .env("SHOT_DIR", target.join("browser"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("node");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    assert!(out.status.success(), "browser flow failed:\n{text}");
+    assert!(text.contains("Browser-Durchlauf in Ordnung"), "{text}");
+}
