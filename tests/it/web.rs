@@ -268,6 +268,10 @@ async fn a_post_without_the_right_csrf_token_is_refused() {
     assert!(r.cookie("krm_session").is_none());
     let form = d.get("/login", None).await;
     let c = form.cookie("krm_login_csrf").unwrap();
+    // A second GET /login (another tab, the favicon's redirect) keeps the open form valid.
+    let again = d.get("/login", Some(&c)).await;
+    assert_eq!(again.csrf_field(), form.csrf_field());
+    assert_eq!(again.cookie("krm_login_csrf").as_deref(), Some(c.as_str()));
     let r = d
         .post(
             "/login",
@@ -787,4 +791,81 @@ async fn browser_flow_with_axe_on_every_page() {
     eprintln!("{text}");
     assert!(out.status.success(), "browser flow failed:\n{text}");
     assert!(text.contains("Browser-Durchlauf in Ordnung"), "{text}");
+}
+
+/// Built-in TLS with the local services' private CA and server certificate: the desk answers
+/// over https with HSTS and Secure cookies; `check` loads certificate and key and refuses a
+/// missing file.
+#[tokio::test]
+async fn the_web_binary_serves_tls_itself_and_check_validates_the_files() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca = std::path::PathBuf::from(crate::helpers::var("KRM_IMAP_CA_FILE"));
+    let tls_dir = ca.parent().unwrap().to_path_buf();
+    let (cert, key) = (tls_dir.join("server.pem"), tls_dir.join("server.key"));
+    let w = World::with_env(
+        "webtls",
+        &[
+            ("KRM_WEB_LISTEN", "127.0.0.1:0"),
+            ("KRM_WEB_TLS_CERT", cert.to_str().unwrap()),
+            ("KRM_WEB_TLS_KEY", key.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let out = w.command().arg("check").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("TLS-Zertifikat"), "{text}");
+    let out = w
+        .command()
+        .arg("check")
+        .env("KRM_WEB_TLS_KEY", "/nonexistent/key.pem")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("web.tls_key"));
+
+    let mut child = w
+        .command()
+        .arg("web")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let addr = line.trim().rsplit("https://").next().unwrap().to_string();
+    assert!(line.contains("https://"), "{line}");
+    let config = krm_intake::tls::client_config(Some(&ca)).unwrap();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(krm_intake::tls::server_name("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake");
+    tls.write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    tls.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        reply.contains("strict-transport-security: max-age="),
+        "{reply}"
+    );
+    assert!(reply.contains("; Secure"), "{reply}");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
