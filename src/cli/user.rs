@@ -43,7 +43,15 @@ pub enum UserCommand {
     },
 }
 
-fn read_password(file: Option<&Path>) -> Result<String, String> {
+/// The new password from `file` (first line) or a prompt; a failure is already reported.
+fn read_password(file: Option<&Path>) -> Result<String, ExitCode> {
+    prompt_or_file(file).map_err(|m| {
+        eprintln!("krm-intake: {m}");
+        ExitCode::from(1)
+    })
+}
+
+fn prompt_or_file(file: Option<&Path>) -> Result<String, String> {
     match file {
         Some(f) => {
             let text = std::fs::read_to_string(f)
@@ -87,10 +95,7 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
         } => {
             let pw = match read_password(password_file.as_deref()) {
                 Ok(p) => p,
-                Err(m) => {
-                    eprintln!("krm-intake: {m}");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
             match accounts::add(
                 &pool,
@@ -161,10 +166,7 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
         } => {
             let pw = match read_password(password_file.as_deref()) {
                 Ok(p) => p,
-                Err(m) => {
-                    eprintln!("krm-intake: {m}");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
             match accounts::set_password(&pool, name, &pw, &actor).await {
                 Ok(()) => done(format!("Konto „{name}“: neues Passwort gesetzt.")),

@@ -650,12 +650,11 @@ async fn user_commands_manage_accounts_and_write_the_security_log() {
     );
 }
 
-/// The real binary: starts with the database alone, answers /healthz, stops on SIGTERM.
-#[tokio::test]
-async fn the_web_binary_serves_and_stops_cleanly_on_sigterm() {
-    let w = World::new("webbin").await;
+/// `krm-intake web` of this world on a free port; the child and the line it printed.
+async fn spawn_web(w: &World) -> (std::process::Child, String) {
     let mut cmd = w.command();
-    cmd.args(["web"])
+    // The desk needs no mail server secret.
+    cmd.arg("web")
         .env("KRM_WEB_LISTEN", "127.0.0.1:0")
         .env_remove("KRM_IMAP_PASSWORD")
         .env_remove("KRM_SMTP_PASSWORD")
@@ -663,15 +662,36 @@ async fn the_web_binary_serves_and_stops_cleanly_on_sigterm() {
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().expect("krm-intake web");
     let stdout = child.stdout.take().unwrap();
-    let addr = tokio::task::spawn_blocking(move || {
+    let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
             .unwrap();
-        line.trim().rsplit("://").next().unwrap().to_string()
+        line.trim().to_string()
     })
     .await
     .unwrap();
+    (child, line)
+}
+
+/// SIGTERM, then the exit status.
+async fn stop_web(child: std::process::Child) -> std::process::ExitStatus {
+    let mut child = child;
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap()
+}
+
+/// The real binary: starts with the database alone, answers /healthz, stops on SIGTERM.
+#[tokio::test]
+async fn the_web_binary_serves_and_stops_cleanly_on_sigterm() {
+    let w = World::new("webbin").await;
+    let (child, line) = spawn_web(&w).await;
+    let addr = line.rsplit("://").next().unwrap().to_string();
     let body = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(&addr).expect("connect");
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -684,13 +704,7 @@ async fn the_web_binary_serves_and_stops_cleanly_on_sigterm() {
     .unwrap();
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("content-security-policy"), "{body}");
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let status = stop_web(child).await;
     assert!(status.success(), "{status:?}");
 }
 
@@ -745,24 +759,8 @@ async fn browser_flow_with_axe_on_every_page() {
         ],
     );
     new_case(&w, &["--received", "2026-02-02T09:00"]);
-    let mut child = w
-        .command()
-        .args(["web"])
-        .env("KRM_WEB_LISTEN", "127.0.0.1:0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("krm-intake web");
-    let stdout = child.stdout.take().unwrap();
-    let url = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        line.trim().rsplit(' ').next().unwrap().to_string()
-    })
-    .await
-    .unwrap();
+    let (child, line) = spawn_web(&w).await;
+    let url = line.rsplit(' ').next().unwrap().to_string();
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| crate::helpers::project_dir().join("target"));
@@ -778,11 +776,7 @@ async fn browser_flow_with_axe_on_every_page() {
         .output()
         .await
         .expect("node");
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    stop_web(child).await;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -824,24 +818,8 @@ async fn the_web_binary_serves_tls_itself_and_check_validates_the_files() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("web.tls_key"));
 
-    let mut child = w
-        .command()
-        .arg("web")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let addr = line.trim().rsplit("https://").next().unwrap().to_string();
+    let (child, line) = spawn_web(&w).await;
+    let addr = line.rsplit("https://").next().unwrap().to_string();
     assert!(line.contains("https://"), "{line}");
     let config = krm_intake::tls::client_config(Some(&ca)).unwrap();
     let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -860,12 +838,6 @@ async fn the_web_binary_serves_tls_itself_and_check_validates_the_files() {
         "{reply}"
     );
     assert!(reply.contains("; Secure"), "{reply}");
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let status = stop_web(child).await;
     assert!(status.success(), "{status:?}");
 }
