@@ -104,13 +104,18 @@ try {
   if (overflow > 0) fail(`horizontal scrolling at 320 px: ${overflow} px too wide`);
   await axe(page, 'vorgaenge-320px');
   await shot(page, '04-vorgaenge-320px');
+  // 200 % zoom of a 1280 px window is a 640 px wide layout.
+  await page.setViewportSize({ width: 640, height: 450 });
+  const overflow640 = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (overflow640 > 0) fail(`horizontal scrolling at 200 % zoom: ${overflow640} px too wide`);
+  await shot(page, '05-vorgaenge-200-prozent');
   await page.setViewportSize({ width: 1280, height: 900 });
 
   // 6. Logout.
   await Promise.all([page.waitForNavigation(), page.click('button:has-text("Abmelden")')]);
   if (!page.url().includes('/login?abgemeldet=1')) fail(`logout did not land on the login page: ${page.url()}`);
   await axe(page, 'abgemeldet');
-  await shot(page, '05-abgemeldet');
+  await shot(page, '06-abgemeldet');
   await page.goto(`${base}/vorgaenge`);
   if (!new URL(page.url()).pathname.startsWith('/login')) fail('the work list is still reachable after logout');
 
