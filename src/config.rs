@@ -172,6 +172,31 @@ pub struct HttpSettings {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// `[web]`: the staff desk (`krm-intake web`).
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    pub listen: std::net::SocketAddr,
+    /// How staff reach the desk (e.g. `https://krm.jobcenter.test`); `https` makes the session
+    /// cookie `Secure`. Unset: taken as plain http on `listen`.
+    pub base_url: Option<String>,
+    /// Serve TLS itself with this certificate chain and key (PEM); both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub session_idle_minutes: u32,
+    pub session_max_hours: u32,
+}
+
+impl WebSettings {
+    /// Whether the browser reaches the desk over https (directly or through a proxy).
+    pub fn https(&self) -> bool {
+        self.tls_cert.is_some()
+            || self
+                .base_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RetentionSettings {
     pub closed_older_than: Option<chrono::Duration>,
@@ -195,6 +220,7 @@ pub struct Settings {
     pub staff: BTreeMap<String, String>,
     pub log: LogSettings,
     pub http: HttpSettings,
+    pub web: WebSettings,
     pub retention: RetentionSettings,
     /// Warnings found while loading (e.g. a world-readable file holding a password).
     pub warnings: Vec<String>,
@@ -277,6 +303,12 @@ const KEYS: &[(&str, &str, Ty)] = &[
     ("log", "format", Ty::Str),
     ("log", "level", Ty::Str),
     ("http", "listen", Ty::Str),
+    ("web", "listen", Ty::Str),
+    ("web", "base_url", Ty::Str),
+    ("web", "tls_cert", Ty::Str),
+    ("web", "tls_key", Ty::Str),
+    ("web", "session_idle_minutes", Ty::Int),
+    ("web", "session_max_hours", Ty::Int),
     ("retention", "closed_older_than", Ty::Str),
     ("retention", "first_run_after_secs", Ty::Int),
 ];
@@ -873,8 +905,64 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         staff,
         log,
         http,
+        web: web_settings(v)?,
         retention,
         warnings: Vec::new(),
+    })
+}
+
+fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
+    let listen_raw = v.str_or("web", "listen", "127.0.0.1:8080")?;
+    let listen = listen_raw
+        .parse()
+        .map_err(|_| v.err("web", "listen", format!("{listen_raw:?} is not HOST:PORT")))?;
+    let base_url = match v.str_opt("web", "base_url")? {
+        None => None,
+        Some(u) => {
+            let rest = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"))
+                .ok_or_else(|| {
+                    v.err("web", "base_url", format!("{u:?}: expected http(s)://HOST"))
+                })?;
+            if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+                return Err(v.err(
+                    "web",
+                    "base_url",
+                    format!("{u:?}: expected http(s)://HOST[/PATH]"),
+                ));
+            }
+            Some(u.trim_end_matches('/').to_string())
+        }
+    };
+    let tls_cert = v
+        .str_opt("web", "tls_cert")?
+        .map(|p| PathBuf::from(expand_credentials_dir(&p)));
+    let tls_key = v
+        .str_opt("web", "tls_key")?
+        .map(|p| PathBuf::from(expand_credentials_dir(&p)));
+    if tls_cert.is_some() != tls_key.is_some() {
+        return Err(v.err(
+            "web",
+            "tls_cert",
+            "set both tls_cert and tls_key, or neither",
+        ));
+    }
+    let session_idle_minutes: u32 = v.int_or("web", "session_idle_minutes", 30u32)?;
+    if session_idle_minutes == 0 {
+        return Err(v.err("web", "session_idle_minutes", "must be at least 1"));
+    }
+    let session_max_hours: u32 = v.int_or("web", "session_max_hours", 10u32)?;
+    if session_max_hours == 0 || session_max_hours > 24 * 7 {
+        return Err(v.err("web", "session_max_hours", "must be between 1 and 168"));
+    }
+    Ok(WebSettings {
+        listen,
+        base_url,
+        tls_cert,
+        tls_key,
+        session_idle_minutes,
+        session_max_hours,
     })
 }
 
@@ -1037,5 +1125,41 @@ mod tests {
         assert_eq!(parse_duration("2y").unwrap().num_days(), 730);
         assert!(parse_duration("2x").is_err());
         assert!(parse_duration("0d").is_err());
+    }
+
+    #[test]
+    fn web_section_defaults_and_refusals() {
+        let s = Settings::load_from(None, &env(&[])).unwrap();
+        assert_eq!(s.web.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            (s.web.session_idle_minutes, s.web.session_max_hours),
+            (30, 10)
+        );
+        assert!(!s.web.https());
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("KRM_WEB_BASE_URL", "https://krm.jobcenter.test/"),
+                ("KRM_WEB_SESSION_IDLE_MINUTES", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.web.base_url.as_deref(),
+            Some("https://krm.jobcenter.test")
+        );
+        assert!(s.web.https());
+        for (k, v) in [
+            ("KRM_WEB_LISTEN", "localhost"),
+            ("KRM_WEB_BASE_URL", "krm.jobcenter.test"),
+            ("KRM_WEB_TLS_CERT", "/etc/cert.pem"),
+            ("KRM_WEB_SESSION_IDLE_MINUTES", "0"),
+            ("KRM_WEB_SESSION_MAX_HOURS", "1000"),
+        ] {
+            let e = Settings::load_from(None, &env(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("web."), "{k}: {e}");
+        }
     }
 }

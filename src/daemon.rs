@@ -445,7 +445,8 @@ pub async fn run_until(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// SIGTERM or SIGINT (also what `krm-intake web` waits for).
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -260,7 +260,8 @@ fn topics_text(c: &DigestCaseRow) -> String {
     }
 }
 
-fn review_text(reason: &str) -> String {
+/// German text of a stored review reason (digest and desk).
+pub fn review_text(reason: &str) -> String {
     match reason {
         crate::intake::SPAM_REVIEW => {
             "Spam-Verdacht (vom Mailserver markiert): bestätigen (case confirm) oder verwerfen \

@@ -2,6 +2,7 @@
 //! IMAP inbox → parse → sender rules → case in PostgreSQL → acknowledgement; deadlines and
 //! reminder digests for staff; a staff CLI and the yearly report.
 
+pub mod accounts;
 pub mod calendar;
 pub mod cli;
 pub mod config;
@@ -28,3 +29,4 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod tls;
+pub mod web;

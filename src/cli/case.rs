@@ -481,21 +481,21 @@ async fn confirm(
     let templates = match crate::templates::Templates::load(&settings.templates_dir) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("krm-intake: {e}");
-            return ExitCode::from(2);
+            errln!("krm-intake: {}", crate::cli::template_fault(&e));
+            return ExitCode::from(crate::cli::EXIT_CONFIG);
         }
     };
     match staff::confirm(pool, &a.number, &actor(&a.by), settings, &templates).await {
         Ok(c) => {
-            println!(
+            outln!(
                 "{}: Spam-Verdacht aufgehoben; der Vorgang zählt im Bericht",
                 c.applied.number
             );
             for ch in &c.applied.changes {
-                println!("{}: {ch}", c.applied.number);
+                outln!("{}: {ch}", c.applied.number);
             }
             if c.ack_enqueued {
-                println!(
+                outln!(
                     "{}: Eingangsbestätigung eingereiht (geht mit dem nächsten Versand hinaus)",
                     c.applied.number
                 );

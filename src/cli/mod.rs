@@ -16,6 +16,8 @@ pub mod purge;
 pub mod quarantine;
 pub mod report;
 pub mod term;
+pub mod user;
+pub mod web;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +66,13 @@ pub enum Command {
     Purge(purge::PurgeArgs),
     /// Zeigen, was der Dienst mit Mail-Dateien täte, ohne einen Server anzusprechen.
     Explain(explain::ExplainArgs),
+    /// Konten des Schreibtischs im Browser (krm-intake web).
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
+    /// Den Schreibtisch im Browser bereitstellen, bis SIGTERM/SIGINT (braucht nur die Datenbank).
+    Web,
     /// Absenderregeln: ein Regelverzeichnis prüfen.
     Rules {
         #[command(subcommand)]
@@ -132,7 +141,7 @@ pub(crate) fn fail(e: anyhow::Error) -> ExitCode {
 }
 
 /// The database URL, or exit 2 with a German message when it is not set.
-fn database_url(s: &Settings) -> Result<&str, ExitCode> {
+pub(crate) fn database_url(s: &Settings) -> Result<&str, ExitCode> {
     s.database.url.expose().ok_or_else(|| {
         errln!(
             "krm-intake: Konfigurationsfehler: database.url ist nicht gesetzt ({}, oder die Umgebungsvariable KRM_DATABASE_URL), z. B. postgres://krm@localhost/krm",
@@ -184,6 +193,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Quarantine { command } => quarantine::run(&cli, command).await,
         Command::Purge(args) => purge::run(&cli, args).await,
         Command::Explain(args) => explain::run(&cli, args).await,
+        Command::User { command } => user::run(&cli, command).await,
+        Command::Web => web::run(&cli).await,
         Command::Rules {
             command: RulesCommand::Check { dir },
         } => {
@@ -298,7 +309,7 @@ fn rules_check(dir: &std::path::Path) -> ExitCode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
+pub(crate) enum Level {
     Info,
     Warning,
     Fault,
@@ -307,20 +318,20 @@ enum Level {
 /// What `check` (and `run` before it starts) finds in the configuration, the rules, the
 /// templates and the CA files. Every line names its file; any fault means exit 2.
 #[derive(Debug, Default)]
-struct Review {
+pub(crate) struct Review {
     lines: Vec<(Level, String)>,
     faults: usize,
 }
 
 impl Review {
-    fn push(&mut self, level: Level, line: String) {
+    pub(crate) fn push(&mut self, level: Level, line: String) {
         if level == Level::Fault {
             self.faults += 1;
         }
         self.lines.push((level, line));
     }
 
-    fn of(s: &Settings) -> Review {
+    pub(crate) fn of(s: &Settings) -> Review {
         let mut r = Review::default();
         for w in &s.warnings {
             r.push(Level::Warning, format!("Warnung: {w}"));
@@ -351,6 +362,7 @@ impl Review {
                 r.push(Level::Fault, format!("Fehler: SMTP-Einstellungen: {e}"));
             }
         }
+        web::check(s, &mut r);
         r
     }
 

@@ -1,6 +1,7 @@
 //! PostgreSQL: the only place that builds SQL. Connects, applies migrations, and offers one
 //! function per query, grouped by table. Exactly-once rests on the unique keys of the schema.
 
+pub mod accounts;
 pub mod cases;
 pub mod digest;
 pub mod outbox;

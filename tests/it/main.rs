@@ -17,3 +17,4 @@ mod purge;
 mod report;
 mod rules_cli;
 mod staff;
+mod web;

@@ -1,0 +1,510 @@
+//! Accounts of the staff desk: roles, argon2id passwords, login with lockout, server-side
+//! sessions and the security log. The CLI (`krm-intake user …`) and the desk (`krm-intake web`)
+//! both call these functions; SQL lives in `store::accounts`. Messages are German.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use thiserror::Error;
+
+use crate::store::accounts as q;
+use crate::store::StoreError;
+
+/// Failed logins in a row that lock an account.
+pub const MAX_FAILED_LOGINS: i32 = 5;
+/// How long a lockout lasts.
+pub const LOCKOUT_MINUTES: i64 = 15;
+/// Shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+#[derive(Debug, Error)]
+pub enum AccountError {
+    /// Bad input or an impossible change; the message is German and complete.
+    #[error("{0}")]
+    Refused(String),
+    #[error("Datenbank: {0}")]
+    Store(#[from] StoreError),
+    #[error("Passwort-Hash: {0}")]
+    Hash(String),
+}
+
+impl From<sqlx::Error> for AccountError {
+    fn from(e: sqlx::Error) -> Self {
+        AccountError::Store(StoreError::Sql(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, AccountError>;
+
+fn refused(msg: impl Into<String>) -> AccountError {
+    AccountError::Refused(msg.into())
+}
+
+/// What an account may do (issue 15/16): the one place for role names and labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Role {
+    /// Works cases.
+    Sachbearbeitung,
+    /// Also assigns others' cases, discards and merges.
+    Leitung,
+    /// Manages accounts.
+    Admin,
+    /// Reads the access and security logs only, no case content.
+    Datenschutz,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Sachbearbeitung,
+        Role::Leitung,
+        Role::Admin,
+        Role::Datenschutz,
+    ];
+
+    /// The database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Sachbearbeitung => "sachbearbeitung",
+            Role::Leitung => "leitung",
+            Role::Admin => "admin",
+            Role::Datenschutz => "datenschutz",
+        }
+    }
+
+    /// The German label staff read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Sachbearbeitung => "Sachbearbeitung",
+            Role::Leitung => "Leitung",
+            Role::Admin => "Administration",
+            Role::Datenschutz => "Datenschutz",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether the role may see case data (the data protection officer sees logs only).
+    pub fn reads_cases(self) -> bool {
+        !matches!(self, Role::Datenschutz)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passwords
+// ---------------------------------------------------------------------------------------------
+
+/// argon2id with the crate's defaults (v19, m = 19 MiB, t = 2, p = 1) as a PHC string.
+pub fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hash(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccountError::Hash(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `hash` (a malformed hash never matches).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A hash of no one's password: verifying against it costs what a real verification costs, so
+/// that an unknown account name is not told apart by the time the answer takes.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("kein Konto, nur Zeitausgleich").unwrap_or_default())
+}
+
+/// The password rules: long enough, not only blanks, not the account name.
+pub fn check_password(name: &str, password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(refused(format!(
+            "Das Passwort ist zu kurz: mindestens {MIN_PASSWORD_CHARS} Zeichen."
+        )));
+    }
+    if password.trim().is_empty() {
+        return Err(refused("Das Passwort besteht nur aus Leerzeichen."));
+    }
+    if password.eq_ignore_ascii_case(name) {
+        return Err(refused("Das Passwort darf nicht der Kontoname sein."));
+    }
+    Ok(())
+}
+
+/// Account names: 1–64 characters of letters, digits, `.`, `_`, `-`.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(refused(format!(
+            "Ungültiger Kontoname „{name}“: erlaubt sind 1–64 Buchstaben (a–z), Ziffern, Punkt, \
+             Unterstrich und Bindestrich."
+        )))
+    }
+}
+
+async fn hash_blocking(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AccountError::Hash(e.to_string()))?
+}
+
+async fn verify_blocking(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account management (`krm-intake user …`)
+// ---------------------------------------------------------------------------------------------
+
+/// An account as listed (no password hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    pub name: String,
+    pub role: Role,
+    pub role_label: &'static str,
+    pub staff: Option<String>,
+    pub disabled: bool,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub password_changed_at: DateTime<Utc>,
+}
+
+impl AccountView {
+    fn of(r: &q::AccountRow) -> Option<AccountView> {
+        let role = Role::parse(&r.role)?;
+        Some(AccountView {
+            name: r.name.clone(),
+            role,
+            role_label: role.label(),
+            staff: r.staff_name.clone(),
+            disabled: r.disabled,
+            locked_until: r.locked_until,
+            created_at: r.created_at,
+            password_changed_at: r.password_changed_at,
+        })
+    }
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<AccountView>> {
+    Ok(q::all(pool)
+        .await?
+        .iter()
+        .filter_map(AccountView::of)
+        .collect())
+}
+
+/// Adds an account. `staff` must name an assignee of `[staff]`.
+pub async fn add(
+    pool: &PgPool,
+    name: &str,
+    role: Role,
+    staff: Option<&str>,
+    known_staff: &BTreeMap<String, String>,
+    password: &str,
+    actor: &str,
+) -> Result<()> {
+    check_name(name)?;
+    check_password(name, password)?;
+    if let Some(s) = staff {
+        if !known_staff.contains_key(s) {
+            let names: Vec<&str> = known_staff.keys().map(String::as_str).collect();
+            return Err(refused(format!(
+                "„{s}“ ist keine zuständige Person aus [staff] (bekannt: {}).",
+                if names.is_empty() {
+                    "keine".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        }
+    }
+    let hash = hash_blocking(password.to_string()).await?;
+    let mut tx = pool.begin().await?;
+    if q::insert(&mut tx, name, role.as_str(), staff, &hash)
+        .await?
+        .is_none()
+    {
+        return Err(refused(format!("Das Konto „{name}“ gibt es schon.")));
+    }
+    let detail = format!(
+        "Rolle {}{}",
+        role.as_str(),
+        staff
+            .map(|s| format!(", zuständig als {s}"))
+            .unwrap_or_default()
+    );
+    q::log_security(&mut *tx, "account_added", Some(name), actor, Some(&detail)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn no_such(name: &str) -> AccountError {
+    refused(format!("Das Konto „{name}“ gibt es nicht."))
+}
+
+pub async fn set_role(pool: &PgPool, name: &str, role: Role, actor: &str) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    if !q::set_role(&mut tx, name, role.as_str()).await? {
+        return Err(no_such(name));
+    }
+    q::log_security(
+        &mut *tx,
+        "role_changed",
+        Some(name),
+        actor,
+        Some(role.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Disables an account and ends its sessions.
+pub async fn disable(pool: &PgPool, name: &str, actor: &str) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    if !q::disable(&mut tx, name).await? {
+        return Err(no_such(name));
+    }
+    q::log_security(&mut *tx, "account_disabled", Some(name), actor, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets a new password (lifting a lockout, ending the account's sessions).
+pub async fn set_password(pool: &PgPool, name: &str, password: &str, actor: &str) -> Result<()> {
+    check_password(name, password)?;
+    if q::by_name(pool, name).await?.is_none() {
+        return Err(no_such(name));
+    }
+    let hash = hash_blocking(password.to_string()).await?;
+    let mut tx = pool.begin().await?;
+    if !q::set_password(&mut tx, name, &hash).await? {
+        return Err(no_such(name));
+    }
+    q::log_security(&mut *tx, "password_changed", Some(name), actor, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login and sessions
+// ---------------------------------------------------------------------------------------------
+
+/// Idle and absolute session lifetimes (`[web] session_idle_minutes`, `session_max_hours`).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle: Duration,
+    pub max: Duration,
+}
+
+/// A new session: the token goes into the cookie (only its hash is stored), the CSRF token into
+/// every form.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub csrf: String,
+}
+
+/// A signed-in account, as a request sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionAccount {
+    pub name: String,
+    pub role: Role,
+    /// The `[staff]` name this account works as.
+    pub staff: Option<String>,
+    pub csrf: String,
+}
+
+/// The one answer to every failed login: it does not tell an unknown account, a wrong password,
+/// a disabled or a locked account apart.
+pub const LOGIN_REFUSED: &str = "Anmeldung nicht möglich: Benutzername oder Passwort ist falsch, \
+    oder das Konto ist vorübergehend gesperrt. Nach mehreren Fehlversuchen bitte 15 Minuten warten.";
+
+/// A random token (256 bits, hex).
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// What is stored of a session token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Checks name and password; on success opens a new session. `None` means refused
+/// ([`LOGIN_REFUSED`]); every attempt is written to the security log.
+pub async fn login(
+    pool: &PgPool,
+    name: &str,
+    password: &str,
+    policy: SessionPolicy,
+    now: DateTime<Utc>,
+) -> Result<Option<NewSession>> {
+    let typed: String = name.chars().take(64).collect();
+    let account = q::by_name(pool, name).await?;
+    let Some(a) = account.filter(|a| !a.disabled && Role::parse(&a.role).is_some()) else {
+        verify_blocking(password.to_string(), dummy_hash().to_string()).await;
+        q::log_security(
+            pool,
+            "login_failed",
+            Some(&typed),
+            "web",
+            Some("unbekanntes oder gesperrtes Konto"),
+        )
+        .await?;
+        return Ok(None);
+    };
+    let actor = format!("web:{}", a.name);
+    if a.locked_until.is_some_and(|t| t > now) {
+        verify_blocking(password.to_string(), dummy_hash().to_string()).await;
+        q::log_security(
+            pool,
+            "login_locked",
+            Some(&a.name),
+            &actor,
+            Some("Anmeldeversuch während der Sperre"),
+        )
+        .await?;
+        return Ok(None);
+    }
+    if !verify_blocking(password.to_string(), a.password_hash.clone()).await {
+        let until = now + Duration::minutes(LOCKOUT_MINUTES);
+        let locked = q::record_failure(pool, a.id, MAX_FAILED_LOGINS, until).await?;
+        let (event, detail) = if locked {
+            (
+                "lockout",
+                format!("{MAX_FAILED_LOGINS} Fehlversuche, gesperrt für {LOCKOUT_MINUTES} Minuten"),
+            )
+        } else {
+            ("login_failed", "falsches Passwort".to_string())
+        };
+        q::log_security(pool, event, Some(&a.name), &actor, Some(&detail)).await?;
+        return Ok(None);
+    }
+    q::reset_failures(pool, a.id).await?;
+    let s = NewSession {
+        token: random_token(),
+        csrf: random_token(),
+    };
+    q::insert_session(pool, &token_hash(&s.token), a.id, &s.csrf, now + policy.max).await?;
+    q::log_security(pool, "login", Some(&a.name), &actor, None).await?;
+    Ok(Some(s))
+}
+
+/// The account behind a session cookie's token, if the session is still alive (and marks it
+/// as used now).
+pub async fn session(
+    pool: &PgPool,
+    token: &str,
+    policy: SessionPolicy,
+    now: DateTime<Utc>,
+) -> Result<Option<SessionAccount>> {
+    let row = q::touch_session(pool, &token_hash(token), now - policy.idle).await?;
+    Ok(row.and_then(|r| {
+        Some(SessionAccount {
+            role: Role::parse(&r.role)?,
+            name: r.account,
+            staff: r.staff_name,
+            csrf: r.csrf,
+        })
+    }))
+}
+
+/// Ends a session (logout).
+pub async fn logout(pool: &PgPool, token: &str, account: &str) -> Result<()> {
+    q::end_session(pool, &token_hash(token)).await?;
+    q::log_security(
+        pool,
+        "logout",
+        Some(account),
+        &format!("web:{account}"),
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes sessions that can no longer be used.
+pub async fn purge_sessions(
+    pool: &PgPool,
+    policy: SessionPolicy,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(q::delete_expired_sessions(pool, now - policy.idle).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_round_trip_is_argon2id() {
+        let h = hash_password("ein langes Passwort").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$"), "{h}");
+        assert!(verify_password("ein langes Passwort", &h));
+        assert!(!verify_password("ein anderes Passwort", &h));
+        assert!(!verify_password("ein langes Passwort", "kein-phc"));
+        let h2 = hash_password("ein langes Passwort").unwrap();
+        assert_ne!(h, h2, "every hash has its own salt");
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(check_password("anna", "kurz").is_err());
+        assert!(check_password("anna", "          ").is_err());
+        assert!(check_password("annaannaanna", "AnnaAnnaAnna").is_err());
+        assert!(check_password("anna", "lang genug 123").is_ok());
+    }
+
+    #[test]
+    fn account_names() {
+        assert!(check_name("anna.schmidt").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("anna schmidt").is_err());
+        assert!(check_name("<script>").is_err());
+    }
+
+    #[test]
+    fn roles_round_trip_with_labels() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert!(!r.label().is_empty());
+        }
+        assert_eq!(Role::parse("root"), None);
+        assert!(!Role::Datenschutz.reads_cases());
+        assert!(Role::Sachbearbeitung.reads_cases());
+    }
+
+    #[test]
+    fn token_hash_is_sha256_hex_and_tokens_differ() {
+        let t = random_token();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, random_token());
+        assert_eq!(token_hash(&t).len(), 64);
+        assert_ne!(token_hash(&t), t);
+    }
+}

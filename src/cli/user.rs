@@ -1,0 +1,178 @@
+//! `krm-intake user …`: accounts of the staff desk. Every change goes to the security log with
+//! the OS user as actor. Passwords come from a file (first line) or a prompt without echo.
+
+use crate::cli::term::{errln, outln};
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::accounts::{self, AccountError, Role};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Ein Konto für den Schreibtisch anlegen.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Zuständige Person aus [staff], als die das Konto arbeitet („mir zugewiesen“).
+        #[arg(long, value_name = "NAME")]
+        staff: Option<String>,
+        /// Passwort aus dieser Datei (erste Zeile) statt einer Eingabeaufforderung.
+        #[arg(long, value_name = "F")]
+        password_file: Option<PathBuf>,
+    },
+    /// Alle Konten auflisten.
+    List {
+        /// Als JSON-Array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Die Rolle eines Kontos ändern.
+    SetRole {
+        name: String,
+        #[arg(value_enum)]
+        role: Role,
+    },
+    /// Ein Konto sperren (beendet seine Sitzungen).
+    Disable { name: String },
+    /// Ein neues Passwort setzen (hebt eine Sperre nach Fehlversuchen auf, beendet Sitzungen).
+    Password {
+        name: String,
+        #[arg(long, value_name = "F")]
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// The new password from `file` (first line) or a prompt; a failure is already reported.
+fn read_password(file: Option<&Path>) -> Result<String, ExitCode> {
+    prompt_or_file(file).map_err(|m| {
+        errln!("krm-intake: {m}");
+        ExitCode::from(1)
+    })
+}
+
+fn prompt_or_file(file: Option<&Path>) -> Result<String, String> {
+    match file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| format!("{} kann nicht gelesen werden: {e}", f.display()))?;
+            Ok(text.lines().next().unwrap_or("").to_string())
+        }
+        None => {
+            let first = rpassword::prompt_password("Neues Passwort: ")
+                .map_err(|e| format!("Passwort kann nicht gelesen werden: {e}"))?;
+            let second = rpassword::prompt_password("Passwort wiederholen: ")
+                .map_err(|e| format!("Passwort kann nicht gelesen werden: {e}"))?;
+            if first != second {
+                return Err("Die beiden Eingaben stimmen nicht überein.".to_string());
+            }
+            Ok(first)
+        }
+    }
+}
+
+fn account_fail(e: AccountError) -> ExitCode {
+    errln!("krm-intake: {e}");
+    ExitCode::from(1)
+}
+
+pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
+    let (settings, pool) = match super::settings_and_db(cli).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let actor = super::os_user();
+    let done = |msg: String| {
+        outln!("{msg}");
+        ExitCode::SUCCESS
+    };
+    match cmd {
+        UserCommand::Add {
+            name,
+            role,
+            staff,
+            password_file,
+        } => {
+            let pw = match read_password(password_file.as_deref()) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            match accounts::add(
+                &pool,
+                name,
+                *role,
+                staff.as_deref(),
+                &settings.staff,
+                &pw,
+                &actor,
+            )
+            .await
+            {
+                Ok(()) => done(format!("Konto „{name}“ angelegt ({}).", role.label())),
+                Err(e) => account_fail(e),
+            }
+        }
+        UserCommand::List { json } => match accounts::list(&pool).await {
+            Ok(list) if *json => match serde_json::to_string_pretty(&list) {
+                Ok(s) => done(s),
+                Err(e) => super::fail(e.into()),
+            },
+            Ok(list) if list.is_empty() => done("Keine Konten.".to_string()),
+            Ok(list) => {
+                let now = chrono::Utc::now();
+                for a in &list {
+                    let mut state = Vec::new();
+                    if a.disabled {
+                        state.push("gesperrt".to_string());
+                    }
+                    if let Some(t) = a.locked_until.filter(|t| *t > now) {
+                        state.push(format!(
+                            "nach Fehlversuchen gesperrt bis {}",
+                            crate::staff::berlin_minute(t)
+                        ));
+                    }
+                    outln!(
+                        "{}  {}{}{}",
+                        a.name,
+                        a.role_label,
+                        a.staff
+                            .as_deref()
+                            .map(|s| format!(", zuständig als {s}"))
+                            .unwrap_or_default(),
+                        if state.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", state.join(", "))
+                        }
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => account_fail(e),
+        },
+        UserCommand::SetRole { name, role } => {
+            match accounts::set_role(&pool, name, *role, &actor).await {
+                Ok(()) => done(format!("Konto „{name}“: Rolle {}.", role.label())),
+                Err(e) => account_fail(e),
+            }
+        }
+        UserCommand::Disable { name } => match accounts::disable(&pool, name, &actor).await {
+            Ok(()) => done(format!("Konto „{name}“ gesperrt.")),
+            Err(e) => account_fail(e),
+        },
+        UserCommand::Password {
+            name,
+            password_file,
+        } => {
+            let pw = match read_password(password_file.as_deref()) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            match accounts::set_password(&pool, name, &pw, &actor).await {
+                Ok(()) => done(format!("Konto „{name}“: neues Passwort gesetzt.")),
+                Err(e) => account_fail(e),
+            }
+        }
+    }
+}

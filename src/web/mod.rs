@@ -1,0 +1,172 @@
+//! The staff desk (`krm-intake web`): a server-rendered German web front end over the same core
+//! functions as the staff CLI. Handlers are thin — extract session and form, call the core,
+//! render a template; no SQL here. Needs only the database (no IMAP or SMTP secret).
+//!
+//! One module per page group: `auth` (login, logout, the session extractor, CSRF), `cases` (the
+//! work list); `render` holds the templates, `assets` the static files, `tls` the optional
+//! built-in TLS listener.
+
+pub mod assets;
+pub mod auth;
+pub mod cases;
+pub mod render;
+pub mod tls;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::accounts::SessionPolicy;
+use crate::calendar::Calendar;
+use crate::config::Settings;
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct WebState {
+    pub pool: PgPool,
+    pub calendar: Arc<Calendar>,
+    pub templates: Arc<render::Templates>,
+    pub policy: SessionPolicy,
+    /// The browser reaches us over https: `Secure` cookies and HSTS.
+    pub https: bool,
+}
+
+impl WebState {
+    pub fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<WebState> {
+        Ok(WebState {
+            pool,
+            calendar: Arc::new(settings.deadlines.calendar()),
+            templates: Arc::new(render::Templates::new()?),
+            policy: SessionPolicy {
+                idle: chrono::Duration::minutes(i64::from(settings.web.session_idle_minutes)),
+                max: chrono::Duration::hours(i64::from(settings.web.session_max_hours)),
+            },
+            https: settings.web.https(),
+        })
+    }
+}
+
+/// Every route of the desk (docs/web.md lists them).
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(start))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/healthz", get(healthz))
+        .route("/vorgaenge", get(cases::work_list))
+        .route("/static/{file}", get(assets::serve))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .with_state(state)
+}
+
+/// `GET /`: the work list (a session is needed like everywhere else).
+async fn start(_who: auth::Signed) -> Response {
+    auth::see_other("/vorgaenge")
+}
+
+/// Unknown paths: a signed-in user sees 404, anyone else the login redirect (nothing shown).
+async fn not_found(_who: auth::Signed, State(s): State<WebState>) -> Response {
+    render::message(
+        &s.templates,
+        StatusCode::NOT_FOUND,
+        "Seite nicht gefunden",
+        "Diese Seite gibt es nicht.",
+        None,
+    )
+}
+
+/// `GET /healthz`: 200 when the database answers (for load balancers; no session needed).
+async fn healthz(State(s): State<WebState>) -> Response {
+    match sqlx::query("SELECT 1").execute(&s.pool).await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
+    }
+}
+
+/// The content security policy: nothing inline, nothing from elsewhere, no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+    font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers on every response. Pages are `no-store` (they carry case data); static assets set
+/// their own caching.
+async fn security_headers(State(s): State<WebState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if s.https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    res
+}
+
+/// Runs the desk until `shutdown` completes, then lets open requests finish.
+pub async fn serve<F>(settings: &Settings, pool: PgPool, shutdown: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let state = WebState::new(settings, pool.clone())?;
+    let tcp = tokio::net::TcpListener::bind(settings.web.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("web: cannot bind {}: {e}", settings.web.listen))?;
+    let addr = tcp.local_addr()?;
+    let app = router(state.clone());
+    // Expired sessions are removed now and then; a request never needs this to be correct.
+    let sweeper = tokio::spawn(async move {
+        loop {
+            if let Err(e) =
+                crate::accounts::purge_sessions(&state.pool, state.policy, chrono::Utc::now()).await
+            {
+                tracing::warn!("web: removing expired sessions failed: {e}");
+            }
+            tokio::time::sleep(Duration::from_secs(600)).await;
+        }
+    });
+    let result = match (&settings.web.tls_cert, &settings.web.tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = tls::server_config(cert, key)?;
+            tracing::info!("web: listening on https://{addr}");
+            // Printed for scripts and tests that listen on port 0.
+            println!("Schreibtisch läuft: https://{addr}");
+            axum::serve(tls::TlsListener::new(tcp, config), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        _ => {
+            tracing::info!("web: listening on http://{addr}");
+            println!("Schreibtisch läuft: http://{addr}");
+            axum::serve(tcp, app).with_graceful_shutdown(shutdown).await
+        }
+    };
+    sweeper.abort();
+    result?;
+    tracing::info!("web: stopped");
+    Ok(())
+}

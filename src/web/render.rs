@@ -1,0 +1,116 @@
+//! The desk's templates (`templates/web/*.html`, compiled into the binary, so a deployment
+//! cannot run with pages that do not match the code). minijinja escapes every value in
+//! `.html` templates; nothing is marked safe.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::value::{Serde, Value};
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::accounts::SessionAccount;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/web/base.html")),
+    ("login.html", include_str!("../../templates/web/login.html")),
+    (
+        "message.html",
+        include_str!("../../templates/web/message.html"),
+    ),
+    (
+        "vorgaenge.html",
+        include_str!("../../templates/web/vorgaenge.html"),
+    ),
+];
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+/// The signed-in account as the layout shows it.
+#[derive(Debug, Serialize)]
+pub struct Who<'a> {
+    pub name: &'a str,
+    pub role: &'static str,
+    pub csrf: &'a str,
+}
+
+impl<'a> Who<'a> {
+    pub fn of(a: &'a SessionAccount) -> Who<'a> {
+        Who {
+            name: &a.name,
+            role: a.role.label(),
+            csrf: &a.csrf,
+        }
+    }
+}
+
+impl Templates {
+    pub fn new() -> anyhow::Result<Templates> {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .map_err(|e| anyhow::anyhow!("web template {name}: {e}"))?;
+        }
+        Ok(Templates { env })
+    }
+
+    /// Renders `name` with `ctx`; a template error is logged and answered with a plain 500.
+    pub fn page<S: Serialize>(&self, status: StatusCode, name: &str, ctx: S) -> Response {
+        match self
+            .env
+            .get_template(name)
+            .and_then(|t| t.render(Value::from(Serde(&ctx))))
+        {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!("web: template {name} failed: {e:#}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Interner Fehler beim Darstellen der Seite.",
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// A page with a heading and one message (errors, refusals).
+pub fn message(
+    t: &Templates,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    who: Option<&SessionAccount>,
+) -> Response {
+    t.page(
+        status,
+        "message.html",
+        serde_json::json!({
+            "title": title,
+            "text": text,
+            "who": who.map(Who::of),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_compile_and_escape() {
+        let t = Templates::new().unwrap();
+        let r = t
+            .env
+            .get_template("message.html")
+            .unwrap()
+            .render(Value::from(Serde(
+                serde_json::json!({ "title": "<script>x</script>", "text": "a & b" }),
+            )))
+            .unwrap();
+        assert!(r.contains("&lt;script&gt;x"), "{r}");
+        assert!(!r.contains("<script>x"), "{r}");
+        assert!(r.contains("lang=\"de\""));
+    }
+}

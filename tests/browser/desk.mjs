@@ -1,0 +1,130 @@
+// One real-browser flow through the staff desk: Debian's chromium driven over the DevTools
+// protocol (playwright-core, no browser download), axe-core on every page visited (WCAG 2.0/2.1
+// A and AA), a keyboard-only login, the work list at 320 px width. Screenshots go to SHOT_DIR.
+// Started by tests/it/web.rs (browser_flow…) with a running `krm-intake web`:
+//   DESK_URL=http://127.0.0.1:PORT DESK_USER=… DESK_PASSWORD=… DESK_CASE=KRM-… SHOT_DIR=… node desk.mjs
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) { console.error(`${k} is not set`); process.exit(2); }
+  return v;
+};
+const base = env('DESK_URL');
+const user = env('DESK_USER');
+const password = env('DESK_PASSWORD');
+const caseNumber = env('DESK_CASE');
+const shots = env('SHOT_DIR');
+mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+
+const failures = [];
+const fail = (msg) => { failures.push(msg); console.error(`FEHLER: ${msg}`); };
+
+async function axe(page, name) {
+  // Runtime.evaluate is not subject to the page's CSP, so the desk's policy stays as served.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  for (const v of result.violations) {
+    fail(`${name}: axe ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  }
+  console.log(`${name}: axe ${result.violations.length} Verstöße, ${result.passes.length} bestanden`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox'],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE' });
+  const page = await context.newPage();
+  const cspErrors = [];
+  // A policy violation means a page relies on something the CSP forbids (inline script or
+  // style, a foreign source). Status errors (the 400 of a bad filter, the favicon's 404) are
+  // expected and not collected.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) cspErrors.push(m.text());
+  });
+
+  // 1. Without a session the work list sends us to the login page.
+  await page.goto(`${base}/vorgaenge?status=alle`);
+  if (!new URL(page.url()).pathname.startsWith('/login')) fail(`no login redirect: ${page.url()}`);
+  await axe(page, 'login');
+  await shot(page, '01-anmelden');
+
+  // 2. Keyboard only: Tab to the name field, type, Tab, type, Enter.
+  for (let i = 0; i < 10; i++) {
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+    if (focused === 'username') break;
+  }
+  const outline = await page.evaluate(() => {
+    const s = getComputedStyle(document.activeElement);
+    return `${s.outlineStyle} ${s.outlineWidth}`;
+  });
+  if (outline.startsWith('none') || outline.endsWith(' 0px')) fail(`no visible focus on the name field: ${outline}`);
+  await page.keyboard.type(user);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(password);
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  const after = new URL(page.url());
+  if (after.pathname !== '/vorgaenge' || after.search !== '?status=alle') {
+    fail(`after login not back at the page asked for: ${page.url()}`);
+    console.error(await page.textContent('main'));
+    await shot(page, '00-anmeldung-fehlgeschlagen');
+    process.exitCode = 1;
+    throw new Error('login failed');
+  }
+
+  // 3. The work list.
+  const text = await page.textContent('main');
+  if (!text.includes(caseNumber)) fail(`case ${caseNumber} not in the work list`);
+  if (await page.evaluate(() => window.__pwned !== undefined)) fail('a payload ran: window.__pwned is set');
+  await axe(page, 'vorgaenge');
+  await shot(page, '02-vorgaenge');
+
+  // 4. A filter with an error is shown at its field.
+  await page.fill('#due_within', 'viele');
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Filtern")')]);
+  if (!(await page.isVisible('#due_within-fehler'))) fail('filter error not shown at its field');
+  await axe(page, 'vorgaenge-fehler');
+  await shot(page, '03-vorgaenge-filterfehler');
+
+  // 5. 320 px wide: nothing wider than the screen.
+  await page.setViewportSize({ width: 320, height: 800 });
+  await page.goto(`${base}/vorgaenge?status=alle`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (overflow > 0) fail(`horizontal scrolling at 320 px: ${overflow} px too wide`);
+  await axe(page, 'vorgaenge-320px');
+  await shot(page, '04-vorgaenge-320px');
+  // 200 % zoom of a 1280 px window is a 640 px wide layout.
+  await page.setViewportSize({ width: 640, height: 450 });
+  const overflow640 = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (overflow640 > 0) fail(`horizontal scrolling at 200 % zoom: ${overflow640} px too wide`);
+  await shot(page, '05-vorgaenge-200-prozent');
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // 6. Logout.
+  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Abmelden")')]);
+  if (!page.url().includes('/login?abgemeldet=1')) fail(`logout did not land on the login page: ${page.url()}`);
+  await axe(page, 'abgemeldet');
+  await shot(page, '06-abgemeldet');
+  await page.goto(`${base}/vorgaenge`);
+  if (!new URL(page.url()).pathname.startsWith('/login')) fail('the work list is still reachable after logout');
+
+  for (const e of cspErrors) fail(`browser console: ${e}`);
+} finally {
+  await browser.close();
+}
+if (failures.length) {
+  console.error(`${failures.length} Fehler`);
+  process.exit(1);
+}
+console.log('Browser-Durchlauf in Ordnung');
