@@ -5,7 +5,6 @@
 //! worker — and the Message-ID derived from the row makes such a repeat visible.
 
 use sqlx::{Acquire, PgPool};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -81,7 +80,9 @@ async fn drain_as(
     stop: &watch::Receiver<bool>,
 ) -> Result<DrainStats, StoreError> {
     // Rows are claimed in id order; a row tried in this call (a retry) is not claimed again.
-    let after = AtomicI64::new(0);
+    // Claims are taken one worker at a time, so that no worker claims from a position another
+    // has already passed (a fast failure could otherwise be retried in the same call).
+    let after = tokio::sync::Mutex::new(0i64);
     let lease = lease_secs(settings);
     let worker = || async {
         let mut stats = DrainStats::default();
@@ -89,11 +90,17 @@ async fn drain_as(
             if *stop.borrow() {
                 break;
             }
-            let from = after.load(Ordering::SeqCst);
-            let Some(row) = q::claim_one(pool, token, ignore_backoff, from, lease).await? else {
+            let row = {
+                let mut from = after.lock().await;
+                let row = q::claim_one(pool, token, ignore_backoff, *from, lease).await?;
+                if let Some(r) = &row {
+                    *from = (*from).max(r.id);
+                }
+                row
+            };
+            let Some(row) = row else {
                 break;
             };
-            after.fetch_max(row.id, Ordering::SeqCst);
             let outcome = sender.send_raw(&row.recipient, &row.raw).await;
             record(pool, settings, &row, &outcome, &mut stats).await?;
         }

@@ -184,7 +184,8 @@ async fn two_daemons_process_each_mail_once_and_the_standby_takes_over() {
 async fn lock_holder_pid(w: &World) -> Option<i32> {
     let row: Option<(i32,)> = sqlx::query_as(
         "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()",
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND d.datname = current_database()",
     )
     .fetch_optional(&w.pool)
     .await
