@@ -1,4 +1,4 @@
-//! The desk's templates (`templates/web/*.html`, compiled into the binary, so a deployment
+//! The desk's templates (`src/web/templates/*.html`, compiled into the binary, so a deployment
 //! cannot run with pages that do not match the code). minijinja escapes every value in
 //! `.html` templates; nothing is marked safe.
 
@@ -11,15 +11,15 @@ use serde::Serialize;
 use crate::accounts::SessionAccount;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../templates/web/base.html")),
-    ("login.html", include_str!("../../templates/web/login.html")),
+    ("base.html", include_str!("templates/base.html")),
+    ("login.html", include_str!("templates/login.html")),
     (
         "message.html",
-        include_str!("../../templates/web/message.html"),
+        include_str!("templates/message.html"),
     ),
     (
         "vorgaenge.html",
-        include_str!("../../templates/web/vorgaenge.html"),
+        include_str!("templates/vorgaenge.html"),
     ),
 ];
 

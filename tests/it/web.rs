@@ -815,7 +815,8 @@ async fn the_web_binary_serves_tls_itself_and_check_validates_the_files() {
         .env("KRM_WEB_TLS_KEY", "/nonexistent/key.pem")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // A file a person must fix: exit 2, as for every configuration fault (README).
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("web.tls_key"));
 
     let (child, line) = spawn_web(&w).await;
