@@ -13,14 +13,8 @@ use crate::accounts::SessionAccount;
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
-    (
-        "message.html",
-        include_str!("templates/message.html"),
-    ),
-    (
-        "vorgaenge.html",
-        include_str!("templates/vorgaenge.html"),
-    ),
+    ("message.html", include_str!("templates/message.html")),
+    ("vorgaenge.html", include_str!("templates/vorgaenge.html")),
 ];
 
 pub struct Templates {
