@@ -1279,6 +1279,8 @@ async fn spam_is_held_until_staff_confirm_it() {
             .await,
         1
     );
+    // The folder exists only once a mail arrived there; "none arrived" needs it to exist.
+    w.prepare_folder(CARITAS, &w.folder).await;
     assert_eq!(w.count(CARITAS, &w.folder).await, 0);
     let digest = preview(&w);
     assert!(
