@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::calendar::{self, Calendar};
 use crate::config::Settings;
 use crate::daemon::App;
-use crate::domain::Kind;
+use crate::domain::{AckStatus, CaseStatus, Kind, OutboxKind, ReviewReason};
 use crate::smtp;
 use crate::store::digest::{self as q, DigestCaseRow, DigestQuarantineRow};
 use crate::store::{outbox, StoreError};
@@ -71,10 +71,10 @@ impl Audience {
     }
 
     /// The outbox `kind` of its row.
-    pub fn outbox_kind(self) -> &'static str {
+    pub fn outbox_kind(self) -> OutboxKind {
         match self {
-            Audience::Escalation => "escalation",
-            Audience::Team | Audience::Assignee => "digest",
+            Audience::Escalation => OutboxKind::Escalation,
+            Audience::Team | Audience::Assignee => OutboxKind::Digest,
         }
     }
 
@@ -206,10 +206,7 @@ impl Planned {
     /// `digest:<recipient>:<date>` (`escalation:…` for the lead, so that a lead who is also the
     /// team address still gets both). The recipient is lower-cased.
     pub fn dedupe_key(&self) -> String {
-        let prefix = match self.audience {
-            Audience::Escalation => "escalation",
-            Audience::Team | Audience::Assignee => "digest",
-        };
+        let prefix = self.audience.outbox_kind().as_db();
         format!(
             "{prefix}:{}:{}",
             self.recipient.trim().to_lowercase(),
@@ -257,22 +254,6 @@ fn topics_text(c: &DigestCaseRow) -> String {
         format!("{} (Vorschlag)", c.suggested_topics.join(", "))
     } else {
         "kein Thema".to_string()
-    }
-}
-
-fn review_text(reason: &str) -> String {
-    match reason {
-        crate::intake::SPAM_REVIEW => {
-            "Spam-Verdacht (vom Mailserver markiert): bestätigen (case confirm) oder verwerfen \
-             (case discard)"
-                .to_string()
-        }
-        "bulk" => "Massen- oder Listenmail (bulk)".to_string(),
-        "auto_reply" => "automatische Antwort (z. B. Abwesenheitsnotiz)".to_string(),
-        "bounce" => "Unzustellbarkeitsnachricht ohne zugehörigen Vorgang".to_string(),
-        "possible_duplicate" => "mögliches Duplikat (gleiche Message-ID)".to_string(),
-        "followup_to_closed" => "Nachricht zu einem abgeschlossenen Vorgang".to_string(),
-        other => other.to_string(),
     }
 }
 
@@ -331,7 +312,7 @@ fn line(
     escalate_after: Option<u32>,
     staff: &BTreeMap<String, String>,
 ) -> CaseLine {
-    let open = c.status == "open";
+    let open = c.status == CaseStatus::Open;
     let overdue = if open && c.due < today {
         calendar::working_days_overdue(cal, c.due, today)
     } else {
@@ -378,11 +359,11 @@ fn sort(
     for c in cases {
         let l = line(c, cal, today, escalate_after, staff);
         let received = ymd(calendar::berlin_date(c.received_at));
-        if matches!(c.ack_status.as_str(), "failed" | "not_delivered") {
+        if matches!(c.ack_status, AckStatus::Failed | AckStatus::NotDelivered) {
             s.ack_failed.push(AckLine {
                 number: c.number.clone(),
                 received: received.clone(),
-                status: if c.ack_status == "failed" {
+                status: if c.ack_status == AckStatus::Failed {
                     "vom Mailserver nicht angenommen".to_string()
                 } else {
                     "nicht zustellbar (Rückläufer)".to_string()
@@ -391,15 +372,15 @@ fn sort(
                 assignee: l.assignee.clone(),
             });
         }
-        if let Some(r) = c.review_reason.as_deref().filter(|r| !r.is_empty()) {
+        if let Some(r) = c.review_reason {
             s.review.push(ReviewLine {
                 number: c.number.clone(),
                 received,
-                reason: review_text(r),
+                reason: r.digest_text().to_string(),
                 assignee: l.assignee.clone(),
             });
         }
-        if c.status == "on_hold" {
+        if c.status == CaseStatus::OnHold {
             s.on_hold.push((l, c.hold_since.unwrap_or(c.received_at)));
         } else if c.due < today {
             s.overdue.push((l, c.received_at));
@@ -799,7 +780,7 @@ pub fn sample_context() -> DigestContext {
         review: vec![ReviewLine {
             number: "KRM-2026-00006".into(),
             received: "2026-11-24".into(),
-            reason: review_text("bulk"),
+            reason: ReviewReason::Bulk.digest_text().to_string(),
             assignee: None,
         }],
         quarantine: vec![QuarantineLine {
@@ -842,7 +823,7 @@ mod tests {
         DigestCaseRow {
             id: i64::from(n),
             number: format!("KRM-2026-{n:05}"),
-            status: "open".into(),
+            status: CaseStatus::Open,
             received_at: (due - chrono::Days::new(14))
                 .and_hms_opt(9, 0, 0)
                 .unwrap()
@@ -857,7 +838,7 @@ mod tests {
             due,
             due_unshifted: due,
             hold_since: None,
-            ack_status: "sent".into(),
+            ack_status: AckStatus::Sent,
             ack_detail: None,
         }
     }
@@ -886,17 +867,17 @@ mod tests {
         cases.push(row(5, "2026-11-30")); // 3rd working day from today: due soon
         cases.push(row(6, "2026-12-01")); // 4th: not yet
         let mut h = row(7, "2026-11-10"); // on hold: never overdue
-        h.status = "on_hold".into();
+        h.status = CaseStatus::OnHold;
         h.hold_since = Some(utc("2026-11-05T08:00:00"));
         h.assignee = Some("Anna".into());
         cases.push(h);
         let mut f = row(8, "2026-12-09"); // acknowledgement bounced, flagged for review
-        f.ack_status = "not_delivered".into();
+        f.ack_status = AckStatus::NotDelivered;
         f.ack_detail = Some("5.1.1".into());
-        f.review_reason = Some("bulk".into());
+        f.review_reason = Some(ReviewReason::Bulk);
         cases.push(f);
         let mut g = row(10, "2026-12-09"); // refused with an answer that is no code
-        g.ack_status = "failed".into();
+        g.ack_status = AckStatus::Failed;
         g.ack_detail = Some("550 <erika@mail.test>: unknown".into());
         cases.push(g);
         let mut x = row(11, "2026-12-01"); // assigned to someone not in [staff]

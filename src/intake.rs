@@ -9,7 +9,9 @@ use std::sync::{Arc, RwLock};
 
 use crate::calendar::{self, Calendar};
 use crate::config::{ClosedFollowup, Settings};
-use crate::domain::{Address, AutoClass};
+use crate::domain::{
+    AckStatus, Address, AutoClass, CaseStatus, MessageRole, OutboxKind, ReviewReason,
+};
 use crate::message::{self, ParsedMail};
 use crate::rules::{RuleSet, SenderInput, SenderMatch};
 use crate::smtp;
@@ -385,10 +387,11 @@ pub async fn record<'a>(
                 .as_ref()
                 .and_then(|b| b.status.clone())
                 .unwrap_or_else(|| "unbekannt".into());
-            let row = cases::insert_message(conn, case_id, "bounce", origin, mail, raw).await?;
+            let row = cases::insert_message(conn, case_id, MessageRole::Bounce, origin, mail, raw)
+                .await?;
             let number = case_number(conn, case_id).await?;
             lookups.stored(mail, row, case_id, &number);
-            cases::set_ack_status(conn, case_id, "not_delivered", Some(&code)).await?;
+            cases::set_ack_status(conn, case_id, AckStatus::NotDelivered, Some(&code)).await?;
             cases::add_event(
                 conn,
                 case_id,
@@ -415,9 +418,13 @@ pub async fn record<'a>(
         let case = lookups.case_for_update(conn, case_id).await?;
         let case_id = case.id;
         let is_auto = mail.auto != AutoClass::None;
-        let closed = matches!(case.status.as_str(), "closed" | "discarded");
+        let closed = matches!(case.status, CaseStatus::Closed | CaseStatus::Discarded);
         if !closed || is_auto || ctx.settings.intake.closed_followup == ClosedFollowup::Reopen {
-            let role = if is_auto { "auto_reply" } else { "followup" };
+            let role = if is_auto {
+                MessageRole::AutoReply
+            } else {
+                MessageRole::Followup
+            };
             let row = lookups
                 .pending
                 .message(conn, case_id, role, origin, mail, raw, &mail.attachments)
@@ -436,8 +443,8 @@ pub async fn record<'a>(
                     } else {
                         "followup"
                     },
-                    old_value: reopened.then(|| case.status.clone()),
-                    new_value: reopened.then(|| "open".to_string()),
+                    old_value: reopened.then(|| case.status.as_db().to_string()),
+                    new_value: reopened.then(|| CaseStatus::Open.as_db().to_string()),
                     detail: Some(if is_auto {
                         "Automatische Antwort dem Vorgang zugeordnet".to_string()
                     } else {
@@ -541,9 +548,6 @@ async fn find_followup_case(
 
 /// Why a mail without any sender address gets no acknowledgement.
 pub(crate) const NO_SENDER: &str = "kein Absender angegeben";
-
-/// `review_reason` of a new case the receiving server marked as spam.
-pub const SPAM_REVIEW: &str = "spam";
 
 /// `ack_detail` of an acknowledgement held back for suspected spam; `case confirm` sends it.
 pub const SPAM_HELD: &str = "zurückgehalten: Spam-Verdacht (Versand nach „case confirm“)";
@@ -668,12 +672,12 @@ async fn new_case<'a>(
     let spam = spam_verdict(&ctx.settings, raw, related);
     // Same Message-ID, different content: some senders reuse ids. A new case, flagged.
     let review_reason = match (mail.auto, dup_of, related) {
-        _ if spam.is_some() => Some(SPAM_REVIEW.to_string()),
-        (AutoClass::Bulk, _, _) => Some("bulk".to_string()),
-        (AutoClass::AutoReply, _, _) => Some("auto_reply".to_string()),
-        (AutoClass::Bounce, _, _) => Some("bounce".to_string()),
-        (_, Some(_), _) => Some("possible_duplicate".to_string()),
-        (_, _, Some(_)) => Some("followup_to_closed".to_string()),
+        _ if spam.is_some() => Some(ReviewReason::Spam),
+        (AutoClass::Bulk, _, _) => Some(ReviewReason::Bulk),
+        (AutoClass::AutoReply, _, _) => Some(ReviewReason::AutoReply),
+        (AutoClass::Bounce, _, _) => Some(ReviewReason::Bounce),
+        (_, Some(_), _) => Some(ReviewReason::PossibleDuplicate),
+        (_, _, Some(_)) => Some(ReviewReason::FollowupToClosed),
         _ => None,
     };
 
@@ -724,8 +728,8 @@ async fn new_case<'a>(
         due_unshifted: deadlines.due_unshifted,
         due: deadlines.due,
         ack_status: match &ack {
-            AckDecision::Enqueued => "pending".into(),
-            AckDecision::Suppressed(_) => "suppressed".into(),
+            AckDecision::Enqueued => AckStatus::Pending,
+            AckDecision::Suppressed(_) => AckStatus::Suppressed,
         },
         ack_detail: match &ack {
             AckDecision::Enqueued => None,
@@ -837,7 +841,8 @@ pub(crate) fn build_ack(
             office_name: s.smtp.from_name.clone(),
         })
         .map_err(|e| AckBuildError::Template(e.to_string()))?;
-    let message_id = smtp::outbox_message_id("ack", r.outbox_id, &s.smtp.message_id_domain);
+    let message_id =
+        smtp::outbox_message_id(OutboxKind::Ack, r.outbox_id, &s.smtp.message_id_domain);
     let raw = smtp::build(&smtp::Outgoing {
         from: &s.smtp.from,
         from_name: &s.smtp.from_name,
@@ -891,7 +896,7 @@ async fn enqueue_ack(
             cases::set_ack_status(
                 conn,
                 case_id,
-                "suppressed",
+                AckStatus::Suppressed,
                 Some("Empfängeradresse ungültig"),
             )
             .await?;
@@ -915,7 +920,7 @@ async fn enqueue_ack(
     // The case is new, so its dedupe key cannot exist yet.
     lookups.pending.outbox(HeldOutbox {
         id,
-        kind: "ack",
+        kind: OutboxKind::Ack,
         case_id: Some(case_id),
         recipient,
         message_id,

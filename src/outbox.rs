@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::Settings;
+use crate::domain::{AckStatus, OutboxKind};
 use crate::failpoint;
 use crate::metrics as m;
 use crate::smtp::{SendOutcome, Sender};
@@ -81,7 +82,10 @@ async fn drain_as(
     stop: &watch::Receiver<bool>,
 ) -> Result<DrainStats, StoreError> {
     // Rows are claimed in id order; a row tried in this call (a retry) is not claimed again.
+    // Claims are taken one at a time: a worker that read `after` before another worker's claim
+    // could otherwise take that row again once its retry was recorded.
     let after = AtomicI64::new(0);
+    let claiming = tokio::sync::Mutex::new(());
     let lease = lease_secs(settings);
     let worker = || async {
         let mut stats = DrainStats::default();
@@ -89,11 +93,18 @@ async fn drain_as(
             if *stop.borrow() {
                 break;
             }
-            let from = after.load(Ordering::SeqCst);
-            let Some(row) = q::claim_one(pool, token, ignore_backoff, from, lease).await? else {
+            let claimed = {
+                let _one_at_a_time = claiming.lock().await;
+                let from = after.load(Ordering::SeqCst);
+                let row = q::claim_one(pool, token, ignore_backoff, from, lease).await?;
+                if let Some(r) = &row {
+                    after.fetch_max(r.id, Ordering::SeqCst);
+                }
+                row
+            };
+            let Some(row) = claimed else {
                 break;
             };
-            after.fetch_max(row.id, Ordering::SeqCst);
             let outcome = sender.send_raw(&row.recipient, &row.raw).await;
             record(pool, settings, &row, &outcome, &mut stats).await?;
         }
@@ -134,8 +145,8 @@ async fn record(
         SendOutcome::Accepted { code } => {
             failpoint::hit(failpoint::AFTER_SMTP_BEFORE_MARK);
             q::mark_sent(&mut tx, row.id, Some(code)).await?;
-            if let (Some(case_id), "ack") = (row.case_id, row.kind.as_str()) {
-                mark_case_ack(&mut tx, case_id, "sent", None).await?;
+            if let (Some(case_id), OutboxKind::Ack) = (row.case_id, row.kind) {
+                mark_case_ack(&mut tx, case_id, AckStatus::Sent, None).await?;
                 m::counter(m::ACKS_SENT, 1);
             } else {
                 m::counter(m::DIGESTS_SENT, 1);
@@ -161,8 +172,8 @@ async fn record(
         }
         SendOutcome::Transient { code, message } | SendOutcome::Permanent { code, message } => {
             q::mark_failed(&mut tx, row.id, message, code.as_deref()).await?;
-            if let (Some(case_id), "ack") = (row.case_id, row.kind.as_str()) {
-                mark_case_ack(&mut tx, case_id, "failed", code.as_deref()).await?;
+            if let (Some(case_id), OutboxKind::Ack) = (row.case_id, row.kind) {
+                mark_case_ack(&mut tx, case_id, AckStatus::Failed, code.as_deref()).await?;
                 m::counter(m::ACKS_FAILED, 1);
             }
             stats.failed += 1;
@@ -176,12 +187,12 @@ async fn record(
 async fn mark_case_ack(
     conn: &mut sqlx::PgConnection,
     case_id: i64,
-    status: &str,
+    status: AckStatus,
     code: Option<&str>,
 ) -> Result<(), StoreError> {
     // A bounce recorded meanwhile (not_delivered) or a staff entry (manual) stays.
     let current = cases::get(conn, case_id).await?.map(|c| c.ack_status);
-    if matches!(current.as_deref(), Some("not_delivered" | "manual")) {
+    if matches!(current, Some(AckStatus::NotDelivered | AckStatus::Manual)) {
         return Ok(());
     }
     cases::set_ack_status(conn, case_id, status, code).await?;
@@ -190,12 +201,12 @@ async fn mark_case_ack(
         case_id,
         &cases::Event {
             actor: cases::DAEMON,
-            action: if status == "sent" {
+            action: if status == AckStatus::Sent {
                 "ack_sent"
             } else {
                 "ack_failed"
             },
-            new_value: Some(status.to_string()),
+            new_value: Some(status.as_db().to_string()),
             detail: code.map(|c| format!("SMTP-Status {c}")),
             ..Default::default()
         },

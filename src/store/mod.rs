@@ -232,4 +232,66 @@ mod tests {
             "bad postgres://***@h/db"
         );
     }
+
+    /// Where a query must filter by state, the state is written into the SQL text (a partial
+    /// index such as `outbox_due … WHERE status = 'pending'` is only used for a literal). Each
+    /// such literal must be a database spelling of a domain state (or one of the few other
+    /// TEXT codes: quarantine states, stored content kinds).
+    #[test]
+    fn state_literals_in_sql_are_domain_spellings() {
+        use crate::domain::{
+            AckStatus, CaseStatus, MessageRole, OutboxKind, OutboxStatus, ReviewReason,
+        };
+        let sources = [
+            include_str!("cases.rs"),
+            include_str!("digest.rs"),
+            include_str!("mod.rs"),
+            include_str!("outbox.rs"),
+            include_str!("pending.rs"),
+            include_str!("purge.rs"),
+            include_str!("quarantine.rs"),
+            include_str!("report.rs"),
+            include_str!("staff.rs"),
+        ];
+        let mut known: Vec<&str> = Vec::new();
+        known.extend(CaseStatus::ALL.iter().map(|s| s.as_db()));
+        known.extend(AckStatus::ALL.iter().map(|s| s.as_db()));
+        known.extend(ReviewReason::ALL.iter().map(|s| s.as_db()));
+        known.extend(OutboxKind::ALL.iter().map(|s| s.as_db()));
+        known.extend(OutboxStatus::ALL.iter().map(|s| s.as_db()));
+        known.extend(MessageRole::ALL.iter().map(|s| s.as_db()));
+        // quarantine.status and krm_big_content.kind: not domain states of a case.
+        known.extend(["quarantined", "retried", "purged", "raw", "att"]);
+        let cmp = regex::Regex::new(
+            r"(?:\b(?:status|ack_status|kind|role|review_reason)|\$\d+)\s*(?:=|<>)\s*'([^']*)'",
+        )
+        .unwrap();
+        let list = regex::Regex::new(
+            r"\b(?:status|ack_status|kind|role|review_reason)\s+IN\s*\(([^)]*)\)",
+        )
+        .unwrap();
+        let quoted = regex::Regex::new(r"'([^']*)'").unwrap();
+        let mut seen = 0;
+        for src in sources {
+            for c in cmp.captures_iter(src) {
+                seen += 1;
+                assert!(
+                    known.contains(&&c[1]),
+                    "unknown state literal in SQL: '{}'",
+                    &c[1]
+                );
+            }
+            for l in list.captures_iter(src) {
+                for q in quoted.captures_iter(&l[1]) {
+                    seen += 1;
+                    assert!(
+                        known.contains(&&q[1]),
+                        "unknown state literal in SQL: '{}'",
+                        &q[1]
+                    );
+                }
+            }
+        }
+        assert!(seen > 10, "the patterns found only {seen} literals");
+    }
 }

@@ -6,6 +6,7 @@ use sqlx::PgConnection;
 
 use super::cases::{CaseRow, CASE_COLUMNS};
 use super::{opt_text, Result};
+use crate::domain::CaseStatus;
 use crate::staff::CaseState;
 
 /// A case as staff see it.
@@ -50,7 +51,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
          WHERE id = $1",
     )
     .bind(id)
-    .bind(&s.status)
+    .bind(s.status)
     .bind(&s.kind)
     .bind(&s.topics)
     .bind(s.justified)
@@ -63,7 +64,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
     .bind(s.due)
     .bind(s.hold_since)
     .bind(s.held_days)
-    .bind(&s.ack_status)
+    .bind(s.ack_status)
     .bind(s.ack_sent_at)
     .bind(opt_text(s.ack_detail.as_deref()))
     .bind(s.closed_at)
@@ -78,7 +79,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
 /// SQL-side filters of the case list; `None`/`false` means no filter.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
-    pub statuses: Option<Vec<String>>,
+    pub statuses: Option<Vec<CaseStatus>>,
     /// Part of the organisation's name, case-insensitive.
     pub organisation: Option<String>,
     pub kind: Option<String>,
