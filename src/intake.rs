@@ -5,9 +5,9 @@
 use chrono::{DateTime, Datelike, Utc};
 use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, RwLock};
 
-use crate::calendar::{self, Calendar};
+use crate::app::Context;
+use crate::calendar;
 use crate::config::{ClosedFollowup, Settings};
 use crate::domain::{
     AckStatus, Address, AutoClass, CaseStatus, MessageRole, OutboxKind, ReviewReason,
@@ -19,36 +19,6 @@ use crate::store::cases::{self, Event, NewCase, Origin, DAEMON};
 use crate::store::pending::{HeldOutbox, Pending};
 use crate::store::{outbox, text, StoreError};
 use crate::templates::{AckContext, Templates};
-
-/// The rule set in force; swapped atomically on reload.
-#[derive(Clone)]
-pub struct SharedRules(Arc<RwLock<Arc<RuleSet>>>);
-
-impl SharedRules {
-    pub fn new(r: RuleSet) -> Self {
-        SharedRules(Arc::new(RwLock::new(Arc::new(r))))
-    }
-    pub fn current(&self) -> Arc<RuleSet> {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-    pub fn replace(&self, r: RuleSet) {
-        match self.0.write() {
-            Ok(mut g) => *g = Arc::new(r),
-            Err(p) => *p.into_inner() = Arc::new(r),
-        }
-    }
-}
-
-/// Everything intake needs besides the connection.
-pub struct Context {
-    pub settings: Arc<Settings>,
-    pub rules: SharedRules,
-    pub templates: Arc<Templates>,
-    pub calendar: Calendar,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

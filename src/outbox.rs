@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+use crate::app::App;
 use crate::config::Settings;
 use crate::domain::{AckStatus, OutboxKind};
 use crate::failpoint;
@@ -217,19 +218,15 @@ async fn mark_case_ack(
 
 /// Runs until `shutdown` flips: drains, then sleeps until a NOTIFY, the next due row (at most
 /// 3 s while another sender holds rows, in case it dies), or 60 s.
-pub async fn run(
-    pool: PgPool,
-    sender: Arc<Sender>,
-    settings: Arc<Settings>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let (pool, sender, settings) = (&app.pool, &app.sender, &app.settings);
     let mut failures = 0u32;
     let mut lock: Option<SenderLock> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
             Ok(mut l) => match l.listen(CHANNEL).await {
                 Ok(()) => Some(l),
                 Err(e) => {
@@ -246,14 +243,14 @@ pub async fn run(
             if *shutdown.borrow() {
                 return;
             }
-            match drain_round(&pool, &sender, &settings, &mut lock, &shutdown).await {
+            match drain_round(pool, sender, settings, &mut lock, &shutdown).await {
                 Ok(_) => failures = 0,
                 Err(e) => {
                     failures += 1;
                     tracing::warn!(error = %e, "outbox: drain failed");
                 }
             }
-            let wait = match q::next_due(&pool).await {
+            let wait = match q::next_due(pool).await {
                 Ok(Some(t)) => (t - chrono::Utc::now())
                     .to_std()
                     .unwrap_or(Duration::from_millis(100))

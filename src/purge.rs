@@ -11,8 +11,8 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::app::App;
 use crate::config::ImapSettings;
-use crate::daemon::App;
 use crate::domain::CaseStatus;
 use crate::mailbox::{ImapError, Mailbox};
 use crate::message;

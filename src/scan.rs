@@ -9,9 +9,10 @@ use sqlx::{Acquire, PgPool};
 use std::time::Instant;
 use thiserror::Error;
 
+use crate::app::Context;
 use crate::config::ImapSettings;
 use crate::failpoint;
-use crate::intake::{self, Context, Outcome};
+use crate::intake::{self, Outcome};
 use crate::mailbox::{ImapError, MailMeta, Mailbox};
 use crate::message::{self, Limits};
 use crate::metrics as m;

@@ -1,13 +1,78 @@
 //! Queries of the staff CLI: a case with what `CaseRow` leaves out, writing the fields staff
 //! change, the case list with its filters, and a case's mails, attachments and timeline.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
 use super::cases::{CaseRow, CASE_COLUMNS};
 use super::{opt_text, Result};
-use crate::domain::CaseStatus;
-use crate::staff::CaseState;
+use crate::domain::{AckStatus, CaseStatus};
+
+/// Another case, by id and number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRef {
+    pub id: i64,
+    pub number: String,
+}
+
+/// The fields staff commands may change. Transitions map one state to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseState {
+    pub status: CaseStatus,
+    pub kind: Option<String>,
+    pub topics: Vec<String>,
+    pub justified: Option<bool>,
+    pub organisation: Option<String>,
+    pub category: Option<String>,
+    pub third_party: bool,
+    pub third_party_manual: bool,
+    pub assignee: Option<String>,
+    pub due_unshifted: NaiveDate,
+    pub due: NaiveDate,
+    pub hold_since: Option<DateTime<Utc>>,
+    pub held_days: i32,
+    pub ack_status: AckStatus,
+    pub ack_sent_at: Option<DateTime<Utc>>,
+    pub ack_detail: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub answered_on: Option<NaiveDate>,
+    pub discard_reason: Option<String>,
+    pub merged_into: Option<CaseRef>,
+}
+
+impl CaseState {
+    pub fn of(c: &StaffCase) -> CaseState {
+        let r = &c.row;
+        CaseState {
+            status: r.status,
+            kind: r.kind.clone(),
+            topics: r.topics.clone(),
+            justified: r.justified,
+            organisation: r.organisation.clone(),
+            category: r.category.clone(),
+            third_party: r.third_party,
+            third_party_manual: c.third_party_manual,
+            assignee: r.assignee.clone(),
+            due_unshifted: r.due_unshifted,
+            due: r.due,
+            hold_since: r.hold_since,
+            held_days: r.held_days,
+            ack_status: r.ack_status,
+            ack_sent_at: r.ack_sent_at,
+            ack_detail: r.ack_detail.clone(),
+            closed_at: r.closed_at,
+            answered_on: r.answered_on,
+            discard_reason: r.discard_reason.clone(),
+            merged_into: match (r.merged_into, &c.merged_into_number) {
+                (Some(id), Some(n)) => Some(CaseRef {
+                    id,
+                    number: n.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
+}
 
 /// A case as staff see it.
 #[derive(Debug, Clone, sqlx::FromRow)]
