@@ -213,16 +213,14 @@ impl<'a> BatchLookups<'a> {
                 self.pending.flush(conn).await?;
             }
             let Some(case) = cases::get_for_update(conn, case_id).await? else {
-                return Err(StoreError::Conflict(format!("case {case_id} vanished")));
+                return Err(StoreError::CaseNotFound(case_id));
             };
             match case.merged_into {
                 Some(target) => case_id = target,
                 None => return Ok(case),
             }
         }
-        Err(StoreError::Conflict(format!(
-            "case {case_id}: merged more than 16 times in a row"
-        )))
+        Err(StoreError::MergeChainTooLong(case_id))
     }
 
     /// Writes the held rows of the batch (see [`Pending::flush`]).
@@ -464,7 +462,7 @@ async fn case_number(conn: &mut PgConnection, case_id: i64) -> Result<String, St
     cases::get(conn, case_id)
         .await?
         .map(|c| c.number)
-        .ok_or_else(|| StoreError::Conflict(format!("case {case_id} vanished")))
+        .ok_or(StoreError::CaseNotFound(case_id))
 }
 
 async fn find_own_mail_case(
@@ -515,6 +513,13 @@ async fn find_followup_case(
     lookups.flush(conn).await?;
     cases::find_by_references(conn, &refs).await
 }
+
+/// `ack_detail` when the acknowledgement template failed to render for a case.
+pub(crate) const ACK_TEMPLATE_FAILED: &str =
+    "Vorlage der Eingangsbestätigung fehlerhaft (siehe Verlauf)";
+
+/// `ack_detail` when the recipient address cannot be written into a mail.
+pub(crate) const ACK_ADDRESS_INVALID: &str = "Empfängeradresse ungültig";
 
 /// Why a mail without any sender address gets no acknowledgement.
 pub(crate) const NO_SENDER: &str = "kein Absender angegeben";
@@ -751,7 +756,7 @@ async fn new_case<'a>(
     match (&ack, &recipient) {
         (AckDecision::Suppressed(_), _) => {}
         (AckDecision::Enqueued, Some(to)) => {
-            enqueue_ack(
+            let suppressed = enqueue_ack(
                 conn,
                 ctx,
                 lookups,
@@ -763,6 +768,9 @@ async fn new_case<'a>(
                 &deadlines,
             )
             .await?;
+            if let Some(reason) = suppressed {
+                ack = AckDecision::Suppressed(reason);
+            }
         }
         (AckDecision::Enqueued, None) => {}
     }
@@ -840,7 +848,7 @@ async fn enqueue_ack(
     mail: &ParsedMail,
     received_at: DateTime<Utc>,
     d: &calendar::Deadlines,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     let id = lookups.next_outbox_id(conn).await?;
     let mut references = mail.references.clone();
     references.extend(mail.message_id.clone());
@@ -859,29 +867,31 @@ async fn enqueue_ack(
     );
     let (message_id, raw) = match built {
         Ok(x) => x,
-        Err(AckBuildError::Template(e)) => return Err(StoreError::Conflict(e)),
-        Err(AckBuildError::Address(e)) => {
-            // An address lettre cannot encode: record instead of failing the whole mail.
+        Err(e) => {
+            // A template that fails for this case's values, or an address lettre cannot
+            // encode: the case stays, its acknowledgement is recorded as not sent. Retrying
+            // the mail would fail the same way.
+            let (reason, cause) = match e {
+                AckBuildError::Template(t) => {
+                    tracing::warn!(case = %number, "acknowledgement template failed to render; acknowledgement suppressed: {t}");
+                    (ACK_TEMPLATE_FAILED, t)
+                }
+                AckBuildError::Address(a) => (ACK_ADDRESS_INVALID, a),
+            };
             lookups.flush(conn).await?;
-            cases::set_ack_status(
-                conn,
-                case_id,
-                AckStatus::Suppressed,
-                Some("Empfängeradresse ungültig"),
-            )
-            .await?;
+            cases::set_ack_status(conn, case_id, AckStatus::Suppressed, Some(reason)).await?;
             cases::add_event(
                 conn,
                 case_id,
                 &Event {
                     actor: DAEMON,
                     action: "ack_suppressed",
-                    detail: Some(format!("Bestätigung nicht erstellt: {e}")),
+                    detail: Some(format!("Bestätigung nicht erstellt: {cause}")),
                     ..Default::default()
                 },
             )
             .await?;
-            return Ok(());
+            return Ok(Some(reason.to_string()));
         }
     };
     let recipient = to.normalized();
@@ -897,5 +907,5 @@ async fn enqueue_ack(
         dedupe_key: Some(format!("ack:{case_id}")),
         raw,
     });
-    Ok(())
+    Ok(None)
 }

@@ -411,10 +411,12 @@ async fn record_batch(
                         size: raw.len(),
                         message_id: parsed.message_id.clone(),
                         content_hash: Some(parsed.content_hash.clone()),
-                        reason: format!(
-                            "Die Datenbank hat die Mail abgelehnt (SQLSTATE {})",
-                            e.sqlstate().unwrap_or_default()
-                        ),
+                        reason: match e.sqlstate() {
+                            Some(code) => {
+                                format!("Die Datenbank hat die Mail abgelehnt (SQLSTATE {code})")
+                            }
+                            None => "Die Mail ließ sich nicht speichern (Kodierung)".to_string(),
+                        },
                     });
                 }
                 Err(e) => {

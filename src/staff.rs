@@ -29,6 +29,9 @@ pub enum StaffError {
     Refused(String),
     #[error("Datenbank: {0}")]
     Store(#[from] StoreError),
+    /// The acknowledgement template failed to render; nothing was changed.
+    #[error("Vorlage der Eingangsbestätigung: {0}")]
+    Template(String),
 }
 
 impl From<sqlx::Error> for StaffError {
@@ -1090,10 +1093,10 @@ pub async fn confirm(
                         }
                     }
                     Err(intake::AckBuildError::Address(_)) => {
-                        new.ack_detail = Some("Empfängeradresse ungültig".to_string());
+                        new.ack_detail = Some(intake::ACK_ADDRESS_INVALID.to_string());
                     }
                     Err(intake::AckBuildError::Template(e)) => {
-                        return Err(StaffError::Store(StoreError::Conflict(e)));
+                        return Err(StaffError::Template(e));
                     }
                 }
             }

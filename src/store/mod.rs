@@ -29,15 +29,28 @@ pub enum StoreError {
     /// Connecting failed: a German sentence naming the server (no password) and what to check.
     #[error("{0}")]
     Connect(String),
-    #[error("{0}")]
-    Conflict(String),
+    /// A case the caller just saw (or was told about) is not there: deleted meanwhile.
+    #[error("case {0} not found")]
+    CaseNotFound(i64),
+    /// A chain of merged cases longer than any staff would build: refused rather than followed.
+    #[error("case {0}: merged more than 16 times in a row")]
+    MergeChainTooLong(i64),
+    /// Sixteen random outbox sender tokens were all in use.
+    #[error("no free outbox sender token after 16 draws")]
+    NoSenderToken,
+    /// Held rows could not be encoded for the batch insert: the data of the batch is at
+    /// fault, not the database.
+    #[error("encoding rows as JSON: {0}")]
+    Json(#[source] serde_json::Error),
 }
 
 impl StoreError {
-    /// SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the data of
-    /// one mail is at fault, not the database. Only these quarantine a mail.
+    /// SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation), and rows
+    /// that cannot be encoded: the data of one mail is at fault, not the database. Only these
+    /// quarantine a mail.
     pub fn is_data_error(&self) -> bool {
         match self {
+            StoreError::Json(_) => true,
             StoreError::Sql(sqlx::Error::Database(db)) => db
                 .code()
                 .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
@@ -223,6 +236,17 @@ mod tests {
             m.contains("db.example.test:6543") && m.contains("antwortet nicht"),
             "{m}"
         );
+    }
+
+    /// Rows that cannot be encoded are the batch's data at fault (mail by mail, then
+    /// quarantine), not a database outage to retry.
+    #[test]
+    fn a_json_error_is_a_data_error_without_sqlstate() {
+        let e = serde_json::from_str::<i32>("x").unwrap_err();
+        let e = super::StoreError::Json(e);
+        assert!(e.is_data_error());
+        assert_eq!(e.sqlstate(), None);
+        assert!(!e.to_string().contains("database"), "{e}");
     }
 
     #[test]

@@ -167,9 +167,7 @@ impl SenderLock {
                 return Ok(SenderLock { conn, token });
             }
         }
-        Err(super::StoreError::Conflict(
-            "no free outbox sender token after 16 draws".into(),
-        ))
+        Err(super::StoreError::NoSenderToken)
     }
 
     pub fn token(&self) -> i32 {

@@ -583,5 +583,5 @@ async fn stream_big(
 }
 
 fn json<T: Serialize>(rows: &[T]) -> Result<String> {
-    serde_json::to_string(rows).map_err(|e| StoreError::Conflict(format!("JSON: {e}")))
+    serde_json::to_string(rows).map_err(StoreError::Json)
 }
