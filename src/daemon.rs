@@ -2,60 +2,21 @@
 //! tasks — intake (under a Postgres advisory lock), outbox sender, digest scheduler, rules
 //! reload, HTTP — until shutdown. `run_once` is the scriptable single pass.
 
-use anyhow::Context as _;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+pub use crate::app::{build, App};
 use crate::config::Settings;
-use crate::health::{Health, Role};
-use crate::intake::{Context, SharedRules};
+use crate::health::Role;
 use crate::mailbox::{Mailbox, Wake};
 use crate::metrics as m;
 use crate::outbox::{self, DrainStats};
 use crate::rules::RuleSet;
 use crate::scan::{self, ScanError, ScanStats};
-use crate::smtp::Sender;
 use crate::stop::sleep_or_stop;
-use crate::store;
-use crate::templates::Templates;
-
-pub struct App {
-    pub settings: Arc<Settings>,
-    pub pool: PgPool,
-    pub ctx: Arc<Context>,
-    pub sender: Arc<Sender>,
-    pub health: Arc<Health>,
-}
-
-/// Loads rules and templates (refusing bad ones), connects and migrates the database.
-pub async fn build(settings: Settings) -> anyhow::Result<App> {
-    let settings = Arc::new(settings);
-    let rules = RuleSet::load_dir(&settings.rules_dir)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("Loading rules from {}", settings.rules_dir.display()))?;
-    let templates = Templates::load(&settings.templates_dir)?;
-    let url = settings.require_database()?;
-    // The store's connection error is a whole German sentence naming host, port and database.
-    let pool = store::connect(url, settings.database.max_connections).await?;
-    let sender = Sender::new(&settings.smtp)?;
-    m::ruleset(rules.version());
-    let ctx = Context {
-        settings: settings.clone(),
-        rules: SharedRules::new(rules),
-        templates: Arc::new(templates),
-        calendar: settings.deadlines.calendar(),
-    };
-    Ok(App {
-        settings,
-        pool,
-        ctx: Arc::new(ctx),
-        sender: Arc::new(sender),
-        health: Arc::new(Health::default()),
-    })
-}
 
 #[derive(Debug, Default)]
 pub struct OnceReport {
@@ -417,12 +378,7 @@ pub async fn run_until(
         tasks.spawn(crate::http::serve(listener, app.clone(), stop_rx.clone()));
     }
     tasks.spawn(intake_loop(app.clone(), stop_rx.clone()));
-    tasks.spawn(outbox::run(
-        app.pool.clone(),
-        app.sender.clone(),
-        app.settings.clone(),
-        stop_rx.clone(),
-    ));
+    tasks.spawn(outbox::run(app.clone(), stop_rx.clone()));
     tasks.spawn(crate::digest::scheduler(app.clone(), stop_rx.clone()));
     tasks.spawn(rules_watcher(app.clone(), stop_rx.clone()));
     tasks.spawn(crate::purge::daily(app.clone(), stop_rx.clone()));

@@ -6,27 +6,26 @@
 //! name or address, a subject or mail text (§ 35 SGB I).
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::app::App;
 use crate::calendar::{self, Calendar};
 use crate::config::Settings;
-use crate::daemon::App;
-use crate::domain::Kind;
+use crate::domain::{AckStatus, CaseStatus, Kind};
 use crate::smtp;
 use crate::store::digest::{self as q, DigestCaseRow, DigestQuarantineRow};
 use crate::store::{outbox, StoreError};
+pub use crate::templates::digest_context::{
+    AckLine, Audience, CaseLine, DigestContext, QuarantineLine, ReviewLine, NO_ORGANISATION,
+};
 use crate::templates::{Rendered, TemplateError, Templates, DIGEST};
 
 /// How often the scheduler looks at the clock.
 pub const TICK_EVERY: Duration = Duration::from_secs(30);
-
-/// Stands in for the organisation when no third party is behind a case.
-pub const NO_ORGANISATION: &str = "Bürger/in (ohne Dritte)";
 
 #[derive(Debug, Error)]
 pub enum DigestError {
@@ -46,142 +45,6 @@ pub enum DigestError {
 impl From<sqlx::Error> for DigestError {
     fn from(e: sqlx::Error) -> Self {
         DigestError::Store(StoreError::Sql(e))
-    }
-}
-
-/// Who a digest is for; decides its sections, its outbox kind and its dedupe key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Audience {
-    /// `digest.team`: every case, quarantine included.
-    Team,
-    /// An assignee from `[staff]`: only the cases assigned to them.
-    Assignee,
-    /// `digest.lead`: only cases overdue by more than `escalate_after_working_days`.
-    Escalation,
-}
-
-impl Audience {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Audience::Team => "team",
-            Audience::Assignee => "assignee",
-            Audience::Escalation => "escalation",
-        }
-    }
-
-    /// The outbox `kind` of its row.
-    pub fn outbox_kind(self) -> &'static str {
-        match self {
-            Audience::Escalation => "escalation",
-            Audience::Team | Audience::Assignee => "digest",
-        }
-    }
-
-    fn config_key(self) -> &'static str {
-        match self {
-            Audience::Team => "digest.team",
-            Audience::Assignee => "[staff]",
-            Audience::Escalation => "digest.lead",
-        }
-    }
-}
-
-/// One case as a digest shows it. Every value is preformatted German text or a number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CaseLine {
-    pub number: String,
-    /// The organisation from the sender rules, or [`NO_ORGANISATION`].
-    pub organisation: String,
-    /// Confirmed kind, else the suggestion marked "(Vorschlag)".
-    pub kind: String,
-    /// Confirmed topics, else the suggestions marked "(Vorschlag)".
-    pub topics: String,
-    /// `YYYY-MM-DD`, Berlin.
-    pub received: String,
-    /// The processing deadline, `YYYY-MM-DD` (the last allowed day).
-    pub due: String,
-    /// Working days past `due` (0 unless overdue).
-    pub overdue_working_days: i64,
-    /// Overdue long enough to be reported to the lead (and a lead is configured).
-    pub escalated: bool,
-    /// The assignee's name from `[staff]`, if any.
-    pub assignee: Option<String>,
-    /// For cases on hold: since when, `YYYY-MM-DD`.
-    pub hold_since: Option<String>,
-}
-
-/// An acknowledgement the citizen did not get.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AckLine {
-    pub number: String,
-    pub received: String,
-    /// German: why it did not arrive.
-    pub status: String,
-    /// The SMTP or DSN status code, if one is known (nothing else of the server's answer).
-    pub code: Option<String>,
-    pub assignee: Option<String>,
-}
-
-/// A case flagged for staff to look at (e.g. bulk mail).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReviewLine {
-    pub number: String,
-    pub received: String,
-    /// German description of `review_reason`.
-    pub reason: String,
-    pub assignee: Option<String>,
-}
-
-/// An open quarantine record: id, date and reason, never an address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QuarantineLine {
-    pub id: i64,
-    pub received: String,
-    pub reason: String,
-}
-
-/// The template context of `templates/digest.txt.j2`; documented in docs/digest.md.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DigestContext {
-    /// The day the digest is for, `YYYY-MM-DD` (Berlin).
-    pub date: String,
-    /// German weekday of `date`, e.g. "Mittwoch".
-    pub weekday: String,
-    /// Configured send time, `HH:MM`.
-    pub time: String,
-    /// `team`, `assignee` or `escalation`.
-    pub audience: Audience,
-    /// "Team", the assignee's name(s), or "Leitung".
-    pub recipient_label: String,
-    pub within_working_days: u32,
-    /// The last day of the "due soon" window, `YYYY-MM-DD`.
-    pub within_until: String,
-    pub escalate_after_working_days: u32,
-    pub office_name: String,
-    /// Overdue cases, oldest deadline first.
-    pub overdue: Vec<CaseLine>,
-    pub due_today: Vec<CaseLine>,
-    /// Due after today, within `within_working_days` working days.
-    pub due_soon: Vec<CaseLine>,
-    /// Cases waiting for the customer; their deadline moves on resume.
-    pub on_hold: Vec<CaseLine>,
-    pub ack_failed: Vec<AckLine>,
-    pub review: Vec<ReviewLine>,
-    /// Team digest only.
-    pub quarantine: Vec<QuarantineLine>,
-}
-
-impl DigestContext {
-    /// Nothing that needs anyone's attention. Cases on hold alone are no news: they wait for
-    /// the customer.
-    pub fn is_empty(&self) -> bool {
-        self.overdue.is_empty()
-            && self.due_today.is_empty()
-            && self.due_soon.is_empty()
-            && self.ack_failed.is_empty()
-            && self.review.is_empty()
-            && self.quarantine.is_empty()
     }
 }
 
@@ -206,10 +69,7 @@ impl Planned {
     /// `digest:<recipient>:<date>` (`escalation:…` for the lead, so that a lead who is also the
     /// team address still gets both). The recipient is lower-cased.
     pub fn dedupe_key(&self) -> String {
-        let prefix = match self.audience {
-            Audience::Escalation => "escalation",
-            Audience::Team | Audience::Assignee => "digest",
-        };
+        let prefix = self.audience.outbox_kind().as_db();
         format!(
             "{prefix}:{}:{}",
             self.recipient.trim().to_lowercase(),
@@ -257,23 +117,6 @@ fn topics_text(c: &DigestCaseRow) -> String {
         format!("{} (Vorschlag)", c.suggested_topics.join(", "))
     } else {
         "kein Thema".to_string()
-    }
-}
-
-/// German text of a stored review reason (digest and desk).
-pub fn review_text(reason: &str) -> String {
-    match reason {
-        crate::intake::SPAM_REVIEW => {
-            "Spam-Verdacht (vom Mailserver markiert): bestätigen (case confirm) oder verwerfen \
-             (case discard)"
-                .to_string()
-        }
-        "bulk" => "Massen- oder Listenmail (bulk)".to_string(),
-        "auto_reply" => "automatische Antwort (z. B. Abwesenheitsnotiz)".to_string(),
-        "bounce" => "Unzustellbarkeitsnachricht ohne zugehörigen Vorgang".to_string(),
-        "possible_duplicate" => "mögliches Duplikat (gleiche Message-ID)".to_string(),
-        "followup_to_closed" => "Nachricht zu einem abgeschlossenen Vorgang".to_string(),
-        other => other.to_string(),
     }
 }
 
@@ -332,7 +175,7 @@ fn line(
     escalate_after: Option<u32>,
     staff: &BTreeMap<String, String>,
 ) -> CaseLine {
-    let open = c.status == "open";
+    let open = c.status == CaseStatus::Open;
     let overdue = if open && c.due < today {
         calendar::working_days_overdue(cal, c.due, today)
     } else {
@@ -379,11 +222,11 @@ fn sort(
     for c in cases {
         let l = line(c, cal, today, escalate_after, staff);
         let received = ymd(calendar::berlin_date(c.received_at));
-        if matches!(c.ack_status.as_str(), "failed" | "not_delivered") {
+        if matches!(c.ack_status, AckStatus::Failed | AckStatus::NotDelivered) {
             s.ack_failed.push(AckLine {
                 number: c.number.clone(),
                 received: received.clone(),
-                status: if c.ack_status == "failed" {
+                status: if c.ack_status == AckStatus::Failed {
                     "vom Mailserver nicht angenommen".to_string()
                 } else {
                     "nicht zustellbar (Rückläufer)".to_string()
@@ -392,15 +235,15 @@ fn sort(
                 assignee: l.assignee.clone(),
             });
         }
-        if let Some(r) = c.review_reason.as_deref().filter(|r| !r.is_empty()) {
+        if let Some(r) = c.review_reason {
             s.review.push(ReviewLine {
                 number: c.number.clone(),
                 received,
-                reason: review_text(r),
+                reason: r.digest_text().to_string(),
                 assignee: l.assignee.clone(),
             });
         }
-        if c.status == "on_hold" {
+        if c.status == CaseStatus::OnHold {
             s.on_hold.push((l, c.hold_since.unwrap_or(c.received_at)));
         } else if c.due < today {
             s.overdue.push((l, c.received_at));
@@ -755,66 +598,12 @@ pub fn non_working_reason(cal: &Calendar, date: NaiveDate) -> Option<String> {
     })
 }
 
-/// A context with every section filled, so `Templates::load` catches a misspelt value.
-pub fn sample_context() -> DigestContext {
-    let case = |number: &str, org: &str, due: &str, overdue: i64| CaseLine {
-        number: number.into(),
-        organisation: org.into(),
-        kind: "Beschwerde (Vorschlag)".into(),
-        topics: "Bearbeitungsdauer (Vorschlag)".into(),
-        received: "2026-11-02".into(),
-        due: due.into(),
-        overdue_working_days: overdue,
-        escalated: overdue > 2,
-        assignee: Some("Anna Beispiel".into()),
-        hold_since: None,
-    };
-    let mut held = case("KRM-2026-00005", NO_ORGANISATION, "2026-11-30", 0);
-    held.hold_since = Some("2026-11-20".into());
-    DigestContext {
-        date: "2026-11-25".into(),
-        weekday: "Mittwoch".into(),
-        time: "07:30".into(),
-        audience: Audience::Team,
-        recipient_label: "Team".into(),
-        within_working_days: 3,
-        within_until: "2026-11-30".into(),
-        escalate_after_working_days: 2,
-        office_name: "Ombudsstelle des Jobcenters".into(),
-        overdue: vec![case(
-            "KRM-2026-00001",
-            "Caritas Dresden, Schuldnerberatung",
-            "2026-11-16",
-            7,
-        )],
-        due_today: vec![case("KRM-2026-00002", NO_ORGANISATION, "2026-11-25", 0)],
-        due_soon: vec![case("KRM-2026-00003", NO_ORGANISATION, "2026-11-27", 0)],
-        on_hold: vec![held],
-        ack_failed: vec![AckLine {
-            number: "KRM-2026-00004".into(),
-            received: "2026-11-24".into(),
-            status: "nicht zustellbar (Rückläufer)".into(),
-            code: Some("5.1.1".into()),
-            assignee: None,
-        }],
-        review: vec![ReviewLine {
-            number: "KRM-2026-00006".into(),
-            received: "2026-11-24".into(),
-            reason: review_text("bulk"),
-            assignee: None,
-        }],
-        quarantine: vec![QuarantineLine {
-            id: 3,
-            received: "2026-11-24".into(),
-            reason: "Mail ist 31,2 MB groß, erlaubt sind 25 MB".into(),
-        }],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::calendar::test_dates::{d, utc};
+    use crate::domain::ReviewReason;
+    use crate::templates::digest_context::sample_context;
     use std::path::Path;
 
     fn settings(extra: &[(&str, &str)]) -> Settings {
@@ -843,7 +632,7 @@ mod tests {
         DigestCaseRow {
             id: i64::from(n),
             number: format!("KRM-2026-{n:05}"),
-            status: "open".into(),
+            status: CaseStatus::Open,
             received_at: (due - chrono::Days::new(14))
                 .and_hms_opt(9, 0, 0)
                 .unwrap()
@@ -858,7 +647,7 @@ mod tests {
             due,
             due_unshifted: due,
             hold_since: None,
-            ack_status: "sent".into(),
+            ack_status: AckStatus::Sent,
             ack_detail: None,
         }
     }
@@ -887,17 +676,17 @@ mod tests {
         cases.push(row(5, "2026-11-30")); // 3rd working day from today: due soon
         cases.push(row(6, "2026-12-01")); // 4th: not yet
         let mut h = row(7, "2026-11-10"); // on hold: never overdue
-        h.status = "on_hold".into();
+        h.status = CaseStatus::OnHold;
         h.hold_since = Some(utc("2026-11-05T08:00:00"));
         h.assignee = Some("Anna".into());
         cases.push(h);
         let mut f = row(8, "2026-12-09"); // acknowledgement bounced, flagged for review
-        f.ack_status = "not_delivered".into();
+        f.ack_status = AckStatus::NotDelivered;
         f.ack_detail = Some("5.1.1".into());
-        f.review_reason = Some("bulk".into());
+        f.review_reason = Some(ReviewReason::Bulk);
         cases.push(f);
         let mut g = row(10, "2026-12-09"); // refused with an answer that is no code
-        g.ack_status = "failed".into();
+        g.ack_status = AckStatus::Failed;
         g.ack_detail = Some("550 <erika@mail.test>: unknown".into());
         cases.push(g);
         let mut x = row(11, "2026-12-01"); // assigned to someone not in [staff]

@@ -4,7 +4,7 @@
 //! Decisions that need the database (does the case exist, the hourly acknowledgement cap) are
 //! named as conditions, not guessed.
 
-use crate::domain::{AutoClass, Category, Kind};
+use crate::domain::{AutoClass, Category, Kind, ReviewReason};
 use crate::intake;
 use crate::message::{self, Limits, ParseError, ParsedMail};
 use crate::rules::{Evidence, RuleSet};
@@ -100,7 +100,7 @@ pub struct Explanation {
     pub kind_suggestion: Option<Kind>,
     pub topic_suggestions: Vec<String>,
     /// Why the new case would be marked for review (`bulk`, `auto_reply`, `bounce`).
-    pub review_reason: Option<String>,
+    pub review_reason: Option<ReviewReason>,
     /// Null when the file could not be read at all.
     pub action: Option<Action>,
     /// `action` is `new_case`, but the mail answers other mails (In-Reply-To/References): if
@@ -260,9 +260,11 @@ fn explain_parsed(
         kind_suggestion: hints.kind,
         topic_suggestions: hints.topics,
         review_reason: match mail.auto {
-            _ if spam.is_some() => Some(intake::SPAM_REVIEW.to_string()),
+            _ if spam.is_some() => Some(ReviewReason::Spam),
             AutoClass::None => None,
-            other => Some(other.as_str().to_string()),
+            AutoClass::Bulk => Some(ReviewReason::Bulk),
+            AutoClass::AutoReply => Some(ReviewReason::AutoReply),
+            AutoClass::Bounce => Some(ReviewReason::Bounce),
         },
         spam,
         action: Some(action),
@@ -461,15 +463,7 @@ pub fn daemon_sentence(e: &Explanation) -> String {
         }) => format!("keine Eingangsbestätigung: {r}"),
         _ => "keine Eingangsbestätigung".to_string(),
     };
-    let review = match e.review_reason.as_deref() {
-        Some("bulk") => ", zur Prüfung markiert (Massenmail)",
-        Some("auto_reply") => ", zur Prüfung markiert (Autoantwort)",
-        Some("bounce") => ", zur Prüfung markiert (Unzustellbarkeitsmeldung)",
-        Some(intake::SPAM_REVIEW) => {
-            ", zur Prüfung markiert (Spam-Verdacht; zählt erst nach „case confirm“)"
-        }
-        _ => "",
-    };
+    let review = e.review_reason.map_or("", ReviewReason::explain_note);
     match e.action {
         None => "Datei nicht lesbar – nicht geprüft".to_string(),
         Some(Action::Quarantine) => "Mail käme in die Quarantäne (kein Vorgang)".to_string(),
@@ -662,7 +656,7 @@ mod tests {
             "Text",
         ));
         assert_eq!(e.auto_reply, Some(AutoClass::Bulk));
-        assert_eq!(e.review_reason.as_deref(), Some("bulk"));
+        assert_eq!(e.review_reason, Some(ReviewReason::Bulk));
         // Without a sender but with content: a case without acknowledgement.
         let e = ex(b"Subject: ohne Absender\r\n\r\nText\r\n");
         assert_eq!(e.action, Some(Action::NewCase));
@@ -821,7 +815,7 @@ mod tests {
         let spam = b"X-Spam-Flag: YES\nFrom: a@post.test\nSubject: Gewinn\n\nText\n";
         let e = explain("s.eml", spam, &rules(), &opts());
         assert_eq!(e.spam.as_deref(), Some("X-Spam-Flag: YES"));
-        assert_eq!(e.review_reason.as_deref(), Some("spam"));
+        assert_eq!(e.review_reason, Some(ReviewReason::Spam));
         let ack = e.ack.clone().unwrap();
         assert!(!ack.send);
         assert!(daemon_sentence(&e).contains("Spam-Verdacht"));

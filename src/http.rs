@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::daemon::App;
+use crate::app::App;
 use crate::health::Role;
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

@@ -5,11 +5,13 @@
 use chrono::{DateTime, Datelike, Utc};
 use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, RwLock};
 
-use crate::calendar::{self, Calendar};
+use crate::app::Context;
+use crate::calendar;
 use crate::config::{ClosedFollowup, Settings};
-use crate::domain::{Address, AutoClass};
+use crate::domain::{
+    AckStatus, Address, AutoClass, CaseStatus, MessageRole, OutboxKind, ReviewReason,
+};
 use crate::message::{self, ParsedMail};
 use crate::rules::{RuleSet, SenderInput, SenderMatch};
 use crate::smtp;
@@ -17,36 +19,6 @@ use crate::store::cases::{self, Event, NewCase, Origin, DAEMON};
 use crate::store::pending::{HeldOutbox, Pending};
 use crate::store::{outbox, text, StoreError};
 use crate::templates::{AckContext, Templates};
-
-/// The rule set in force; swapped atomically on reload.
-#[derive(Clone)]
-pub struct SharedRules(Arc<RwLock<Arc<RuleSet>>>);
-
-impl SharedRules {
-    pub fn new(r: RuleSet) -> Self {
-        SharedRules(Arc::new(RwLock::new(Arc::new(r))))
-    }
-    pub fn current(&self) -> Arc<RuleSet> {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-    pub fn replace(&self, r: RuleSet) {
-        match self.0.write() {
-            Ok(mut g) => *g = Arc::new(r),
-            Err(p) => *p.into_inner() = Arc::new(r),
-        }
-    }
-}
-
-/// Everything intake needs besides the connection.
-pub struct Context {
-    pub settings: Arc<Settings>,
-    pub rules: SharedRules,
-    pub templates: Arc<Templates>,
-    pub calendar: Calendar,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -241,16 +213,14 @@ impl<'a> BatchLookups<'a> {
                 self.pending.flush(conn).await?;
             }
             let Some(case) = cases::get_for_update(conn, case_id).await? else {
-                return Err(StoreError::Conflict(format!("case {case_id} vanished")));
+                return Err(StoreError::CaseNotFound(case_id));
             };
             match case.merged_into {
                 Some(target) => case_id = target,
                 None => return Ok(case),
             }
         }
-        Err(StoreError::Conflict(format!(
-            "case {case_id}: merged more than 16 times in a row"
-        )))
+        Err(StoreError::MergeChainTooLong(case_id))
     }
 
     /// Writes the held rows of the batch (see [`Pending::flush`]).
@@ -385,10 +355,11 @@ pub async fn record<'a>(
                 .as_ref()
                 .and_then(|b| b.status.clone())
                 .unwrap_or_else(|| "unbekannt".into());
-            let row = cases::insert_message(conn, case_id, "bounce", origin, mail, raw).await?;
+            let row = cases::insert_message(conn, case_id, MessageRole::Bounce, origin, mail, raw)
+                .await?;
             let number = case_number(conn, case_id).await?;
             lookups.stored(mail, row, case_id, &number);
-            cases::set_ack_status(conn, case_id, "not_delivered", Some(&code)).await?;
+            cases::set_ack_status(conn, case_id, AckStatus::NotDelivered, Some(&code)).await?;
             cases::add_event(
                 conn,
                 case_id,
@@ -415,9 +386,13 @@ pub async fn record<'a>(
         let case = lookups.case_for_update(conn, case_id).await?;
         let case_id = case.id;
         let is_auto = mail.auto != AutoClass::None;
-        let closed = matches!(case.status.as_str(), "closed" | "discarded");
+        let closed = matches!(case.status, CaseStatus::Closed | CaseStatus::Discarded);
         if !closed || is_auto || ctx.settings.intake.closed_followup == ClosedFollowup::Reopen {
-            let role = if is_auto { "auto_reply" } else { "followup" };
+            let role = if is_auto {
+                MessageRole::AutoReply
+            } else {
+                MessageRole::Followup
+            };
             let row = lookups
                 .pending
                 .message(conn, case_id, role, origin, mail, raw, &mail.attachments)
@@ -436,8 +411,8 @@ pub async fn record<'a>(
                     } else {
                         "followup"
                     },
-                    old_value: reopened.then(|| case.status.clone()),
-                    new_value: reopened.then(|| "open".to_string()),
+                    old_value: reopened.then(|| case.status.as_db().to_string()),
+                    new_value: reopened.then(|| CaseStatus::Open.as_db().to_string()),
                     detail: Some(if is_auto {
                         "Automatische Antwort dem Vorgang zugeordnet".to_string()
                     } else {
@@ -487,7 +462,7 @@ async fn case_number(conn: &mut PgConnection, case_id: i64) -> Result<String, St
     cases::get(conn, case_id)
         .await?
         .map(|c| c.number)
-        .ok_or_else(|| StoreError::Conflict(format!("case {case_id} vanished")))
+        .ok_or(StoreError::CaseNotFound(case_id))
 }
 
 async fn find_own_mail_case(
@@ -539,11 +514,15 @@ async fn find_followup_case(
     cases::find_by_references(conn, &refs).await
 }
 
+/// `ack_detail` when the acknowledgement template failed to render for a case.
+pub(crate) const ACK_TEMPLATE_FAILED: &str =
+    "Vorlage der Eingangsbestätigung fehlerhaft (siehe Verlauf)";
+
+/// `ack_detail` when the recipient address cannot be written into a mail.
+pub(crate) const ACK_ADDRESS_INVALID: &str = "Empfängeradresse ungültig";
+
 /// Why a mail without any sender address gets no acknowledgement.
 pub(crate) const NO_SENDER: &str = "kein Absender angegeben";
-
-/// `review_reason` of a new case the receiving server marked as spam.
-pub const SPAM_REVIEW: &str = "spam";
 
 /// `ack_detail` of an acknowledgement held back for suspected spam; `case confirm` sends it.
 pub const SPAM_HELD: &str = "zurückgehalten: Spam-Verdacht (Versand nach „case confirm“)";
@@ -668,12 +647,12 @@ async fn new_case<'a>(
     let spam = spam_verdict(&ctx.settings, raw, related);
     // Same Message-ID, different content: some senders reuse ids. A new case, flagged.
     let review_reason = match (mail.auto, dup_of, related) {
-        _ if spam.is_some() => Some(SPAM_REVIEW.to_string()),
-        (AutoClass::Bulk, _, _) => Some("bulk".to_string()),
-        (AutoClass::AutoReply, _, _) => Some("auto_reply".to_string()),
-        (AutoClass::Bounce, _, _) => Some("bounce".to_string()),
-        (_, Some(_), _) => Some("possible_duplicate".to_string()),
-        (_, _, Some(_)) => Some("followup_to_closed".to_string()),
+        _ if spam.is_some() => Some(ReviewReason::Spam),
+        (AutoClass::Bulk, _, _) => Some(ReviewReason::Bulk),
+        (AutoClass::AutoReply, _, _) => Some(ReviewReason::AutoReply),
+        (AutoClass::Bounce, _, _) => Some(ReviewReason::Bounce),
+        (_, Some(_), _) => Some(ReviewReason::PossibleDuplicate),
+        (_, _, Some(_)) => Some(ReviewReason::FollowupToClosed),
         _ => None,
     };
 
@@ -724,8 +703,8 @@ async fn new_case<'a>(
         due_unshifted: deadlines.due_unshifted,
         due: deadlines.due,
         ack_status: match &ack {
-            AckDecision::Enqueued => "pending".into(),
-            AckDecision::Suppressed(_) => "suppressed".into(),
+            AckDecision::Enqueued => AckStatus::Pending,
+            AckDecision::Suppressed(_) => AckStatus::Suppressed,
         },
         ack_detail: match &ack {
             AckDecision::Enqueued => None,
@@ -777,7 +756,7 @@ async fn new_case<'a>(
     match (&ack, &recipient) {
         (AckDecision::Suppressed(_), _) => {}
         (AckDecision::Enqueued, Some(to)) => {
-            enqueue_ack(
+            let suppressed = enqueue_ack(
                 conn,
                 ctx,
                 lookups,
@@ -789,6 +768,9 @@ async fn new_case<'a>(
                 &deadlines,
             )
             .await?;
+            if let Some(reason) = suppressed {
+                ack = AckDecision::Suppressed(reason);
+            }
         }
         (AckDecision::Enqueued, None) => {}
     }
@@ -837,7 +819,8 @@ pub(crate) fn build_ack(
             office_name: s.smtp.from_name.clone(),
         })
         .map_err(|e| AckBuildError::Template(e.to_string()))?;
-    let message_id = smtp::outbox_message_id("ack", r.outbox_id, &s.smtp.message_id_domain);
+    let message_id =
+        smtp::outbox_message_id(OutboxKind::Ack, r.outbox_id, &s.smtp.message_id_domain);
     let raw = smtp::build(&smtp::Outgoing {
         from: &s.smtp.from,
         from_name: &s.smtp.from_name,
@@ -865,7 +848,7 @@ async fn enqueue_ack(
     mail: &ParsedMail,
     received_at: DateTime<Utc>,
     d: &calendar::Deadlines,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     let id = lookups.next_outbox_id(conn).await?;
     let mut references = mail.references.clone();
     references.extend(mail.message_id.clone());
@@ -884,29 +867,31 @@ async fn enqueue_ack(
     );
     let (message_id, raw) = match built {
         Ok(x) => x,
-        Err(AckBuildError::Template(e)) => return Err(StoreError::Conflict(e)),
-        Err(AckBuildError::Address(e)) => {
-            // An address lettre cannot encode: record instead of failing the whole mail.
+        Err(e) => {
+            // A template that fails for this case's values, or an address lettre cannot
+            // encode: the case stays, its acknowledgement is recorded as not sent. Retrying
+            // the mail would fail the same way.
+            let (reason, cause) = match e {
+                AckBuildError::Template(t) => {
+                    tracing::warn!(case = %number, "acknowledgement template failed to render; acknowledgement suppressed: {t}");
+                    (ACK_TEMPLATE_FAILED, t)
+                }
+                AckBuildError::Address(a) => (ACK_ADDRESS_INVALID, a),
+            };
             lookups.flush(conn).await?;
-            cases::set_ack_status(
-                conn,
-                case_id,
-                "suppressed",
-                Some("Empfängeradresse ungültig"),
-            )
-            .await?;
+            cases::set_ack_status(conn, case_id, AckStatus::Suppressed, Some(reason)).await?;
             cases::add_event(
                 conn,
                 case_id,
                 &Event {
                     actor: DAEMON,
                     action: "ack_suppressed",
-                    detail: Some(format!("Bestätigung nicht erstellt: {e}")),
+                    detail: Some(format!("Bestätigung nicht erstellt: {cause}")),
                     ..Default::default()
                 },
             )
             .await?;
-            return Ok(());
+            return Ok(Some(reason.to_string()));
         }
     };
     let recipient = to.normalized();
@@ -915,12 +900,12 @@ async fn enqueue_ack(
     // The case is new, so its dedupe key cannot exist yet.
     lookups.pending.outbox(HeldOutbox {
         id,
-        kind: "ack",
+        kind: OutboxKind::Ack,
         case_id: Some(case_id),
         recipient,
         message_id,
         dedupe_key: Some(format!("ack:{case_id}")),
         raw,
     });
-    Ok(())
+    Ok(None)
 }

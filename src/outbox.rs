@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+use crate::app::App;
 use crate::config::Settings;
+use crate::domain::{AckStatus, OutboxKind};
 use crate::failpoint;
 use crate::metrics as m;
 use crate::smtp::{SendOutcome, Sender};
@@ -141,8 +143,8 @@ async fn record(
         SendOutcome::Accepted { code } => {
             failpoint::hit(failpoint::AFTER_SMTP_BEFORE_MARK);
             q::mark_sent(&mut tx, row.id, Some(code)).await?;
-            if let (Some(case_id), "ack") = (row.case_id, row.kind.as_str()) {
-                mark_case_ack(&mut tx, case_id, "sent", None).await?;
+            if let (Some(case_id), OutboxKind::Ack) = (row.case_id, row.kind) {
+                mark_case_ack(&mut tx, case_id, AckStatus::Sent, None).await?;
                 m::counter(m::ACKS_SENT, 1);
             } else {
                 m::counter(m::DIGESTS_SENT, 1);
@@ -168,8 +170,8 @@ async fn record(
         }
         SendOutcome::Transient { code, message } | SendOutcome::Permanent { code, message } => {
             q::mark_failed(&mut tx, row.id, message, code.as_deref()).await?;
-            if let (Some(case_id), "ack") = (row.case_id, row.kind.as_str()) {
-                mark_case_ack(&mut tx, case_id, "failed", code.as_deref()).await?;
+            if let (Some(case_id), OutboxKind::Ack) = (row.case_id, row.kind) {
+                mark_case_ack(&mut tx, case_id, AckStatus::Failed, code.as_deref()).await?;
                 m::counter(m::ACKS_FAILED, 1);
             }
             stats.failed += 1;
@@ -183,12 +185,12 @@ async fn record(
 async fn mark_case_ack(
     conn: &mut sqlx::PgConnection,
     case_id: i64,
-    status: &str,
+    status: AckStatus,
     code: Option<&str>,
 ) -> Result<(), StoreError> {
     // A bounce recorded meanwhile (not_delivered) or a staff entry (manual) stays.
     let current = cases::get(conn, case_id).await?.map(|c| c.ack_status);
-    if matches!(current.as_deref(), Some("not_delivered" | "manual")) {
+    if matches!(current, Some(AckStatus::NotDelivered | AckStatus::Manual)) {
         return Ok(());
     }
     cases::set_ack_status(conn, case_id, status, code).await?;
@@ -197,12 +199,12 @@ async fn mark_case_ack(
         case_id,
         &cases::Event {
             actor: cases::DAEMON,
-            action: if status == "sent" {
+            action: if status == AckStatus::Sent {
                 "ack_sent"
             } else {
                 "ack_failed"
             },
-            new_value: Some(status.to_string()),
+            new_value: Some(status.as_db().to_string()),
             detail: code.map(|c| format!("SMTP-Status {c}")),
             ..Default::default()
         },
@@ -213,19 +215,15 @@ async fn mark_case_ack(
 
 /// Runs until `shutdown` flips: drains, then sleeps until a NOTIFY, the next due row (at most
 /// 3 s while another sender holds rows, in case it dies), or 60 s.
-pub async fn run(
-    pool: PgPool,
-    sender: Arc<Sender>,
-    settings: Arc<Settings>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let (pool, sender, settings) = (&app.pool, &app.sender, &app.settings);
     let mut failures = 0u32;
     let mut lock: Option<SenderLock> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
             Ok(mut l) => match l.listen(CHANNEL).await {
                 Ok(()) => Some(l),
                 Err(e) => {
@@ -242,14 +240,14 @@ pub async fn run(
             if *shutdown.borrow() {
                 return;
             }
-            match drain_round(&pool, &sender, &settings, &mut lock, &shutdown).await {
+            match drain_round(pool, sender, settings, &mut lock, &shutdown).await {
                 Ok(_) => failures = 0,
                 Err(e) => {
                     failures += 1;
                     tracing::warn!(error = %e, "outbox: drain failed");
                 }
             }
-            let wait = match q::next_due(&pool).await {
+            let wait = match q::next_due(pool).await {
                 Ok(Some(t)) => (t - chrono::Utc::now())
                     .to_std()
                     .unwrap_or(Duration::from_millis(100))

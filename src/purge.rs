@@ -11,8 +11,9 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::app::App;
 use crate::config::ImapSettings;
-use crate::daemon::App;
+use crate::domain::CaseStatus;
 use crate::mailbox::{ImapError, Mailbox};
 use crate::message;
 use crate::stop::sleep_or_stop;
@@ -83,7 +84,7 @@ pub fn case_numbers_in(text: &str) -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct CaseResult {
     pub number: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub ended_at: Option<DateTime<Utc>>,
     pub removal: Removal,
 }

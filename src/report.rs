@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use thiserror::Error;
 
 use crate::calendar;
+use crate::domain::{AckStatus, CaseStatus};
 use crate::staff::Channel;
 use crate::store::report::{self as q, ReportCaseRow};
 use crate::store::StoreError;
@@ -363,12 +364,12 @@ pub fn figures(span: Span, rows: &[&ReportCaseRow], mail_channel: &str) -> Figur
     let mut cats: BTreeMap<String, u64> = BTreeMap::new();
     let mut days: Vec<i64> = Vec::new();
     for r in rows {
-        match r.status.as_str() {
-            "discarded" => {
+        match r.status {
+            CaseStatus::Discarded => {
                 f.excluded.discarded += 1;
                 continue;
             }
-            "merged" => {
+            CaseStatus::Merged => {
                 f.excluded.merged += 1;
                 continue;
             }
@@ -411,8 +412,8 @@ pub fn figures(span: Span, rows: &[&ReportCaseRow], mail_channel: &str) -> Figur
         if let Some(c) = &r.category {
             *cats.entry(c.clone()).or_default() += 1;
         }
-        match (r.status.as_str(), r.answered_on) {
-            ("closed", Some(answered)) => {
+        match (r.status, r.answered_on) {
+            (CaseStatus::Closed, Some(answered)) => {
                 f.processing.closed += 1;
                 if answered <= r.due {
                     f.processing.closed_within_deadline += 1;
@@ -422,16 +423,16 @@ pub fn figures(span: Span, rows: &[&ReportCaseRow], mail_channel: &str) -> Figur
             _ => f.processing.not_closed += 1,
         }
         let a = &mut f.acknowledgements;
-        match r.ack_status.as_str() {
-            "sent" => a.sent += 1,
-            "manual" => a.recorded_by_staff += 1,
-            "suppressed" => a.suppressed += 1,
-            "failed" => a.failed += 1,
-            "not_delivered" => a.not_delivered += 1,
-            "none" => a.not_applicable += 1,
-            _ => a.pending += 1,
+        match r.ack_status {
+            AckStatus::Sent => a.sent += 1,
+            AckStatus::Manual => a.recorded_by_staff += 1,
+            AckStatus::Suppressed => a.suppressed += 1,
+            AckStatus::Failed => a.failed += 1,
+            AckStatus::NotDelivered => a.not_delivered += 1,
+            AckStatus::None => a.not_applicable += 1,
+            AckStatus::Pending => a.pending += 1,
         }
-        if matches!(r.ack_status.as_str(), "sent" | "manual")
+        if matches!(r.ack_status, AckStatus::Sent | AckStatus::Manual)
             && r.ack_sent_at
                 .is_some_and(|t| calendar::berlin_date(t) <= r.ack_due)
         {
@@ -918,7 +919,7 @@ mod tests {
         ReportCaseRow {
             received_at: received,
             channel: "ombudsstelle".into(),
-            status: "open".into(),
+            status: CaseStatus::Open,
             kind: None,
             topics: vec![],
             justified: None,
@@ -928,7 +929,7 @@ mod tests {
             due: d("2017-01-20"),
             answered_on: None,
             ack_due: d("2017-01-05"),
-            ack_status: "pending".into(),
+            ack_status: AckStatus::Pending,
             ack_sent_at: None,
             spam_suspected: false,
         }
@@ -1008,9 +1009,9 @@ mod tests {
             row(at(2018, 1, 1, 0, 10)),    // 2017-12-31 23:10 UTC: not 2017
         ];
         let mut spam = row(at(2017, 3, 1, 9, 0));
-        spam.status = "discarded".into();
+        spam.status = CaseStatus::Discarded;
         let mut dup = row(at(2017, 8, 1, 9, 0));
-        dup.status = "merged".into();
+        dup.status = CaseStatus::Merged;
         let mut held = row(at(2017, 9, 1, 9, 0));
         held.spam_suspected = true;
         rows.extend([spam, dup, held]);
@@ -1053,15 +1054,15 @@ mod tests {
         rows[0].topics = vec!["Umzug".into(), "Mietkaution".into()];
         rows[1].topics = vec!["Umzug".into()];
         // Closed on time after 8 days, and late after 20 days.
-        rows[0].status = "closed".into();
+        rows[0].status = CaseStatus::Closed;
         rows[0].answered_on = Some(d("2017-01-10"));
-        rows[1].status = "closed".into();
+        rows[1].status = CaseStatus::Closed;
         rows[1].answered_on = Some(d("2017-01-22"));
-        rows[2].ack_status = "sent".into();
+        rows[2].ack_status = AckStatus::Sent;
         rows[2].ack_sent_at = Some(at(2017, 1, 2, 10, 5));
-        rows[3].ack_status = "manual".into();
+        rows[3].ack_status = AckStatus::Manual;
         rows[3].ack_sent_at = Some(at(2017, 1, 9, 12, 0)); // after ack_due
-        rows[4].ack_status = "suppressed".into();
+        rows[4].ack_status = AckStatus::Suppressed;
         rows[4].channel = "telefon".into();
         let r = build(&span, &rows, "ombudsstelle");
         let f = &r.total;

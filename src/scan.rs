@@ -9,9 +9,10 @@ use sqlx::{Acquire, PgPool};
 use std::time::Instant;
 use thiserror::Error;
 
+use crate::app::Context;
 use crate::config::ImapSettings;
 use crate::failpoint;
-use crate::intake::{self, Context, Outcome};
+use crate::intake::{self, Outcome};
 use crate::mailbox::{ImapError, MailMeta, Mailbox};
 use crate::message::{self, Limits};
 use crate::metrics as m;
@@ -410,10 +411,12 @@ async fn record_batch(
                         size: raw.len(),
                         message_id: parsed.message_id.clone(),
                         content_hash: Some(parsed.content_hash.clone()),
-                        reason: format!(
-                            "Die Datenbank hat die Mail abgelehnt (SQLSTATE {})",
-                            e.sqlstate().unwrap_or_default()
-                        ),
+                        reason: match e.sqlstate() {
+                            Some(code) => {
+                                format!("Die Datenbank hat die Mail abgelehnt (SQLSTATE {code})")
+                            }
+                            None => "Die Mail ließ sich nicht speichern (Kodierung)".to_string(),
+                        },
                     });
                 }
                 Err(e) => {

@@ -194,7 +194,7 @@ pub fn build(o: &Outgoing<'_>) -> Result<Vec<u8>, SmtpError> {
 }
 
 /// Our Message-ID for an outbox row: recognisable, so a repeat after a crash is visible.
-pub fn outbox_message_id(kind: &str, id: i64, domain: &str) -> String {
+pub fn outbox_message_id(kind: crate::domain::OutboxKind, id: i64, domain: &str) -> String {
     format!("<krm-{kind}-{id}@{domain}>")
 }
 

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use thiserror::Error;
 
 use crate::calendar::{self, Calendar, DeadlinePolicy};
-use crate::domain::{CaseNumber, Category, Kind};
+use crate::domain::{AckStatus, CaseNumber, CaseStatus, Category, Kind, OutboxKind, ReviewReason};
 use crate::intake;
 use crate::rules::{RuleSet, MAX_TOPICS};
 use crate::store::cases::{self, Event, NewCase};
@@ -29,6 +29,9 @@ pub enum StaffError {
     Refused(String),
     #[error("Datenbank: {0}")]
     Store(#[from] StoreError),
+    /// The acknowledgement template failed to render; nothing was changed.
+    #[error("Vorlage der Eingangsbestätigung: {0}")]
+    Template(String),
 }
 
 impl From<sqlx::Error> for StaffError {
@@ -47,55 +50,9 @@ pub type Result<T> = std::result::Result<T, StaffError>;
 // Vocabulary
 // ---------------------------------------------------------------------------------------------
 
-/// The documented status set (docs/staff-cli.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub enum Status {
-    Open,
-    OnHold,
-    Closed,
-    Discarded,
-    Merged,
-}
-
-impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::Open,
-        Status::OnHold,
-        Status::Closed,
-        Status::Discarded,
-        Status::Merged,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Open => "open",
-            Status::OnHold => "on_hold",
-            Status::Closed => "closed",
-            Status::Discarded => "discarded",
-            Status::Merged => "merged",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Open => "offen",
-            Status::OnHold => "ruht",
-            Status::Closed => "abgeschlossen",
-            Status::Discarded => "verworfen",
-            Status::Merged => "zusammengeführt",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
 /// German label of a stored status (unknown values shown as stored).
 pub fn status_label(s: &str) -> String {
-    Status::parse(s)
+    CaseStatus::from_db(s)
         .map(|x| x.label().to_string())
         .unwrap_or_else(|| s.to_string())
 }
@@ -149,17 +106,9 @@ pub fn channel_label(s: &str) -> String {
         .unwrap_or_else(|| format!("E-Mail ({s})"))
 }
 
+/// German label of a stored acknowledgement status (unknown values shown as stored).
 pub fn ack_status_label(s: &str) -> &str {
-    match s {
-        "pending" => "ausstehend",
-        "sent" => "versandt",
-        "failed" => "fehlgeschlagen",
-        "suppressed" => "unterdrückt",
-        "not_delivered" => "nicht zugestellt",
-        "manual" => "von Hand erfasst",
-        "none" => "keine (nicht per Mail eingegangen)",
-        other => other,
-    }
+    AckStatus::from_db(s).map(AckStatus::label).unwrap_or(s)
 }
 
 pub fn kind_label(s: &str) -> String {
@@ -179,71 +128,7 @@ pub struct Actor {
 // State and its changes
 // ---------------------------------------------------------------------------------------------
 
-/// Another case, by id and number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseRef {
-    pub id: i64,
-    pub number: String,
-}
-
-/// The fields staff commands may change. Transitions map one state to the next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseState {
-    pub status: String,
-    pub kind: Option<String>,
-    pub topics: Vec<String>,
-    pub justified: Option<bool>,
-    pub organisation: Option<String>,
-    pub category: Option<String>,
-    pub third_party: bool,
-    pub third_party_manual: bool,
-    pub assignee: Option<String>,
-    pub due_unshifted: NaiveDate,
-    pub due: NaiveDate,
-    pub hold_since: Option<DateTime<Utc>>,
-    pub held_days: i32,
-    pub ack_status: String,
-    pub ack_sent_at: Option<DateTime<Utc>>,
-    pub ack_detail: Option<String>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub answered_on: Option<NaiveDate>,
-    pub discard_reason: Option<String>,
-    pub merged_into: Option<CaseRef>,
-}
-
-impl CaseState {
-    pub fn of(c: &StaffCase) -> CaseState {
-        let r = &c.row;
-        CaseState {
-            status: r.status.clone(),
-            kind: r.kind.clone(),
-            topics: r.topics.clone(),
-            justified: r.justified,
-            organisation: r.organisation.clone(),
-            category: r.category.clone(),
-            third_party: r.third_party,
-            third_party_manual: c.third_party_manual,
-            assignee: r.assignee.clone(),
-            due_unshifted: r.due_unshifted,
-            due: r.due,
-            hold_since: r.hold_since,
-            held_days: r.held_days,
-            ack_status: r.ack_status.clone(),
-            ack_sent_at: r.ack_sent_at,
-            ack_detail: r.ack_detail.clone(),
-            closed_at: r.closed_at,
-            answered_on: r.answered_on,
-            discard_reason: r.discard_reason.clone(),
-            merged_into: match (r.merged_into, &c.merged_into_number) {
-                (Some(id), Some(n)) => Some(CaseRef {
-                    id,
-                    number: n.clone(),
-                }),
-                _ => None,
-            },
-        }
-    }
-}
+pub use crate::store::staff::{CaseRef, CaseState};
 
 /// A field of [`CaseState`]; its key is the `detail` of the audit row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,7 +237,7 @@ impl Field {
     fn value(self, s: &CaseState) -> Option<String> {
         let date = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
         match self {
-            Field::Status => Some(s.status.clone()),
+            Field::Status => Some(s.status.as_db().to_string()),
             Field::Kind => s.kind.clone(),
             Field::Topics => serde_json::to_string(&s.topics).ok(),
             Field::Justified => s.justified.map(|b| b.to_string()),
@@ -365,7 +250,7 @@ impl Field {
             Field::Due => Some(date(s.due)),
             Field::HoldSince => s.hold_since.map(rfc3339_utc),
             Field::HeldDays => Some(s.held_days.to_string()),
-            Field::AckStatus => Some(s.ack_status.clone()),
+            Field::AckStatus => Some(s.ack_status.as_db().to_string()),
             Field::AckSentAt => s.ack_sent_at.map(rfc3339_utc),
             Field::AckDetail => s.ack_detail.clone(),
             Field::ClosedAt => s.closed_at.map(rfc3339_utc),
@@ -466,12 +351,12 @@ pub fn ymd(d: NaiveDate) -> String {
 // ---------------------------------------------------------------------------------------------
 
 fn refuse_if_gone(s: &CaseState, number: &str) -> Result<()> {
-    match s.status.as_str() {
-        "discarded" => Err(refused(format!(
+    match s.status {
+        CaseStatus::Discarded => Err(refused(format!(
             "{number} ist verworfen ({}); erst `case reopen {number}`",
             s.discard_reason.as_deref().unwrap_or("ohne Grund")
         ))),
-        "merged" => Err(refused(format!(
+        CaseStatus::Merged => Err(refused(format!(
             "{number} ist in {} zusammengeführt; bitte dort weiterarbeiten",
             s.merged_into
                 .as_ref()
@@ -596,9 +481,9 @@ pub fn assess(s: &CaseState, number: &str, justified: bool) -> Result<CaseState>
 /// Puts an open case on hold (waiting for the customer).
 pub fn hold(s: &CaseState, number: &str, now: DateTime<Utc>) -> Result<CaseState> {
     refuse_if_gone(s, number)?;
-    match s.status.as_str() {
-        "open" => {}
-        "on_hold" => {
+    match s.status {
+        CaseStatus::Open => {}
+        CaseStatus::OnHold => {
             return Err(refused(format!(
                 "{number} ruht bereits seit {}",
                 s.hold_since.map(berlin_minute).unwrap_or_default()
@@ -607,12 +492,12 @@ pub fn hold(s: &CaseState, number: &str, now: DateTime<Utc>) -> Result<CaseState
         other => {
             return Err(refused(format!(
                 "{number} ist {}; nur offene Vorgänge können ruhen",
-                status_label(other)
+                other.label()
             )))
         }
     }
     let mut next = s.clone();
-    next.status = Status::OnHold.as_str().to_string();
+    next.status = CaseStatus::OnHold;
     next.hold_since = Some(now);
     Ok(next)
 }
@@ -626,10 +511,10 @@ pub fn resume(
     now: DateTime<Utc>,
 ) -> Result<CaseState> {
     refuse_if_gone(s, number)?;
-    if s.status != "on_hold" {
+    if s.status != CaseStatus::OnHold {
         return Err(refused(format!(
             "{number} ruht nicht (Status: {})",
-            status_label(&s.status)
+            s.status.label()
         )));
     }
     Ok(end_hold(s, cal, now))
@@ -648,7 +533,7 @@ fn end_hold(s: &CaseState, cal: &Calendar, now: DateTime<Utc>) -> CaseState {
     next.due_unshifted = unshifted;
     next.due = due;
     next.hold_since = None;
-    next.status = Status::Open.as_str().to_string();
+    next.status = CaseStatus::Open;
     next
 }
 
@@ -663,7 +548,7 @@ pub fn close(
     now: DateTime<Utc>,
 ) -> Result<CaseState> {
     refuse_if_gone(s, number)?;
-    if s.status == "closed" {
+    if s.status == CaseStatus::Closed {
         return Err(refused(format!(
             "{number} ist bereits abgeschlossen (Antwort am {}); \
              zum Ändern erst `case reopen {number}`",
@@ -684,12 +569,12 @@ pub fn close(
             ymd(received)
         )));
     }
-    let mut next = if s.status == "on_hold" {
+    let mut next = if s.status == CaseStatus::OnHold {
         end_hold(s, cal, now)
     } else {
         s.clone()
     };
-    next.status = Status::Closed.as_str().to_string();
+    next.status = CaseStatus::Closed;
     next.closed_at = Some(now);
     next.answered_on = Some(answered_on);
     Ok(next)
@@ -697,25 +582,25 @@ pub fn close(
 
 /// Opens a closed (or discarded) case again.
 pub fn reopen(s: &CaseState, number: &str) -> Result<CaseState> {
-    if s.status == "merged" {
+    if s.status == CaseStatus::Merged {
         refuse_if_gone(s, number)?;
     }
     let mut next = s.clone();
-    match s.status.as_str() {
-        "closed" => {}
-        "discarded" => next.discard_reason = None,
+    match s.status {
+        CaseStatus::Closed => {}
+        CaseStatus::Discarded => next.discard_reason = None,
         other => {
             return Err(refused(format!(
                 "{number} ist {}; nur abgeschlossene oder verworfene Vorgänge können wieder \
                  geöffnet werden",
-                status_label(other)
+                other.label()
             )))
         }
     }
     // A discarded case may have been closed before.
     next.closed_at = None;
     next.answered_on = None;
-    next.status = Status::Open.as_str().to_string();
+    next.status = CaseStatus::Open;
     Ok(next)
 }
 
@@ -805,7 +690,7 @@ pub fn discard(s: &CaseState, number: &str, reason: &str) -> Result<CaseState> {
         ));
     }
     let mut next = s.clone();
-    next.status = Status::Discarded.as_str().to_string();
+    next.status = CaseStatus::Discarded;
     next.discard_reason = Some(reason.to_string());
     next.hold_since = None;
     Ok(next)
@@ -826,7 +711,7 @@ pub fn merge(
     refuse_if_gone(s, number)?;
     refuse_if_gone(into_state, &into.number)?;
     let mut next = s.clone();
-    next.status = Status::Merged.as_str().to_string();
+    next.status = CaseStatus::Merged;
     next.merged_into = Some(into.clone());
     next.hold_since = None;
     Ok(next)
@@ -847,7 +732,7 @@ pub fn record_ack(
     today: NaiveDate,
 ) -> Result<CaseState> {
     refuse_if_gone(s, number)?;
-    if s.ack_status == "sent" {
+    if s.ack_status == AckStatus::Sent {
         return Err(refused(format!(
             "Für {number} wurde die Eingangsbestätigung bereits per Mail versandt ({})",
             s.ack_sent_at.map(berlin_minute).unwrap_or_default()
@@ -861,7 +746,7 @@ pub fn record_ack(
         )));
     }
     let mut next = s.clone();
-    next.ack_status = "manual".to_string();
+    next.ack_status = AckStatus::Manual;
     next.ack_sent_at = Some(noon_berlin(on));
     next.ack_detail = Some("von Hand erfasst".to_string());
     Ok(next)
@@ -1112,21 +997,6 @@ pub async fn merge_cases(
     Ok(Applied { number, changes })
 }
 
-/// German label of a case's `review_reason` for `case show`.
-pub fn review_reason_label(reason: &str) -> String {
-    match reason {
-        intake::SPAM_REVIEW => {
-            "Spam-Verdacht (bestätigen: case confirm, sonst case discard)".into()
-        }
-        "bulk" => "Massen- oder Listenmail".into(),
-        "auto_reply" => "automatische Antwort".into(),
-        "bounce" => "Unzustellbarkeitsnachricht".into(),
-        "possible_duplicate" => "mögliches Duplikat (gleiche Message-ID)".into(),
-        "followup_to_closed" => "Nachricht zu einem abgeschlossenen Vorgang".into(),
-        other => other.to_string(),
-    }
-}
-
 /// The outcome of `case confirm`.
 #[derive(Debug, Clone)]
 pub struct Confirmed {
@@ -1151,7 +1021,7 @@ pub async fn confirm(
     let case = load_locked(&mut tx, &number).await?;
     let old = CaseState::of(&case);
     refuse_if_gone(&old, &number)?;
-    if case.row.review_reason.as_deref() != Some(intake::SPAM_REVIEW) {
+    if case.row.review_reason != Some(ReviewReason::Spam) {
         return Err(refused(format!(
             "{number} steht nicht unter Spam-Verdacht; nichts zu bestätigen"
         )));
@@ -1165,7 +1035,7 @@ pub async fn confirm(
             actor: &actor.os_user,
             stated_by: actor.stated_by.as_deref(),
             action: "confirm",
-            old_value: Some(intake::SPAM_REVIEW.to_string()),
+            old_value: Some(ReviewReason::Spam.as_db().to_string()),
             new_value: None,
             detail: Some("review_reason".to_string()),
         },
@@ -1174,8 +1044,8 @@ pub async fn confirm(
 
     let mut new = old.clone();
     let mut ack_enqueued = false;
-    let held =
-        old.ack_status == "suppressed" && old.ack_detail.as_deref() == Some(intake::SPAM_HELD);
+    let held = old.ack_status == AckStatus::Suppressed
+        && old.ack_detail.as_deref() == Some(intake::SPAM_HELD);
     if held {
         match q::initial_mail(&mut tx, id).await?.and_then(|m| {
             let to = m.recipient.clone().filter(|r| !r.is_empty())?;
@@ -1208,7 +1078,7 @@ pub async fn confirm(
                             &mut tx,
                             &crate::store::outbox::NewOutbox {
                                 id: outbox_id,
-                                kind: "ack",
+                                kind: OutboxKind::Ack,
                                 case_id: Some(id),
                                 recipient: &to.to_lowercase(),
                                 message_id: &message_id,
@@ -1218,15 +1088,15 @@ pub async fn confirm(
                         )
                         .await?;
                         if ack_enqueued {
-                            new.ack_status = "pending".to_string();
+                            new.ack_status = AckStatus::Pending;
                             new.ack_detail = None;
                         }
                     }
                     Err(intake::AckBuildError::Address(_)) => {
-                        new.ack_detail = Some("Empfängeradresse ungültig".to_string());
+                        new.ack_detail = Some(intake::ACK_ADDRESS_INVALID.to_string());
                     }
                     Err(intake::AckBuildError::Template(e)) => {
-                        return Err(StaffError::Store(StoreError::Conflict(e)));
+                        return Err(StaffError::Template(e));
                     }
                 }
             }
@@ -1277,7 +1147,7 @@ pub async fn new_case(
         ack_due: deadlines.ack_due,
         due_unshifted: deadlines.due_unshifted,
         due: deadlines.due,
-        ack_status: "none".to_string(),
+        ack_status: AckStatus::None,
         ack_detail: None,
     };
     let (id, number) = cases::insert_case(&mut tx, &nc, year).await?;
@@ -1323,7 +1193,7 @@ pub struct CaseJson {
     pub channel: String,
     pub received_at: String,
     pub received_date: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub organisation: Option<String>,
     pub category: Option<String>,
     pub third_party: bool,
@@ -1335,7 +1205,7 @@ pub struct CaseJson {
     pub suggested_topics: Vec<String>,
     pub justified: Option<bool>,
     pub assignee: Option<String>,
-    pub ack_status: String,
+    pub ack_status: AckStatus,
     pub ack_sent_at: Option<String>,
     pub ack_due: String,
     pub due: String,
@@ -1346,7 +1216,7 @@ pub struct CaseJson {
     pub answered_on: Option<String>,
     pub discard_reason: Option<String>,
     pub merged_into: Option<String>,
-    pub review_reason: Option<String>,
+    pub review_reason: Option<ReviewReason>,
 }
 
 impl CaseJson {
@@ -1358,7 +1228,7 @@ impl CaseJson {
             channel: r.channel.clone(),
             received_at: rfc3339_berlin(r.received_at),
             received_date: ymd(calendar::berlin_date(r.received_at)),
-            status: r.status.clone(),
+            status: r.status,
             organisation: r.organisation.clone(),
             category: r.category.clone(),
             third_party: r.third_party,
@@ -1370,7 +1240,7 @@ impl CaseJson {
             suggested_topics: r.suggested_topics.clone(),
             justified: r.justified,
             assignee: r.assignee.clone(),
-            ack_status: r.ack_status.clone(),
+            ack_status: r.ack_status,
             ack_sent_at: r.ack_sent_at.map(rfc3339_berlin),
             ack_due: ymd(r.ack_due),
             due: ymd(r.due),
@@ -1381,7 +1251,7 @@ impl CaseJson {
             answered_on: r.answered_on.map(ymd),
             discard_reason: r.discard_reason.clone(),
             merged_into: c.merged_into_number.clone(),
-            review_reason: r.review_reason.clone(),
+            review_reason: r.review_reason,
         }
     }
 }
@@ -1521,7 +1391,7 @@ impl CaseDetail {
 /// Filters of `case list`. Dates are Berlin dates of receipt, both inclusive.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
-    pub statuses: Vec<Status>,
+    pub statuses: Vec<CaseStatus>,
     pub organisation: Option<String>,
     pub kind: Option<Kind>,
     pub unclassified: bool,
@@ -1553,8 +1423,7 @@ pub async fn list(
     }
     let start = |d: NaiveDate| calendar::berlin_local_to_utc(d, NaiveTime::MIN);
     let sf = q::ListQuery {
-        statuses: (!f.statuses.is_empty())
-            .then(|| f.statuses.iter().map(|s| s.as_str().to_string()).collect()),
+        statuses: (!f.statuses.is_empty()).then(|| f.statuses.clone()),
         organisation: f.organisation.clone(),
         kind: f.kind.map(|k| k.as_str().to_string()),
         unclassified: f.unclassified,
@@ -1567,7 +1436,7 @@ pub async fn list(
     let rows = q::list(&mut conn, &sf).await?;
     Ok(rows
         .into_iter()
-        .filter(|c| deadline_filter(cal, f, &c.row.status, c.row.due, today))
+        .filter(|c| deadline_filter(cal, f, c.row.status, c.row.due, today))
         .collect())
 }
 
@@ -1576,14 +1445,14 @@ pub async fn list(
 pub fn deadline_filter(
     cal: &Calendar,
     f: &ListFilter,
-    status: &str,
+    status: CaseStatus,
     due: NaiveDate,
     today: NaiveDate,
 ) -> bool {
     if !f.overdue && f.due_within.is_none() {
         return true;
     }
-    if status != "open" {
+    if status != CaseStatus::Open {
         return false;
     }
     let overdue = due < today;
@@ -1612,7 +1481,7 @@ mod tests {
 
     fn state() -> CaseState {
         CaseState {
-            status: "open".into(),
+            status: CaseStatus::Open,
             kind: None,
             topics: vec![],
             justified: None,
@@ -1625,7 +1494,7 @@ mod tests {
             due: d("2026-03-16"),
             hold_since: None,
             held_days: 0,
-            ack_status: "pending".into(),
+            ack_status: AckStatus::Pending,
             ack_sent_at: None,
             ack_detail: None,
             closed_at: None,
@@ -1727,7 +1596,7 @@ mod tests {
         assert!(msg(hold(&h, N, berlin(2026, 3, 6, 9, 0))).contains("ruht bereits"));
         // Held Thu 16:00 to Mon 09:00 = 4 whole days: 2026-03-20 (Friday).
         let r = resume(&h, N, &c, berlin(2026, 3, 9, 9, 0)).unwrap();
-        assert_eq!((r.status.as_str(), r.held_days), ("open", 4));
+        assert_eq!((r.status.as_db(), r.held_days), ("open", 4));
         assert_eq!((r.due_unshifted, r.due), (d("2026-03-20"), d("2026-03-20")));
         assert!(r.hold_since.is_none());
         // A second hold of 1 day lands on Saturday: § 193 moves it to Monday.
@@ -1739,7 +1608,7 @@ mod tests {
             (d("2026-03-21"), d("2026-03-23"))
         );
         assert!(msg(resume(&r2, N, &c, berlin(2026, 3, 12, 8, 0))).contains("ruht nicht"));
-        s.status = "closed".into();
+        s.status = CaseStatus::Closed;
         assert!(msg(hold(&s, N, berlin(2026, 3, 5, 16, 0))).contains("nur offene"));
     }
 
@@ -1806,13 +1675,13 @@ mod tests {
     fn discard_merge_and_what_is_refused_afterwards() {
         let s = discard(&state(), N, " spam ").unwrap();
         assert_eq!(
-            (s.status.as_str(), s.discard_reason.as_deref()),
+            (s.status.as_db(), s.discard_reason.as_deref()),
             ("discarded", Some("spam"))
         );
         assert!(msg(assess(&s, N, true)).contains("verworfen (spam)"));
         assert!(msg(discard(&state(), N, "  ")).contains("Grund"));
         let back = reopen(&s, N).unwrap();
-        assert_eq!((back.status.as_str(), back.discard_reason), ("open", None));
+        assert_eq!((back.status.as_db(), back.discard_reason), ("open", None));
 
         let into = CaseRef {
             id: 7,
@@ -1875,7 +1744,7 @@ mod tests {
             ack_sent_on: Some(d("2026-03-03")),
         };
         let mut base = state();
-        base.ack_status = "none".into();
+        base.ack_status = AckStatus::None;
         let s = manual_state(&base, &m, &r, now).unwrap();
         assert!(s.third_party && s.third_party_manual);
         assert_eq!(s.ack_status, "manual");
@@ -1902,19 +1771,31 @@ mod tests {
             overdue: true,
             ..Default::default()
         };
-        assert!(deadline_filter(&c, &over, "open", d("2026-03-11"), today));
-        assert!(!deadline_filter(&c, &over, "open", d("2026-03-12"), today));
+        assert!(deadline_filter(
+            &c,
+            &over,
+            CaseStatus::Open,
+            d("2026-03-11"),
+            today
+        ));
         assert!(!deadline_filter(
             &c,
             &over,
-            "on_hold",
+            CaseStatus::Open,
+            d("2026-03-12"),
+            today
+        ));
+        assert!(!deadline_filter(
+            &c,
+            &over,
+            CaseStatus::OnHold,
             d("2026-03-01"),
             today
         ));
         assert!(!deadline_filter(
             &c,
             &over,
-            "closed",
+            CaseStatus::Closed,
             d("2026-03-01"),
             today
         ));
@@ -1922,26 +1803,38 @@ mod tests {
             due_within: Some(2),
             ..Default::default()
         };
-        assert!(deadline_filter(&c, &within, "open", d("2026-03-12"), today));
-        assert!(deadline_filter(&c, &within, "open", d("2026-03-16"), today));
+        assert!(deadline_filter(
+            &c,
+            &within,
+            CaseStatus::Open,
+            d("2026-03-12"),
+            today
+        ));
+        assert!(deadline_filter(
+            &c,
+            &within,
+            CaseStatus::Open,
+            d("2026-03-16"),
+            today
+        ));
         assert!(!deadline_filter(
             &c,
             &within,
-            "open",
+            CaseStatus::Open,
             d("2026-03-17"),
             today
         ));
         assert!(!deadline_filter(
             &c,
             &within,
-            "open",
+            CaseStatus::Open,
             d("2026-03-11"),
             today
         ));
         assert!(deadline_filter(
             &c,
             &ListFilter::default(),
-            "merged",
+            CaseStatus::Merged,
             d("2000-01-01"),
             today
         ));

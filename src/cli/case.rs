@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use crate::cli::term::{errln, out, outln};
 
 use crate::calendar;
-use crate::domain::{Category, Kind};
+use crate::domain::{CaseStatus, Category, Kind, MessageRole};
 use crate::staff::{
     self, Actor, Applied, CaseDetail, CaseJson, Channel, ListFilter, ManualCase,
-    ManualOrganisation, StaffError, Status,
+    ManualOrganisation, StaffError,
 };
 use crate::store::staff::{EventRow, StaffCase};
 
@@ -97,7 +97,7 @@ pub struct ListArgs {
     pub to: Option<NaiveDate>,
     /// Status (mehrfach möglich).
     #[arg(long, value_enum)]
-    pub status: Vec<Status>,
+    pub status: Vec<CaseStatus>,
     /// Ein JSON-Array aller passenden Vorgänge (docs/staff-cli.md).
     #[arg(long)]
     pub json: bool,
@@ -514,7 +514,7 @@ async fn list(
 ) -> ExitCode {
     let f = ListFilter {
         statuses: if a.open {
-            vec![Status::Open, Status::OnHold]
+            vec![CaseStatus::Open, CaseStatus::OnHold]
         } else {
             a.status.clone()
         },
@@ -584,24 +584,28 @@ pub fn list_table(cases: &[StaffCase], cal: &calendar::Calendar, today: NaiveDat
                 (None, None) => "–".into(),
             };
             let overdue = calendar::working_days_overdue(cal, r.due, today);
-            let hint = match r.status.as_str() {
-                "open" if r.due < today => format!("überfällig seit {overdue} Arbeitstag(en)"),
-                "open" if r.due == today => "heute fällig".to_string(),
-                "on_hold" => format!(
+            let hint = match r.status {
+                CaseStatus::Open if r.due < today => {
+                    format!("überfällig seit {overdue} Arbeitstag(en)")
+                }
+                CaseStatus::Open if r.due == today => "heute fällig".to_string(),
+                CaseStatus::OnHold => format!(
                     "ruht seit {}",
                     r.hold_since
                         .map(|t| staff::ymd(calendar::berlin_date(t)))
                         .unwrap_or_default()
                 ),
-                "merged" => format!("→ {}", c.merged_into_number.clone().unwrap_or_default()),
-                "discarded" => r.discard_reason.clone().unwrap_or_default(),
+                CaseStatus::Merged => {
+                    format!("→ {}", c.merged_into_number.clone().unwrap_or_default())
+                }
+                CaseStatus::Discarded => r.discard_reason.clone().unwrap_or_default(),
                 _ => String::new(),
             };
             vec![
                 r.number.clone(),
                 staff::ymd(calendar::berlin_date(r.received_at)),
                 cut(&staff::channel_label(&r.channel), 24),
-                staff::status_label(&r.status),
+                r.status.label().to_string(),
                 kind,
                 cut(r.organisation.as_deref().unwrap_or("–"), 36),
                 r.assignee.clone().unwrap_or_else(|| "–".into()),
@@ -746,7 +750,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
     let none = || "–".to_string();
     let mut out = format!("Vorgang {}\n", r.number);
     kv("Status", {
-        let mut s = staff::status_label(&r.status);
+        let mut s = r.status.label().to_string();
         if let Some(n) = &c.merged_into_number {
             s.push_str(&format!(" (in {n})"));
         }
@@ -808,7 +812,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
     kv("Eingangsbestätigung", {
         let mut s = format!(
             "{} (fällig bis {})",
-            staff::ack_status_label(&r.ack_status),
+            r.ack_status.label(),
             staff::ymd(r.ack_due)
         );
         if let Some(t) = r.ack_sent_at {
@@ -824,7 +828,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
         if r.held_days > 0 {
             s.push_str(&format!(" (um {} Ruhetage verlängert)", r.held_days));
         }
-        if r.status == "open" && r.due < today {
+        if r.status == CaseStatus::Open && r.due < today {
             s.push_str(&format!(
                 " – überfällig seit {} Arbeitstag(en)",
                 calendar::working_days_overdue(cal, r.due, today)
@@ -846,18 +850,15 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
         );
     }
     if let Some(rr) = &r.review_reason {
-        kv("zu prüfen", staff::review_reason_label(rr));
+        kv("zu prüfen", rr.label().to_string());
     }
     out.push_str(&o);
 
     out.push_str(&format!("\nMails ({})\n", d.messages.len()));
     for (i, m) in d.messages.iter().enumerate() {
-        let role = match m.role.as_str() {
-            "initial" => "Erstmail",
-            "followup" => "Folgemail",
-            "auto_reply" => "automatische Antwort",
-            "bounce" => "Rückläufer",
-            other => other,
+        let role = match MessageRole::from_db(&m.role) {
+            Some(r) => r.label(),
+            None => m.role.as_str(),
         };
         let from = match (&m.from_name, &m.from_addr) {
             (Some(n), Some(a)) => format!("{n} <{a}>"),

@@ -256,7 +256,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 errln!("krm-intake: Konfigurationsfehler: {e}");
                 return ExitCode::from(EXIT_CONFIG);
             }
-            let app = match crate::daemon::build(s).await {
+            let app = match crate::app::build(s).await {
                 Ok(a) => a,
                 Err(e) => return fail(e),
             };

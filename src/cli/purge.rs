@@ -127,17 +127,6 @@ fn day(ts: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-fn status_de(s: &str) -> &str {
-    match s {
-        "closed" => "abgeschlossen",
-        "discarded" => "verworfen",
-        "merged" => "zusammengeführt",
-        "open" => "offen",
-        "on_hold" => "ruhend",
-        o => o,
-    }
-}
-
 fn print_report(r: &PurgeReport, selection: &Selection, imap_configured: bool) {
     if let Selection::Replay(_) = selection {
         for n in &r.unknown {
@@ -157,7 +146,7 @@ fn print_report(r: &PurgeReport, selection: &Selection, imap_configured: bool) {
         outln!(
             "{}  {} {}  {verb}: Mails {}, Anhänge {}, Verlaufseinträge {}, ausgehende Mails {}, Quarantäneeinträge {}, Serverkopien {}",
             c.number,
-            status_de(&c.status),
+            c.status.label(),
             day(c.ended_at),
             m.messages,
             m.attachments,
@@ -166,12 +155,10 @@ fn print_report(r: &PurgeReport, selection: &Selection, imap_configured: bool) {
             m.quarantine,
             m.server_copies
         );
-        if matches!(selection, Selection::Replay(_))
-            && !matches!(c.status.as_str(), "closed" | "discarded" | "merged")
-        {
+        if matches!(selection, Selection::Replay(_)) && !c.status.is_ended() {
             outln!(
                 "  Hinweis: in der wiederhergestellten Datenbank {}; bereinigt, weil das Löschprotokoll es verlangt.",
-                status_de(&c.status)
+                c.status.label()
             );
         }
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
 use super::{opt_text, text, Result};
-use crate::domain::CaseNumber;
+use crate::domain::{AckStatus, CaseNumber, CaseStatus, MessageRole, ReviewReason};
 use crate::message::ParsedMail;
 
 /// Actor name the daemon writes into the audit log.
@@ -23,12 +23,12 @@ pub struct NewCase {
     pub rule_id: Option<String>,
     pub ruleset_version: Option<String>,
     pub rule_evidence: Option<serde_json::Value>,
-    pub review_reason: Option<String>,
+    pub review_reason: Option<ReviewReason>,
     pub possible_duplicate_of: Option<i64>,
     pub ack_due: NaiveDate,
     pub due_unshifted: NaiveDate,
     pub due: NaiveDate,
-    pub ack_status: String,
+    pub ack_status: AckStatus,
     pub ack_detail: Option<String>,
 }
 
@@ -38,7 +38,7 @@ pub struct CaseRow {
     pub number: String,
     pub channel: String,
     pub received_at: DateTime<Utc>,
-    pub status: String,
+    pub status: CaseStatus,
     pub suggested_kind: Option<String>,
     pub suggested_topics: Vec<String>,
     pub kind: Option<String>,
@@ -51,14 +51,14 @@ pub struct CaseRow {
     pub ruleset_version: Option<String>,
     pub rule_evidence: Option<serde_json::Value>,
     pub assignee: Option<String>,
-    pub review_reason: Option<String>,
+    pub review_reason: Option<ReviewReason>,
     pub possible_duplicate_of: Option<i64>,
     pub ack_due: NaiveDate,
     pub due_unshifted: NaiveDate,
     pub due: NaiveDate,
     pub hold_since: Option<DateTime<Utc>>,
     pub held_days: i32,
-    pub ack_status: String,
+    pub ack_status: AckStatus,
     pub ack_sent_at: Option<DateTime<Utc>>,
     pub ack_detail: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
@@ -121,7 +121,7 @@ pub struct Origin<'a> {
 pub async fn insert_message(
     conn: &mut PgConnection,
     case_id: i64,
-    role: &str,
+    role: MessageRole,
     origin: &Origin<'_>,
     mail: &ParsedMail,
     raw: &[u8],
@@ -408,7 +408,7 @@ pub async fn add_event(conn: &mut PgConnection, case_id: i64, e: &Event<'_>) -> 
 pub async fn set_ack_status(
     conn: &mut PgConnection,
     case_id: i64,
-    status: &str,
+    status: AckStatus,
     detail: Option<&str>,
 ) -> Result<()> {
     sqlx::query(
@@ -484,11 +484,11 @@ fn bind_case<'q, O>(
         .bind(&c.rule_id)
         .bind(&c.ruleset_version)
         .bind(&c.rule_evidence)
-        .bind(&c.review_reason)
+        .bind(c.review_reason)
         .bind(c.possible_duplicate_of)
         .bind(c.ack_due)
         .bind(c.due_unshifted)
         .bind(c.due)
-        .bind(&c.ack_status)
+        .bind(c.ack_status)
         .bind(&c.ack_detail)
 }

@@ -6,13 +6,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
 use super::Result;
+use crate::domain::{AckStatus, CaseStatus, ReviewReason};
 
 /// What a digest may know about a case.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DigestCaseRow {
     pub id: i64,
     pub number: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub received_at: DateTime<Utc>,
     pub organisation: Option<String>,
     pub kind: Option<String>,
@@ -20,11 +21,11 @@ pub struct DigestCaseRow {
     pub topics: Vec<String>,
     pub suggested_topics: Vec<String>,
     pub assignee: Option<String>,
-    pub review_reason: Option<String>,
+    pub review_reason: Option<ReviewReason>,
     pub due: NaiveDate,
     pub due_unshifted: NaiveDate,
     pub hold_since: Option<DateTime<Utc>>,
-    pub ack_status: String,
+    pub ack_status: AckStatus,
     pub ack_detail: Option<String>,
 }
 

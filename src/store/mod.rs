@@ -30,15 +30,28 @@ pub enum StoreError {
     /// Connecting failed: a German sentence naming the server (no password) and what to check.
     #[error("{0}")]
     Connect(String),
-    #[error("{0}")]
-    Conflict(String),
+    /// A case the caller just saw (or was told about) is not there: deleted meanwhile.
+    #[error("case {0} not found")]
+    CaseNotFound(i64),
+    /// A chain of merged cases longer than any staff would build: refused rather than followed.
+    #[error("case {0}: merged more than 16 times in a row")]
+    MergeChainTooLong(i64),
+    /// Sixteen random outbox sender tokens were all in use.
+    #[error("no free outbox sender token after 16 draws")]
+    NoSenderToken,
+    /// Held rows could not be encoded for the batch insert: the data of the batch is at
+    /// fault, not the database.
+    #[error("encoding rows as JSON: {0}")]
+    Json(#[source] serde_json::Error),
 }
 
 impl StoreError {
-    /// SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the data of
-    /// one mail is at fault, not the database. Only these quarantine a mail.
+    /// SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation), and rows
+    /// that cannot be encoded: the data of one mail is at fault, not the database. Only these
+    /// quarantine a mail.
     pub fn is_data_error(&self) -> bool {
         match self {
+            StoreError::Json(_) => true,
             StoreError::Sql(sqlx::Error::Database(db)) => db
                 .code()
                 .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
@@ -226,11 +239,84 @@ mod tests {
         );
     }
 
+    /// Rows that cannot be encoded are the batch's data at fault (mail by mail, then
+    /// quarantine), not a database outage to retry.
+    #[test]
+    fn a_json_error_is_a_data_error_without_sqlstate() {
+        let e = serde_json::from_str::<i32>("x").unwrap_err();
+        let e = super::StoreError::Json(e);
+        assert!(e.is_data_error());
+        assert_eq!(e.sqlstate(), None);
+        assert!(!e.to_string().contains("database"), "{e}");
+    }
+
     #[test]
     fn url_errors_are_redacted() {
         assert_eq!(
             super::redact_url_error("bad postgres://u:secret@h/db"),
             "bad postgres://***@h/db"
         );
+    }
+
+    /// Where a query must filter by state, the state is written into the SQL text (a partial
+    /// index such as `outbox_due … WHERE status = 'pending'` is only used for a literal). Each
+    /// such literal must be a database spelling of a domain state (or one of the few other
+    /// TEXT codes: quarantine states, stored content kinds).
+    #[test]
+    fn state_literals_in_sql_are_domain_spellings() {
+        use crate::domain::{
+            AckStatus, CaseStatus, MessageRole, OutboxKind, OutboxStatus, ReviewReason,
+        };
+        let sources = [
+            include_str!("cases.rs"),
+            include_str!("digest.rs"),
+            include_str!("mod.rs"),
+            include_str!("outbox.rs"),
+            include_str!("pending.rs"),
+            include_str!("purge.rs"),
+            include_str!("quarantine.rs"),
+            include_str!("report.rs"),
+            include_str!("staff.rs"),
+        ];
+        let mut known: Vec<&str> = Vec::new();
+        known.extend(CaseStatus::ALL.iter().map(|s| s.as_db()));
+        known.extend(AckStatus::ALL.iter().map(|s| s.as_db()));
+        known.extend(ReviewReason::ALL.iter().map(|s| s.as_db()));
+        known.extend(OutboxKind::ALL.iter().map(|s| s.as_db()));
+        known.extend(OutboxStatus::ALL.iter().map(|s| s.as_db()));
+        known.extend(MessageRole::ALL.iter().map(|s| s.as_db()));
+        // quarantine.status and krm_big_content.kind: not domain states of a case.
+        known.extend(["quarantined", "retried", "purged", "raw", "att"]);
+        let cmp = regex::Regex::new(
+            r"(?:\b(?:status|ack_status|kind|role|review_reason)|\$\d+)\s*(?:=|<>)\s*'([^']*)'",
+        )
+        .unwrap();
+        let list = regex::Regex::new(
+            r"\b(?:status|ack_status|kind|role|review_reason)\s+IN\s*\(([^)]*)\)",
+        )
+        .unwrap();
+        let quoted = regex::Regex::new(r"'([^']*)'").unwrap();
+        let mut seen = 0;
+        for src in sources {
+            for c in cmp.captures_iter(src) {
+                seen += 1;
+                assert!(
+                    known.contains(&&c[1]),
+                    "unknown state literal in SQL: '{}'",
+                    &c[1]
+                );
+            }
+            for l in list.captures_iter(src) {
+                for q in quoted.captures_iter(&l[1]) {
+                    seen += 1;
+                    assert!(
+                        known.contains(&&q[1]),
+                        "unknown state literal in SQL: '{}'",
+                        &q[1]
+                    );
+                }
+            }
+        }
+        assert!(seen > 10, "the patterns found only {seen} literals");
     }
 }

@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::Result;
+use crate::domain::OutboxKind;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: OutboxKind,
     pub case_id: Option<i64>,
     pub recipient: String,
     pub message_id: String,
@@ -41,7 +42,7 @@ pub async fn reserve_ids(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>> 
 
 pub struct NewOutbox<'a> {
     pub id: i64,
-    pub kind: &'a str,
+    pub kind: OutboxKind,
     pub case_id: Option<i64>,
     pub recipient: &'a str,
     pub message_id: &'a str,
@@ -166,9 +167,7 @@ impl SenderLock {
                 return Ok(SenderLock { conn, token });
             }
         }
-        Err(super::StoreError::Conflict(
-            "no free outbox sender token after 16 draws".into(),
-        ))
+        Err(super::StoreError::NoSenderToken)
     }
 
     pub fn token(&self) -> i32 {

@@ -16,7 +16,7 @@ use sqlx::PgConnection;
 
 use super::cases::{Event, NewCase, Origin};
 use super::{opt_text, text, Result, StoreError};
-use crate::domain::{Address, CaseNumber};
+use crate::domain::{AckStatus, Address, CaseNumber, MessageRole, OutboxKind, ReviewReason};
 use crate::message::{Attachment, ParsedMail};
 
 #[derive(Debug, Serialize)]
@@ -36,12 +36,12 @@ struct CaseOut {
     rule_id: Option<String>,
     ruleset_version: Option<String>,
     rule_evidence: Option<serde_json::Value>,
-    review_reason: Option<String>,
+    review_reason: Option<ReviewReason>,
     possible_duplicate_of: Option<i64>,
     ack_due: NaiveDate,
     due_unshifted: NaiveDate,
     due: NaiveDate,
-    ack_status: String,
+    ack_status: AckStatus,
     ack_detail: Option<String>,
 }
 
@@ -50,7 +50,7 @@ struct CaseOut {
 struct MessageOut {
     id: i64,
     case_id: i64,
-    role: &'static str,
+    role: MessageRole,
     message_id: Option<String>,
     content_hash: String,
     channel: String,
@@ -86,7 +86,7 @@ struct EventOut {
 #[derive(Debug, Serialize)]
 struct OutboxOut {
     id: i64,
-    kind: &'static str,
+    kind: OutboxKind,
     case_id: Option<i64>,
     recipient: String,
     message_id: String,
@@ -96,7 +96,7 @@ struct OutboxOut {
 /// A row for the outbox, held until the flush.
 pub struct HeldOutbox {
     pub id: i64,
-    pub kind: &'static str,
+    pub kind: OutboxKind,
     pub case_id: Option<i64>,
     pub recipient: String,
     pub message_id: String,
@@ -241,16 +241,24 @@ impl<'a> Pending<'a> {
             rule_id: c.rule_id.clone(),
             ruleset_version: c.ruleset_version.clone(),
             rule_evidence: c.rule_evidence.clone(),
-            review_reason: c.review_reason.clone(),
+            review_reason: c.review_reason,
             possible_duplicate_of: c.possible_duplicate_of,
             ack_due: c.ack_due,
             due_unshifted: c.due_unshifted,
             due: c.due,
-            ack_status: c.ack_status.clone(),
+            ack_status: c.ack_status,
             ack_detail: opt_text(c.ack_detail.as_deref()),
         });
         let row = self
-            .message(conn, id, "initial", origin, mail, raw, attachments)
+            .message(
+                conn,
+                id,
+                MessageRole::Initial,
+                origin,
+                mail,
+                raw,
+                attachments,
+            )
             .await?;
         Ok((id, number, row))
     }
@@ -261,7 +269,7 @@ impl<'a> Pending<'a> {
         &mut self,
         conn: &mut PgConnection,
         case_id: i64,
-        role: &'static str,
+        role: MessageRole,
         origin: &Origin<'_>,
         mail: &ParsedMail,
         raw: &'a [u8],
@@ -575,5 +583,5 @@ async fn stream_big(
 }
 
 fn json<T: Serialize>(rows: &[T]) -> Result<String> {
-    serde_json::to_string(rows).map_err(|e| StoreError::Conflict(format!("JSON: {e}")))
+    serde_json::to_string(rows).map_err(StoreError::Json)
 }

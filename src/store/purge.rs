@@ -6,16 +6,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::Result;
-
-/// Statuses that end a case. Open and on-hold cases are never purged.
-pub const ENDED: &[&str] = &["closed", "discarded", "merged"];
+use crate::domain::CaseStatus;
 
 /// A case that may be purged, with the instant its retention counts from.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Candidate {
     pub id: i64,
     pub number: String,
-    pub status: String,
+    pub status: CaseStatus,
     /// `closed_at`; for a discarded or merged case without one, its last recorded change.
     pub ended_at: Option<DateTime<Utc>>,
 }
@@ -74,7 +72,7 @@ pub async fn still_eligible(
 }
 
 /// id, number, status, closed_at, already purged.
-type NumberedRow = (i64, String, String, Option<DateTime<Utc>>, bool);
+type NumberedRow = (i64, String, CaseStatus, Option<DateTime<Utc>>, bool);
 
 /// Cases named in a deletion log (replay after a restore), whatever their status.
 pub async fn by_numbers(pool: &PgPool, numbers: &[String]) -> Result<Vec<(Candidate, bool)>> {

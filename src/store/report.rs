@@ -5,13 +5,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
 use super::Result;
+use crate::domain::{AckStatus, CaseStatus};
 
 /// What the report may know about a case.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReportCaseRow {
     pub received_at: DateTime<Utc>,
     pub channel: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub kind: Option<String>,
     pub topics: Vec<String>,
     pub justified: Option<bool>,
@@ -21,7 +22,7 @@ pub struct ReportCaseRow {
     pub due: NaiveDate,
     pub answered_on: Option<NaiveDate>,
     pub ack_due: NaiveDate,
-    pub ack_status: String,
+    pub ack_status: AckStatus,
     pub ack_sent_at: Option<DateTime<Utc>>,
     /// Held as suspected spam and not yet confirmed by staff.
     pub spam_suspected: bool,

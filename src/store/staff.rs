@@ -1,12 +1,78 @@
 //! Queries of the staff CLI: a case with what `CaseRow` leaves out, writing the fields staff
 //! change, the case list with its filters, and a case's mails, attachments and timeline.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
 use super::cases::{CaseRow, CASE_COLUMNS};
 use super::{opt_text, Result};
-use crate::staff::CaseState;
+use crate::domain::{AckStatus, CaseStatus};
+
+/// Another case, by id and number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRef {
+    pub id: i64,
+    pub number: String,
+}
+
+/// The fields staff commands may change. Transitions map one state to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseState {
+    pub status: CaseStatus,
+    pub kind: Option<String>,
+    pub topics: Vec<String>,
+    pub justified: Option<bool>,
+    pub organisation: Option<String>,
+    pub category: Option<String>,
+    pub third_party: bool,
+    pub third_party_manual: bool,
+    pub assignee: Option<String>,
+    pub due_unshifted: NaiveDate,
+    pub due: NaiveDate,
+    pub hold_since: Option<DateTime<Utc>>,
+    pub held_days: i32,
+    pub ack_status: AckStatus,
+    pub ack_sent_at: Option<DateTime<Utc>>,
+    pub ack_detail: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub answered_on: Option<NaiveDate>,
+    pub discard_reason: Option<String>,
+    pub merged_into: Option<CaseRef>,
+}
+
+impl CaseState {
+    pub fn of(c: &StaffCase) -> CaseState {
+        let r = &c.row;
+        CaseState {
+            status: r.status,
+            kind: r.kind.clone(),
+            topics: r.topics.clone(),
+            justified: r.justified,
+            organisation: r.organisation.clone(),
+            category: r.category.clone(),
+            third_party: r.third_party,
+            third_party_manual: c.third_party_manual,
+            assignee: r.assignee.clone(),
+            due_unshifted: r.due_unshifted,
+            due: r.due,
+            hold_since: r.hold_since,
+            held_days: r.held_days,
+            ack_status: r.ack_status,
+            ack_sent_at: r.ack_sent_at,
+            ack_detail: r.ack_detail.clone(),
+            closed_at: r.closed_at,
+            answered_on: r.answered_on,
+            discard_reason: r.discard_reason.clone(),
+            merged_into: match (r.merged_into, &c.merged_into_number) {
+                (Some(id), Some(n)) => Some(CaseRef {
+                    id,
+                    number: n.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
+}
 
 /// A case as staff see it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -50,7 +116,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
          WHERE id = $1",
     )
     .bind(id)
-    .bind(&s.status)
+    .bind(s.status)
     .bind(&s.kind)
     .bind(&s.topics)
     .bind(s.justified)
@@ -63,7 +129,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
     .bind(s.due)
     .bind(s.hold_since)
     .bind(s.held_days)
-    .bind(&s.ack_status)
+    .bind(s.ack_status)
     .bind(s.ack_sent_at)
     .bind(opt_text(s.ack_detail.as_deref()))
     .bind(s.closed_at)
@@ -78,7 +144,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
 /// SQL-side filters of the case list; `None`/`false` means no filter.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
-    pub statuses: Option<Vec<String>>,
+    pub statuses: Option<Vec<CaseStatus>>,
     /// Part of the organisation's name, case-insensitive.
     pub organisation: Option<String>,
     pub kind: Option<String>,

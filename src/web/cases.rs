@@ -10,8 +10,9 @@ use serde::Serialize;
 use super::auth::{self, Signed};
 use super::WebState;
 use crate::calendar::{self, Calendar};
+use crate::domain::CaseStatus;
 use crate::domain::Kind;
-use crate::staff::{self, ListFilter, Status};
+use crate::staff::{self, ListFilter};
 use crate::store::staff::StaffCase;
 
 pub const PAGE_SIZE: usize = 50;
@@ -82,10 +83,10 @@ impl FilterInput {
         let mut errors = Vec::new();
         let mut f = ListFilter::default();
         if self.status.is_empty() {
-            f.statuses = vec![Status::Open, Status::OnHold];
+            f.statuses = vec![CaseStatus::Open, CaseStatus::OnHold];
         } else if !self.status.iter().any(|s| s == "alle") {
             for s in &self.status {
-                match Status::parse(s) {
+                match CaseStatus::from_db(s) {
                     Some(st) => f.statuses.push(st),
                     None => errors.push(("status", format!("Unbekannter Status „{s}“."))),
                 }
@@ -175,8 +176,8 @@ pub struct Line {
 /// The deadline state staff read: overdue since …, due in … working days, held.
 pub fn deadline_text(cal: &Calendar, c: &StaffCase, today: NaiveDate) -> (String, &'static str) {
     let r = &c.row;
-    match r.status.as_str() {
-        "open" if r.due < today => {
+    match r.status {
+        CaseStatus::Open if r.due < today => {
             let n = calendar::working_days_overdue(cal, r.due, today);
             let text = match n {
                 0 => format!("überfällig (Frist war {})", staff::ymd(r.due)),
@@ -185,8 +186,8 @@ pub fn deadline_text(cal: &Calendar, c: &StaffCase, today: NaiveDate) -> (String
             };
             (text, "overdue")
         }
-        "open" if r.due == today => ("heute fällig".to_string(), "today"),
-        "open" => {
+        CaseStatus::Open if r.due == today => ("heute fällig".to_string(), "today"),
+        CaseStatus::Open => {
             let n = cal.working_days_between(today, r.due);
             let text = match n {
                 1 => format!("fällig in 1 Arbeitstag ({})", staff::ymd(r.due)),
@@ -194,7 +195,7 @@ pub fn deadline_text(cal: &Calendar, c: &StaffCase, today: NaiveDate) -> (String
             };
             (text, "")
         }
-        "on_hold" => (
+        CaseStatus::OnHold => (
             format!(
                 "ruht seit {}",
                 r.hold_since
@@ -224,15 +225,14 @@ fn line(cal: &Calendar, c: &StaffCase, today: NaiveDate) -> Line {
             (None, Some(s)) => format!("{} (Vorschlag)", staff::kind_label(s)),
             (None, None) => "nicht eingestuft".to_string(),
         },
-        status: staff::status_label(&r.status),
+        status: r.status.label().to_string(),
         assignee: r.assignee.clone().unwrap_or_else(|| "niemand".to_string()),
         deadline,
         urgency,
-        ack: staff::ack_status_label(&r.ack_status).to_string(),
+        ack: r.ack_status.label().to_string(),
         review: r
             .review_reason
-            .as_deref()
-            .map(crate::digest::review_text)
+            .map(|r| r.digest_text().to_string())
             .unwrap_or_default(),
     }
 }
@@ -291,9 +291,9 @@ pub async fn work_list(who: Signed, State(s): State<WebState>, RawQuery(q): RawQ
             format!("/vorgaenge?{base}&page={p}")
         }
     };
-    let statuses: Vec<(&str, &str)> = Status::ALL
+    let statuses: Vec<(&str, &str)> = CaseStatus::ALL
         .iter()
-        .map(|s| (s.as_str(), s.label()))
+        .map(|s| (s.as_db(), s.label()))
         .collect();
     s.templates.page(
         status,
@@ -325,7 +325,7 @@ mod tests {
             "status=open&status=closed&overdue=1&due_within=3&kind=keine&assignee=mir&received_from=2026-01-01&page=2",
         );
         let f = i.to_filter(Some("Frau Beispiel")).unwrap();
-        assert_eq!(f.statuses, vec![Status::Open, Status::Closed]);
+        assert_eq!(f.statuses, vec![CaseStatus::Open, CaseStatus::Closed]);
         assert!(f.overdue);
         assert_eq!(f.due_within, Some(3));
         assert!(f.unclassified);
@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn default_is_open_and_held_and_alle_is_everything() {
         let f = FilterInput::parse("").to_filter(None).unwrap();
-        assert_eq!(f.statuses, vec![Status::Open, Status::OnHold]);
+        assert_eq!(f.statuses, vec![CaseStatus::Open, CaseStatus::OnHold]);
         let f = FilterInput::parse("status=alle").to_filter(None).unwrap();
         assert!(f.statuses.is_empty());
         let f = FilterInput::parse("assignee=niemand")

@@ -1428,3 +1428,53 @@ async fn a_mail_without_from_gets_its_sender_from_the_envelope_and_says_so() {
         "{show}"
     );
 }
+
+/// An acknowledgement template that passes `check` (it renders the sample values) but fails
+/// for a real case: the case is committed, its acknowledgement recorded as suppressed with the
+/// reason, the mail moved on; nothing is retried and no "database error" is logged.
+#[tokio::test]
+async fn an_ack_template_failing_at_intake_suppresses_the_ack_and_keeps_the_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = project_dir().join("templates");
+    std::fs::copy(
+        shipped.join("digest.txt.j2"),
+        dir.path().join("digest.txt.j2"),
+    )
+    .unwrap();
+    let ack = std::fs::read_to_string(shipped.join("ack.txt.j2")).unwrap();
+    // Renders nothing for the sample case number used at load; fails for any other.
+    let broken = format!(
+        "{{%- if case_number != \"KRM-2026-00042\" %}}{{{{ keine_solche_funktion() }}}}{{% endif -%}}\n{ack}"
+    );
+    std::fs::write(dir.path().join("ack.txt.j2"), broken).unwrap();
+    let tpl = dir.path().display().to_string();
+    let w = World::with_env("acktpl", &[("KRM_TEMPLATES_DIR", tpl.as_str())]).await;
+    let (from, raw) = citizen_mail(&w, "t1", "Vorlage kaputt");
+    w.deliver(&from, &raw).await;
+
+    let (st, log) = w.run_private_async(&["run", "--once"], &[]).await;
+    assert!(st.success(), "{log}");
+    assert!(log.contains("Neue Vorgänge: 1,"), "{log}");
+    assert!(log.contains("ack=suppressed"), "{log}");
+    assert!(!log.contains("ack=enqueued"), "{log}");
+    assert!(!log.to_lowercase().contains("database error"), "{log}");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM cases WHERE ack_status = 'suppressed' AND ack_detail LIKE 'Vorlage%'")
+            .await,
+        1
+    );
+    assert_eq!(w.scalar("SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM case_events WHERE action = 'ack_suppressed'")
+            .await,
+        1
+    );
+    // The mail left the inbox: a second pass finds nothing to do.
+    w.wait_count(OMBUDS, &format!("{}_erfasst", w.folder), 1)
+        .await;
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+    let (st, log) = w.run_private_async(&["run", "--once"], &[]).await;
+    assert!(st.success(), "{log}");
+    assert!(log.contains("Neue Vorgänge: 0,"), "{log}");
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 1);
+}

@@ -1,6 +1,10 @@
 //! Domain vocabulary shared by every stage: addresses, kinds, categories, case numbers.
 //! Pure types with parsing at the edge; no I/O here.
 
+mod states;
+
+pub use states::{AckStatus, CaseStatus, MessageRole, OutboxKind, OutboxStatus, ReviewReason};
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;

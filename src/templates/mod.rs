@@ -2,6 +2,8 @@
 //! and checked by `check`. A rendered template's first line is `Betreff: …`, then a blank line,
 //! then the body; nothing from an incoming mail's content is ever passed in.
 
+pub mod digest_context;
+
 use minijinja::value::{Serde, Value};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -73,7 +75,7 @@ impl Templates {
         };
         // Render once with sample values so a typo in a variable name fails at `check`.
         t.render_ack(&AckContext::sample())?;
-        t.render(DIGEST, crate::digest::sample_context())?;
+        t.render(DIGEST, digest_context::sample_context())?;
         Ok(t)
     }
 
