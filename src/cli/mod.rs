@@ -140,6 +140,24 @@ pub(crate) fn fail(e: anyhow::Error) -> ExitCode {
     ExitCode::from(EXIT_FAILED)
 }
 
+/// Settings for a long-running service (`run`, `web`): logging set up as configured, and
+/// every fault a person must fix in a file reported with exit 2 before any server is contacted.
+pub(crate) fn settings_for_service(cli: &Cli) -> Result<Settings, ExitCode> {
+    let s = load_settings(cli)?;
+    crate::telemetry::init(&s.log.level, s.log.format);
+    for w in &s.warnings {
+        tracing::warn!("{w}");
+    }
+    let review = Review::of(&s);
+    if review.faults > 0 {
+        for (_, line) in review.lines.iter().filter(|(l, _)| *l == Level::Fault) {
+            errln!("krm-intake: {line}");
+        }
+        return Err(ExitCode::from(EXIT_CONFIG));
+    }
+    Ok(s)
+}
+
 /// The database URL, or exit 2 with a German message when it is not set.
 pub(crate) fn database_url(s: &Settings) -> Result<&str, ExitCode> {
     s.database.url.expose().ok_or_else(|| {
@@ -233,22 +251,10 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
         }
         Command::Run { once, no_send } => {
-            let s = match load_settings(&cli) {
+            let s = match settings_for_service(&cli) {
                 Ok(s) => s,
                 Err(c) => return c,
             };
-            crate::telemetry::init(&s.log.level, s.log.format);
-            for w in &s.warnings {
-                tracing::warn!("{w}");
-            }
-            // Faults a person must fix in a file: exit 2 before any server is contacted.
-            let review = Review::of(&s);
-            if review.faults > 0 {
-                for (_, line) in review.lines.iter().filter(|(l, _)| *l == Level::Fault) {
-                    errln!("krm-intake: {line}");
-                }
-                return ExitCode::from(EXIT_CONFIG);
-            }
             if let Err(c) = database_url(&s) {
                 return c;
             }

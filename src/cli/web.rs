@@ -1,27 +1,14 @@
 //! `krm-intake web`: the staff desk in the browser until SIGTERM/SIGINT. Needs only the
 //! database; `[web]` configures address, TLS and session lifetimes.
 
-use super::{Level, Review, EXIT_CONFIG};
-use crate::cli::term::errln;
+use super::{Level, Review};
 use std::process::ExitCode;
 
 pub async fn run(cli: &super::Cli) -> ExitCode {
-    let s = match super::load_settings(cli) {
+    let s = match super::settings_for_service(cli) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    crate::telemetry::init(&s.log.level, s.log.format);
-    for w in &s.warnings {
-        tracing::warn!("{w}");
-    }
-    // Faults a person must fix in a file: exit 2 before the database is contacted.
-    let review = Review::of(&s);
-    if review.faults > 0 {
-        for (_, line) in review.lines.iter().filter(|(l, _)| *l == Level::Fault) {
-            errln!("krm-intake: {line}");
-        }
-        return ExitCode::from(EXIT_CONFIG);
-    }
     let url = match super::database_url(&s) {
         Ok(u) => u,
         Err(c) => return c,
