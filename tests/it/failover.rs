@@ -5,29 +5,13 @@
 use crate::helpers::*;
 use crate::ops::{append_many, daemon, free_port, http_get, wait_http, Proc};
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MAILS: usize = 300;
 const MORE: usize = 5;
 
 fn citizen_mail(w: &World, n: usize) -> Vec<u8> {
     numbered_citizen_mail(w, "fo", n)
-}
-
-/// Polls `cond` every 250 ms until it holds; panics with `what` after `cap`.
-async fn wait_until<F, Fut>(cap: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < cap {
-        if cond().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("{what}: not reached within {} s", cap.as_secs());
 }
 
 fn role(port: u16) -> Option<String> {

@@ -394,6 +394,31 @@ pub fn numbered_citizen_mail(w: &World, tag: &str, n: usize) -> Vec<u8> {
     )
 }
 
+/// Polls `cond` every `every` until it holds; panics with `what` after `cap`.
+pub async fn poll_until<F, Fut>(cap: Duration, every: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < cap {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(every).await;
+    }
+    panic!("{what}: not reached within {} s", cap.as_secs());
+}
+
+/// [`poll_until`] every 250 ms.
+pub async fn wait_until<F, Fut>(cap: Duration, what: &str, cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    poll_until(cap, Duration::from_millis(250), what, cond).await
+}
+
 /// Mails in `folder` of `user`, or why the folder cannot be read.
 pub async fn try_count(user: &str, folder: &str) -> Result<usize, String> {
     let mut mb = login(user).await;

@@ -15,22 +15,6 @@ fn citizen_mail(w: &World, n: usize) -> Vec<u8> {
     numbered_citizen_mail(w, "oc", n)
 }
 
-/// Polls `cond` every `every` until it holds; panics with `what` after `cap`.
-async fn wait_for<F, Fut>(cap: Duration, every: Duration, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < cap {
-        if cond().await {
-            return;
-        }
-        tokio::time::sleep(every).await;
-    }
-    panic!("{what}: not reached within {} s", cap.as_secs());
-}
-
 /// Takes the inbox into cases and acknowledgement rows without sending any.
 async fn ingest_without_sending(w: &World, n: usize) {
     let raws: Vec<Vec<u8>> = (0..n).map(|i| citizen_mail(w, i)).collect();
@@ -98,7 +82,7 @@ async fn kills_during_a_drain_repeat_at_most_parallel_acknowledgements_each() {
         );
         // The dead sender's claims are free at once: every pending row is takeable.
         let pending = N as i64 - after;
-        wait_for(
+        poll_until(
             Duration::from_secs(30),
             Duration::from_millis(50),
             "the killed sender's rows takeable",
@@ -230,7 +214,7 @@ async fn a_killed_senders_rows_are_taken_over_by_a_running_sender_before_their_l
             .expect("lease");
     a.kill9();
 
-    wait_for(
+    poll_until(
         Duration::from_secs(60),
         Duration::from_millis(100),
         "B sent the dead sender's rows",
