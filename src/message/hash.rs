@@ -183,39 +183,40 @@ Authentication-Results: mx.jobcenter.test; dkim=pass\n{MAIL}"
 pub fn raw_message_id(raw: &[u8]) -> Option<String> {
     let raw = strip_mbox_from_line(raw);
     let head = &raw[..raw.len().min(64 * 1024)];
-    let text = String::from_utf8_lossy(head);
-    let mut lines = text
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r'))
-        .peekable();
-    while let Some(line) = lines.next() {
+    let (_, v) = raw_header_fields(head)
+        .into_iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("message-id"))?;
+    let start = v.find('<')?;
+    let end = v[start..].find('>')? + start;
+    let id: String = v[start..=end]
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .collect();
+    (id.len() > 2).then_some(id)
+}
+
+/// The top header block's fields of a mail that need not parse (name, unfolded value), in
+/// order; stops at the blank line. For cheap scans that must not depend on the full parser.
+pub fn raw_header_fields(raw: &[u8]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in raw.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
         }
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if !name.trim().eq_ignore_ascii_case("message-id") {
-            continue;
-        }
-        let mut v = value.to_string();
-        while let Some(next) = lines.peek() {
-            if next.starts_with(' ') || next.starts_with('\t') {
-                v.push_str(next);
-                lines.next();
-            } else {
-                break;
+        let text = String::from_utf8_lossy(line);
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some((_, v)) = out.last_mut() {
+                v.push(' ');
+                v.push_str(text.trim());
             }
+            continue;
         }
-        let start = v.find('<')?;
-        let end = v[start..].find('>')? + start;
-        let id: String = v[start..=end]
-            .chars()
-            .filter(|c| !c.is_whitespace() && !c.is_control())
-            .collect();
-        return (id.len() > 2).then_some(id);
+        if let Some((n, v)) = text.split_once(':') {
+            out.push((n.trim().to_string(), v.trim().to_string()));
+        }
     }
-    None
+    out
 }
 
 #[cfg(test)]

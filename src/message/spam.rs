@@ -4,7 +4,7 @@
 //! count — headers added on the way in stand above it, forged ones below. Pure; reads only the
 //! header block.
 
-use super::hash::strip_mbox_from_line;
+use super::hash::{raw_header_fields, strip_mbox_from_line};
 
 /// The headers that mark spam, and whose `Received:` line vouches for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl SpamPolicy {
             return None;
         }
         let mut found: Option<String> = None;
-        for (name, value) in header_fields(strip_mbox_from_line(raw)) {
+        for (name, value) in raw_header_fields(strip_mbox_from_line(raw)) {
             let lname = name.to_ascii_lowercase();
             if lname == "received" {
                 if let Some(host) = &self.trusted_received_by {
@@ -114,29 +114,6 @@ fn received_by(value: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// The top header block's fields (name, unfolded value), in order; stops at the blank line.
-fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for line in raw.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        let text = String::from_utf8_lossy(line);
-        if line[0] == b' ' || line[0] == b'\t' {
-            if let Some((_, v)) = out.last_mut() {
-                v.push(' ');
-                v.push_str(text.trim());
-            }
-            continue;
-        }
-        if let Some((n, v)) = text.split_once(':') {
-            out.push((n.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
