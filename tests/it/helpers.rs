@@ -307,16 +307,11 @@ impl World {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> (std::process::ExitStatus, String) {
-        let mut c = self.command();
-        c.env("KRM_LOG_LEVEL", "info").args(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let out = c.output().expect("run krm-intake");
-        let text = String::from_utf8_lossy(&out.stderr).to_string()
-            + &String::from_utf8_lossy(&out.stdout);
-        self.assert_private(&text);
-        (out.status, text)
+        let out = self
+            .private_command(args, env)
+            .output()
+            .expect("run krm-intake");
+        self.checked_output(out)
     }
 
     /// [`World::run_private`] without blocking the test's runtime (for tests whose in-process
@@ -326,15 +321,24 @@ impl World {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> (std::process::ExitStatus, String) {
+        let out = tokio::process::Command::from(self.private_command(args, env))
+            .output()
+            .await
+            .expect("run krm-intake");
+        self.checked_output(out)
+    }
+
+    fn private_command(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
         let mut c = self.command();
         c.env("KRM_LOG_LEVEL", "info").args(args);
         for (k, v) in env {
             c.env(k, v);
         }
-        let out = tokio::process::Command::from(c)
-            .output()
-            .await
-            .expect("run krm-intake");
+        c
+    }
+
+    /// Status and everything written (stderr, then stdout), checked for personal data.
+    fn checked_output(&self, out: std::process::Output) -> (std::process::ExitStatus, String) {
         let text = String::from_utf8_lossy(&out.stderr).to_string()
             + &String::from_utf8_lossy(&out.stdout);
         self.assert_private(&text);

@@ -244,11 +244,19 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
         })
 }
 
-#[tokio::test]
-async fn health_readiness_and_metrics_over_http() {
+/// A world whose daemon serves its HTTP endpoints on a free port of its own.
+async fn world_with_http(test: &str) -> (World, u16) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let w = World::with_env("http", &[("KRM_HTTP_LISTEN", listen.as_str())]).await;
+    (
+        World::with_env(test, &[("KRM_HTTP_LISTEN", listen.as_str())]).await,
+        port,
+    )
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_over_http() {
+    let (w, port) = world_with_http("http").await;
     w.deliver(&w.sender(CITIZEN), &citizen_mail(&w, 1)).await;
     let mut p = daemon(&w, &[]);
     wait_http(port).await;
@@ -401,9 +409,7 @@ fn has_sample(metrics: &str, name: &str) -> bool {
 async fn every_documented_metric_is_there_from_the_start() {
     let names = documented_metrics();
     assert!(names.len() >= 12, "metric table not found: {names:?}");
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let w = World::with_env("metricsdoc", &[("KRM_HTTP_LISTEN", listen.as_str())]).await;
+    let (w, port) = world_with_http("metricsdoc").await;
     w.prepare_folder(OMBUDS, &w.folder).await;
     let mut p = daemon(&w, &[]);
     wait_http(port).await;
@@ -422,9 +428,7 @@ async fn every_documented_metric_is_there_from_the_start() {
 
 #[tokio::test]
 async fn readyz_reports_a_stuck_outbox() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let w = World::with_env("stuck", &[("KRM_HTTP_LISTEN", listen.as_str())]).await;
+    let (w, port) = world_with_http("stuck").await;
     w.deliver(&w.sender(CITIZEN), &citizen_mail(&w, 1)).await;
     let (st, log) = w.run_private(&["run", "--once", "--no-send"], &[]);
     assert!(st.success(), "{log}");
