@@ -1,0 +1,542 @@
+//! The staff commands against the database: each loads the case under a row lock, applies a pure
+//! transition, writes the changed fields and one audit row per field in one transaction.
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use sqlx::PgPool;
+use std::str::FromStr;
+
+use crate::calendar::{self, Calendar, DeadlinePolicy};
+use crate::domain::{AckStatus, CaseNumber, CaseStatus, Kind, OutboxKind, ReviewReason};
+use crate::intake;
+use crate::rules::RuleSet;
+use crate::store::cases::{self, Event, NewCase};
+use crate::store::staff::{self as q, StaffCase};
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Commands against the database: one transaction each
+// ---------------------------------------------------------------------------------------------
+
+/// The outcome of a command: the case and every field it changed (empty: nothing to do).
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub number: String,
+    pub changes: Vec<FieldChange>,
+}
+
+fn normalise_number(number: &str) -> Result<String> {
+    CaseNumber::from_str(number)
+        .map(|n| n.to_string())
+        .map_err(StaffError::Refused)
+}
+
+async fn load_locked(conn: &mut sqlx::PgConnection, number: &str) -> Result<StaffCase> {
+    let id = q::id_of(conn, number)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number.to_string()))?;
+    cases::lock(conn, id).await?;
+    q::get(conn, id)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number.to_string()))
+}
+
+async fn write_changes(
+    conn: &mut sqlx::PgConnection,
+    case_id: i64,
+    actor: &Actor,
+    verb: &str,
+    changes: &[FieldChange],
+) -> Result<()> {
+    for c in changes {
+        cases::add_event(
+            conn,
+            case_id,
+            &Event {
+                actor: &actor.os_user,
+                stated_by: actor.stated_by.as_deref(),
+                action: verb,
+                old_value: c.old.clone(),
+                new_value: c.new.clone(),
+                detail: Some(c.field.key().to_string()),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Loads, transforms and stores one case in one transaction; one audit row per changed field,
+/// with `verb` as the action.
+pub async fn apply<F>(
+    pool: &PgPool,
+    number: &str,
+    actor: &Actor,
+    verb: &str,
+    f: F,
+) -> Result<Applied>
+where
+    F: FnOnce(&StaffCase, &CaseState, &str) -> Result<CaseState>,
+{
+    let number = normalise_number(number)?;
+    let mut tx = pool.begin().await?;
+    let case = load_locked(&mut tx, &number).await?;
+    let old = CaseState::of(&case);
+    let new = f(&case, &old, &number)?;
+    let changes = changes(&old, &new);
+    if !changes.is_empty() {
+        q::update_state(&mut tx, case.row.id, &new).await?;
+        write_changes(&mut tx, case.row.id, actor, verb, &changes).await?;
+    }
+    tx.commit().await?;
+    Ok(Applied { number, changes })
+}
+
+/// Adds a note (the *Erfasserbemerkung*) to the timeline.
+pub async fn note(pool: &PgPool, number: &str, actor: &Actor, text: &str) -> Result<Applied> {
+    let number = normalise_number(number)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(refused("Die Bemerkung ist leer"));
+    }
+    let mut tx = pool.begin().await?;
+    let case = load_locked(&mut tx, &number).await?;
+    cases::add_event(
+        &mut tx,
+        case.row.id,
+        &Event {
+            actor: &actor.os_user,
+            stated_by: actor.stated_by.as_deref(),
+            action: "note",
+            new_value: Some(text.to_string()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Applied {
+        number,
+        changes: Vec::new(),
+    })
+}
+
+/// Merges case `number` into `into`. Both rows are locked in id order.
+pub async fn merge_cases(
+    pool: &PgPool,
+    number: &str,
+    into: &str,
+    actor: &Actor,
+) -> Result<Applied> {
+    let number = normalise_number(number)?;
+    let into = normalise_number(into)?;
+    let mut tx = pool.begin().await?;
+    let a_id = q::id_of(&mut tx, &number)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number.clone()))?;
+    let b_id = q::id_of(&mut tx, &into)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(into.clone()))?;
+    for id in [a_id.min(b_id), a_id.max(b_id)] {
+        cases::lock(&mut tx, id).await?;
+    }
+    let a = q::get(&mut tx, a_id)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number.clone()))?;
+    let b = q::get(&mut tx, b_id)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(into.clone()))?;
+    let old = CaseState::of(&a);
+    let target = CaseRef {
+        id: b_id,
+        number: into.clone(),
+    };
+    let new = merge(&old, &number, &target, &CaseState::of(&b))?;
+    let changes = changes(&old, &new);
+    q::update_state(&mut tx, a_id, &new).await?;
+    write_changes(&mut tx, a_id, actor, "merge", &changes).await?;
+    cases::add_event(
+        &mut tx,
+        b_id,
+        &Event {
+            actor: &actor.os_user,
+            stated_by: actor.stated_by.as_deref(),
+            action: "merged_from",
+            new_value: Some(number.clone()),
+            detail: Some(format!("{number} in diesen Vorgang zusammengeführt")),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Applied { number, changes })
+}
+
+/// The outcome of `case confirm`.
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    pub applied: Applied,
+    /// The held acknowledgement was put into the outbox.
+    pub ack_enqueued: bool,
+}
+
+/// Confirms a case held for suspected spam (`review_reason` `spam`): it counts from now on like
+/// any other, and the acknowledgement held back at intake goes into the outbox as intake would
+/// have put it (an acknowledgement suppressed for another reason stays suppressed). Audit rows:
+/// `confirm` for the review reason and for each changed acknowledgement field.
+pub async fn confirm(
+    pool: &PgPool,
+    number: &str,
+    actor: &Actor,
+    settings: &crate::config::Settings,
+    templates: &crate::templates::Templates,
+) -> Result<Confirmed> {
+    let number = normalise_number(number)?;
+    let mut tx = pool.begin().await?;
+    let case = load_locked(&mut tx, &number).await?;
+    let old = CaseState::of(&case);
+    refuse_if_gone(&old, &number)?;
+    if case.row.review_reason != Some(ReviewReason::Spam) {
+        return Err(refused(format!(
+            "{number} steht nicht unter Spam-Verdacht; nichts zu bestätigen"
+        )));
+    }
+    let id = case.row.id;
+    q::clear_review_reason(&mut tx, id).await?;
+    cases::add_event(
+        &mut tx,
+        id,
+        &Event {
+            actor: &actor.os_user,
+            stated_by: actor.stated_by.as_deref(),
+            action: "confirm",
+            old_value: Some(ReviewReason::Spam.as_db().to_string()),
+            new_value: None,
+            detail: Some("review_reason".to_string()),
+        },
+    )
+    .await?;
+
+    let mut new = old.clone();
+    let mut ack_enqueued = false;
+    let held = old.ack_status == AckStatus::Suppressed
+        && old.ack_detail.as_deref() == Some(intake::SPAM_HELD);
+    if held {
+        match q::initial_mail(&mut tx, id).await?.and_then(|m| {
+            let to = m.recipient.clone().filter(|r| !r.is_empty())?;
+            Some((m, to))
+        }) {
+            None => {
+                new.ack_detail = Some(intake::NO_SENDER.to_string());
+            }
+            Some((m, to)) => {
+                let outbox_id = crate::store::outbox::next_id(&mut tx).await?;
+                let mut references = m.refs.clone();
+                references.extend(m.message_id.clone());
+                let built = intake::build_ack(
+                    settings,
+                    templates,
+                    &intake::AckRequest {
+                        outbox_id,
+                        number: &number,
+                        to: &to,
+                        in_reply_to: m.message_id.as_deref(),
+                        references: &references,
+                        received_at: case.row.received_at,
+                        due: case.row.due,
+                    },
+                );
+                match built {
+                    Ok((message_id, raw)) => {
+                        let dedupe_key = format!("ack:{id}");
+                        ack_enqueued = crate::store::outbox::enqueue(
+                            &mut tx,
+                            &crate::store::outbox::NewOutbox {
+                                id: outbox_id,
+                                kind: OutboxKind::Ack,
+                                case_id: Some(id),
+                                recipient: &to.to_lowercase(),
+                                message_id: &message_id,
+                                dedupe_key: Some(&dedupe_key),
+                                raw: &raw,
+                            },
+                        )
+                        .await?;
+                        if ack_enqueued {
+                            new.ack_status = AckStatus::Pending;
+                            new.ack_detail = None;
+                        }
+                    }
+                    Err(intake::AckBuildError::Address(_)) => {
+                        new.ack_detail = Some(intake::ACK_ADDRESS_INVALID.to_string());
+                    }
+                    Err(intake::AckBuildError::Template(e)) => {
+                        return Err(StaffError::Template(e));
+                    }
+                }
+            }
+        }
+    }
+    let changes = changes(&old, &new);
+    if !changes.is_empty() {
+        q::update_state(&mut tx, id, &new).await?;
+        write_changes(&mut tx, id, actor, "confirm", &changes).await?;
+    }
+    tx.commit().await?;
+    Ok(Confirmed {
+        applied: Applied { number, changes },
+        ack_enqueued,
+    })
+}
+
+/// Records a reaction that did not come by mail: a new case with its deadlines, numbered by
+/// the Berlin year of receipt; no acknowledgement is sent (`ack_status` `none`, or `manual`
+/// when staff say they sent one).
+pub async fn new_case(
+    pool: &PgPool,
+    cal: &Calendar,
+    policy: DeadlinePolicy,
+    rules: &RuleSet,
+    m: &ManualCase,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    check_manual(m, now)?;
+    let deadlines = calendar::compute(cal, policy, m.received_at);
+    let year = calendar::berlin_date(m.received_at).year();
+    let mut tx = pool.begin().await?;
+    let nc = NewCase {
+        channel: m.channel.as_str().to_string(),
+        received_at: m.received_at,
+        suggested_kind: None,
+        suggested_topics: Vec::new(),
+        kind: None,
+        organisation: None,
+        category: None,
+        third_party: false,
+        rule_id: None,
+        ruleset_version: None,
+        rule_evidence: None,
+        review_reason: None,
+        possible_duplicate_of: None,
+        ack_due: deadlines.ack_due,
+        due_unshifted: deadlines.due_unshifted,
+        due: deadlines.due,
+        ack_status: AckStatus::None,
+        ack_detail: None,
+    };
+    let (id, number) = cases::insert_case(&mut tx, &nc, year).await?;
+    let number = number.to_string();
+    let case = q::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number.clone()))?;
+    let base = CaseState::of(&case);
+    let new = manual_state(&base, m, rules, now)?;
+    cases::add_event(
+        &mut tx,
+        id,
+        &Event {
+            actor: &actor.os_user,
+            stated_by: actor.stated_by.as_deref(),
+            action: "created",
+            new_value: Some(m.channel.as_str().to_string()),
+            detail: Some(format!(
+                "Vorgang von Hand erfasst (Eingang per {})",
+                m.channel.label()
+            )),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let changes = changes(&base, &new);
+    if !changes.is_empty() {
+        q::update_state(&mut tx, id, &new).await?;
+        write_changes(&mut tx, id, actor, "new", &changes).await?;
+    }
+    tx.commit().await?;
+    Ok(Applied { number, changes })
+}
+
+pub async fn detail(pool: &PgPool, number: &str) -> Result<CaseDetail> {
+    let number = normalise_number(number)?;
+    let mut conn = pool.acquire().await?;
+    let id = q::id_of(&mut conn, &number)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number.clone()))?;
+    let case = q::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number.clone()))?;
+    Ok(CaseDetail {
+        messages: q::messages(&mut conn, id).await?,
+        attachments: q::attachments(&mut conn, id).await?,
+        events: q::events(&mut conn, id).await?,
+        case,
+    })
+}
+
+/// Filters of `case list`. Dates are Berlin dates of receipt, both inclusive.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub statuses: Vec<CaseStatus>,
+    pub organisation: Option<String>,
+    pub kind: Option<Kind>,
+    pub unclassified: bool,
+    pub assignee: Option<String>,
+    pub unassigned: bool,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Open cases whose deadline has passed (`due` before today).
+    pub overdue: bool,
+    /// Open cases due within this many working days (today included, not yet overdue).
+    pub due_within: Option<u32>,
+}
+
+/// Cases matching `f`, by receipt time. `today` is the Berlin date the deadline filters use.
+pub async fn list(
+    pool: &PgPool,
+    cal: &Calendar,
+    f: &ListFilter,
+    today: NaiveDate,
+) -> Result<Vec<StaffCase>> {
+    if let (Some(a), Some(b)) = (f.from, f.to) {
+        if a > b {
+            return Err(refused(format!(
+                "--from {} liegt nach --to {}",
+                ymd(a),
+                ymd(b)
+            )));
+        }
+    }
+    let start = |d: NaiveDate| calendar::berlin_local_to_utc(d, NaiveTime::MIN);
+    let sf = q::ListQuery {
+        statuses: (!f.statuses.is_empty()).then(|| f.statuses.clone()),
+        organisation: f.organisation.clone(),
+        kind: f.kind.map(|k| k.as_str().to_string()),
+        unclassified: f.unclassified,
+        assignee: f.assignee.clone(),
+        unassigned: f.unassigned,
+        from: f.from.and_then(start),
+        until: f.to.and_then(|d| d.succ_opt()).and_then(start),
+    };
+    let mut conn = pool.acquire().await?;
+    let rows = q::list(&mut conn, &sf).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|c| deadline_filter(cal, f, c.row.status, c.row.due, today))
+        .collect())
+}
+
+/// The deadline filters: only open cases can be overdue or due (a held case's deadline is
+/// suspended until it is resumed).
+pub fn deadline_filter(
+    cal: &Calendar,
+    f: &ListFilter,
+    status: CaseStatus,
+    due: NaiveDate,
+    today: NaiveDate,
+) -> bool {
+    if !f.overdue && f.due_within.is_none() {
+        return true;
+    }
+    if status != CaseStatus::Open {
+        return false;
+    }
+    let overdue = due < today;
+    let within = f
+        .due_within
+        .is_some_and(|n| calendar::is_due_within(cal, due, today, n));
+    (f.overdue && overdue) || within
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::test_dates::d;
+    use crate::calendar::{ClosingDay, Land};
+
+    fn cal() -> Calendar {
+        Calendar::new(
+            Land::SN,
+            vec![
+                ClosingDay::parse("12-24").unwrap(),
+                ClosingDay::parse("12-31").unwrap(),
+            ],
+        )
+    }
+
+    #[test]
+    fn deadline_filters_only_take_open_cases() {
+        let c = cal();
+        let today = d("2026-03-12"); // Thursday
+        let over = ListFilter {
+            overdue: true,
+            ..Default::default()
+        };
+        assert!(deadline_filter(
+            &c,
+            &over,
+            CaseStatus::Open,
+            d("2026-03-11"),
+            today
+        ));
+        assert!(!deadline_filter(
+            &c,
+            &over,
+            CaseStatus::Open,
+            d("2026-03-12"),
+            today
+        ));
+        assert!(!deadline_filter(
+            &c,
+            &over,
+            CaseStatus::OnHold,
+            d("2026-03-01"),
+            today
+        ));
+        assert!(!deadline_filter(
+            &c,
+            &over,
+            CaseStatus::Closed,
+            d("2026-03-01"),
+            today
+        ));
+        let within = ListFilter {
+            due_within: Some(2),
+            ..Default::default()
+        };
+        assert!(deadline_filter(
+            &c,
+            &within,
+            CaseStatus::Open,
+            d("2026-03-12"),
+            today
+        ));
+        assert!(deadline_filter(
+            &c,
+            &within,
+            CaseStatus::Open,
+            d("2026-03-16"),
+            today
+        ));
+        assert!(!deadline_filter(
+            &c,
+            &within,
+            CaseStatus::Open,
+            d("2026-03-17"),
+            today
+        ));
+        assert!(!deadline_filter(
+            &c,
+            &within,
+            CaseStatus::Open,
+            d("2026-03-11"),
+            today
+        ));
+        assert!(deadline_filter(
+            &c,
+            &ListFilter::default(),
+            CaseStatus::Merged,
+            d("2000-01-01"),
+            today
+        ));
+    }
+}
