@@ -72,10 +72,7 @@ impl IntakeLock {
     }
 
     pub async fn try_acquire(&mut self) -> anyhow::Result<bool> {
-        let (ok,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock(hashtext($1))")
-            .bind(&self.key)
-            .fetch_one(&mut self.conn)
-            .await?;
+        let ok = crate::store::try_named_lock(&mut self.conn, &self.key).await?;
         self.held = ok;
         Ok(ok)
     }

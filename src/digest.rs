@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::calendar::{self, Calendar};
 use crate::config::Settings;
-use crate::domain::{AckStatus, CaseStatus, Kind};
+use crate::domain::{kind_label, ymd, AckStatus, CaseStatus};
 use crate::smtp;
 use crate::store::digest::{self as q, DigestCaseRow, DigestQuarantineRow};
 use crate::store::{outbox, StoreError};
@@ -90,16 +90,6 @@ const WEEKDAYS_DE: [&str; 7] = [
 
 pub fn weekday_de(date: NaiveDate) -> &'static str {
     WEEKDAYS_DE[date.weekday().num_days_from_monday() as usize]
-}
-
-fn ymd(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
-}
-
-fn kind_label(raw: &str) -> String {
-    raw.parse::<Kind>()
-        .map(|k| k.label().to_string())
-        .unwrap_or_else(|_| raw.to_string())
 }
 
 fn kind_text(c: &DigestCaseRow) -> String {

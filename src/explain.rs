@@ -274,8 +274,7 @@ fn explain_parsed(
     }
 }
 
-/// Our own outgoing Message-IDs start like this (see `smtp::outbox_message_id`).
-const OWN_MESSAGE_ID_PREFIX: &str = "<krm-";
+use crate::domain::OWN_MESSAGE_ID_PREFIX;
 
 fn any_own<'a>(mut ids: impl Iterator<Item = &'a String>) -> bool {
     ids.any(|r| r.starts_with(OWN_MESSAGE_ID_PREFIX))

@@ -471,7 +471,7 @@ async fn find_own_mail_case(
 ) -> Result<Option<i64>, StoreError> {
     let own: Vec<String> = refs
         .iter()
-        .filter(|r| r.starts_with("<krm-"))
+        .filter(|r| r.starts_with(crate::domain::OWN_MESSAGE_ID_PREFIX))
         .cloned()
         .collect();
     if own.is_empty() {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use thiserror::Error;
 
 use crate::calendar;
-use crate::domain::{AckStatus, CaseStatus};
+use crate::domain::{ymd, AckStatus, CaseStatus};
 use crate::staff::Channel;
 use crate::store::report::{self as q, ReportCaseRow};
 use crate::store::StoreError;
@@ -58,10 +58,6 @@ pub struct Span {
 
 fn ser_date<S: serde::Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&d.format("%Y-%m-%d").to_string())
-}
-
-fn ymd(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
 }
 
 fn date(y: i32, m: u32, d: u32) -> Result<NaiveDate, ReportError> {

@@ -195,7 +195,8 @@ pub fn build(o: &Outgoing<'_>) -> Result<Vec<u8>, SmtpError> {
 
 /// Our Message-ID for an outbox row: recognisable, so a repeat after a crash is visible.
 pub fn outbox_message_id(kind: crate::domain::OutboxKind, id: i64, domain: &str) -> String {
-    format!("<krm-{kind}-{id}@{domain}>")
+    let prefix = crate::domain::OWN_MESSAGE_ID_PREFIX;
+    format!("{prefix}{kind}-{id}@{domain}>")
 }
 
 #[cfg(test)]

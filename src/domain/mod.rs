@@ -93,6 +93,22 @@ impl FromStr for Kind {
     }
 }
 
+/// Every Message-ID this product generates starts like this (`smtp::outbox_message_id`), so a
+/// reply to or a bounce of our own mail is recognised by its references.
+pub const OWN_MESSAGE_ID_PREFIX: &str = "<krm-";
+
+/// German label of a stored kind spelling (an unknown spelling is shown as stored).
+pub fn kind_label(raw: &str) -> String {
+    raw.parse::<Kind>()
+        .map(|k| k.label().to_string())
+        .unwrap_or_else(|_| raw.to_string())
+}
+
+/// A date as staff read it in every output: `YYYY-MM-DD`.
+pub fn ymd(d: chrono::NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
 /// Category of the organisation behind a mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Category {

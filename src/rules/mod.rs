@@ -5,6 +5,7 @@
 mod check;
 mod defs;
 mod file;
+pub(crate) use file::is_rule_file_name;
 mod forward;
 mod hints;
 mod matcher;

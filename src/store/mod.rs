@@ -1,6 +1,7 @@
 //! PostgreSQL: the only place that builds SQL. Connects, applies migrations, and offers one
 //! function per query, grouped by table. Exactly-once rests on the unique keys of the schema.
 
+pub mod access;
 pub mod accounts;
 pub mod cases;
 pub mod digest;
@@ -180,6 +181,27 @@ fn connect_failure(o: &PgConnectOptions, e: &sqlx::Error) -> String {
 }
 
 /// Strips NUL bytes, which PostgreSQL refuses in text columns.
+/// Take the session-level advisory lock named `key` if it is free; it is held until released or
+/// until this connection closes. Used for the intake lock and the purge run.
+pub async fn try_named_lock(conn: &mut PgConnection, key: &str) -> Result<bool> {
+    let (ok,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock(hashtext($1))")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(ok)
+}
+
+/// Take the session-level advisory lock of the pair (`class`, `key`) if it is free (the
+/// outbox's sender tokens, one class of many small keys).
+pub async fn try_pair_lock(conn: &mut PgConnection, class: i32, key: i32) -> Result<bool> {
+    let (ok,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1, $2)")
+        .bind(class)
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(ok)
+}
+
 pub fn text(s: &str) -> String {
     if s.contains('\0') {
         s.replace('\0', "")

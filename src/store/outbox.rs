@@ -158,12 +158,7 @@ impl SenderLock {
         // A random token is free unless another live sender drew it; a few draws suffice.
         for _ in 0..16 {
             let token = (rand::random::<u32>() >> 1).max(1) as i32;
-            let (ok,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1, $2)")
-                .bind(SENDER_LOCK_CLASS)
-                .bind(token)
-                .fetch_one(&mut conn)
-                .await?;
-            if ok {
+            if super::try_pair_lock(&mut conn, SENDER_LOCK_CLASS, token).await? {
                 return Ok(SenderLock { conn, token });
             }
         }

@@ -357,9 +357,5 @@ pub async fn log_pool(pool: &PgPool, number: &str, at: DateTime<Utc>, what: &str
 pub const LOCK_KEY: &str = "krm-intake:purge";
 
 pub async fn try_lock(conn: &mut PgConnection) -> Result<bool> {
-    let (ok,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock(hashtext($1))")
-        .bind(LOCK_KEY)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(ok)
+    super::try_named_lock(conn, LOCK_KEY).await
 }
