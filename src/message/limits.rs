@@ -123,7 +123,7 @@ fn walk_message(
     let mut stack: Vec<Entry> = Vec::new();
     let mut headers = Vec::new();
 
-    'outer: loop {
+    loop {
         check_header_block(raw.get(stream.offset()..).unwrap_or_default(), walk.limits)?;
         headers.clear();
         if !stream.parse_headers(parser, &mut headers) {
@@ -165,13 +165,8 @@ fn walk_message(
             is_message = false;
         }
 
-        let encoding = match headers.header_value(&HeaderName::ContentTransferEncoding) {
-            Some(HeaderValue::Text(e)) if e.eq_ignore_ascii_case("base64") => Encoding::Base64,
-            Some(HeaderValue::Text(e)) if e.eq_ignore_ascii_case("quoted-printable") => {
-                Encoding::QuotedPrintable
-            }
-            _ => Encoding::None,
-        };
+        let encoding =
+            transfer_encoding(headers.header_value(&HeaderName::ContentTransferEncoding));
 
         if is_message && encoding == Encoding::None {
             let frame = Frame {
@@ -213,37 +208,62 @@ fn walk_message(
         }
 
         if state.boundary.is_some() {
-            'inner: loop {
-                if state.container == Container::Message {
-                    match stack.pop() {
-                        Some(Entry {
-                            frame: mut parent,
-                            entered_message: true,
-                        }) => {
-                            parent.boundary = state.boundary.take();
-                            state = parent;
-                        }
-                        _ => break 'outer,
-                    }
-                }
-                if stream.is_multipart_end() {
-                    if let Some(entry) = stack.pop() {
-                        state = entry.frame;
-                        if let Some(boundary) = state.boundary.as_deref() {
-                            if stream.seek_next_part_offset(boundary).is_some() {
-                                continue 'inner;
-                            }
-                        }
-                    }
-                    break 'outer;
-                }
-                break 'inner;
+            if !climb_after_part(&mut stream, &mut state, &mut stack) {
+                break;
             }
         } else if stream.offset() >= raw.len() {
             break;
         }
     }
     Ok(())
+}
+
+/// After a leaf part inside a multipart: close what ended with it (a nested message, a multipart
+/// at its closing boundary) and step to the next part, as mail-parser does. False when the walk
+/// is over.
+fn climb_after_part(
+    stream: &mut MessageStream<'_>,
+    state: &mut Frame,
+    stack: &mut Vec<Entry>,
+) -> bool {
+    loop {
+        if state.container == Container::Message {
+            match stack.pop() {
+                Some(Entry {
+                    frame: mut parent,
+                    entered_message: true,
+                }) => {
+                    parent.boundary = state.boundary.take();
+                    *state = parent;
+                }
+                _ => return false,
+            }
+        }
+        if !stream.is_multipart_end() {
+            return true;
+        }
+        let Some(entry) = stack.pop() else {
+            return false;
+        };
+        *state = entry.frame;
+        let next = state
+            .boundary
+            .as_deref()
+            .and_then(|boundary| stream.seek_next_part_offset(boundary));
+        if next.is_none() {
+            return false;
+        }
+    }
+}
+
+fn transfer_encoding(value: Option<&HeaderValue<'_>>) -> Encoding {
+    match value {
+        Some(HeaderValue::Text(e)) if e.eq_ignore_ascii_case("base64") => Encoding::Base64,
+        Some(HeaderValue::Text(e)) if e.eq_ignore_ascii_case("quoted-printable") => {
+            Encoding::QuotedPrintable
+        }
+        _ => Encoding::None,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

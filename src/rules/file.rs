@@ -92,6 +92,40 @@ pub(crate) fn is_rule_file_name(name: &str) -> bool {
         && !name.ends_with('~')
 }
 
+/// What a rule must have besides well-formed values: an id, its three required keys (`unset`:
+/// key and whether no valid value was read; a key present with a wrong value is reported once,
+/// where it is) and a condition that is not `text` alone.
+fn check_rule_shape(
+    c: &mut TableCtx<'_, '_>,
+    t: &RawTable,
+    header: usize,
+    unset: [(&str, bool); 3],
+) {
+    if !has_key(t, "id") {
+        c.error(header, "Regel ohne „id“");
+    }
+    for (name, missing) in unset {
+        if missing && !has_key(t, name) {
+            c.error(header, format!("Pflichtangabe „{name}“ fehlt"));
+        }
+    }
+    if has_key(t, Field::Text.key())
+        && !Field::ALL
+            .iter()
+            .any(|f| *f != Field::Text && has_key(t, f.key()))
+    {
+        c.error(
+        header,
+        "„text“ allein ist zu breit: nur zusammen mit einer anderen Bedingung (z. B. cc = \"stadt.test\" und text = \"Sozialpsychiatrischer Dienst\")",
+        );
+    } else if !Field::ALL.iter().any(|f| has_key(t, f.key())) {
+        c.error(
+        header,
+        "Regel ohne Bedingung (mindestens eine von: address, domain, display_name, reply_to, cc, signature, forwarded_from)",
+        );
+    }
+}
+
 fn format_size(bytes: u64) -> String {
     let mb = bytes as f64 / (1024.0 * 1024.0);
     format!("{mb:.1} MB").replace('.', ",")
@@ -317,6 +351,24 @@ impl TableCtx<'_, '_> {
     }
 
     /// A string or an array of strings, each with its line.
+    /// One condition key of a rule (`address`, `domain`, …) with its patterns; None when its
+    /// value is not a string or a list of strings (the error is recorded).
+    fn condition(&mut self, field: Field, key: &str, v: &Spanned<Value>) -> Option<ConditionDef> {
+        let values = self.strings(key, v)?;
+        let mut patterns = Vec::new();
+        for (written, line) in values {
+            match parse_condition(field, &written) {
+                Ok(syntax) => patterns.push(PatternDef {
+                    written,
+                    syntax,
+                    line,
+                }),
+                Err(e) => self.error(line, format!("{key}: {e}")),
+            }
+        }
+        Some(ConditionDef { field, patterns })
+    }
+
     fn strings(&mut self, key: &str, v: &Spanned<Value>) -> Option<Vec<(String, usize)>> {
         let span = v.span();
         let items: Vec<String> = match v.get_ref() {
@@ -481,23 +533,7 @@ impl<'a> FileCtx<'a> {
                     ),
                 },
                 _ => match Field::from_key(key) {
-                    Some(field) => {
-                        let Some(values) = c.strings(key, v) else {
-                            continue;
-                        };
-                        let mut patterns = Vec::new();
-                        for (written, line) in values {
-                            match parse_condition(field, &written) {
-                                Ok(syntax) => patterns.push(PatternDef {
-                                    written,
-                                    syntax,
-                                    line,
-                                }),
-                                Err(e) => c.error(line, format!("{key}: {e}")),
-                            }
-                        }
-                        conditions.push(ConditionDef { field, patterns });
-                    }
+                    Some(field) => conditions.extend(c.condition(field, key, v)),
                     None => c.error(
                         line,
                         format!("unbekannter Schlüssel „{key}“ (erlaubt: {RULE_KEYS})"),
@@ -505,33 +541,12 @@ impl<'a> FileCtx<'a> {
                 },
             }
         }
-        if !has_key(t, "id") {
-            c.error(header, "Regel ohne „id“");
-        }
-        for (name, missing) in [
+        let unset = [
             ("organisation", organisation.is_none()),
             ("category", category.is_none()),
             ("third_party", third_party.is_none()),
-        ] {
-            if missing && !has_key(t, name) {
-                c.error(header, format!("Pflichtangabe „{name}“ fehlt"));
-            }
-        }
-        if has_key(t, Field::Text.key())
-            && !Field::ALL
-                .iter()
-                .any(|f| *f != Field::Text && has_key(t, f.key()))
-        {
-            c.error(
-                header,
-                "„text“ allein ist zu breit: nur zusammen mit einer anderen Bedingung (z. B. cc = \"stadt.test\" und text = \"Sozialpsychiatrischer Dienst\")",
-            );
-        } else if !Field::ALL.iter().any(|f| has_key(t, f.key())) {
-            c.error(
-                header,
-                "Regel ohne Bedingung (mindestens eine von: address, domain, display_name, reply_to, cc, signature, forwarded_from)",
-            );
-        }
+        ];
+        check_rule_shape(&mut c, t, header, unset);
         if let Some(id) = &id {
             // Broken rules take part in the duplicate check too, so fixing a typo does not
             // suddenly reveal a clash.
