@@ -63,13 +63,8 @@ async fn digests_arrive_once_per_recipient_and_day() {
 
     // Four cases: three from a citizen, one from a counselling centre.
     let citizen = w.sender(CITIZEN);
-    let subjects = [
-        "Meine Unterlagen sind verschwunden",
-        "Niemand ruft zurück",
-        "Bescheid unverständlich",
-    ];
     let mut mids = Vec::new();
-    for (i, subject) in subjects.iter().enumerate() {
+    for (i, subject) in SUBJECTS.iter().enumerate() {
         let mid = format!("<d{i}.{}@mail.test>", w.name);
         let raw = mail(
             &format!("Erika Beispiel <{citizen}>"),
@@ -114,6 +109,87 @@ async fn digests_arrive_once_per_recipient_and_day() {
         sqlx::query(sql).bind(&n[i]).execute(&w.pool).await.expect(sql);
     }
 
+    assert_preview_writes_nothing(&w, [&team, &lead, &clerk], &n, &citizen).await;
+    let app = assert_composed_once_per_day(&w, [&team, &lead, &clerk]).await;
+
+    // Sent through Postfix into each staff mailbox, exactly once.
+    let stats = krm_intake::outbox::drain(&app.pool, &app.sender, &app.settings, true)
+        .await
+        .unwrap();
+    assert_eq!((stats.sent, stats.failed), (3, 0), "{stats:?}");
+    let again = krm_intake::outbox::drain(&app.pool, &app.sender, &app.settings, true)
+        .await
+        .unwrap();
+    assert_eq!(again.sent, 0);
+    for user in [TEAM, LEAD, CLERK] {
+        w.wait_count(user, &w.folder, 1).await;
+    }
+    let forbidden = |text: &str| assert_no_personal_data(text, &citizen, &caritas);
+
+    assert_team_digest(&w, &n, &forbidden).await;
+
+    let mails = w.fetch_all(CLERK, &w.folder).await;
+    assert_eq!(mails.len(), 1);
+    let (_, body) = text_of(&mails[0]);
+    forbidden(&body);
+    assert!(body.contains(&n[overdue]), "{body}");
+    for i in [today, soon, held] {
+        assert!(
+            !body.contains(&n[i]),
+            "{} is not the clerk's:\n{body}",
+            n[i]
+        );
+    }
+
+    let mails = w.fetch_all(LEAD, &w.folder).await;
+    assert_eq!(mails.len(), 1);
+    let (subject, body) = text_of(&mails[0]);
+    assert!(
+        subject.contains("Eskalation 2026-11-30: 1 Vorgang"),
+        "{subject}"
+    );
+    forbidden(&body);
+    assert!(body.contains(&n[overdue]), "{body}");
+    for i in [today, soon, held] {
+        assert!(!body.contains(&n[i]), "{} is not escalated:\n{body}", n[i]);
+    }
+}
+
+/// The subjects of the citizen's three mails (never in a digest).
+const SUBJECTS: [&str; 3] = [
+    "Meine Unterlagen sind verschwunden",
+    "Niemand ruft zurück",
+    "Bescheid unverständlich",
+];
+
+/// No sender, name, address, subject or body text of a mail in a digest.
+fn assert_no_personal_data(text: &str, citizen: &str, caritas: &str) {
+    for s in [
+        citizen,
+        caritas,
+        "buerger",
+        "Erika",
+        "Beispiel",
+        "Musterstraße",
+        "warte seit Wochen",
+        "Klientin wartet",
+    ] {
+        assert!(!text.contains(s), "{s:?} in a digest:\n{text}");
+    }
+    for s in SUBJECTS {
+        assert!(!text.contains(s), "{s:?} in a digest:\n{text}");
+    }
+}
+
+/// `digest --preview` shows every recipient and every case, no personal data, and writes nothing.
+async fn assert_preview_writes_nothing(
+    w: &World,
+    recipients: [&String; 3],
+    n: &[String],
+    citizen: &str,
+) {
+    let [team, lead, clerk] = recipients;
+    let [overdue, today, soon, held] = [0, 1, 2, 3];
     // The preview shows every recipient and writes nothing.
     let out = w
         .command()
@@ -127,9 +203,9 @@ async fn digests_arrive_once_per_recipient_and_day() {
         String::from_utf8_lossy(&out.stderr)
     );
     for s in [
-        &team,
-        &lead,
-        &clerk,
+        team,
+        lead,
+        clerk,
         &n[overdue],
         &n[today],
         &n[soon],
@@ -139,7 +215,7 @@ async fn digests_arrive_once_per_recipient_and_day() {
     }
     assert!(!stdout.contains("kein Arbeitstag"), "{stdout}");
     assert!(
-        !stdout.contains(&citizen) && !stdout.contains("Erika"),
+        !stdout.contains(citizen) && !stdout.contains("Erika"),
         "{stdout}"
     );
     let out = w
@@ -153,14 +229,22 @@ async fn digests_arrive_once_per_recipient_and_day() {
         stdout.contains("2026-11-28 ist kein Arbeitstag (Samstag)"),
         "{stdout}"
     );
-    assert_eq!(digest_count(&w).await, 0);
+    assert_eq!(digest_count(w).await, 0);
     assert_eq!(w.scalar("SELECT count(*) FROM digest_runs").await, 0);
+}
 
+/// Before 07:30 Berlin nothing; at 07:30 one digest per recipient; never again, not after a
+/// restart, not even with the day's marker gone. Returns the application for sending.
+async fn assert_composed_once_per_day(
+    w: &World,
+    recipients: [&String; 3],
+) -> krm_intake::daemon::App {
+    let [team, lead, clerk] = recipients;
     // Before 07:30 Berlin (CET: 06:30 UTC) nothing; at 07:30 one per recipient; never again.
     let app = w.app().await;
     let r = tick(&app, at("2026-11-30T06:29:59")).await.unwrap();
     assert_eq!(r.outcome, TickOutcome::BeforeTime);
-    assert_eq!(digest_count(&w).await, 0);
+    assert_eq!(digest_count(w).await, 0);
     let r = tick(&app, at("2026-11-30T06:30:00")).await.unwrap();
     assert_eq!((r.outcome, r.enqueued), (TickOutcome::Composed, 3), "{r:?}");
     let r = tick(&app, at("2026-11-30T06:31:00")).await.unwrap();
@@ -179,56 +263,31 @@ async fn digests_arrive_once_per_recipient_and_day() {
         (r.outcome, r.enqueued, r.duplicates),
         (TickOutcome::Composed, 0, 3)
     );
-    let keys = digest_keys(&w).await;
+    let keys = digest_keys(w).await;
     let lc = |a: &str| a.to_lowercase();
     assert_eq!(
         keys,
         [
             (
                 "digest".to_string(),
-                format!("digest:{}:2026-11-30", lc(&team))
+                format!("digest:{}:2026-11-30", lc(team))
             ),
             (
                 "digest".to_string(),
-                format!("digest:{}:2026-11-30", lc(&clerk))
+                format!("digest:{}:2026-11-30", lc(clerk))
             ),
             (
                 "escalation".to_string(),
-                format!("escalation:{}:2026-11-30", lc(&lead))
+                format!("escalation:{}:2026-11-30", lc(lead))
             ),
         ]
     );
+    app
+}
 
-    // Sent through Postfix into each staff mailbox, exactly once.
-    let stats = krm_intake::outbox::drain(&app.pool, &app.sender, &app.settings, true)
-        .await
-        .unwrap();
-    assert_eq!((stats.sent, stats.failed), (3, 0), "{stats:?}");
-    let again = krm_intake::outbox::drain(&app.pool, &app.sender, &app.settings, true)
-        .await
-        .unwrap();
-    assert_eq!(again.sent, 0);
-    for user in [TEAM, LEAD, CLERK] {
-        w.wait_count(user, &w.folder, 1).await;
-    }
-    let forbidden = |text: &str| {
-        for s in [
-            citizen.as_str(),
-            caritas.as_str(),
-            "buerger",
-            "Erika",
-            "Beispiel",
-            "Musterstraße",
-            "warte seit Wochen",
-            subjects[0],
-            subjects[1],
-            subjects[2],
-            "Klientin wartet",
-        ] {
-            assert!(!text.contains(s), "{s:?} in a digest:\n{text}");
-        }
-    };
-
+/// The team's digest: one mail, auto-generated, every case with its state, no personal data.
+async fn assert_team_digest(w: &World, n: &[String], forbidden: &dyn Fn(&str)) {
+    let [overdue, today, soon, held] = [0, 1, 2, 3];
     let mails = w.fetch_all(TEAM, &w.folder).await;
     assert_eq!(mails.len(), 1);
     assert_eq!(
@@ -265,32 +324,6 @@ async fn digests_arrive_once_per_recipient_and_day() {
         body.contains("RUHEND") && body.contains("ruhend seit 2026-11-19"),
         "{body}"
     );
-
-    let mails = w.fetch_all(CLERK, &w.folder).await;
-    assert_eq!(mails.len(), 1);
-    let (_, body) = text_of(&mails[0]);
-    forbidden(&body);
-    assert!(body.contains(&n[overdue]), "{body}");
-    for i in [today, soon, held] {
-        assert!(
-            !body.contains(&n[i]),
-            "{} is not the clerk's:\n{body}",
-            n[i]
-        );
-    }
-
-    let mails = w.fetch_all(LEAD, &w.folder).await;
-    assert_eq!(mails.len(), 1);
-    let (subject, body) = text_of(&mails[0]);
-    assert!(
-        subject.contains("Eskalation 2026-11-30: 1 Vorgang"),
-        "{subject}"
-    );
-    forbidden(&body);
-    assert!(body.contains(&n[overdue]), "{body}");
-    for i in [today, soon, held] {
-        assert!(!body.contains(&n[i]), "{} is not escalated:\n{body}", n[i]);
-    }
 }
 
 #[tokio::test]

@@ -90,11 +90,34 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
     assert_eq!(r.scan.new_cases, 1);
     let n = "KRM-2017-00001";
 
+    assert_listed_as_new(&w, n, &mid);
+    work_the_case(&w, n);
+    assert_audit_trail(&w).await;
+    assert_shown(&w, n, &from);
+    assert_invalid_transitions_write_nothing(&w, n).await;
+
+    // Reopen, reclassify as praise: the assessment goes, and praise cannot be assessed.
+    ok(&w, &["case", "reopen", n]);
+    let out = ok(&w, &["case", "classify", n, "--kind", "lob"]);
+    assert!(out.contains("begründet: ja → –"), "{out}");
+    let e = refused(&w, &["case", "assess", n, "--justified", "yes"]);
+    assert!(e.contains("ist als Lob eingestuft; nur Beschwerden"), "{e}");
+    // Nothing to change is no error and writes nothing.
+    let before = w.scalar("SELECT count(*) FROM case_events").await;
+    assert_eq!(
+        ok(&w, &["case", "classify", n, "--kind", "lob"]),
+        format!("{n}: keine Änderung\n")
+    );
+    assert_eq!(w.scalar("SELECT count(*) FROM case_events").await, before);
+}
+
+/// The list object of a new mail case: documented keys, the first mail's Message-ID, Berlin dates.
+fn assert_listed_as_new(w: &World, n: &str, mid: &str) {
     // The list object: documented keys, the first mail's Message-ID, dates as Berlin dates.
-    let list = json(&w, &["case", "list", "--json"]);
+    let list = json(w, &["case", "list", "--json"]);
     let c = &list.as_array().unwrap()[0];
     assert_eq!(c["number"], n);
-    assert_eq!(c["message_id"], mid.as_str());
+    assert_eq!(c["message_id"], mid);
     assert_eq!(c["channel"], "ombudsstelle");
     assert_eq!(c["received_at"], "2017-01-09T09:00:00+01:00");
     assert_eq!(c["status"], "open");
@@ -112,10 +135,13 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
     }
     assert_eq!(c["third_party"], false);
     assert_eq!(c["topics"], serde_json::json!([]));
+}
 
+/// Classify, assess, assign, note, set the organisation, hold, resume, close.
+fn work_the_case(w: &World, n: &str) {
     // Work the case; every change is one audit row with OS user and stated name.
     let out = ok(
-        &w,
+        w,
         &[
             "case",
             "classify",
@@ -137,7 +163,7 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
         )
     );
     ok(
-        &w,
+        w,
         &[
             "case",
             "assess",
@@ -148,10 +174,10 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
             "Anna Beispiel",
         ],
     );
-    ok(&w, &["case", "assign", n, "anna"]);
-    ok(&w, &["case", "note", n, "Rückruf am Montag vereinbart"]);
+    ok(w, &["case", "assign", n, "anna"]);
+    ok(w, &["case", "note", n, "Rückruf am Montag vereinbart"]);
     ok(
-        &w,
+        w,
         &[
             "case",
             "set-third-party",
@@ -162,12 +188,15 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
             "Beratungsstelle",
         ],
     );
-    ok(&w, &["case", "hold", n]);
-    ok(&w, &["case", "resume", n]);
-    let out = ok(&w, &["case", "close", n, "--answered-on", "2017-01-20"]);
+    ok(w, &["case", "hold", n]);
+    ok(w, &["case", "resume", n]);
+    let out = ok(w, &["case", "close", n, "--answered-on", "2017-01-20"]);
     assert!(out.contains("Status: offen → abgeschlossen"), "{out}");
     assert!(out.contains("Antwort versandt am: – → 2017-01-20"), "{out}");
+}
 
+/// One audit row per change, with OS user and stated name.
+async fn assert_audit_trail(w: &World) {
     let events: Vec<AuditRow> = sqlx::query_as(
         "SELECT actor, stated_by, action, detail, old_value, new_value FROM case_events
              WHERE actor <> 'krm-intake' ORDER BY id",
@@ -196,9 +225,12 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
     assert!(events
         .iter()
         .any(|e| e.2 == "note" && e.5.as_deref() == Some("Rückruf am Montag vereinbart")));
+}
 
+/// `case show` (text, --body, --json) of the worked case.
+fn assert_shown(w: &World, n: &str, from: &str) {
     // show: the mail with its attachment, and the timeline.
-    let text = ok(&w, &["case", "show", n]);
+    let text = ok(w, &["case", "show", n]);
     for needle in [
         "Vorgang KRM-2017-00001",
         "abgeschlossen",
@@ -217,9 +249,9 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
         !text.contains("ich warte seit acht Wochen"),
         "body only with --body"
     );
-    assert!(ok(&w, &["case", "show", n, "--body"]).contains("| ich warte seit acht Wochen"));
+    assert!(ok(w, &["case", "show", n, "--body"]).contains("| ich warte seit acht Wochen"));
 
-    let shown = json(&w, &["case", "show", n, "--json"]);
+    let shown = json(w, &["case", "show", n, "--json"]);
     assert_eq!(shown["number"], n);
     assert_eq!(shown["kind"], "beschwerde");
     assert_eq!(shown["justified"], true);
@@ -230,28 +262,31 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
     assert_eq!(shown["answered_on"], "2017-01-20");
     assert!(shown["closed_at"].is_string());
     let m = &shown["messages"][0];
-    assert_eq!(m["from"], from.as_str());
+    assert_eq!(m["from"], from);
     assert_eq!(m["attachments"][0]["name"], "bescheid.pdf");
     assert!(m.get("text").is_none());
     let ev = shown["events"].as_array().unwrap();
     assert!(ev.iter().any(|e| e["action"] == "assess"
         && e["field"] == "justified"
         && e["stated_by"] == "Anna Beispiel"));
+}
 
+/// Invalid transitions: clear German errors, exit 1, nothing written.
+async fn assert_invalid_transitions_write_nothing(w: &World, n: &str) {
     // Invalid transitions: clear German errors, exit 1, nothing written.
     let before = w.scalar("SELECT count(*) FROM case_events").await;
-    assert!(refused(&w, &["case", "close", n]).contains("bereits abgeschlossen"));
-    assert!(refused(&w, &["case", "show", "KRM-2017-00999"])
+    assert!(refused(w, &["case", "close", n]).contains("bereits abgeschlossen"));
+    assert!(refused(w, &["case", "show", "KRM-2017-00999"])
         .contains("Vorgang KRM-2017-00999 gibt es nicht"));
-    assert!(refused(&w, &["case", "hold", "KRM-17"]).contains("keine Vorgangsnummer"));
-    assert!(refused(&w, &["case", "assign", n, "Bernd"]).contains("Mögliche Namen ([staff]): Anna"));
-    let e = refused(&w, &["case", "classify", n, "--topic", "Mondflug"]);
+    assert!(refused(w, &["case", "hold", "KRM-17"]).contains("keine Vorgangsnummer"));
+    assert!(refused(w, &["case", "assign", n, "Bernd"]).contains("Mögliche Namen ([staff]): Anna"));
+    let e = refused(w, &["case", "classify", n, "--topic", "Mondflug"]);
     assert!(
         e.contains("Unbekanntes Thema „Mondflug“") && e.contains("Umzug"),
         "{e}"
     );
     let e = refused(
-        &w,
+        w,
         &[
             "case",
             "classify",
@@ -268,7 +303,7 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
     );
     assert!(e.contains("Höchstens 3 Themen"), "{e}");
     assert!(refused(
-        &w,
+        w,
         &[
             "case",
             "classify",
@@ -278,20 +313,6 @@ async fn staff_work_a_mail_case_from_intake_to_close_with_an_audit_trail() {
         ]
     )
     .contains("nicht mehr vergeben"));
-    assert_eq!(w.scalar("SELECT count(*) FROM case_events").await, before);
-
-    // Reopen, reclassify as praise: the assessment goes, and praise cannot be assessed.
-    ok(&w, &["case", "reopen", n]);
-    let out = ok(&w, &["case", "classify", n, "--kind", "lob"]);
-    assert!(out.contains("begründet: ja → –"), "{out}");
-    let e = refused(&w, &["case", "assess", n, "--justified", "yes"]);
-    assert!(e.contains("ist als Lob eingestuft; nur Beschwerden"), "{e}");
-    // Nothing to change is no error and writes nothing.
-    let before = w.scalar("SELECT count(*) FROM case_events").await;
-    assert_eq!(
-        ok(&w, &["case", "classify", n, "--kind", "lob"]),
-        format!("{n}: keine Änderung\n")
-    );
     assert_eq!(w.scalar("SELECT count(*) FROM case_events").await, before);
 }
 
