@@ -171,33 +171,7 @@ async fn purge_removes_personal_data_and_keeps_the_statistics() {
     close(&pool, old_id, 3 * 365).await;
     close(&pool, recent_id, 10).await;
 
-    // On the server: a mangled copy of the old mail sits in quarantine (with its record), and
-    // a different mail that reuses its Message-ID sits in the processed folder.
-    let mangled = [old.as_slice(), b"\r\n--b1--\r\n--b1--\r\n".as_slice()].concat();
-    let decoy = mail(
-        "Jemand Anderes <anders@mail.test>",
-        &w.inbox_address(),
-        "Gleiche Message-ID, andere Mail",
-        "Diese Mail gehört zu keinem Vorgang.",
-        &mid_old,
-    );
-    {
-        let mut mb = login(OMBUDS).await;
-        mb.append(&quarantine, &mangled).await.unwrap();
-        mb.append(&processed, &decoy).await.unwrap();
-        mb.logout().await;
-    }
-    sqlx::query(
-        "INSERT INTO quarantine (channel, message_id, content_hash, size, reason)
-         VALUES ('ombudsstelle', $1, $2, $3, 'Test: nicht lesbar')",
-    )
-    .bind(&mid_old)
-    .bind(krm_intake::message::content_hash(&mangled))
-    .bind(mangled.len() as i32)
-    .execute(&pool)
-    .await
-    .unwrap();
-
+    let decoy = plant_server_copies(&w, &old, &mid_old, &processed, &quarantine).await;
     assert_eq!(
         count(
             &pool,
@@ -236,11 +210,95 @@ async fn purge_removes_personal_data_and_keeps_the_statistics() {
     );
     let stats_before: Vec<Stats> = sqlx::query_as(stats_sql).fetch_all(&pool).await.unwrap();
 
+    assert_refused_and_dry_run_change_nothing(&w, &processed, &old_no, &recent_no).await;
+
+    // The purge.
+    let (ok, text) = run(&w, &["purge", "--older-than", "2y"], &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&old_no) && text.contains("Bereinigte Vorgänge: 1"),
+        "{text}"
+    );
+    assert!(text.contains("Serverkopien gelöscht: 2"), "{text}");
+
+    assert_old_case_purged(&w, old_id, &old_no).await;
+    assert_server_copies_deleted(
+        &w,
+        &processed,
+        &quarantine,
+        &decoy,
+        [&mid_open, &mid_recent],
+    )
+    .await;
+    assert_untouched(&pool, [open_id, recent_id], recent_id).await;
+
+    // The statistics record: unchanged, and the report counts the case as before.
+    let stats_after: Vec<Stats> = sqlx::query_as(stats_sql).fetch_all(&pool).await.unwrap();
+    assert_eq!(stats_after, stats_before);
+    let report_after = report_json(&w, "2023");
+    assert_eq!(report_after["total"], report_before["total"]);
+    assert_eq!(report_after["periods"], report_before["periods"]);
+    assert!(
+        report_after.to_string().contains("\"reactions\":2"),
+        "{report_after}"
+    );
+
+    // Nothing left to do: a second run purges nothing.
+    let (ok, text) = run(&w, &["purge", "--older-than", "2y"], &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("Bereinigte Vorgänge: 0"), "{text}");
+}
+
+/// On the server: a mangled copy of the old mail sits in quarantine (with its record), and a
+/// different mail that reuses its Message-ID sits in the processed folder. Returns that decoy.
+async fn plant_server_copies(
+    w: &World,
+    old: &[u8],
+    mid_old: &str,
+    processed: &str,
+    quarantine: &str,
+) -> Vec<u8> {
+    let mangled = [old, b"\r\n--b1--\r\n--b1--\r\n".as_slice()].concat();
+    let decoy = mail(
+        "Jemand Anderes <anders@mail.test>",
+        &w.inbox_address(),
+        "Gleiche Message-ID, andere Mail",
+        "Diese Mail gehört zu keinem Vorgang.",
+        mid_old,
+    );
+    {
+        let mut mb = login(OMBUDS).await;
+        mb.append(quarantine, &mangled).await.unwrap();
+        mb.append(processed, &decoy).await.unwrap();
+        mb.logout().await;
+    }
+    sqlx::query(
+        "INSERT INTO quarantine (channel, message_id, content_hash, size, reason)
+         VALUES ('ombudsstelle', $1, $2, $3, 'Test: nicht lesbar')",
+    )
+    .bind(mid_old)
+    .bind(krm_intake::message::content_hash(&mangled))
+    .bind(mangled.len() as i32)
+    .execute(&w.pool)
+    .await
+    .unwrap();
+    decoy
+}
+
+/// Without a bound or with a wrong one: refused. The dry run lists the old case only and
+/// changes nothing, in the database or on the server.
+async fn assert_refused_and_dry_run_change_nothing(
+    w: &World,
+    processed: &str,
+    old_no: &str,
+    recent_no: &str,
+) {
+    let pool = w.pool.clone();
     // No bound: refused, nothing touched.
-    let (ok, text) = run(&w, &["purge"], &[]);
+    let (ok, text) = run(w, &["purge"], &[]);
     assert!(!ok, "{text}");
     assert!(text.contains("ohne Grenze"), "{text}");
-    let (ok, text) = run(&w, &["purge", "--older-than", "zwei Jahre"], &[]);
+    let (ok, text) = run(w, &["purge", "--older-than", "zwei Jahre"], &[]);
     assert!(!ok, "{text}");
 
     // Dry run: lists the old case only and changes nothing.
@@ -263,27 +321,23 @@ async fn purge_removes_personal_data_and_keeps_the_statistics() {
         ]
     };
     let before = fingerprint(pool.clone()).await;
-    let processed_before = ids_in(&processed).await;
-    let (ok, text) = run(&w, &["purge", "--older-than", "2y", "--dry-run"], &[]);
+    let processed_before = ids_in(processed).await;
+    let (ok, text) = run(w, &["purge", "--older-than", "2y", "--dry-run"], &[]);
     assert!(ok, "{text}");
     assert!(
-        text.contains(&old_no) && text.contains("Probelauf"),
+        text.contains(old_no) && text.contains("Probelauf"),
         "{text}"
     );
     assert!(text.contains("Anhänge 1"), "{text}");
-    assert!(!text.contains(&recent_no), "{text}");
+    assert!(!text.contains(recent_no), "{text}");
     assert_eq!(fingerprint(pool.clone()).await, before);
-    assert_eq!(ids_in(&processed).await, processed_before);
+    assert_eq!(ids_in(processed).await, processed_before);
+}
 
-    // The purge.
-    let (ok, text) = run(&w, &["purge", "--older-than", "2y"], &[]);
-    assert!(ok, "{text}");
-    assert!(
-        text.contains(&old_no) && text.contains("Bereinigte Vorgänge: 1"),
-        "{text}"
-    );
-    assert!(text.contains("Serverkopien gelöscht: 2"), "{text}");
-
+/// Personal data of the old case: gone; its timeline, quarantine record and deletion log as
+/// documented.
+async fn assert_old_case_purged(w: &World, old_id: i64, old_no: &str) {
+    let pool = w.pool.clone();
     // Personal data of the old case: gone.
     for m in personal_of(&pool, old_id).await {
         assert!(m.0.is_none() && m.1.is_none() && m.2.is_none(), "{m:?}");
@@ -338,54 +392,48 @@ async fn purge_removes_personal_data_and_keeps_the_statistics() {
         "{log:?}"
     );
     assert!(log[1].1.contains("Serverkopien gelöscht: 2"), "{log:?}");
+}
 
-    // The server copies: gone from the processed and quarantine folders; the decoy with the
-    // same Message-ID but other content stays, as do the other cases' mails.
-    let left = fetch_all(OMBUDS, &processed).await;
+/// The server copies: gone from the processed and quarantine folders; the decoy with the same
+/// Message-ID but other content stays, as do the other cases' mails.
+async fn assert_server_copies_deleted(
+    w: &World,
+    processed: &str,
+    quarantine: &str,
+    decoy: &[u8],
+    others: [&String; 2],
+) {
+    let left = fetch_all(OMBUDS, processed).await;
     assert_eq!(left.len(), 3, "open, recent, decoy");
-    assert!(left.iter().any(|r| r == &decoy), "the decoy stays");
+    assert!(left.iter().any(|r| r == decoy), "the decoy stays");
     assert!(!left
         .iter()
         .any(|r| header(r, "Subject").as_deref() == Some("Mein Bescheid vom Februar")));
-    assert!(ids_in(&processed).await.contains(&mid_open));
-    assert!(ids_in(&processed).await.contains(&mid_recent));
-    assert_eq!(w.count(OMBUDS, &quarantine).await, 0);
+    assert!(ids_in(processed).await.contains(others[0]));
+    assert!(ids_in(processed).await.contains(others[1]));
+    assert_eq!(w.count(OMBUDS, quarantine).await, 0);
+}
 
-    // Open and recently closed cases: untouched.
-    for id in [open_id, recent_id] {
-        for m in personal_of(&pool, id).await {
+/// Open and recently closed cases: untouched.
+async fn assert_untouched(pool: &PgPool, ids: [i64; 2], recent_id: i64) {
+    for id in ids {
+        for m in personal_of(pool, id).await {
             assert!(m.0.is_some() && m.1.is_some() && m.2.is_some() && m.4.is_some());
         }
         assert_eq!(
-            count(&pool, "SELECT count(*) FROM outbox WHERE case_id = $1", id).await,
+            count(pool, "SELECT count(*) FROM outbox WHERE case_id = $1", id).await,
             1
         );
     }
     assert!(
         count(
-            &pool,
+            pool,
             "SELECT count(*) FROM case_events WHERE case_id = $1 AND detail IS NOT NULL",
             recent_id
         )
         .await
             > 0
     );
-
-    // The statistics record: unchanged, and the report counts the case as before.
-    let stats_after: Vec<Stats> = sqlx::query_as(stats_sql).fetch_all(&pool).await.unwrap();
-    assert_eq!(stats_after, stats_before);
-    let report_after = report_json(&w, "2023");
-    assert_eq!(report_after["total"], report_before["total"]);
-    assert_eq!(report_after["periods"], report_before["periods"]);
-    assert!(
-        report_after.to_string().contains("\"reactions\":2"),
-        "{report_after}"
-    );
-
-    // Nothing left to do: a second run purges nothing.
-    let (ok, text) = run(&w, &["purge", "--older-than", "2y"], &[]);
-    assert!(ok, "{text}");
-    assert!(text.contains("Bereinigte Vorgänge: 0"), "{text}");
 }
 
 #[tokio::test]
