@@ -31,6 +31,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import genmail  # noqa: E402
+import desk  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "target", "release", "krm-intake")
@@ -594,7 +595,7 @@ def phase_latency(ctx, res):
 
 def cleanup(ctx):
     log("cleanup: IMAP folders and database")
-    folders = [ctx.folder + s for s in ("", "big", "lat")]
+    folders = [ctx.folder + s for s in ("", "big", "lat", "desk")]
     own = []
     for f in folders:
         own += [f, f + "_erfasst", f + "_quarantaene"]
@@ -632,7 +633,8 @@ def main():
     ap.add_argument("--idle-seconds", type=float, default=30)
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the FETCH and COPY limits (best counts)")
     ap.add_argument("--only", default="backlog,bigmail,latency",
-                    help="comma-separated phases: backlog, bigmail, latency")
+                    help="comma-separated phases: backlog, bigmail, latency, desk (the desk's "
+                         "page times with --mails cases; not in the default set)")
     ap.add_argument("--out", default=None, help="result directory (default target/bench/<ts>)")
     ap.add_argument("--no-drain", action="store_true", help="backlog: skip the outbox drain")
     ap.add_argument("--sample-sql", action="store_true",
@@ -704,10 +706,12 @@ def main():
             log(f"experiment: {sql}")
             psql(ctx.db_url, sql)
         for p in phases:
-            f = ctx.folder + {"backlog": "", "bigmail": "big", "latency": "lat"}[p]
+            f = ctx.folder + {"backlog": "", "bigmail": "big", "latency": "lat", "desk": "desk"}[p]
             ctx.base_env["KRM_IMAP_PROCESSED_FOLDER"] = f + "_erfasst"
             ctx.base_env["KRM_IMAP_QUARANTINE_FOLDER"] = f + "_quarantaene"
-            {"backlog": phase_backlog, "bigmail": phase_bigmail, "latency": phase_latency}[p](ctx, res)
+            desk.bench = sys.modules[__name__]
+            {"backlog": phase_backlog, "bigmail": phase_bigmail, "latency": phase_latency,
+             "desk": desk.phase_desk}[p](ctx, res)
     finally:
         with open(os.path.join(ctx.out, "results.json"), "w") as f:
             json.dump(res, f, indent=2, default=str)
@@ -831,6 +835,17 @@ def summary(res):
         out.append(f"Idle daemon: RSS {lat['idle_rss_kib'] / 1024:.1f} MiB, CPU {lat['idle_cpu_s']:.2f} s over "
                    f"{lat['idle_window_s']:.0f} s ({lat['idle_cpu_percent']:.2f} %); peak RSS after latency run "
                    f"{lat['peak_rss_kib'] / 1024:.1f} MiB")
+    d = res.get("desk")
+    if d:
+        out.append("")
+        out.append(f"Desk with {d.get('cases')} cases (one client, keep-alive; target p95 ≤ 50 ms):")
+        for page in ("work_list_first_page", "case_page"):
+            v = d.get(page)
+            if isinstance(v, dict):
+                out.append(f"- {page}: p50 {v['p50_ms']:.1f} ms, p95 {v['p95_ms']:.1f} ms, "
+                           f"max {v['max_ms']:.1f} ms ({v['requests']} requests)")
+            elif v:
+                out.append(f"- {page}: {v}")
     return "\n".join(out)
 
 
