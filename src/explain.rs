@@ -4,8 +4,8 @@
 //! Decisions that need the database (does the case exist, the hourly acknowledgement cap) are
 //! named as conditions, not guessed.
 
+use crate::decide::{self, AckDecision, Decision, Facts, MailDecision, Policy, Route};
 use crate::domain::{AutoClass, Category, Kind, ReviewReason};
-use crate::intake;
 use crate::message::{self, Limits, ParseError, ParsedMail};
 use crate::rules::{Evidence, RuleSet};
 use chrono::Timelike;
@@ -16,13 +16,56 @@ use std::collections::BTreeMap;
 pub const EXCERPT_CHARS: usize = 300;
 
 /// What the daemon's settings contribute; without a configuration the defaults apply.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub limits: Limits,
     /// The Ombudsstelle's own addresses, lower case (`AckSettings::own_addresses`).
     pub own_addresses: Vec<String>,
     /// `[intake] spam_headers` and `trusted_received_by`.
     pub spam: crate::message::SpamPolicy,
+    /// `[intake] closed_followup` (matters only with facts from the database).
+    pub closed_followup: crate::config::ClosedFollowup,
+    /// `ack.rate_limit_per_hour` (matters only with facts from the database).
+    pub rate_limit_per_hour: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let p = Policy::default();
+        Options {
+            limits: Limits::default(),
+            own_addresses: p.own_addresses,
+            spam: p.spam,
+            closed_followup: p.closed_followup,
+            rate_limit_per_hour: p.rate_limit_per_hour,
+        }
+    }
+}
+
+impl Options {
+    /// The settings the daemon decides with.
+    pub fn of(s: &crate::config::Settings) -> Options {
+        let p = Policy::of(s);
+        Options {
+            limits: Limits {
+                max_size: s.imap.max_message_size,
+                ..Limits::default()
+            },
+            own_addresses: p.own_addresses,
+            spam: p.spam,
+            closed_followup: p.closed_followup,
+            rate_limit_per_hour: p.rate_limit_per_hour,
+        }
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            own_addresses: self.own_addresses.clone(),
+            spam: self.spam.clone(),
+            closed_followup: self.closed_followup,
+            rate_limit_per_hour: self.rate_limit_per_hour,
+        }
+    }
 }
 
 /// One attachment as shown: no content.
@@ -44,6 +87,8 @@ pub enum Action {
     Followup,
     /// A bounce of one of our own mails: recorded on the case that sent it, if known.
     BounceToCase,
+    /// The very same mail is stored already (known only with `--db`): no new case.
+    SeenAgain,
     /// The mail cannot be parsed: it goes to the quarantine folder.
     Quarantine,
 }
@@ -106,9 +151,13 @@ pub struct Explanation {
     /// `action` is `new_case`, but the mail answers other mails (In-Reply-To/References): if
     /// the database knows one of them, the daemon makes it a follow-up of that case instead.
     pub possible_followup: bool,
-    /// Null unless the mail was parsed.
+    /// Null unless the mail was parsed, and when it makes no new case (known only with `--db`).
     pub ack: Option<AckPlan>,
     pub ruleset_version: String,
+    /// Only with `--db`: the case the mail joins (seen again, bounce, follow-up); the key is
+    /// left out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joins: Option<String>,
 }
 
 impl Explanation {
@@ -144,6 +193,7 @@ impl Explanation {
             possible_followup: false,
             ack: None,
             ruleset_version: rules.version().to_string(),
+            joins: None,
         }
     }
 
@@ -177,57 +227,59 @@ impl Explanation {
 
 const WITHOUT_THIRD_PARTY: &str = "ohne Dritte";
 
-/// Explains one mail file's bytes (a leading mbox `From ` line is skipped).
+/// Explains one mail file's bytes (a leading mbox `From ` line is skipped), knowing nothing
+/// of the database.
 pub fn explain(file: &str, raw: &[u8], rules: &RuleSet, opts: &Options) -> Explanation {
-    match message::parse(raw, &opts.limits) {
-        Ok(mail) => explain_parsed(file, &mail, raw, rules, opts),
-        Err(e) => Explanation::rejected(file, &e, rules),
+    let parsed = message::parse(raw, &opts.limits);
+    explain_with_facts(file, raw, parsed.as_ref(), rules, opts, &Facts::default())
+}
+
+/// Explains a mail with the facts the store knows about it (`explain --db`), or none.
+pub fn explain_with_facts(
+    file: &str,
+    raw: &[u8],
+    parsed: Result<&ParsedMail, &ParseError>,
+    rules: &RuleSet,
+    opts: &Options,
+    facts: &Facts,
+) -> Explanation {
+    match decide::decide(parsed, raw, rules, &opts.policy(), facts) {
+        Decision::Quarantine(reason) => Explanation {
+            error: Some(reason),
+            action: Some(Action::Quarantine),
+            ..Explanation::empty(file, rules)
+        },
+        Decision::Mail(d) => match parsed {
+            Ok(mail) => explain_parsed(file, mail, rules, *d),
+            Err(e) => Explanation::rejected(file, e, rules),
+        },
     }
 }
 
-fn explain_parsed(
-    file: &str,
-    mail: &ParsedMail,
-    raw: &[u8],
-    rules: &RuleSet,
-    opts: &Options,
-) -> Explanation {
-    // The same inputs and calls as intake::new_case.
-    let input = intake::sender_input(mail);
-    let matched = intake::classify_sender(rules, mail);
-    let hints = rules.hints(mail.subject.as_deref().unwrap_or(""), &mail.text);
-    let case_number = mail
-        .subject
-        .as_deref()
-        .and_then(message::case_number_in_subject);
-
-    let action = action(mail, case_number.is_some());
-    let ack = match intake::ack_recipient(mail) {
-        None => AckPlan {
-            send: false,
-            to: None,
-            reason: Some(intake::NO_SENDER.to_string()),
+fn explain_parsed(file: &str, mail: &ParsedMail, rules: &RuleSet, d: MailDecision) -> Explanation {
+    let (action, joins) = match d.route {
+        Route::SeenAgain(c) => (Action::SeenAgain, Some(c.number)),
+        Route::Bounce { case, .. } => (Action::BounceToCase, case.map(|c| c.number)),
+        Route::FollowUp { case, .. } => (Action::Followup, case.map(|c| c.number)),
+        Route::NewCase => (Action::NewCase, None),
+    };
+    // A mail that joins a known case makes no new case: its organisation is shown all the same.
+    let (matched, hints) = match &d.new_case {
+        Some(p) => (p.matched.clone(), p.hints.clone()),
+        None => (
+            decide::classify_sender(rules, mail),
+            rules.hints(mail.subject.as_deref().unwrap_or(""), &mail.text),
+        ),
+    };
+    let new_case = d.new_case.as_ref();
+    let ack = new_case.map(|p| AckPlan {
+        send: p.ack == AckDecision::Enqueued,
+        to: p.ack_to.as_ref().map(|a| a.normalized()),
+        reason: match &p.ack {
+            AckDecision::Enqueued => None,
+            AckDecision::Suppressed(r) => Some(r.clone()),
         },
-        Some(to) => {
-            let reason = intake::ack_suppression(&opts.own_addresses, rules, mail, to);
-            AckPlan {
-                send: reason.is_none(),
-                to: Some(to.normalized()),
-                reason,
-            }
-        }
-    };
-
-    // As intake: a follow-up is never held; a new case with the verdict is.
-    let spam = match action {
-        Action::NewCase => opts.spam.verdict(raw),
-        _ => None,
-    };
-    let mut ack = ack;
-    if spam.is_some() && ack.send {
-        ack.send = false;
-        ack.reason = Some(intake::SPAM_HELD.to_string());
-    }
+    });
     Explanation {
         from: mail.from.as_ref().map(|a| a.normalized()),
         from_name: mail.from.as_ref().and_then(|a| a.name.clone()),
@@ -248,7 +300,7 @@ fn explain_parsed(
                 size: a.size,
             })
             .collect(),
-        case_number: case_number.map(|n| n.to_string()),
+        case_number: decide::subject_case_number(mail),
         auto_reply: Some(mail.auto),
         auto_reason: mail.auto_reason.clone(),
         rule: matched.as_ref().map(|m| m.rule_id.clone()),
@@ -256,55 +308,18 @@ fn explain_parsed(
         category: matched.as_ref().map(|m| m.category),
         third_party: matched.as_ref().is_some_and(|m| m.third_party),
         evidence: matched.map(|m| m.evidence).unwrap_or_default(),
-        original_sender: rules.original_sender(&input).map(|a| a.normalized()),
+        original_sender: rules
+            .original_sender(&decide::sender_input(mail))
+            .map(|a| a.normalized()),
         kind_suggestion: hints.kind,
         topic_suggestions: hints.topics,
-        review_reason: match mail.auto {
-            _ if spam.is_some() => Some(ReviewReason::Spam),
-            AutoClass::None => None,
-            AutoClass::Bulk => Some(ReviewReason::Bulk),
-            AutoClass::AutoReply => Some(ReviewReason::AutoReply),
-            AutoClass::Bounce => Some(ReviewReason::Bounce),
-        },
-        spam,
+        review_reason: new_case.and_then(|p| p.review_reason),
+        spam: new_case.and_then(|p| p.spam.clone()),
         action: Some(action),
-        possible_followup: action == Action::NewCase && referenced_ids(mail).next().is_some(),
-        ack: Some(ack),
+        possible_followup: d.possible_followup,
+        ack,
+        joins,
         ..Explanation::empty(file, rules)
-    }
-}
-
-use crate::domain::OWN_MESSAGE_ID_PREFIX;
-
-fn any_own<'a>(mut ids: impl Iterator<Item = &'a String>) -> bool {
-    ids.any(|r| r.starts_with(OWN_MESSAGE_ID_PREFIX))
-}
-
-/// Other mails this one answers (In-Reply-To, References), without its own Message-ID.
-fn referenced_ids(mail: &ParsedMail) -> impl Iterator<Item = &String> {
-    mail.in_reply_to
-        .iter()
-        .chain(mail.references.iter())
-        .filter(move |r| Some(*r) != mail.message_id.as_ref())
-}
-
-/// Mirrors the order of `intake::record`: bounce of our mail, follow-up, new case.
-fn action(mail: &ParsedMail, has_case_number: bool) -> Action {
-    if mail.auto == AutoClass::Bounce {
-        let refs = mail
-            .bounce
-            .iter()
-            .flat_map(|b| b.original_message_id.iter())
-            .chain(mail.in_reply_to.iter())
-            .chain(mail.references.iter());
-        if any_own(refs) {
-            return Action::BounceToCase;
-        }
-    }
-    if has_case_number || any_own(referenced_ids(mail)) {
-        Action::Followup
-    } else {
-        Action::NewCase
     }
 }
 
@@ -466,6 +481,18 @@ pub fn daemon_sentence(e: &Explanation) -> String {
     match e.action {
         None => "Datei nicht lesbar – nicht geprüft".to_string(),
         Some(Action::Quarantine) => "Mail käme in die Quarantäne (kein Vorgang)".to_string(),
+        Some(Action::SeenAgain) => format!(
+            "Mail schon erfasst (Vorgang {}): kein neuer Vorgang",
+            or_none(e.joins.as_deref())
+        ),
+        Some(Action::BounceToCase) if e.joins.is_some() => format!(
+            "Rückläufer einer Mail der Ombudsstelle: wird Vorgang {} zugeordnet",
+            or_none(e.joins.as_deref())
+        ),
+        Some(Action::Followup) if e.joins.is_some() => format!(
+            "Folgemail zu Vorgang {}",
+            or_none(e.joins.as_deref())
+        ),
         Some(Action::BounceToCase) => "Rückläufer einer Mail der Ombudsstelle: wird dem Vorgang zugeordnet, der sie verschickt hat (falls bekannt)".to_string(),
         Some(Action::Followup) => match &e.case_number {
             Some(n) => format!(
@@ -659,7 +686,7 @@ mod tests {
         // Without a sender but with content: a case without acknowledgement.
         let e = ex(b"Subject: ohne Absender\r\n\r\nText\r\n");
         assert_eq!(e.action, Some(Action::NewCase));
-        assert_eq!(e.ack.unwrap().reason.as_deref(), Some(intake::NO_SENDER));
+        assert_eq!(e.ack.unwrap().reason.as_deref(), Some(decide::NO_SENDER));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::intake::{self, Outcome};
 use crate::mailbox::{ImapError, MailMeta, Mailbox};
 use crate::message::{self, Limits};
 use crate::metrics as m;
+use crate::store::batch::BatchWriter;
 use crate::store::cases::Origin;
 use crate::store::{self, quarantine, StoreError};
 
@@ -354,10 +355,13 @@ async fn record_batch(
             .await?;
         let t_record = Instant::now();
         let mut lookups = if one_by_one {
-            intake::BatchLookups::default()
+            BatchWriter::default()
         } else {
-            let mails: Vec<&message::ParsedMail> = parsed_mails.iter().map(|m| m.2).collect();
-            match intake::BatchLookups::prefetch(&mut tx, &mails, now).await {
+            let keys: Vec<_> = parsed_mails
+                .iter()
+                .map(|m| intake::batch_keys(m.2))
+                .collect();
+            match BatchWriter::prefetch(&mut tx, &keys, now).await {
                 Ok(l) => l,
                 Err(e) if e.is_data_error() => {
                     tracing::debug!(

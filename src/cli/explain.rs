@@ -1,5 +1,7 @@
 //! `krm-intake explain FILE…`: shows, without touching any server, what the daemon would do with
-//! mail files. Reads files and the rules directory; the decisions live in `crate::explain`.
+//! mail files. Reads files and the rules directory; the decisions live in `crate::decide`, the
+//! rendering in `crate::explain`. With `--db` the facts (known mails, referenced cases, rate-cap
+//! counts) are read from the configured database in read-only transactions.
 //! Exit 0 when every file was read (unparseable mails included), 1 when a file or directory
 //! could not be read, 2 when the rules are invalid (a fault in a file a person must fix).
 
@@ -8,8 +10,10 @@ use std::process::ExitCode;
 
 use crate::cli::term::{errln, out};
 
+use crate::decide::Facts;
 use crate::explain::{self, Explanation, Options};
 use crate::rules::RuleSet;
+use crate::store::batch::BatchWriter;
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
@@ -23,28 +27,42 @@ pub struct ExplainArgs {
     /// Ein JSON-Array, ein Objekt je Datei (docs/explain.md).
     #[arg(long)]
     pub json: bool,
+    /// Fakten aus der konfigurierten Datenbank lesen (nur lesend): schon erfasste Mails,
+    /// vorhandene Vorgänge, Obergrenze der Bestätigungen.
+    #[arg(long)]
+    pub db: bool,
 }
 
 pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
     // The configuration is optional: it contributes the rules directory, the size limit and the
     // Ombudsstelle's own addresses. Without one (or with a broken one) the defaults apply.
-    let (config_rules, opts) = match crate::config::Settings::load(cli.config.as_deref()) {
-        Ok(s) => (
-            Some(s.rules_dir.clone()),
-            Options {
-                limits: crate::message::Limits {
-                    max_size: s.imap.max_message_size,
-                    ..Default::default()
-                },
-                own_addresses: s.ack.own_addresses.clone(),
-                spam: s.intake.spam.clone(),
-            },
-        ),
+    let (config_rules, opts, settings) = match crate::config::Settings::load(cli.config.as_deref())
+    {
+        Ok(s) => (Some(s.rules_dir.clone()), Options::of(&s), Some(s)),
+        Err(e) if args.db => {
+            errln!("krm-intake explain: {e}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
         Err(e) => {
             errln!("krm-intake explain: Konfiguration nicht verwendet ({e}); es gelten die Voreinstellungen.");
-            (None, Options::default())
+            (None, Options::default(), None)
         }
     };
+    let mut db = None;
+    if args.db {
+        let url = match settings.as_ref().map(|s| s.require_database()) {
+            Some(Ok(url)) => url,
+            Some(Err(e)) => {
+                errln!("krm-intake explain: {e}");
+                return ExitCode::from(super::EXIT_CONFIG);
+            }
+            None => return ExitCode::from(super::EXIT_CONFIG),
+        };
+        match crate::store::connect_read_only(url).await {
+            Ok(c) => db = Some(c),
+            Err(e) => return super::fail(e.into()),
+        }
+    }
     let rules_dir = args
         .rules
         .clone()
@@ -65,7 +83,10 @@ pub async fn run(cli: &super::Cli, args: &ExplainArgs) -> ExitCode {
         match files_of(arg) {
             Ok(files) => {
                 for f in files {
-                    let e = explain_file(&f, &rules, &opts);
+                    let e = match explain_file(&f, &rules, &opts, db.as_mut()).await {
+                        Ok(e) => e,
+                        Err(e) => return super::fail(e.into()),
+                    };
                     all_read &= e.action.is_some();
                     out.push(e);
                 }
@@ -117,24 +138,71 @@ fn files_of(arg: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-/// Reads one file, refusing oversized ones before reading them as the daemon does.
-fn explain_file(path: &Path, rules: &RuleSet, opts: &Options) -> Explanation {
+/// Reads one file, refusing oversized ones before reading them as the daemon does; with a
+/// database connection, the facts come from there.
+async fn explain_file(
+    path: &Path,
+    rules: &RuleSet,
+    opts: &Options,
+    db: Option<&mut sqlx::PgConnection>,
+) -> Result<Explanation, crate::store::StoreError> {
     let name = path.display().to_string();
     let size = match std::fs::metadata(path) {
         Ok(m) => m.len(),
-        Err(e) => return Explanation::unreadable(&name, unreadable_reason("Datei", &e), rules),
+        Err(e) => {
+            return Ok(Explanation::unreadable(
+                &name,
+                unreadable_reason("Datei", &e),
+                rules,
+            ))
+        }
     };
     if size > opts.limits.max_size as u64 {
         let err = crate::message::ParseError::TooLarge {
             size: usize::try_from(size).unwrap_or(usize::MAX),
             limit: opts.limits.max_size,
         };
-        return Explanation::rejected(&name, &err, rules);
+        return Ok(Explanation::rejected(&name, &err, rules));
     }
-    match std::fs::read(path) {
-        Ok(raw) => explain::explain(&name, &raw, rules, opts),
-        Err(e) => Explanation::unreadable(&name, unreadable_reason("Datei", &e), rules),
-    }
+    let raw = match std::fs::read(path) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return Ok(Explanation::unreadable(
+                &name,
+                unreadable_reason("Datei", &e),
+                rules,
+            ))
+        }
+    };
+    let Some(conn) = db else {
+        return Ok(explain::explain(&name, &raw, rules, opts));
+    };
+    let parsed = crate::message::parse(&raw, &opts.limits);
+    let facts = match &parsed {
+        Ok(mail) => db_facts(conn, mail).await?,
+        Err(_) => Facts::default(),
+    };
+    Ok(explain::explain_with_facts(
+        &name,
+        &raw,
+        parsed.as_ref(),
+        rules,
+        opts,
+        &facts,
+    ))
+}
+
+/// The facts intake would look up for `mail`, in one read-only transaction.
+async fn db_facts(
+    conn: &mut sqlx::PgConnection,
+    mail: &crate::message::ParsedMail,
+) -> Result<Facts, crate::store::StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    let mut writer = BatchWriter::read_only();
+    let facts = crate::intake::facts(&mut tx, &mut writer, mail, chrono::Utc::now()).await?;
+    tx.rollback().await?;
+    Ok(facts)
 }
 
 /// "Datei nicht gefunden", "Datei nicht lesbar: keine Berechtigung", …

@@ -9,6 +9,7 @@ use crate::calendar::{self, Calendar, DeadlinePolicy};
 use crate::domain::{AckStatus, CaseNumber, CaseStatus, Kind, OutboxKind, ReviewReason};
 use crate::intake;
 use crate::rules::RuleSet;
+use crate::store::batch::BatchWriter;
 use crate::store::cases::{self, Event, NewCase};
 use crate::store::staff::{self as q, StaffCase};
 
@@ -324,7 +325,10 @@ pub async fn new_case(
         ack_status: AckStatus::None,
         ack_detail: None,
     };
-    let (id, number) = cases::insert_case(&mut tx, &nc, year).await?;
+    // The same write path as intake's new cases (one column list, one number format).
+    let mut writer = BatchWriter::default();
+    let (id, number) = writer.new_case(&mut tx, &nc, year).await?;
+    writer.flush(&mut tx).await?;
     let number = number.to_string();
     let case = q::get(&mut tx, id)
         .await?

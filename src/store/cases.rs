@@ -4,8 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
 use super::{opt_text, text, Result};
-use crate::domain::{AckStatus, CaseNumber, CaseStatus, MessageRole, ReviewReason};
-use crate::message::ParsedMail;
+use crate::domain::{AckStatus, CaseStatus, ReviewReason};
 
 /// Actor name the daemon writes into the audit log.
 pub const DAEMON: &str = "krm-intake";
@@ -81,34 +80,6 @@ pub const CASE_COLUMNS: &str = "c.id, c.number, c.channel, c.received_at, c.stat
     (SELECT f.message_id FROM (SELECT m.id, m.message_id FROM messages m WHERE m.case_id = c.id OFFSET 0) f \
      ORDER BY f.id LIMIT 1) AS first_message_id";
 
-/// Inserts a case with the next gapless number of `year`, in one statement: the counter row's
-/// lock serialises concurrent writers until commit.
-pub async fn insert_case(
-    conn: &mut PgConnection,
-    c: &NewCase,
-    year: i32,
-) -> Result<(i64, CaseNumber)> {
-    let (id, seq): (i64, i32) = bind_case(sqlx::query_as(
-        "WITH n AS (
-             INSERT INTO case_number_seq (year, last) VALUES ($1, 1)
-             ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last + 1
-             RETURNING last)
-         INSERT INTO cases (number, year, seq, channel, received_at, suggested_kind, suggested_topics,
-            kind, organisation, category, third_party, rule_id, ruleset_version, rule_evidence,
-            review_reason, possible_duplicate_of, ack_due, due_unshifted, due, ack_status, ack_detail)
-         SELECT 'KRM-' || lpad($1::text, 4, '0') || '-' || lpad(n.last::text, 5, '0'), $1, n.last,
-                $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19
-         FROM n
-         RETURNING id, seq",
-    ),
-    c,
-    year,
-)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((id, CaseNumber::new(year, seq as u32)))
-}
-
 /// Where a stored mail came from.
 #[derive(Debug, Clone)]
 pub struct Origin<'a> {
@@ -116,65 +87,6 @@ pub struct Origin<'a> {
     pub uidvalidity: Option<i64>,
     pub uid: Option<i64>,
     pub received_at: DateTime<Utc>,
-}
-
-pub async fn insert_message(
-    conn: &mut PgConnection,
-    case_id: i64,
-    role: MessageRole,
-    origin: &Origin<'_>,
-    mail: &ParsedMail,
-    raw: &[u8],
-) -> Result<i64> {
-    let (id,): (i64,) = bind_mail(
-        sqlx::query_as(
-        "INSERT INTO messages (case_id, role, message_id, content_hash, channel, uidvalidity, uid,
-            received_at, date_header, date_raw, from_addr, from_name, reply_to, to_addrs, cc_addrs,
-            subject, in_reply_to, refs, auto_class, text_body, raw, size)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-         RETURNING id",
-        )
-        .bind(case_id)
-        .bind(role),
-        origin,
-        mail,
-        raw,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    insert_attachments(conn, id, mail).await?;
-    Ok(id)
-}
-
-/// All attachments of a stored mail in one statement.
-async fn insert_attachments(
-    conn: &mut PgConnection,
-    message_id: i64,
-    mail: &ParsedMail,
-) -> Result<()> {
-    if mail.attachments.is_empty() {
-        return Ok(());
-    }
-    let a = &mail.attachments;
-    sqlx::query(
-        "INSERT INTO attachments (message_id, name, content_type, size, content)
-         SELECT $1, a.name, a.content_type, a.size, a.content
-         FROM unnest($2::text[], $3::text[], $4::int4[], $5::bytea[]) WITH ORDINALITY
-              AS a(name, content_type, size, content, ord)
-         ORDER BY a.ord",
-    )
-    .bind(message_id)
-    .bind(
-        a.iter()
-            .map(|x| opt_text(x.name.as_deref()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(a.iter().map(|x| text(&x.content_type)).collect::<Vec<_>>())
-    .bind(a.iter().map(|x| x.size as i32).collect::<Vec<_>>())
-    .bind(a.iter().map(|x| x.content.as_slice()).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// What the store knows of a mail's Message-ID: the case that already holds this exact mail
@@ -433,62 +345,4 @@ pub async fn reopen(conn: &mut PgConnection, case_id: i64) -> Result<()> {
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Binds the 20 stored columns of a mail, from `message_id` to `size`, in table order.
-fn bind_mail<'q, O>(
-    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    origin: &Origin<'q>,
-    mail: &'q ParsedMail,
-    raw: &'q [u8],
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    let addrs =
-        |v: &[crate::domain::Address]| -> Vec<String> { v.iter().map(|a| text(&a.addr)).collect() };
-    q.bind(opt_text(mail.message_id.as_deref()))
-        .bind(&mail.content_hash)
-        .bind(origin.channel)
-        .bind(origin.uidvalidity)
-        .bind(origin.uid)
-        .bind(origin.received_at)
-        .bind(mail.date.map(|d| d.with_timezone(&Utc)))
-        .bind(opt_text(mail.date_raw.as_deref()))
-        .bind(mail.from.as_ref().map(|a| text(&a.addr)))
-        .bind(mail.from.as_ref().and_then(|a| opt_text(a.name.as_deref())))
-        .bind(addrs(&mail.reply_to))
-        .bind(addrs(&mail.to))
-        .bind(addrs(&mail.cc))
-        .bind(opt_text(mail.subject.as_deref()))
-        .bind(mail.in_reply_to.iter().map(|s| text(s)).collect::<Vec<_>>())
-        .bind(mail.references.iter().map(|s| text(s)).collect::<Vec<_>>())
-        .bind(mail.auto.as_str())
-        .bind(text(&mail.text))
-        .bind(raw)
-        .bind(raw.len() as i32)
-}
-
-/// Binds the 19 case columns, `$1` = year of the case number through `$19` = `ack_detail`.
-fn bind_case<'q, O>(
-    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    c: &'q NewCase,
-    year: i32,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    q.bind(year)
-        .bind(text(&c.channel))
-        .bind(c.received_at)
-        .bind(&c.suggested_kind)
-        .bind(&c.suggested_topics)
-        .bind(&c.kind)
-        .bind(opt_text(c.organisation.as_deref()))
-        .bind(&c.category)
-        .bind(c.third_party)
-        .bind(&c.rule_id)
-        .bind(&c.ruleset_version)
-        .bind(&c.rule_evidence)
-        .bind(c.review_reason)
-        .bind(c.possible_duplicate_of)
-        .bind(c.ack_due)
-        .bind(c.due_unshifted)
-        .bind(c.due)
-        .bind(c.ack_status)
-        .bind(&c.ack_detail)
 }

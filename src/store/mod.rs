@@ -3,10 +3,11 @@
 
 pub mod access;
 pub mod accounts;
+pub mod batch;
 pub mod cases;
 pub mod digest;
 pub mod outbox;
-pub mod pending;
+pub(crate) mod pending;
 pub mod purge;
 pub mod quarantine;
 pub mod report;
@@ -44,6 +45,10 @@ pub enum StoreError {
     /// fault, not the database.
     #[error("encoding rows as JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// Intake's decision named no case although the facts were looked up (cannot happen:
+    /// only a decision without facts leaves the case open).
+    #[error("intake decision without its case")]
+    Undecided,
 }
 
 impl StoreError {
@@ -58,10 +63,6 @@ impl StoreError {
                 .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
             _ => false,
         }
-    }
-
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(self, StoreError::Sql(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505"))
     }
 
     /// The SQLSTATE, for logs (no values of the row).
@@ -121,6 +122,27 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
         .map_err(|e| StoreError::Connect(connect_failure(&opts, &e)))?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// One connection whose every transaction is read-only, without migrations (`explain --db`
+/// reads a live database and must change nothing, not even its schema).
+pub async fn connect_read_only(url: &str) -> Result<PgConnection> {
+    let opts = connect_options(url)?;
+    let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
+        Err(_) => {
+            return Err(StoreError::Connect(format!(
+                "Die Datenbank auf {} antwortet nicht (keine Antwort innerhalb von {} s).",
+                target(&opts),
+                CONNECT_TIMEOUT.as_secs()
+            )))
+        }
+        Ok(Err(e)) => return Err(StoreError::Connect(connect_failure(&opts, &e))),
+        Ok(Ok(c)) => c,
+    };
+    sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .execute(&mut conn)
+        .await?;
+    Ok(conn)
 }
 
 /// `host:port/database` (or the socket directory), never the password.

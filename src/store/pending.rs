@@ -1,4 +1,4 @@
-//! The writes of one intake batch, held back in memory and sent to the database in one
+//! The writes of one batch (see `store::batch`), held back in memory and sent to the database in one
 //! statement (cases, their mails and attachments, events, outbox rows and the case-number
 //! counters together) when the batch ends, or earlier, before intake reads anything the held
 //! writes could change. Ids come from the tables' own sequences, reserved ahead; case numbers
@@ -209,19 +209,15 @@ impl<'a> Pending<'a> {
         Ok(c.last)
     }
 
-    /// A new case with its first mail; returns its id, its number and the mail's row id. `conn`
-    /// is only used to lock the year's counter the first time and when the reserved ids run out.
-    #[allow(clippy::too_many_arguments)]
+    /// A new case; returns its id and its number. `conn` is only used to lock the year's
+    /// counter the first time and when the reserved ids run out. The number is formatted here
+    /// only, by [`CaseNumber`].
     pub async fn new_case(
         &mut self,
         conn: &mut PgConnection,
         c: &NewCase,
         year: i32,
-        origin: &Origin<'_>,
-        mail: &ParsedMail,
-        raw: &'a [u8],
-        attachments: &'a [Attachment],
-    ) -> Result<(i64, CaseNumber, i64)> {
+    ) -> Result<(i64, CaseNumber)> {
         let seq = self.next_number(conn, year).await?;
         let id = self.next_case_id(conn).await?;
         let number = CaseNumber::new(year, seq as u32);
@@ -249,18 +245,7 @@ impl<'a> Pending<'a> {
             ack_status: c.ack_status,
             ack_detail: opt_text(c.ack_detail.as_deref()),
         });
-        let row = self
-            .message(
-                conn,
-                id,
-                MessageRole::Initial,
-                origin,
-                mail,
-                raw,
-                attachments,
-            )
-            .await?;
-        Ok((id, number, row))
+        Ok((id, number))
     }
 
     /// A mail stored with a case (new or existing); returns the mail's row id.

@@ -1,0 +1,414 @@
+//! The intake's decision for one mail, pure: the parsed mail, the rules, the policy from the
+//! settings and the facts the store knows (known identities, referenced cases, rate-cap
+//! counts) in, the decision out — seen again, bounce of our acknowledgement, follow-up, new case
+//! (with its review reason and whether it is acknowledged, or why not), or quarantine. Intake
+//! (`intake::record`) and `explain` both call [`decide`]; intake looks the facts up in its
+//! batch (`intake::facts`), `explain` from nothing or, with `--db`, from the database.
+
+use crate::config::{ClosedFollowup, Settings};
+use crate::domain::{Address, AutoClass, CaseStatus, ReviewReason, OWN_MESSAGE_ID_PREFIX};
+use crate::message::{self, ParseError, ParsedMail, SpamPolicy};
+use crate::rules::{Hints, RuleSet, SenderInput, SenderMatch};
+
+/// What the decision takes from the settings; [`Policy::default`] is the daemon's defaults
+/// without own addresses (for `explain` without a configuration).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The Ombudsstelle's own addresses, lower case (`AckSettings::own_addresses`).
+    pub own_addresses: Vec<String>,
+    /// `[intake] spam_headers` and `trusted_received_by`.
+    pub spam: SpamPolicy,
+    pub closed_followup: ClosedFollowup,
+    /// Acknowledgements per hour and address (`ack.rate_limit_per_hour`).
+    pub rate_limit_per_hour: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            own_addresses: Vec::new(),
+            spam: SpamPolicy::default(),
+            closed_followup: ClosedFollowup::Reopen,
+            rate_limit_per_hour: 20,
+        }
+    }
+}
+
+impl Policy {
+    pub fn of(s: &Settings) -> Policy {
+        Policy {
+            own_addresses: s.ack.own_addresses.clone(),
+            spam: s.intake.spam.clone(),
+            closed_followup: s.intake.closed_followup,
+            rate_limit_per_hour: s.ack.rate_limit_per_hour,
+        }
+    }
+}
+
+/// One mail to decide on.
+pub struct Input<'a> {
+    pub mail: &'a ParsedMail,
+    pub raw: &'a [u8],
+    pub rules: &'a RuleSet,
+    pub policy: &'a Policy,
+}
+
+/// A case the store holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRef {
+    pub id: i64,
+    pub number: String,
+}
+
+/// What the store knows about one mail, looked up in the order [`decide`] reads it (a lookup
+/// after a decisive answer is left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// False when nothing was looked up (`explain` without a database): then the cases a mail
+    /// names may or may not exist, and the decision says what happens if they do.
+    pub looked_up: bool,
+    /// The case that already holds this exact mail.
+    pub identical: Option<CaseRef>,
+    /// The case of the earliest mail with the same Message-ID but other content.
+    pub same_message_id: Option<i64>,
+    /// For a bounce: the case of our own mail it refers to.
+    pub bounced: Option<CaseRef>,
+    /// The case the mail follows up (subject number or references; merges followed), with its
+    /// status.
+    pub followup: Option<(CaseRef, CaseStatus)>,
+    /// Acknowledgements to the mail's recipient in the last hour.
+    pub acks_last_hour: i64,
+}
+
+/// Whether a new case's acknowledgement is queued, or why not (German, for staff).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckDecision {
+    Enqueued,
+    Suppressed(String),
+}
+
+/// A new case, as intake writes it.
+#[derive(Debug, Clone)]
+pub struct NewCasePlan {
+    pub matched: Option<SenderMatch>,
+    pub hints: Hints,
+    pub review_reason: Option<ReviewReason>,
+    /// A case with the same Message-ID (other content), else the closed case this mail
+    /// follows up (see `related`).
+    pub possible_duplicate_of: Option<i64>,
+    /// The closed case this follow-up refers to, when the policy opens a new case for it.
+    pub related: Option<i64>,
+    /// The header that marks it as spam (the acknowledgement is held), if any.
+    pub spam: Option<String>,
+    /// First Reply-To, else From.
+    pub ack_to: Option<Address>,
+    pub ack: AckDecision,
+}
+
+impl NewCasePlan {
+    pub fn third_party(&self) -> bool {
+        self.matched.as_ref().is_some_and(|m| m.third_party)
+    }
+}
+
+/// Where a parsed mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// The very same mail is stored already: no new case.
+    SeenAgain(CaseRef),
+    /// A bounce of one of our mails, recorded on its case. `case` is `None` when the facts were
+    /// not looked up: then it joins that case if it exists.
+    Bounce {
+        case: Option<CaseRef>,
+        status: String,
+    },
+    /// Joins the case; `reopen` when it was closed. `case` as for `Bounce`.
+    FollowUp {
+        case: Option<CaseRef>,
+        reopen: bool,
+    },
+    NewCase,
+}
+
+/// The decision for a parsed mail ([`decide_mail`]).
+#[derive(Debug, Clone)]
+pub struct MailDecision {
+    pub route: Route,
+    /// The new case for [`Route::NewCase`]; for a bounce or follow-up whose case was not
+    /// looked up, the new case made if that case does not exist.
+    pub new_case: Option<NewCasePlan>,
+    /// Not looked up, a new case, and the mail answers other mails: if the store knows one of
+    /// them, it becomes a follow-up of that case instead.
+    pub possible_followup: bool,
+}
+
+/// The decision for a mail as it came (`explain`): quarantined when it does not parse.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// German reason (the quarantine list's text).
+    Quarantine(String),
+    Mail(Box<MailDecision>),
+}
+
+/// Decides for raw mail bytes already parsed (or not).
+pub fn decide(
+    parsed: Result<&ParsedMail, &ParseError>,
+    raw: &[u8],
+    rules: &RuleSet,
+    policy: &Policy,
+    facts: &Facts,
+) -> Decision {
+    match parsed {
+        Err(e) => Decision::Quarantine(e.reason_de()),
+        Ok(mail) => Decision::Mail(Box::new(decide_mail(
+            &Input {
+                mail,
+                raw,
+                rules,
+                policy,
+            },
+            facts,
+        ))),
+    }
+}
+
+/// Decides for a parsed mail, in intake's order: seen again, bounce of our mail, follow-up,
+/// new case.
+pub fn decide_mail(input: &Input<'_>, facts: &Facts) -> MailDecision {
+    let mail = input.mail;
+    let routed = |route: Route| MailDecision {
+        route,
+        new_case: None,
+        possible_followup: false,
+    };
+    if let Some(case) = &facts.identical {
+        return routed(Route::SeenAgain(case.clone()));
+    }
+    if mail.auto == AutoClass::Bounce {
+        let status = mail
+            .bounce
+            .as_ref()
+            .and_then(|b| b.status.clone())
+            .unwrap_or_else(|| "unbekannt".into());
+        if let Some(case) = &facts.bounced {
+            return routed(Route::Bounce {
+                case: Some(case.clone()),
+                status,
+            });
+        }
+        if !facts.looked_up && bounce_references(mail).iter().any(|r| is_own(r)) {
+            return MailDecision {
+                route: Route::Bounce { case: None, status },
+                new_case: Some(new_case(input, facts, None, false)),
+                possible_followup: false,
+            };
+        }
+    }
+    let mut related = None;
+    if let Some((case, status)) = &facts.followup {
+        let is_auto = mail.auto != AutoClass::None;
+        let closed = matches!(status, CaseStatus::Closed | CaseStatus::Discarded);
+        if !closed || is_auto || input.policy.closed_followup == ClosedFollowup::Reopen {
+            return routed(Route::FollowUp {
+                case: Some(case.clone()),
+                reopen: closed && !is_auto,
+            });
+        }
+        related = Some(case.id);
+    }
+    let refs = references(mail);
+    if !facts.looked_up {
+        let named = subject_case_number(mail).is_some() || refs.iter().any(|r| is_own(r));
+        if named {
+            // A follow-up is never held as spam, so neither is its fallback here.
+            return MailDecision {
+                route: Route::FollowUp {
+                    case: None,
+                    reopen: false,
+                },
+                new_case: Some(new_case(input, facts, None, false)),
+                possible_followup: false,
+            };
+        }
+    }
+    MailDecision {
+        route: Route::NewCase,
+        new_case: Some(new_case(input, facts, related, true)),
+        possible_followup: !facts.looked_up && !refs.is_empty(),
+    }
+}
+
+/// The new case: organisation, hints, review reason and the acknowledgement. `spam_check`
+/// false leaves the spam verdict out (a follow-up is never held).
+fn new_case(
+    input: &Input<'_>,
+    facts: &Facts,
+    related: Option<i64>,
+    spam_check: bool,
+) -> NewCasePlan {
+    let Input {
+        mail,
+        raw,
+        rules,
+        policy,
+    } = input;
+    let matched = classify_sender(rules, mail);
+    let hints = rules.hints(mail.subject.as_deref().unwrap_or(""), &mail.text);
+    let spam = if spam_check && related.is_none() {
+        policy.spam.verdict(raw)
+    } else {
+        None
+    };
+    let dup_of = facts.same_message_id;
+    // Same Message-ID, different content: some senders reuse ids. A new case, flagged.
+    let review_reason = match (mail.auto, dup_of, related) {
+        _ if spam.is_some() => Some(ReviewReason::Spam),
+        (AutoClass::Bulk, _, _) => Some(ReviewReason::Bulk),
+        (AutoClass::AutoReply, _, _) => Some(ReviewReason::AutoReply),
+        (AutoClass::Bounce, _, _) => Some(ReviewReason::Bounce),
+        (_, Some(_), _) => Some(ReviewReason::PossibleDuplicate),
+        (_, _, Some(_)) => Some(ReviewReason::FollowupToClosed),
+        _ => None,
+    };
+    let ack_to = ack_recipient(mail).cloned();
+    let mut ack = match &ack_to {
+        None => AckDecision::Suppressed(NO_SENDER.into()),
+        Some(to) => match ack_suppression(&policy.own_addresses, rules, mail, to) {
+            Some(r) => AckDecision::Suppressed(r),
+            None => AckDecision::Enqueued,
+        },
+    };
+    // Suspected spam: the acknowledgement waits for staff (`case confirm`).
+    if spam.is_some() && ack == AckDecision::Enqueued {
+        ack = AckDecision::Suppressed(SPAM_HELD.into());
+    }
+    // Rate cap per exact address; third-party senders (functional mailboxes) are exempt.
+    let third_party = matched.as_ref().is_some_and(|m| m.third_party);
+    let cap = i64::from(policy.rate_limit_per_hour);
+    if ack == AckDecision::Enqueued && !third_party && facts.acks_last_hour >= cap {
+        ack = AckDecision::Suppressed(format!(
+            "Obergrenze von {cap} Bestätigungen pro Stunde an diese Adresse erreicht"
+        ));
+    }
+    NewCasePlan {
+        matched,
+        hints,
+        review_reason,
+        possible_duplicate_of: dup_of.or(related),
+        related,
+        spam,
+        ack_to,
+        ack,
+    }
+}
+
+fn is_own(message_id: &str) -> bool {
+    message_id.starts_with(OWN_MESSAGE_ID_PREFIX)
+}
+
+/// The case number in the subject (`KRM-YYYY-NNNNN`).
+pub fn subject_case_number(mail: &ParsedMail) -> Option<String> {
+    mail.subject
+        .as_deref()
+        .and_then(message::case_number_in_subject)
+        .map(|n| n.to_string())
+}
+
+/// What a mail refers to: In-Reply-To and References, without its own Message-ID.
+pub fn references(mail: &ParsedMail) -> Vec<String> {
+    let mut refs: Vec<String> = mail.in_reply_to.clone();
+    refs.extend(mail.references.iter().cloned());
+    refs.retain(|r| Some(r) != mail.message_id.as_ref());
+    refs
+}
+
+/// What a bounce refers to: the bounced mail's Message-ID, In-Reply-To and References.
+pub fn bounce_references(mail: &ParsedMail) -> Vec<String> {
+    let mut refs: Vec<String> = Vec::new();
+    if let Some(b) = &mail.bounce {
+        refs.extend(b.original_message_id.clone());
+    }
+    refs.extend(mail.in_reply_to.iter().cloned());
+    refs.extend(mail.references.iter().cloned());
+    refs
+}
+
+/// Why a mail without any sender address gets no acknowledgement.
+pub const NO_SENDER: &str = "kein Absender angegeben";
+
+/// `ack_detail` of an acknowledgement held back for suspected spam; `case confirm` sends it.
+pub const SPAM_HELD: &str = "zurückgehalten: Spam-Verdacht (Versand nach „case confirm“)";
+
+/// Local parts that never get an automatic answer.
+const NO_REPLY: &[&str] = &[
+    "noreply",
+    "no-reply",
+    "no_reply",
+    "donotreply",
+    "do-not-reply",
+    "mailer-daemon",
+    "postmaster",
+];
+
+/// What the sender rules look at in a parsed mail.
+pub fn sender_input(mail: &ParsedMail) -> SenderInput<'_> {
+    SenderInput {
+        from: mail.from.as_ref(),
+        reply_to: &mail.reply_to,
+        cc: &mail.cc,
+        text: &mail.text,
+        attached_forwarded_from: &mail.forwarded_from,
+    }
+}
+
+/// The organisation behind a new case's mail.
+pub fn classify_sender(rules: &RuleSet, mail: &ParsedMail) -> Option<SenderMatch> {
+    rules.classify_with_attached_texts(&sender_input(mail), &mail.forwarded_texts)
+}
+
+/// Who gets the acknowledgement: the first Reply-To address, else the sender.
+pub fn ack_recipient(mail: &ParsedMail) -> Option<&Address> {
+    mail.reply_to.first().or(mail.from.as_ref())
+}
+
+/// Why a new case's acknowledgement to `to` is not sent (German, for staff), or `None`; the
+/// spam hold and the hourly cap come after it (see [`decide_mail`]).
+/// `own_addresses` are the Ombudsstelle's own addresses (`AckSettings::own_addresses`, lower case).
+pub fn ack_suppression(
+    own_addresses: &[String],
+    rules: &RuleSet,
+    mail: &ParsedMail,
+    to: &Address,
+) -> Option<String> {
+    if mail.auto != AutoClass::None {
+        return Some(format!(
+            "automatisch erzeugte Nachricht ({})",
+            match mail.auto {
+                AutoClass::AutoReply => "Abwesenheitsnotiz/Autoantwort",
+                AutoClass::Bounce => "Unzustellbarkeitsmeldung",
+                AutoClass::Bulk => "Massen- oder Listenmail",
+                AutoClass::None => "",
+            }
+        ));
+    }
+    let local = to.local_part();
+    let base = local.split('+').next().unwrap_or(&local).to_string();
+    if NO_REPLY
+        .iter()
+        .any(|n| base == *n || base.starts_with(&format!("{n}.")))
+    {
+        return Some("Absenderadresse nimmt keine Antworten an".into());
+    }
+    let norm = to.normalized();
+    if own_addresses.iter().any(|a| {
+        let (al, ad) = a.rsplit_once('@').unwrap_or((a, ""));
+        let (tl, td) = norm.rsplit_once('@').unwrap_or((&norm, ""));
+        ad == td && (al == tl || tl.split('+').next() == Some(al))
+    }) {
+        return Some("eigene Adresse der Ombudsstelle".into());
+    }
+    if rules.is_internal(to) {
+        return Some("interne Adresse der Behörde".into());
+    }
+    None
+}

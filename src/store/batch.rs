@@ -1,0 +1,422 @@
+//! One intake batch's view of the store: the lookups the batch needs, fetched ahead in a few
+//! queries and then kept exact in memory, and the batch's writes ([`Pending`]), held until
+//! [`BatchWriter::flush`]. Intake asks and writes only through a `BatchWriter`; `case new`
+//! writes its case through one as well, so a case is created in exactly one way.
+//!
+//! Everything here belongs to one transaction and is valid only while no savepoint is rolled
+//! back ([`BatchWriter::discard`] forgets what was held). [`BatchWriter::default`] asks the store
+//! for every answer; [`BatchWriter::read_only`] does the same without locking rows (`explain
+//! --db`, inside a read-only transaction).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::cases::{self, CaseRow, Event, NewCase, Origin};
+pub use super::pending::HeldOutbox;
+use super::pending::Pending;
+use super::{outbox, text, Result, StoreError};
+use crate::domain::{CaseNumber, MessageRole};
+use crate::message::{Attachment, ParsedMail};
+
+/// What a mail of the batch will ask the store, read from the mail by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct MailKeys<'m> {
+    pub message_id: Option<&'m str>,
+    pub content_hash: &'m str,
+    /// Normalised address an acknowledgement would go to.
+    pub ack_to: Option<String>,
+    /// True when an acknowledgement may be written for it (a person wrote it, it has a
+    /// recipient): an outbox id is reserved for it.
+    pub may_ack: bool,
+    /// The Message-IDs it refers to (In-Reply-To, References; not its own).
+    pub references: Vec<String>,
+    /// A case number in its subject.
+    pub case_number: Option<String>,
+}
+
+/// See the module documentation.
+#[derive(Default)]
+pub struct BatchWriter<'a> {
+    /// Never lock: the caller's transaction is read-only.
+    read_only: bool,
+    /// Identity key (`coalesce(Message-ID, '')`, content hash) -> case holding that mail.
+    identical: HashMap<(String, String), (i64, String)>,
+    /// Identity keys whose answer is complete here (prefetched, then kept up to date).
+    identities_known: HashSet<(String, String)>,
+    /// `coalesce(Message-ID, '')` -> case of the earliest mail with it.
+    first_case: HashMap<String, i64>,
+    /// Message-IDs whose `first_case` answer is complete here.
+    first_known: HashSet<String>,
+    /// Acknowledgements in the last hour per normalised address.
+    acks: HashMap<String, i64>,
+    outbox_ids: VecDeque<i64>,
+    /// Message-IDs referred to by the batch's mails -> our outbox row (id, case) carrying it.
+    ref_outbox: HashMap<String, (i64, i64)>,
+    /// Message-IDs referred to -> the earliest stored mail (id, case) with it.
+    ref_message: HashMap<String, (i64, i64)>,
+    /// References whose answer is complete here: every reference of the batch's mails, so a
+    /// mail of the batch referring to another one is answered here too.
+    refs_known: HashSet<String>,
+    /// Case numbers named in subjects (and this batch's new cases) -> case id.
+    numbers: HashMap<String, i64>,
+    numbers_known: HashSet<String>,
+    /// This batch's own outbox rows and stored mails by Message-ID -> (row id, case); later in the
+    /// table than anything prefetched, as their ids are.
+    own_outbox: HashMap<String, (i64, i64)>,
+    own_messages: HashMap<String, (i64, i64)>,
+    pending: Pending<'a>,
+}
+
+fn identity_key(message_id: Option<&str>, content_hash: &str) -> (String, String) {
+    (
+        text(message_id.unwrap_or_default()),
+        content_hash.to_string(),
+    )
+}
+
+/// Sorted, without duplicates and without values PostgreSQL refuses (a NUL byte): a mail with
+/// such a value asks on its own and gets quarantined by its own data error.
+fn sorted_keys(keys: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = keys.filter(|k| !k.contains('\0')).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl<'a> BatchWriter<'a> {
+    /// Asks the store for every answer and never locks a row (for a read-only transaction).
+    pub fn read_only() -> Self {
+        BatchWriter {
+            read_only: true,
+            ..BatchWriter::default()
+        }
+    }
+
+    /// One query each for the identities, the rate-cap counts, the outbox ids, the references
+    /// and the case numbers of the batch's mails, and the ids of its new rows.
+    pub async fn prefetch(
+        conn: &mut PgConnection,
+        mails: &[MailKeys<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Self> {
+        let mut b = BatchWriter::default();
+        b.prefetch_identities(conn, mails).await?;
+        let recipients = sorted_keys(mails.iter().filter_map(|m| m.ack_to.clone()));
+        let counts = outbox::acks_last_hour_many(conn, &recipients, now).await?;
+        b.acks = recipients.into_iter().zip(counts).collect();
+        let acks_possible = mails.iter().filter(|m| m.may_ack).count();
+        b.outbox_ids = outbox::reserve_ids(conn, acks_possible).await?.into();
+        b.pending.reserve(conn, mails.len()).await?;
+
+        // Follow-up candidates: the references and the case numbers in the subjects.
+        let refs = sorted_keys(mails.iter().flat_map(|m| m.references.iter().cloned()));
+        let ref_slices: Vec<&str> = refs.iter().map(String::as_str).collect();
+        let hits = cases::lookup_references(conn, &ref_slices).await?;
+        for (r, hit) in refs.into_iter().zip(hits) {
+            if let Some(o) = hit.outbox {
+                b.ref_outbox.insert(r.clone(), o);
+            }
+            if let Some(m) = hit.message {
+                b.ref_message.insert(r.clone(), m);
+            }
+            b.refs_known.insert(r);
+        }
+        let numbers = sorted_keys(mails.iter().filter_map(|m| m.case_number.clone()));
+        b.numbers = cases::ids_by_number(conn, &numbers)
+            .await?
+            .into_iter()
+            .collect();
+        b.numbers_known = numbers.into_iter().collect();
+        Ok(b)
+    }
+
+    async fn prefetch_identities(
+        &mut self,
+        conn: &mut PgConnection,
+        mails: &[MailKeys<'_>],
+    ) -> Result<()> {
+        let keys: Vec<(Option<&str>, &str)> = mails
+            .iter()
+            .map(|m| (m.message_id, m.content_hash))
+            .filter(|(mid, h)| !mid.is_some_and(|x| x.contains('\0')) && !h.contains('\0'))
+            .collect();
+        let known = cases::lookup_identities(conn, &keys).await?;
+        for ((mid, hash), k) in keys.iter().zip(known) {
+            let key = identity_key(*mid, hash);
+            if let Some(found) = k.identical {
+                self.identical.insert(key.clone(), found);
+            }
+            self.identities_known.insert(key.clone());
+            if mid.is_some() {
+                if let Some(first) = k.first_with_message_id {
+                    self.first_case.insert(key.0.clone(), first);
+                }
+                self.first_known.insert(key.0);
+            }
+        }
+        Ok(())
+    }
+
+    /// The case a follow-up belongs to by its references, as [`cases::find_by_references`]
+    /// would answer it after this batch's rows were written: our own outgoing mails first, then
+    /// the earliest mail; `None` inside means not answerable here.
+    fn case_by_references(&self, refs: &[String]) -> Option<Option<i64>> {
+        if !refs.iter().all(|r| self.refs_known.contains(r)) {
+            return None;
+        }
+        // Lowest row id first, whether prefetched or written by this batch.
+        let earliest = |before: &HashMap<String, (i64, i64)>, own: &HashMap<String, (i64, i64)>| {
+            refs.iter()
+                .flat_map(|r| before.get(r).into_iter().chain(own.get(r)))
+                .min_by_key(|x| x.0)
+                .map(|x| x.1)
+        };
+        Some(
+            earliest(&self.ref_outbox, &self.own_outbox)
+                .or_else(|| earliest(&self.ref_message, &self.own_messages)),
+        )
+    }
+
+    /// The case a follow-up names: by the case number in its subject, else by what it refers
+    /// to (our own outgoing mails first, then the earliest mail).
+    pub async fn followup_case(
+        &mut self,
+        conn: &mut PgConnection,
+        number: Option<&str>,
+        refs: &[String],
+    ) -> Result<Option<i64>> {
+        if let Some(n) = number {
+            if self.numbers_known.contains(n) {
+                if let Some(id) = self.numbers.get(n) {
+                    return Ok(Some(*id));
+                }
+            } else {
+                // The answer may lie among the held rows of this batch.
+                self.flush(conn).await?;
+                if let Some(c) = cases::get_by_number(conn, n).await? {
+                    return Ok(Some(c.id));
+                }
+            }
+        }
+        if refs.is_empty() {
+            return Ok(None);
+        }
+        if let Some(answer) = self.case_by_references(refs) {
+            return Ok(answer);
+        }
+        self.flush(conn).await?;
+        cases::find_by_references(conn, refs).await
+    }
+
+    /// The case of our own outgoing mail among `refs` (Message-IDs with our prefix), if any.
+    /// Rare (bounces only): asked after writing the held rows.
+    pub async fn own_mail_case(
+        &mut self,
+        conn: &mut PgConnection,
+        refs: &[String],
+    ) -> Result<Option<CaseRow>> {
+        let own: Vec<String> = refs
+            .iter()
+            .filter(|r| r.starts_with(crate::domain::OWN_MESSAGE_ID_PREFIX))
+            .cloned()
+            .collect();
+        if own.is_empty() {
+            return Ok(None);
+        }
+        self.flush(conn).await?;
+        match cases::find_by_references(conn, &own).await? {
+            Some(id) => cases::get(conn, id)
+                .await?
+                .map(Some)
+                .ok_or(StoreError::CaseNotFound(id)),
+            None => Ok(None),
+        }
+    }
+
+    /// The follow-up's case after following merges, locked (unless read-only). A case created
+    /// in this batch is written first.
+    pub async fn case_for_update(
+        &mut self,
+        conn: &mut PgConnection,
+        mut case_id: i64,
+    ) -> Result<CaseRow> {
+        for _ in 0..16 {
+            if self.pending.holds_case(case_id) {
+                self.pending.flush(conn).await?;
+            }
+            let found = if self.read_only {
+                cases::get(conn, case_id).await?
+            } else {
+                cases::get_for_update(conn, case_id).await?
+            };
+            let Some(case) = found else {
+                return Err(StoreError::CaseNotFound(case_id));
+            };
+            match case.merged_into {
+                Some(target) => case_id = target,
+                None => return Ok(case),
+            }
+        }
+        Err(StoreError::MergeChainTooLong(case_id))
+    }
+
+    /// Writes the held rows of the batch (see [`Pending::flush`]).
+    pub async fn flush(&mut self, conn: &mut PgConnection) -> Result<()> {
+        self.pending.flush(conn).await
+    }
+
+    /// Forgets the held rows after their savepoint was rolled back.
+    pub fn discard(&mut self) {
+        self.pending.discard();
+    }
+
+    /// What the store holds of this exact mail and of its Message-ID.
+    pub async fn known(
+        &mut self,
+        conn: &mut PgConnection,
+        message_id: Option<&str>,
+        content_hash: &str,
+    ) -> Result<cases::Known> {
+        let key = identity_key(message_id, content_hash);
+        let complete = self.identities_known.contains(&key)
+            && (message_id.is_none() || self.first_known.contains(&key.0));
+        if !complete {
+            self.pending.flush(conn).await?;
+            return cases::lookup_identity(conn, message_id, content_hash).await;
+        }
+        Ok(match self.identical.get(&key) {
+            Some(found) => cases::Known {
+                identical: Some(found.clone()),
+                same_message_id: None,
+            },
+            None => cases::Known {
+                identical: None,
+                same_message_id: message_id.and_then(|_| self.first_case.get(&key.0).copied()),
+            },
+        })
+    }
+
+    /// Keeps the identity answers exact after `mail` was stored in `case_id`.
+    fn stored(&mut self, mail: &ParsedMail, row_id: i64, case_id: i64, number: &str) {
+        if let Some(mid) = &mail.message_id {
+            let e = self
+                .own_messages
+                .entry(mid.clone())
+                .or_insert((row_id, case_id));
+            if row_id < e.0 {
+                *e = (row_id, case_id);
+            }
+        }
+        self.numbers.entry(number.to_string()).or_insert(case_id);
+        let key = identity_key(mail.message_id.as_deref(), &mail.content_hash);
+        self.identical
+            .entry(key.clone())
+            .or_insert_with(|| (case_id, number.to_string()));
+        self.first_case.entry(key.0).or_insert(case_id);
+    }
+
+    /// Acknowledgements sent or queued to `to` in the hour before `now`.
+    pub async fn acks_last_hour(
+        &mut self,
+        conn: &mut PgConnection,
+        to: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        match self.acks.get(to) {
+            Some(n) => Ok(*n),
+            None => {
+                self.pending.flush(conn).await?;
+                outbox::acks_last_hour(conn, to, now).await
+            }
+        }
+    }
+
+    /// An id for a new outbox row.
+    pub async fn next_outbox_id(&mut self, conn: &mut PgConnection) -> Result<i64> {
+        match self.outbox_ids.pop_front() {
+            Some(id) => Ok(id),
+            None => outbox::next_id(conn).await,
+        }
+    }
+
+    /// A new case (no mail): its id and number. `case new` writes it at its [`flush`].
+    ///
+    /// [`flush`]: BatchWriter::flush
+    pub async fn new_case(
+        &mut self,
+        conn: &mut PgConnection,
+        c: &NewCase,
+        year: i32,
+    ) -> Result<(i64, CaseNumber)> {
+        self.pending.new_case(conn, c, year).await
+    }
+
+    /// A new case with its first mail: its id, its number and the mail's row id.
+    pub async fn new_case_with_mail(
+        &mut self,
+        conn: &mut PgConnection,
+        c: &NewCase,
+        year: i32,
+        origin: &Origin<'_>,
+        mail: &'a ParsedMail,
+        raw: &'a [u8],
+    ) -> Result<(i64, CaseNumber)> {
+        let (id, number) = self.pending.new_case(conn, c, year).await?;
+        let row = self
+            .message(conn, id, MessageRole::Initial, origin, mail, raw)
+            .await?;
+        self.stored(mail, row, id, &number.to_string());
+        Ok((id, number))
+    }
+
+    /// A mail stored with an existing case under `number`; returns the mail's row id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn mail_to_case(
+        &mut self,
+        conn: &mut PgConnection,
+        case_id: i64,
+        number: &str,
+        role: MessageRole,
+        origin: &Origin<'_>,
+        mail: &'a ParsedMail,
+        raw: &'a [u8],
+    ) -> Result<i64> {
+        let row = self.message(conn, case_id, role, origin, mail, raw).await?;
+        self.stored(mail, row, case_id, number);
+        Ok(row)
+    }
+
+    async fn message(
+        &mut self,
+        conn: &mut PgConnection,
+        case_id: i64,
+        role: MessageRole,
+        origin: &Origin<'_>,
+        mail: &'a ParsedMail,
+        raw: &'a [u8],
+    ) -> Result<i64> {
+        let attachments: &'a [Attachment] = &mail.attachments;
+        self.pending
+            .message(conn, case_id, role, origin, mail, raw, attachments)
+            .await
+    }
+
+    /// An audit event of a case, written at the next flush.
+    pub fn event(&mut self, case_id: i64, e: &Event<'_>) {
+        self.pending.event(case_id, e);
+    }
+
+    /// An acknowledgement for the outbox, written at the next flush; the batch counts it
+    /// against its recipient's hourly cap and knows its Message-ID from now on.
+    pub fn ack(&mut self, o: HeldOutbox) {
+        if let Some(n) = self.acks.get_mut(&o.recipient) {
+            *n += 1;
+        }
+        if let Some(case_id) = o.case_id {
+            self.own_outbox
+                .insert(o.message_id.clone(), (o.id, case_id));
+        }
+        self.pending.outbox(o);
+    }
+}
