@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod decide;
 mod digest;
 mod errors;
 mod failover;
