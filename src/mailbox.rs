@@ -374,10 +374,6 @@ impl Mailbox {
         Ok(())
     }
 
-    pub async fn noop(&mut self) -> Result<(), ImapError> {
-        timed(self.timeout, "NOOP", self.session.noop()).await
-    }
-
     /// Waits in IDLE up to `max` or until `stop` resolves. The read timeout is lifted while
     /// idling (the wait is bounded by `max`); `DONE` runs under its own timeout.
     pub async fn idle(

@@ -5,7 +5,7 @@
 //! the others; a database that is down stops the pass without losing anything.
 
 use chrono::Utc;
-use sqlx::{Acquire, PgPool};
+use sqlx::{Acquire, PgConnection, PgPool};
 use std::time::Instant;
 use thiserror::Error;
 
@@ -314,7 +314,14 @@ async fn fetch_batch(
     })
 }
 
+/// A parsed mail of a batch: its UID, raw bytes and parse.
+type BatchMail<'m> = (u32, &'m [u8], &'m message::ParsedMail);
+
 /// Records a fetched batch in one transaction; no IMAP here.
+///
+/// First the whole batch without savepoints, its lookups fetched once for all mails. Only if
+/// the database rejects a mail's data is the batch rolled back and redone mail by mail, each
+/// in a savepoint, so that only that mail is quarantined.
 async fn record_batch(
     pool: &PgPool,
     ctx: &Context,
@@ -334,19 +341,27 @@ async fn record_batch(
     let mut record_d = std::time::Duration::ZERO;
     let started = Instant::now();
     let now = Utc::now();
-    let parsed_mails: Vec<(u32, &[u8], &message::ParsedMail)> = parsed
+    let batch: Vec<BatchMail> = parsed
         .iter()
         .map(|(uid, raw, p)| (*uid, raw.as_slice(), p))
         .collect();
+    let origins: Vec<Origin> = batch
+        .iter()
+        .map(|(uid, _, _)| Origin {
+            channel: &s.channel,
+            uidvalidity: Some(uidvalidity as i64),
+            uid: Some(*uid as i64),
+            received_at: metas
+                .iter()
+                .find(|m| m.uid == *uid)
+                .and_then(|m| m.internal_date)
+                .unwrap_or(now),
+        })
+        .collect();
 
-    // First the whole batch without savepoints, its lookups fetched once for all mails. Only if
-    // the database rejects a mail's data is the batch rolled back and redone mail by mail, each
-    // in a savepoint, so that only that mail is quarantined.
     let mut conn = pool.acquire().await?;
     let mut one_by_one = false;
     let (processed, rejected, commit_us) = loop {
-        let mut processed: Vec<(u32, Outcome)> = Vec::new();
-        let mut rejected: Vec<Quarantined> = Vec::new();
         let mut tx = conn.begin().await?;
         // Plan every lookup for the table sizes of now: a generic plan cached while the tables
         // were small would keep scanning them sequentially as they grow.
@@ -354,115 +369,22 @@ async fn record_batch(
             .execute(&mut *tx)
             .await?;
         let t_record = Instant::now();
-        let mut lookups = if one_by_one {
-            BatchWriter::default()
+        let attempt = if one_by_one {
+            Some(record_each(&mut tx, ctx, &batch, &origins, now).await?)
         } else {
-            let keys: Vec<_> = parsed_mails
-                .iter()
-                .map(|m| intake::batch_keys(m.2))
-                .collect();
-            match BatchWriter::prefetch(&mut tx, &keys, now).await {
-                Ok(l) => l,
-                Err(e) if e.is_data_error() => {
-                    tracing::debug!(
-                        "data error in the batch's lookups; recording mail by mail: {e}"
-                    );
-                    tx.rollback().await?;
-                    one_by_one = true;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
+            record_whole(&mut tx, ctx, &batch, &origins, now)
+                .await?
+                .map(|p| (p, Vec::new()))
         };
-        let mut retry = false;
-        for (uid, raw, parsed) in &parsed_mails {
-            let meta = metas.iter().find(|m| m.uid == *uid);
-            let received_at = meta.and_then(|m| m.internal_date).unwrap_or(now);
-            let origin = Origin {
-                channel: &s.channel,
-                uidvalidity: Some(uidvalidity as i64),
-                uid: Some(*uid as i64),
-                received_at,
-            };
-            if !one_by_one {
-                match intake::record(&mut tx, ctx, &mut lookups, &origin, parsed, raw, now).await {
-                    Ok(outcome) => processed.push((*uid, outcome)),
-                    Err(e) if e.is_data_error() => {
-                        tracing::debug!(uid, "data error in batch; redoing it mail by mail: {e}");
-                        retry = true;
-                        break;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                continue;
-            }
-            let mut sp = tx.begin().await?;
-            let recorded =
-                match intake::record(&mut sp, ctx, &mut lookups, &origin, parsed, raw, now).await {
-                    Ok(outcome) => lookups.flush(&mut sp).await.map(|()| outcome),
-                    Err(e) => Err(e),
-                };
-            match recorded {
-                Ok(outcome) => {
-                    sp.commit().await?;
-                    processed.push((*uid, outcome));
-                }
-                Err(e) if e.is_data_error() => {
-                    sp.rollback().await?;
-                    lookups.discard();
-                    rejected.push(Quarantined {
-                        uid: *uid,
-                        size: raw.len(),
-                        message_id: parsed.message_id.clone(),
-                        content_hash: Some(parsed.content_hash.clone()),
-                        reason: match e.sqlstate() {
-                            Some(code) => {
-                                format!("Die Datenbank hat die Mail abgelehnt (SQLSTATE {code})")
-                            }
-                            None => "Die Mail ließ sich nicht speichern (Kodierung)".to_string(),
-                        },
-                    });
-                }
-                Err(e) => {
-                    // Connection trouble or the like: nothing is committed, nothing moves.
-                    lookups.discard();
-                    let _ = sp.rollback().await;
-                    return Err(e.into());
-                }
-            }
-        }
-        if !retry && !one_by_one {
-            // The batch's held rows, in one statement.
-            match lookups.flush(&mut tx).await {
-                Ok(()) => {}
-                Err(e) if e.is_data_error() => {
-                    tracing::debug!("data error writing the batch; redoing it mail by mail: {e}");
-                    retry = true;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
         record_d += t_record.elapsed();
-        if retry {
+        let Some((processed, rejected)) = attempt else {
             tx.rollback().await?;
             one_by_one = true;
             continue;
-        }
+        };
         let t_commit = Instant::now();
         for q in to_quarantine.iter().chain(&rejected) {
-            quarantine::insert(
-                &mut tx,
-                &quarantine::NewQuarantine {
-                    channel: &s.channel,
-                    uidvalidity: Some(uidvalidity as i64),
-                    uid: Some(q.uid as i64),
-                    message_id: q.message_id.as_deref(),
-                    content_hash: q.content_hash.as_deref(),
-                    size: Some(q.size as i64),
-                    reason: &q.reason,
-                },
-            )
-            .await?;
+            insert_quarantined(&mut tx, &s.channel, uidvalidity, q).await?;
         }
         tx.commit().await?;
         break (processed, rejected, t_commit.elapsed().as_micros() as u64);
@@ -481,6 +403,119 @@ async fn record_batch(
         commit_us,
         ingest: started.elapsed(),
     })
+}
+
+/// The whole batch in the transaction, its rows written in one statement at the end; `None`
+/// when the database refused some mail's data (the caller rolls back and goes mail by mail).
+async fn record_whole(
+    tx: &mut PgConnection,
+    ctx: &Context,
+    batch: &[BatchMail<'_>],
+    origins: &[Origin<'_>],
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<Vec<(u32, Outcome)>>, ScanError> {
+    let keys: Vec<_> = batch.iter().map(|m| intake::batch_keys(m.2)).collect();
+    let mut writer = match BatchWriter::prefetch(tx, &keys, now).await {
+        Ok(w) => w,
+        Err(e) if e.is_data_error() => {
+            tracing::debug!("data error in the batch's lookups; recording mail by mail: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut processed = Vec::with_capacity(batch.len());
+    for ((uid, raw, parsed), origin) in batch.iter().zip(origins) {
+        match intake::record(tx, ctx, &mut writer, origin, parsed, raw, now).await {
+            Ok(outcome) => processed.push((*uid, outcome)),
+            Err(e) if e.is_data_error() => {
+                tracing::debug!(uid, "data error in batch; redoing it mail by mail: {e}");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // The batch's held rows, in one statement.
+    match writer.flush(tx).await {
+        Ok(()) => Ok(Some(processed)),
+        Err(e) if e.is_data_error() => {
+            tracing::debug!("data error writing the batch; redoing it mail by mail: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The batch mail by mail, each in a savepoint: a mail whose data the database refuses is
+/// rolled back and bound for quarantine, the others are recorded.
+async fn record_each(
+    tx: &mut PgConnection,
+    ctx: &Context,
+    batch: &[BatchMail<'_>],
+    origins: &[Origin<'_>],
+    now: chrono::DateTime<Utc>,
+) -> Result<(Vec<(u32, Outcome)>, Vec<Quarantined>), ScanError> {
+    let mut processed = Vec::new();
+    let mut rejected = Vec::new();
+    let mut writer = BatchWriter::default();
+    for ((uid, raw, parsed), origin) in batch.iter().zip(origins) {
+        let mut sp = tx.begin().await?;
+        let recorded =
+            match intake::record(&mut sp, ctx, &mut writer, origin, parsed, raw, now).await {
+                Ok(outcome) => writer.flush(&mut sp).await.map(|()| outcome),
+                Err(e) => Err(e),
+            };
+        match recorded {
+            Ok(outcome) => {
+                sp.commit().await?;
+                processed.push((*uid, outcome));
+            }
+            Err(e) if e.is_data_error() => {
+                sp.rollback().await?;
+                writer.discard();
+                rejected.push(Quarantined {
+                    uid: *uid,
+                    size: raw.len(),
+                    message_id: parsed.message_id.clone(),
+                    content_hash: Some(parsed.content_hash.clone()),
+                    reason: match e.sqlstate() {
+                        Some(code) => {
+                            format!("Die Datenbank hat die Mail abgelehnt (SQLSTATE {code})")
+                        }
+                        None => "Die Mail ließ sich nicht speichern (Kodierung)".to_string(),
+                    },
+                });
+            }
+            Err(e) => {
+                // Connection trouble or the like: nothing is committed, nothing moves.
+                writer.discard();
+                let _ = sp.rollback().await;
+                return Err(e.into());
+            }
+        }
+    }
+    Ok((processed, rejected))
+}
+
+async fn insert_quarantined(
+    tx: &mut PgConnection,
+    channel: &str,
+    uidvalidity: u32,
+    q: &Quarantined,
+) -> Result<(), ScanError> {
+    quarantine::insert(
+        tx,
+        &quarantine::NewQuarantine {
+            channel,
+            uidvalidity: Some(uidvalidity as i64),
+            uid: Some(q.uid as i64),
+            message_id: q.message_id.as_deref(),
+            content_hash: q.content_hash.as_deref(),
+            size: Some(q.size as i64),
+            reason: &q.reason,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Moves committed batches to the processed and quarantine folders (one command per folder).

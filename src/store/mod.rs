@@ -3,15 +3,15 @@
 
 pub mod access;
 pub mod accounts;
-pub mod batch;
-pub mod cases;
-pub mod digest;
+pub(crate) mod batch;
+pub(crate) mod cases;
+pub(crate) mod digest;
 pub mod outbox;
 pub(crate) mod pending;
-pub mod purge;
-pub mod quarantine;
-pub mod report;
-pub mod staff;
+pub(crate) mod purge;
+pub(crate) mod quarantine;
+pub(crate) mod report;
+pub(crate) mod staff;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgConnection, PgPool};

@@ -87,11 +87,3 @@ pub async fn mark_retried(pool: &PgPool, id: i64) -> Result<()> {
         .await?;
     Ok(())
 }
-
-pub async fn open_count(pool: &PgPool) -> Result<i64> {
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM quarantine WHERE status = 'quarantined'")
-            .fetch_one(pool)
-            .await?;
-    Ok(n)
-}
