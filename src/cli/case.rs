@@ -12,7 +12,7 @@ use crate::staff::{
     self, Actor, Applied, CaseDetail, CaseJson, Channel, ListFilter, ManualCase,
     ManualOrganisation, StaffError,
 };
-use crate::store::staff::{EventRow, StaffCase};
+use crate::store::staff::{EventRow, MessageRow, StaffCase};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ByArg {
@@ -335,40 +335,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
                 Ok(r) => r,
                 Err(c) => return c,
             };
-            let received_at = match staff::parse_received(&a.received) {
-                Ok(t) => t,
-                Err(e) => return staff_fail(e),
-            };
-            let m = ManualCase {
-                channel: a.channel,
-                received_at,
-                organisation: a.organisation.clone(),
-                category: a.category,
-                third_party: a.third_party,
-                kind: a.kind,
-                topics: a.topics.clone(),
-                ack_sent_on: a.ack_sent,
-            };
-            match staff::new_case(
-                &pool,
-                &cal,
-                settings.deadlines.policy,
-                &rules,
-                &m,
-                &actor(&a.by),
-                now,
-            )
-            .await
-            {
-                Ok(applied) => {
-                    outln!("Neuer Vorgang {} erfasst.", applied.number);
-                    for c in &applied.changes {
-                        outln!("{}: {c}", applied.number);
-                    }
-                    return ExitCode::SUCCESS;
-                }
-                Err(e) => return staff_fail(e),
-            }
+            return new_case(&pool, &settings, &rules, a, now).await;
         }
         CaseCommand::Classify(a) => {
             let rules = match load_rules() {
@@ -411,15 +378,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
             })
             .await
         }
-        CaseCommand::Note(a) => {
-            return match staff::note(&pool, &a.number, &actor(&a.by), &a.text).await {
-                Ok(applied) => {
-                    outln!("{}: Bemerkung gespeichert", applied.number);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => staff_fail(e),
-            }
-        }
+        CaseCommand::Note(a) => return note(&pool, a).await,
         CaseCommand::Assign(a) => {
             let name = if a.none { None } else { a.name.as_deref() };
             staff::apply(&pool, &a.number, &actor(&a.by), "assign", |_, s, n| {
@@ -467,6 +426,53 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
     match result {
         Ok(applied) => {
             print_applied(&applied);
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+/// `case new`: a reaction that did not come by mail.
+async fn new_case(
+    pool: &sqlx::PgPool,
+    settings: &crate::config::Settings,
+    rules: &crate::rules::RuleSet,
+    a: &NewArgs,
+    now: chrono::DateTime<Utc>,
+) -> ExitCode {
+    let received_at = match staff::parse_received(&a.received) {
+        Ok(t) => t,
+        Err(e) => return staff_fail(e),
+    };
+    let m = ManualCase {
+        channel: a.channel,
+        received_at,
+        organisation: a.organisation.clone(),
+        category: a.category,
+        third_party: a.third_party,
+        kind: a.kind,
+        topics: a.topics.clone(),
+        ack_sent_on: a.ack_sent,
+    };
+    let cal = settings.deadlines.calendar();
+    let policy = settings.deadlines.policy;
+    match staff::new_case(pool, &cal, policy, rules, &m, &actor(&a.by), now).await {
+        Ok(applied) => {
+            outln!("Neuer Vorgang {} erfasst.", applied.number);
+            for c in &applied.changes {
+                outln!("{}: {c}", applied.number);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+/// `case note`: a remark on the case's timeline.
+async fn note(pool: &sqlx::PgPool, a: &NoteArgs) -> ExitCode {
+    match staff::note(pool, &a.number, &actor(&a.by), &a.text).await {
+        Ok(applied) => {
+            outln!("{}: Bemerkung gespeichert", applied.number);
             ExitCode::SUCCESS
         }
         Err(e) => staff_fail(e),
@@ -741,6 +747,68 @@ fn event_line(e: &EventRow) -> String {
     )
 }
 
+/// One mail of `case show`: role, sender, subject, size, date, attachments, text.
+fn message_text(d: &CaseDetail, i: usize, m: &MessageRow, body: bool) -> String {
+    let mut out = String::new();
+    let role = match MessageRole::from_db(&m.role) {
+        Some(r) => r.label(),
+        None => m.role.as_str(),
+    };
+    let from = match (&m.from_name, &m.from_addr) {
+        (Some(n), Some(a)) => format!("{n} <{a}>"),
+        (None, Some(a)) => a.clone(),
+        (Some(n), None) => n.clone(),
+        (None, None) => "–".into(),
+    };
+    out.push_str(&format!(
+        "  {}. {role}, eingegangen {}\n     Von: {from}\n     Betreff: {}\n     Größe: {}{}\n",
+        i + 1,
+        staff::berlin_minute(m.received_at),
+        m.subject.as_deref().unwrap_or("–"),
+        size(m.size),
+        m.message_id
+            .as_deref()
+            .map(|id| format!(", Message-ID {id}"))
+            .unwrap_or_default()
+    ));
+    match (
+        m.date_header.filter(|t| calendar::is_showable(*t)),
+        &m.date_raw,
+    ) {
+        (Some(dh), _) => out.push_str(&format!(
+            "     Datum (Kopfzeile): {}\n",
+            staff::berlin_minute(dh)
+        )),
+        (None, Some(raw)) => {
+            out.push_str(&format!("     Datum (Kopfzeile): unbekannt („{raw}“)\n"))
+        }
+        (None, None) => {}
+    }
+    let att: Vec<_> = d
+        .attachments
+        .iter()
+        .filter(|a| a.message_id == m.id)
+        .collect();
+    if !att.is_empty() {
+        out.push_str("     Anhänge:\n");
+        for a in att {
+            out.push_str(&format!(
+                "       - {} ({}, {})\n",
+                a.name.as_deref().unwrap_or("(ohne Namen)"),
+                a.content_type,
+                size(a.size)
+            ));
+        }
+    }
+    if body {
+        out.push_str("     Text:\n");
+        for line in m.text_body.as_deref().unwrap_or("").lines() {
+            out.push_str(&format!("       | {line}\n"));
+        }
+    }
+    out
+}
+
 /// The German text of `case show`.
 pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: NaiveDate) -> String {
     let c = &d.case;
@@ -856,62 +924,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
 
     out.push_str(&format!("\nMails ({})\n", d.messages.len()));
     for (i, m) in d.messages.iter().enumerate() {
-        let role = match MessageRole::from_db(&m.role) {
-            Some(r) => r.label(),
-            None => m.role.as_str(),
-        };
-        let from = match (&m.from_name, &m.from_addr) {
-            (Some(n), Some(a)) => format!("{n} <{a}>"),
-            (None, Some(a)) => a.clone(),
-            (Some(n), None) => n.clone(),
-            (None, None) => "–".into(),
-        };
-        out.push_str(&format!(
-            "  {}. {role}, eingegangen {}\n     Von: {from}\n     Betreff: {}\n     Größe: {}{}\n",
-            i + 1,
-            staff::berlin_minute(m.received_at),
-            m.subject.as_deref().unwrap_or("–"),
-            size(m.size),
-            m.message_id
-                .as_deref()
-                .map(|id| format!(", Message-ID {id}"))
-                .unwrap_or_default()
-        ));
-        match (
-            m.date_header.filter(|t| calendar::is_showable(*t)),
-            &m.date_raw,
-        ) {
-            (Some(dh), _) => out.push_str(&format!(
-                "     Datum (Kopfzeile): {}\n",
-                staff::berlin_minute(dh)
-            )),
-            (None, Some(raw)) => {
-                out.push_str(&format!("     Datum (Kopfzeile): unbekannt („{raw}“)\n"))
-            }
-            (None, None) => {}
-        }
-        let att: Vec<_> = d
-            .attachments
-            .iter()
-            .filter(|a| a.message_id == m.id)
-            .collect();
-        if !att.is_empty() {
-            out.push_str("     Anhänge:\n");
-            for a in att {
-                out.push_str(&format!(
-                    "       - {} ({}, {})\n",
-                    a.name.as_deref().unwrap_or("(ohne Namen)"),
-                    a.content_type,
-                    size(a.size)
-                ));
-            }
-        }
-        if body {
-            out.push_str("     Text:\n");
-            for line in m.text_body.as_deref().unwrap_or("").lines() {
-                out.push_str(&format!("       | {line}\n"));
-            }
-        }
+        out.push_str(&message_text(d, i, m, body));
     }
     out.push_str(&format!("\nVerlauf ({})\n", d.events.len()));
     for e in &d.events {
