@@ -412,3 +412,159 @@ pub fn ack_suppression(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = "[settings]\ninternal_domains = [\"jobcenter.test\"]\n\n[[rule]]\nid = \"caritas\"\norganisation = \"Caritas\"\ncategory = \"Beratungsstelle\"\nthird_party = true\ndomain = \"caritas.test\"\n";
+
+    fn rules() -> RuleSet {
+        RuleSet::from_sources(&[("senders.toml", RULES)]).unwrap()
+    }
+
+    fn parse(raw: &str) -> ParsedMail {
+        message::parse(raw.as_bytes(), &message::Limits::default()).unwrap()
+    }
+
+    fn citizen(subject: &str, extra: &str) -> ParsedMail {
+        parse(&format!(
+            "From: buerger@mail.test\r\nSubject: {subject}\r\nMessage-ID: <m1@mail.test>\r\n{extra}\r\nText\r\n"
+        ))
+    }
+
+    fn run(mail: &ParsedMail, policy: &Policy, facts: &Facts) -> MailDecision {
+        let rules = rules();
+        decide_mail(
+            &Input {
+                mail,
+                raw: b"",
+                rules: &rules,
+                policy,
+            },
+            facts,
+        )
+    }
+
+    fn case(id: i64) -> CaseRef {
+        CaseRef {
+            id,
+            number: format!("KRM-2026-{id:05}"),
+        }
+    }
+
+    fn known() -> Facts {
+        Facts {
+            looked_up: true,
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn a_known_mail_is_seen_again_before_anything_else() {
+        let facts = Facts {
+            identical: Some(case(3)),
+            followup: Some((case(4), CaseStatus::Open)),
+            ..known()
+        };
+        let d = run(&citizen("x", ""), &Policy::default(), &facts);
+        assert_eq!(d.route, Route::SeenAgain(case(3)));
+        assert!(d.new_case.is_none());
+    }
+
+    #[test]
+    fn a_follow_up_to_a_closed_case_reopens_it_or_opens_a_related_case() {
+        let mail = citizen("AW: KRM-2026-00004", "");
+        let facts = Facts {
+            followup: Some((case(4), CaseStatus::Closed)),
+            ..known()
+        };
+        let d = run(&mail, &Policy::default(), &facts);
+        assert_eq!(
+            d.route,
+            Route::FollowUp {
+                case: Some(case(4)),
+                reopen: true
+            }
+        );
+        let policy = Policy {
+            closed_followup: ClosedFollowup::NewCase,
+            ..Policy::default()
+        };
+        let d = run(&mail, &policy, &facts);
+        assert_eq!(d.route, Route::NewCase);
+        let plan = d.new_case.unwrap();
+        assert_eq!(plan.related, Some(4));
+        assert_eq!(plan.possible_duplicate_of, Some(4));
+        assert_eq!(plan.review_reason, Some(ReviewReason::FollowupToClosed));
+        assert_eq!(plan.ack, AckDecision::Enqueued);
+    }
+
+    #[test]
+    fn the_hourly_cap_suppresses_only_citizens_acknowledgements() {
+        let facts = Facts {
+            acks_last_hour: 20,
+            ..known()
+        };
+        let plan = run(&citizen("x", ""), &Policy::default(), &facts)
+            .new_case
+            .unwrap();
+        assert_eq!(
+            plan.ack,
+            AckDecision::Suppressed(
+                "Obergrenze von 20 Bestätigungen pro Stunde an diese Adresse erreicht".into()
+            )
+        );
+        let counsellor = parse("From: a@caritas.test\r\nSubject: x\r\n\r\nText\r\n");
+        let plan = run(&counsellor, &Policy::default(), &facts)
+            .new_case
+            .unwrap();
+        assert!(plan.third_party());
+        assert_eq!(plan.ack, AckDecision::Enqueued);
+    }
+
+    #[test]
+    fn without_facts_a_named_case_is_a_conditional_follow_up_and_known_facts_decide() {
+        let mail = citizen("AW: KRM-2026-00004", "");
+        let d = run(&mail, &Policy::default(), &Facts::default());
+        assert_eq!(
+            d.route,
+            Route::FollowUp {
+                case: None,
+                reopen: false
+            }
+        );
+        assert!(d.new_case.is_some(), "the fallback new case is shown");
+        // Looked up and not found: a new case, definitely.
+        let d = run(&mail, &Policy::default(), &known());
+        assert_eq!(d.route, Route::NewCase);
+        assert!(!d.possible_followup);
+        // Foreign references only: a new case that may turn out a follow-up.
+        let reply = citizen("Nachtrag", "References: <frueher@mail.test>\r\n");
+        let d = run(&reply, &Policy::default(), &Facts::default());
+        assert_eq!(d.route, Route::NewCase);
+        assert!(d.possible_followup);
+    }
+
+    #[test]
+    fn a_bounce_of_our_mail_lands_on_its_case_or_becomes_a_review_case() {
+        let bounce = parse(
+            "From: MAILER-DAEMON@mx.test\r\nSubject: Undelivered\r\n\
+             In-Reply-To: <krm-ack-9@jobcenter.test>\r\nAuto-Submitted: auto-replied\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b--\r\n",
+        );
+        assert_eq!(bounce.auto, AutoClass::Bounce);
+        let facts = Facts {
+            bounced: Some(case(9)),
+            ..known()
+        };
+        let d = run(&bounce, &Policy::default(), &facts);
+        assert!(matches!(d.route, Route::Bounce { case: Some(c), .. } if c == case(9)));
+        let d = run(&bounce, &Policy::default(), &known());
+        assert_eq!(d.route, Route::NewCase);
+        let plan = d.new_case.unwrap();
+        assert_eq!(plan.review_reason, Some(ReviewReason::Bounce));
+        assert!(matches!(plan.ack, AckDecision::Suppressed(_)));
+    }
+}
