@@ -25,7 +25,7 @@ pub mod report;
 pub mod rules;
 pub mod scan;
 pub(crate) mod smtp;
-pub(crate) mod staff;
+pub mod staff;
 pub mod stop;
 pub mod store;
 pub mod telemetry;

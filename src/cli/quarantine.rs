@@ -7,10 +7,8 @@ use std::process::ExitCode;
 
 use crate::cli::term::{errln, outln};
 
-use crate::config::Settings;
 use crate::mailbox::Mailbox;
 use crate::store::quarantine;
-use sqlx::PgPool;
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
@@ -39,130 +37,124 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
         Err(c) => return c,
     };
     match cmd {
-        QuarantineCommand::List { all, json } => list(&pool, *all, *json).await,
-        QuarantineCommand::Retry { id, all } => retry(&settings, &pool, *id, *all).await,
-    }
-}
-
-/// `quarantine list`: a table, or JSON.
-async fn list(pool: &PgPool, all: bool, json: bool) -> ExitCode {
-    let rows = match quarantine::list(pool, all).await {
-        Ok(r) => r,
-        Err(e) => return super::fail(e.into()),
-    };
-    if json {
-        match super::term::print_json(&rows) {
-            Ok(()) => {}
-            Err(e) => return super::fail(e.into()),
-        }
-        return ExitCode::SUCCESS;
-    }
-    if rows.is_empty() {
-        outln!("Keine Mails in Quarantäne.");
-        return ExitCode::SUCCESS;
-    }
-    outln!(
-        "{:>5}  {:<16}  {:>8}  {:>10}  {:<11}  Grund",
-        "ID",
-        "Eingang",
-        "UID",
-        "Größe",
-        "Status"
-    );
-    for r in rows {
-        outln!(
-            "{:>5}  {:<16}  {:>8}  {:>10}  {:<11}  {}",
-            r.id,
-            r.created_at
-                .with_timezone(&chrono_tz::Europe::Berlin)
-                .format("%Y-%m-%d %H:%M"),
-            r.uid.map(|u| u.to_string()).unwrap_or_default(),
-            r.size.map(|s| s.to_string()).unwrap_or_default(),
-            match r.status.as_str() {
-                "quarantined" => "Quarantäne",
-                "retried" => "erneut",
-                other => other,
-            },
-            r.reason
-        );
-    }
-    ExitCode::SUCCESS
-}
-
-/// `quarantine retry`: moves the mails back into the inbox, found by Message-ID.
-async fn retry(settings: &Settings, pool: &PgPool, id: Option<i64>, all: bool) -> ExitCode {
-    let rows = match (id, all) {
-        (Some(id), _) => match quarantine::get(pool, id).await {
-            Ok(Some(r)) if r.status == "quarantined" => vec![r],
-            Ok(Some(_)) => {
-                errln!("Quarantäne-Eintrag {id} wurde bereits erneut versucht.");
-                return ExitCode::from(1);
+        QuarantineCommand::List { all, json } => {
+            let rows = match quarantine::list(&pool, *all).await {
+                Ok(r) => r,
+                Err(e) => return super::fail(e.into()),
+            };
+            if *json {
+                match super::term::print_json(&rows) {
+                    Ok(()) => {}
+                    Err(e) => return super::fail(e.into()),
+                }
+                return ExitCode::SUCCESS;
             }
-            Ok(None) => {
-                errln!("Unbekannter Quarantäne-Eintrag {id}.");
-                return ExitCode::from(1);
+            if rows.is_empty() {
+                outln!("Keine Mails in Quarantäne.");
+                return ExitCode::SUCCESS;
             }
-            Err(e) => return super::fail(e.into()),
-        },
-        (None, true) => match quarantine::list(pool, false).await {
-            Ok(r) => r,
-            Err(e) => return super::fail(e.into()),
-        },
-        (None, false) => {
-            errln!("Bitte eine ID angeben oder --all.");
-            return ExitCode::from(1);
-        }
-    };
-    if let Err(e) = settings.require_imap() {
-        errln!("krm-intake: Konfigurationsfehler: {e}");
-        return ExitCode::from(super::EXIT_CONFIG);
-    }
-    let mut mb = match Mailbox::connect(&settings.imap).await {
-        Ok(m) => m,
-        Err(e) => return super::fail(e.into()),
-    };
-    let mut failed = 0;
-    for r in rows {
-        let Some(mid) = r.message_id.as_deref() else {
             outln!(
-                "{}: ohne Message-ID nicht eindeutig auffindbar; bitte im Ordner {} von Hand in {} verschieben.",
-                r.id, settings.imap.quarantine_folder, settings.imap.mailbox
+                "{:>5}  {:<16}  {:>8}  {:>10}  {:<11}  Grund",
+                "ID",
+                "Eingang",
+                "UID",
+                "Größe",
+                "Status"
             );
-            failed += 1;
-            continue;
-        };
-        let uids = match mb
-            .find_by_message_id(&settings.imap.quarantine_folder, mid)
-            .await
-        {
-            Ok(u) => u,
-            Err(e) => return super::fail(e.into()),
-        };
-        if uids.is_empty() {
-            outln!(
-                "{}: im Ordner {} nicht gefunden.",
-                r.id,
-                settings.imap.quarantine_folder
-            );
-            failed += 1;
-            continue;
+            for r in rows {
+                outln!(
+                    "{:>5}  {:<16}  {:>8}  {:>10}  {:<11}  {}",
+                    r.id,
+                    r.created_at
+                        .with_timezone(&chrono_tz::Europe::Berlin)
+                        .format("%Y-%m-%d %H:%M"),
+                    r.uid.map(|u| u.to_string()).unwrap_or_default(),
+                    r.size.map(|s| s.to_string()).unwrap_or_default(),
+                    match r.status.as_str() {
+                        "quarantined" => "Quarantäne",
+                        "retried" => "erneut",
+                        other => other,
+                    },
+                    r.reason
+                );
+            }
+            ExitCode::SUCCESS
         }
-        if let Err(e) = mb.move_uids(&uids, &settings.imap.mailbox).await {
-            return super::fail(e.into());
+        QuarantineCommand::Retry { id, all } => {
+            let rows = match (id, all) {
+                (Some(id), _) => match quarantine::get(&pool, *id).await {
+                    Ok(Some(r)) if r.status == "quarantined" => vec![r],
+                    Ok(Some(_)) => {
+                        errln!("Quarantäne-Eintrag {id} wurde bereits erneut versucht.");
+                        return ExitCode::from(1);
+                    }
+                    Ok(None) => {
+                        errln!("Unbekannter Quarantäne-Eintrag {id}.");
+                        return ExitCode::from(1);
+                    }
+                    Err(e) => return super::fail(e.into()),
+                },
+                (None, true) => match quarantine::list(&pool, false).await {
+                    Ok(r) => r,
+                    Err(e) => return super::fail(e.into()),
+                },
+                (None, false) => {
+                    errln!("Bitte eine ID angeben oder --all.");
+                    return ExitCode::from(1);
+                }
+            };
+            if let Err(e) = settings.require_imap() {
+                errln!("krm-intake: Konfigurationsfehler: {e}");
+                return ExitCode::from(super::EXIT_CONFIG);
+            }
+            let mut mb = match Mailbox::connect(&settings.imap).await {
+                Ok(m) => m,
+                Err(e) => return super::fail(e.into()),
+            };
+            let mut failed = 0;
+            for r in rows {
+                let Some(mid) = r.message_id.as_deref() else {
+                    outln!(
+                        "{}: ohne Message-ID nicht eindeutig auffindbar; bitte im Ordner {} von Hand in {} verschieben.",
+                        r.id, settings.imap.quarantine_folder, settings.imap.mailbox
+                    );
+                    failed += 1;
+                    continue;
+                };
+                let uids = match mb
+                    .find_by_message_id(&settings.imap.quarantine_folder, mid)
+                    .await
+                {
+                    Ok(u) => u,
+                    Err(e) => return super::fail(e.into()),
+                };
+                if uids.is_empty() {
+                    outln!(
+                        "{}: im Ordner {} nicht gefunden.",
+                        r.id,
+                        settings.imap.quarantine_folder
+                    );
+                    failed += 1;
+                    continue;
+                }
+                if let Err(e) = mb.move_uids(&uids, &settings.imap.mailbox).await {
+                    return super::fail(e.into());
+                }
+                if let Err(e) = quarantine::mark_retried(&pool, r.id).await {
+                    return super::fail(e.into());
+                }
+                outln!(
+                    "{}: zurück in {} verschoben; der Dienst versucht es erneut.",
+                    r.id,
+                    settings.imap.mailbox
+                );
+            }
+            mb.logout().await;
+            if failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
-        if let Err(e) = quarantine::mark_retried(pool, r.id).await {
-            return super::fail(e.into());
-        }
-        outln!(
-            "{}: zurück in {} verschoben; der Dienst versucht es erneut.",
-            r.id,
-            settings.imap.mailbox
-        );
-    }
-    mb.logout().await;
-    if failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
     }
 }
