@@ -14,6 +14,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("neu.html", include_str!("templates/neu.html")),
+    ("vorgang.html", include_str!("templates/vorgang.html")),
     ("vorgaenge.html", include_str!("templates/vorgaenge.html")),
 ];
 
