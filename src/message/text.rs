@@ -263,4 +263,3 @@ mod tests {
         assert!(html_to_text(&html).contains("tief"));
     }
 }
-
