@@ -769,6 +769,15 @@ async fn browser_flow_with_axe_on_every_page() {
         ],
     );
     new_case(&w, &["--received", "2026-02-02T09:00"]);
+    // A mail through the real intake: payloads in its text, HTML part and attachment name.
+    w.append(&crate::web_case::html_mail(&w)).await;
+    w.run_once().await;
+    let mail_case =
+        sqlx::query_as::<_, (String,)>("SELECT number FROM cases WHERE channel <> 'brief'")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap()
+            .0;
     let (child, line) = spawn_web(&w).await;
     let url = line.rsplit(' ').next().unwrap().to_string();
     let target = std::env::var("CARGO_TARGET_DIR")
@@ -781,6 +790,7 @@ async fn browser_flow_with_axe_on_every_page() {
         .env("DESK_USER", "anna")
         .env("DESK_PASSWORD", PASSWORD)
         .env("DESK_CASE", &number)
+        .env("DESK_MAIL_CASE", &mail_case)
         .env("SHOT_DIR", target.join("browser"))
         .env("CHROMIUM", &chromium)
         .output()

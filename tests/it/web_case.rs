@@ -16,7 +16,7 @@ const STAFF2: (&str, &str) = ("KRM_STAFF_Herr_Anders", "anders@jobcenter.test");
 
 /// A citizen's mail with a text part, an HTML part and two attachments, every visible field
 /// carrying a payload that would run script if it reached a page unescaped.
-fn html_mail(w: &World) -> Vec<u8> {
+pub(crate) fn html_mail(w: &World) -> Vec<u8> {
     let from = w.sender(CITIZEN);
     format!(
         "From: \"<script>window.__pwned=1</script> Bürger\" <{from}>\r\n\
