@@ -385,6 +385,16 @@ async fn allowed(
     Ok(mine(current.row.assignee.as_deref()) && mine(target.as_deref()))
 }
 
+/// Refuses a posted form without the session's CSRF token in its `csrf` field (403).
+fn check_form_csrf(s: &WebState, who: &Signed, pairs: &[(String, String)]) -> Result<(), Response> {
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    auth::check_csrf(s, &who.account, csrf)
+}
+
 fn forbidden(s: &WebState, who: &Signed) -> Response {
     case::message(
         s,
@@ -403,12 +413,7 @@ pub async fn post(
     Path((number, verb)): Path<(String, String)>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    if let Err(r) = auth::check_csrf(&s, &who.account, &csrf) {
+    if let Err(r) = check_form_csrf(&s, &who, &pairs) {
         return r;
     }
     if let Some(r) = case::no_case_access(&s, &who) {
@@ -558,12 +563,7 @@ pub async fn create(
     State(s): State<WebState>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    if let Err(r) = auth::check_csrf(&s, &who.account, &csrf) {
+    if let Err(r) = check_form_csrf(&s, &who, &pairs) {
         return r;
     }
     if let Some(r) = may_create(&s, &who) {

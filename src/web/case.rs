@@ -339,17 +339,32 @@ fn sanitise(html: &str) -> String {
 /// by the desk itself.
 pub const FRAME_CSP: &str = "sandbox; default-src 'none'; frame-ancestors 'self'";
 
+/// The case number and content id of a mail-content route, or the refusal (403 for a role
+/// without case access, 404 for a malformed number or id).
+fn content_path(
+    s: &WebState,
+    who: &Signed,
+    number: &str,
+    id: &str,
+) -> Result<(String, i64), Response> {
+    if let Some(r) = no_case_access(s, who) {
+        return Err(r);
+    }
+    match (route_number(number), id.parse::<i64>()) {
+        (Some(n), Ok(id)) => Ok((n, id)),
+        _ => Err(not_found(s, who)),
+    }
+}
+
 /// `GET /vorgaenge/{number}/mails/{id}/html`: the sanitised HTML part of one mail.
 pub async fn mail_html(
     who: Signed,
     State(s): State<WebState>,
     Path((number, id)): Path<(String, String)>,
 ) -> Response {
-    if let Some(r) = no_case_access(&s, &who) {
-        return r;
-    }
-    let (Some(number), Ok(id)) = (route_number(&number), id.parse::<i64>()) else {
-        return not_found(&s, &who);
+    let (number, id) = match content_path(&s, &who, &number, &id) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let found = match s.pool.acquire().await {
         Ok(mut conn) => q::raw_mail_of_case(&mut conn, &number, id).await,
@@ -443,11 +458,9 @@ pub async fn attachment(
     State(s): State<WebState>,
     Path((number, id)): Path<(String, String)>,
 ) -> Response {
-    if let Some(r) = no_case_access(&s, &who) {
-        return r;
-    }
-    let (Some(number), Ok(id)) = (route_number(&number), id.parse::<i64>()) else {
-        return not_found(&s, &who);
+    let (number, id) = match content_path(&s, &who, &number, &id) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let found = match s.pool.acquire().await {
         Ok(mut conn) => q::attachment_of_case(&mut conn, &number, id).await,
