@@ -221,18 +221,17 @@ impl CaseDetail {
 // What `case show` prints and the desk's case page shows: the facts, the mails, the timeline
 // ---------------------------------------------------------------------------------------------
 
-/// German size: `512 Bytes`, `3,4 kB`, `1,2 MB`.
+/// German size: `512 Bytes`, `3,4 kB`, `1,2 MB` (one decimal, comma; the report's rounding,
+/// written here so that `staff` does not depend on `report`).
 pub fn size_text(n: i32) -> String {
     let n = f64::from(n.max(0));
+    let one_decimal = |x: f64| format!("{:.1}", (x * 10.0).round() / 10.0).replace('.', ",");
     if n < 1000.0 {
         format!("{n} Bytes")
     } else if n < 1_000_000.0 {
-        format!("{} kB", crate::report::german_decimal(n / 1000.0, false))
+        format!("{} kB", one_decimal(n / 1000.0))
     } else {
-        format!(
-            "{} MB",
-            crate::report::german_decimal(n / 1_000_000.0, false)
-        )
+        format!("{} MB", one_decimal(n / 1_000_000.0))
     }
 }
 
@@ -472,5 +471,15 @@ impl EventView {
             action: action_label(&e.action).to_string(),
             what,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_in_german() {
+        assert_eq!(super::size_text(512), "512 Bytes");
+        assert_eq!(super::size_text(3_449), "3,4 kB");
+        assert_eq!(super::size_text(1_250_000), "1,3 MB");
     }
 }
