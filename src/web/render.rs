@@ -29,6 +29,8 @@ pub struct Who<'a> {
     pub name: &'a str,
     pub role: &'static str,
     pub csrf: &'a str,
+    /// The role changes cases (the navigation offers "Neue Reaktion").
+    pub works_cases: bool,
 }
 
 impl<'a> Who<'a> {
@@ -37,6 +39,7 @@ impl<'a> Who<'a> {
             name: &a.name,
             role: a.role.label(),
             csrf: &a.csrf,
+            works_cases: a.role.works_cases(),
         }
     }
 }
