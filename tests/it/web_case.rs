@@ -503,6 +503,19 @@ async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
     let r = act(&d, &adam, &n, "hold", &[]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "admin works no cases");
     assert_eq!(show_json(&d.w, &n)["status"], "open");
+    // Without a session: the login redirect, nothing shown, nothing changed.
+    for path in [
+        format!("/vorgaenge/{n}/mails/1/html"),
+        format!("/vorgaenge/{n}/anhaenge/1"),
+        "/vorgaenge/neu".to_string(),
+    ] {
+        crate::web::assert_login_redirect(&d.get(&path, None).await, &path);
+    }
+    let r = d
+        .post(&format!("/vorgaenge/{n}/hold"), None, &[("version", "1")])
+        .await;
+    crate::web::assert_login_redirect(&r, "POST hold");
+    assert_eq!(show_json(&d.w, &n)["status"], "open");
     // An unknown verb or case: 404.
     let r = act(&d, &s, &n, "loeschen", &[]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
