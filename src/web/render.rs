@@ -14,6 +14,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("neu.html", include_str!("templates/neu.html")),
+    ("vorgang.html", include_str!("templates/vorgang.html")),
     ("vorgaenge.html", include_str!("templates/vorgaenge.html")),
 ];
 
@@ -27,6 +29,8 @@ pub struct Who<'a> {
     pub name: &'a str,
     pub role: &'static str,
     pub csrf: &'a str,
+    /// The role changes cases (the navigation offers "Neue Reaktion").
+    pub works_cases: bool,
 }
 
 impl<'a> Who<'a> {
@@ -35,6 +39,7 @@ impl<'a> Who<'a> {
             name: &a.name,
             role: a.role.label(),
             csrf: &a.csrf,
+            works_cases: a.role.works_cases(),
         }
     }
 }
