@@ -197,6 +197,17 @@ impl WebSettings {
     }
 }
 
+/// `[answers]`: folders of the same IMAP account read (read-only) for the office's sent mail.
+#[derive(Debug, Clone)]
+pub struct AnswersSettings {
+    /// Empty: nothing is captured.
+    pub folders: Vec<String>,
+    /// Subject words (case-insensitive) that mark an interim reply.
+    pub interim_markers: Vec<String>,
+    /// A captured final answer closes an open case (not one on hold).
+    pub close_on_answer: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct RetentionSettings {
     pub closed_older_than: Option<chrono::Duration>,
@@ -221,6 +232,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub http: HttpSettings,
     pub web: WebSettings,
+    pub answers: AnswersSettings,
     pub retention: RetentionSettings,
     /// Warnings found while loading (e.g. a world-readable file holding a password).
     pub warnings: Vec<String>,
@@ -309,6 +321,9 @@ const KEYS: &[(&str, &str, Ty)] = &[
     ("web", "tls_key", Ty::Str),
     ("web", "session_idle_minutes", Ty::Int),
     ("web", "session_max_hours", Ty::Int),
+    ("answers", "folders", Ty::List),
+    ("answers", "interim_markers", Ty::List),
+    ("answers", "close_on_answer", Ty::Bool),
     ("retention", "closed_older_than", Ty::Str),
     ("retention", "first_run_after_secs", Ty::Int),
 ];
@@ -906,6 +921,7 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         log,
         http,
         web: web_settings(v)?,
+        answers: answers_settings(v)?,
         retention,
         warnings: Vec::new(),
     })
@@ -963,6 +979,37 @@ fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
         tls_key,
         session_idle_minutes,
         session_max_hours,
+    })
+}
+
+fn answers_settings(v: &Values) -> Result<AnswersSettings, ConfigError> {
+    let folders = v.list("answers", "folders")?.unwrap_or_default();
+    for f in &folders {
+        if f.trim().is_empty() || f.chars().any(char::is_control) {
+            return Err(v.err("answers", "folders", format!("{f:?} is not a folder name")));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &folders {
+        if !seen.insert(f.as_str()) {
+            return Err(v.err("answers", "folders", format!("{f:?} is listed twice")));
+        }
+    }
+    let interim_markers = match v.list("answers", "interim_markers")? {
+        Some(m) => m
+            .into_iter()
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty())
+            .collect(),
+        None => vec![
+            "Zwischennachricht".to_string(),
+            "Zwischenbescheid".to_string(),
+        ],
+    };
+    Ok(AnswersSettings {
+        folders,
+        interim_markers,
+        close_on_answer: v.bool_or("answers", "close_on_answer", false)?,
     })
 }
 
@@ -1160,6 +1207,38 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("web."), "{k}: {e}");
+        }
+    }
+
+    #[test]
+    fn answers_section_defaults_env_and_refusals() {
+        let s = Settings::load_from(None, &env(&[])).unwrap();
+        assert!(s.answers.folders.is_empty());
+        assert_eq!(
+            s.answers.interim_markers,
+            ["Zwischennachricht", "Zwischenbescheid"]
+        );
+        assert!(!s.answers.close_on_answer);
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("KRM_ANSWERS_FOLDERS", "Gesendet, Bcc-Ablage"),
+                ("KRM_ANSWERS_CLOSE_ON_ANSWER", "true"),
+                ("KRM_ANSWERS_INTERIM_MARKERS", "Sachstand"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.answers.folders, ["Gesendet", "Bcc-Ablage"]);
+        assert_eq!(s.answers.interim_markers, ["Sachstand"]);
+        assert!(s.answers.close_on_answer);
+        for (k, v) in [
+            ("KRM_ANSWERS_FOLDERS", "Gesendet,Gesendet"),
+            ("KRM_ANSWERS_CLOSE_ON_ANSWER", "vielleicht"),
+        ] {
+            let e = Settings::load_from(None, &env(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("answers") || e.contains("ANSWERS"), "{k}: {e}");
         }
     }
 }

@@ -401,7 +401,8 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
         CaseCommand::Close(a) => {
             staff::apply(&pool, &a.number, &actor(&a.by), "close", |c, s, n| {
                 let received = calendar::berlin_date(c.row.received_at);
-                staff::close(s, n, &cal, received, a.answered_on.unwrap_or(today), now)
+                let on = staff::close_date(s, a.answered_on, today);
+                staff::close(s, n, &cal, received, on, now)
             })
             .await
         }
