@@ -280,6 +280,16 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Deletes `folder`. The service never calls this; tests use it to give a folder a new
+    /// UIDVALIDITY.
+    pub async fn delete_folder(&mut self, folder: &str) -> Result<(), ImapError> {
+        if self.selected.as_deref() == Some(folder) {
+            let _ = timed(self.timeout, "CLOSE", self.session.close()).await;
+            self.selected = None;
+        }
+        timed(self.timeout, "DELETE", self.session.delete(folder)).await
+    }
+
     /// Every UID in the selected folder, ascending (`UID SEARCH ALL`).
     pub async fn all_uids(&mut self) -> Result<Vec<u32>, ImapError> {
         let set = timed(self.timeout, "UID SEARCH", self.session.uid_search("ALL")).await?;
