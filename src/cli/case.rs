@@ -707,6 +707,10 @@ fn action_label(action: &str) -> &str {
         "merge" => "zusammengeführt",
         "merged_from" => "Vorgang aufgenommen",
         "ack_recorded" => "Bestätigung von Hand erfasst",
+        "answer_captured" => "Antwort aus dem Postfach erfasst",
+        "interim_reply_captured" => "Zwischennachricht aus dem Postfach erfasst",
+        "contact_captured" => "Anfrage an eine Stelle aus dem Postfach erfasst",
+        "internal_captured" => "interne Mail aus dem Postfach erfasst",
         other => other,
     }
 }
@@ -840,7 +844,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
     if let Some(h) = r.hold_since {
         kv("ruht seit", staff::berlin_minute(h));
     }
-    if r.closed_at.is_some() || r.answered_on.is_some() {
+    if r.closed_at.is_some() {
         kv(
             "abgeschlossen",
             format!(
@@ -850,6 +854,22 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
             ),
         );
     }
+    if let Some(on) = r.answered_on {
+        let source = r
+            .answered_source
+            .as_deref()
+            .map(staff::answered_source_label);
+        kv(
+            "Antwort versandt am",
+            match source {
+                Some(s) => format!("{} ({s})", staff::ymd(on)),
+                None => staff::ymd(on),
+            },
+        );
+    }
+    if let Some(on) = r.interim_reply_on {
+        kv("Zwischennachricht am", staff::ymd(on));
+    }
     if let Some(rr) = &r.review_reason {
         kv("zu prüfen", rr.label().to_string());
     }
@@ -857,9 +877,15 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
 
     out.push_str(&format!("\nMails ({})\n", d.messages.len()));
     for (i, m) in d.messages.iter().enumerate() {
-        let role = match MessageRole::from_db(&m.role) {
+        let known = MessageRole::from_db(&m.role);
+        let role = match known {
             Some(r) => r.label(),
             None => m.role.as_str(),
+        };
+        let verb = if known.is_some_and(MessageRole::is_outgoing) {
+            "gesendet"
+        } else {
+            "eingegangen"
         };
         let from = match (&m.from_name, &m.from_addr) {
             (Some(n), Some(a)) => format!("{n} <{a}>"),
@@ -868,7 +894,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
             (None, None) => "–".into(),
         };
         out.push_str(&format!(
-            "  {}. {role}, eingegangen {}\n     Von: {from}\n     Betreff: {}\n     Größe: {}{}\n",
+            "  {}. {role}, {verb} {}\n     Von: {from}\n     Betreff: {}\n     Größe: {}{}\n",
             i + 1,
             staff::berlin_minute(m.received_at),
             m.subject.as_deref().unwrap_or("–"),

@@ -60,6 +60,9 @@ pub struct CaseJson {
     pub held_days: i32,
     pub closed_at: Option<String>,
     pub answered_on: Option<String>,
+    /// `mailbox` (captured from sent mail) or `typed`.
+    pub answered_source: Option<String>,
+    pub interim_reply_on: Option<String>,
     pub discard_reason: Option<String>,
     pub merged_into: Option<String>,
     pub review_reason: Option<ReviewReason>,
@@ -95,6 +98,8 @@ impl CaseJson {
             held_days: r.held_days,
             closed_at: r.closed_at.map(rfc3339_berlin),
             answered_on: r.answered_on.map(ymd),
+            answered_source: r.answered_source.clone(),
+            interim_reply_on: r.interim_reply_on.map(ymd),
             discard_reason: r.discard_reason.clone(),
             merged_into: c.merged_into_number.clone(),
             review_reason: r.review_reason,
