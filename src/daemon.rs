@@ -260,8 +260,19 @@ async fn capture_answers(app: &App, mb: &mut Mailbox, uidvalidity: u32) -> Resul
     if s.answers.folders.is_empty() {
         return Ok(());
     }
-    let stellen = |_: &str| -> Option<String> { None };
-    match crate::answers::pass(mb, &app.pool, &app.ctx, &stellen).await {
+    // Read on every pass, so an edited catalogue counts from the next one; a refused catalogue
+    // skips the pass rather than record contacts as internal mail.
+    let stellen = match crate::rules::Stellen::load(&s.rules_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(
+                "answers: the catalogue of outside bodies is refused; sent mail is read later: {e}"
+            );
+            return Ok(());
+        }
+    };
+    let stelle_of = |addr: &str| stellen.by_address(addr).map(|b| b.name.clone());
+    match crate::answers::pass(mb, &app.pool, &app.ctx, &stelle_of).await {
         Ok(_) => {}
         Err(ScanError::Store(e)) => {
             tracing::error!(error = %e, "answers: database error; sent mail is read again next time");

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use crate::cli::term::{errln, out, outln};
 
 use crate::calendar;
-use crate::domain::{CaseStatus, Category, Kind, MessageRole};
+use crate::domain::{CaseStatus, Category, Direction, Kind, MessageRole};
 use crate::staff::{
     self, Actor, Applied, CaseDetail, CaseJson, Channel, ListFilter, ManualCase,
     ManualOrganisation, StaffError,
@@ -882,11 +882,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
             Some(r) => r.label(),
             None => m.role.as_str(),
         };
-        let verb = if known.is_some_and(MessageRole::is_outgoing) {
-            "gesendet"
-        } else {
-            "eingegangen"
-        };
+        let verb = known.map_or(Direction::In, MessageRole::direction).label();
         let from = match (&m.from_name, &m.from_addr) {
             (Some(n), Some(a)) => format!("{n} <{a}>"),
             (None, Some(a)) => a.clone(),

@@ -399,6 +399,16 @@ impl Review {
             ),
             Err(e) => self.push(Level::Fault, format!("Fehler: {}: {e}", dir.display())),
         }
+        if let Ok(s) = crate::rules::Stellen::load(dir) {
+            self.push(
+                Level::Info,
+                format!(
+                    "{}: {} Stellen im Katalog",
+                    dir.join(crate::rules::stellen::STELLEN_FILE).display(),
+                    s.names().count()
+                ),
+            );
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use std::fmt;
 
 use crate::calendar::{self, Calendar};
-use crate::domain::{AckStatus, CaseStatus, Category, Kind};
+use crate::domain::{AckStatus, AnsweredSource, CaseStatus, Category, Kind};
 use crate::rules::{RuleSet, MAX_TOPICS};
 
 use super::*;
@@ -406,10 +406,9 @@ fn end_hold(s: &CaseState, cal: &Calendar, now: DateTime<Utc>) -> CaseState {
 
 /// German label of where an answer date came from.
 pub fn answered_source_label(v: &str) -> &str {
-    match v {
-        "mailbox" => "aus dem Postfach erfasst",
-        "typed" => "eingegeben",
-        other => other,
+    match AnsweredSource::from_db(v) {
+        Some(s) => s.label(),
+        None => v,
     }
 }
 
@@ -460,7 +459,7 @@ pub fn close(
     next.status = CaseStatus::Closed;
     next.closed_at = Some(now);
     if s.answered_on != Some(answered_on) || s.answered_source.is_none() {
-        next.answered_source = Some("typed".to_string());
+        next.answered_source = Some(AnsweredSource::Typed.as_db().to_string());
     }
     next.answered_on = Some(answered_on);
     Ok(next)
@@ -948,7 +947,8 @@ mod tests {
         let ch = changes(&captured, &s);
         let lines: Vec<String> = ch.iter().map(ToString::to_string).collect();
         assert!(lines.contains(&"Antwort versandt am: 2026-03-09 → 2026-03-11".to_string()));
-        assert!(lines.contains(&"Antwortdatum: aus dem Postfach erfasst → eingegeben".to_string()));
+        assert!(lines
+            .contains(&"Antwortdatum: aus dem Postfach erfasst → von Hand eingegeben".to_string()));
         assert!(reopen(&s, N).unwrap().answered_source.is_none());
     }
 
