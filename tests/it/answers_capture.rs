@@ -333,3 +333,135 @@ async fn sent_mail_becomes_answers_interim_replies_contacts_and_internal_mail() 
     assert_eq!(v, (i64::from(recreated.0), 9));
     assert_eq!(folder_look(&gesendet).await, recreated);
 }
+
+/// Status, answer date and its source of a case.
+async fn closing(w: &World, number: &str) -> (String, Option<NaiveDate>, Option<String>) {
+    sqlx::query_as("SELECT status, answered_on, answered_source FROM cases WHERE number = $1")
+        .bind(number)
+        .fetch_one(&w.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_running_daemon_captures_answers_and_close_takes_the_captured_date() {
+    use crate::staff::{json, ok};
+    use std::time::Duration;
+    let gesendet = unique("Gesendet");
+    let w = World::with_env(
+        "answersd",
+        &[
+            ("KRM_ANSWERS_FOLDERS", gesendet.as_str()),
+            ("KRM_ANSWERS_CLOSE_ON_ANSWER", "true"),
+            ("KRM_IMAP_IDLE_SECS", "2"),
+        ],
+    )
+    .await;
+    w.prepare_folder(OMBUDS, &w.folder).await;
+    w.prepare_folder(OMBUDS, &gesendet).await;
+    let mut froms = Vec::new();
+    for i in 0..3u32 {
+        let from = format!("person{i}+{}@mail.test", w.folder);
+        let raw = mail(
+            &from,
+            &w.inbox_address(),
+            &format!("Beschwerde {i}"),
+            "Guten Tag,\r\nbitte prüfen Sie meinen Bescheid.\r\n",
+            &format!("<d{i}.{}@mail.test>", w.name),
+        );
+        w.append_at(&raw, at(2026, 11, 2, 9, i, 1)).await;
+        froms.push(from);
+    }
+    let mut p = crate::ops::daemon(&w, &[("KRM_LOG_LEVEL", "info")]);
+    w.wait_scalar("SELECT count(*) FROM cases", 3).await;
+    let numbers: Vec<String> = w.cases().await.into_iter().map(|c| c.0).collect();
+    // Two cases wait for the citizen: a captured answer must not close them.
+    ok(&w, &["case", "hold", &numbers[1]]);
+    ok(&w, &["case", "hold", &numbers[2]]);
+    let mails: Vec<_> = (0..3)
+        .map(|i| {
+            let n = &numbers[i];
+            let raw = sent(
+                &froms[i],
+                &format!("AW: [{n}] Beschwerde"),
+                &format!("<s{i}.{}@jobcenter.test>", w.name),
+                "",
+            );
+            (raw, at(2026, 11, 10 + i as u32, 9, 0, 1))
+        })
+        .collect();
+    for (raw, _) in &mails {
+        w.note_personal(raw);
+    }
+    append_all(&gesendet, &mails).await;
+    w.wait_scalar("SELECT count(*) FROM messages WHERE direction = 'out'", 3)
+        .await;
+    // The inbox is still served after the answers folder was read.
+    let late = mail(
+        &format!("spaet+{}@mail.test", w.folder),
+        &w.inbox_address(),
+        "Noch eine Beschwerde",
+        "Guten Tag,\r\nnoch etwas.\r\n",
+        &format!("<late.{}@mail.test>", w.name),
+    );
+    w.append(&late).await;
+    w.wait_scalar("SELECT count(*) FROM cases", 4).await;
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(Duration::from_secs(15)).await.is_some());
+    w.assert_private(&p.log());
+
+    let mb = Some("mailbox".to_string());
+    // close_on_answer closed the open case with the captured date, as the daemon.
+    assert_eq!(
+        closing(&w, &numbers[0]).await,
+        ("closed".into(), Some(day("2026-11-10")), mb.clone())
+    );
+    let closer = w
+        .scalar("SELECT count(*) FROM case_events WHERE action = 'close' AND actor = 'krm-intake'")
+        .await;
+    assert!(closer >= 1, "no close event by the daemon");
+    // The held cases keep waiting, with their answer date.
+    assert_eq!(
+        closing(&w, &numbers[1]).await,
+        ("on_hold".into(), Some(day("2026-11-11")), mb.clone())
+    );
+    // close without --answered-on takes the captured date …
+    ok(&w, &["case", "close", &numbers[1]]);
+    assert_eq!(
+        closing(&w, &numbers[1]).await,
+        ("closed".into(), Some(day("2026-11-11")), mb.clone())
+    );
+    // … a typed date wins, and the timeline says so.
+    ok(
+        &w,
+        &["case", "close", &numbers[2], "--answered-on", "2026-11-20"],
+    );
+    assert_eq!(
+        closing(&w, &numbers[2]).await,
+        (
+            "closed".into(),
+            Some(day("2026-11-20")),
+            Some("typed".into())
+        )
+    );
+    let shown = ok(&w, &["case", "show", &numbers[2]]);
+    for needle in [
+        "Antwortdatum: aus dem Postfach erfasst → von Hand eingegeben",
+        "Antwort versandt am: 2026-11-12 → 2026-11-20",
+        "Antwort aus dem Postfach erfasst: 2026-11-12",
+        "Antwort der Ombudsstelle, gesendet",
+    ] {
+        assert!(shown.contains(needle), "missing {needle:?} in\n{shown}");
+    }
+    let listed = json(&w, &["case", "list", "--json", "--status", "closed"]);
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["number"] == numbers[1].as_str())
+        .expect("closed case listed")
+        .clone();
+    assert_eq!(row["answered_on"], "2026-11-11");
+    assert_eq!(row["answered_source"], "mailbox");
+    assert!(row["interim_reply_on"].is_null());
+}
