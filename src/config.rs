@@ -682,6 +682,76 @@ fn check_address(v: &Values, section: &str, key: &str, addr: &str) -> Result<(),
 }
 
 fn build(v: &Values) -> Result<Settings, ConfigError> {
+    let database = database_settings(v)?;
+    let imap = imap_settings(v)?;
+    let smtp = smtp_settings(v)?;
+    let mut own = v.list("ack", "own_addresses")?.unwrap_or_default();
+    own.push(smtp.from.clone());
+    if imap.username.contains('@') {
+        own.push(imap.username.clone());
+    }
+    let ack = AckSettings {
+        rate_limit_per_hour: v.int_or("ack", "rate_limit_per_hour", 20u32)?,
+        own_addresses: own.into_iter().map(|a| a.to_lowercase()).collect(),
+    };
+
+    let intake = intake_settings(v)?;
+    let deadlines = deadline_settings(v)?;
+    let digest = digest_settings(v)?;
+    let staff = staff_table(v)?;
+
+    let log = LogSettings {
+        format: match v.str_or("log", "format", "text")?.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            o => return Err(v.err("log", "format", format!("{o:?}: expected text or json"))),
+        },
+        level: v.str_or("log", "level", "info")?,
+    };
+
+    let http = HttpSettings {
+        listen: match v.str_opt("http", "listen")? {
+            None => None,
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| v.err("http", "listen", format!("{s:?} is not HOST:PORT")))?,
+            ),
+        },
+    };
+
+    let retention = RetentionSettings {
+        closed_older_than: match v.str_opt("retention", "closed_older_than")? {
+            None => None,
+            Some(s) => {
+                Some(parse_duration(&s).map_err(|m| v.err("retention", "closed_older_than", m))?)
+            }
+        },
+        first_run_after_secs: v.int_or("retention", "first_run_after_secs", 60u64)?,
+    };
+
+    Ok(Settings {
+        file: None,
+        database,
+        imap,
+        smtp,
+        rules_dir: PathBuf::from(v.str_or("rules", "dir", "rules")?),
+        templates_dir: PathBuf::from(v.str_or("templates", "dir", "templates")?),
+        ack,
+        intake,
+        deadlines,
+        digest,
+        staff,
+        log,
+        http,
+        web: web_settings(v)?,
+        answers: answers_settings(v)?,
+        retention,
+        warnings: Vec::new(),
+    })
+}
+
+/// `[database]`.
+fn database_settings(v: &Values) -> Result<DatabaseSettings, ConfigError> {
     let database = DatabaseSettings {
         url: match v.str_opt("database", "url")? {
             Some(u) => {
@@ -694,7 +764,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         },
         max_connections: v.int_or("database", "max_connections", 5u32)?,
     };
+    Ok(database)
+}
 
+/// `[imap]`, with its folder names checked.
+fn imap_settings(v: &Values) -> Result<ImapSettings, ConfigError> {
     let imap_host = v.str_or("imap", "host", "127.0.0.1")?;
     let imap_tls = tls_of(v, "imap", &imap_host)?;
     let imap_default_port = if imap_tls == TlsMode::Implicit {
@@ -745,7 +819,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             "processed and quarantine folders must differ from the mailbox",
         ));
     }
+    Ok(imap)
+}
 
+/// `[smtp]`; HELO name and Message-ID domain default to the sender's domain.
+fn smtp_settings(v: &Values) -> Result<SmtpSettings, ConfigError> {
     let smtp_host = v.str_or("smtp", "host", "127.0.0.1")?;
     let smtp_tls = tls_of(v, "smtp", &smtp_host)?;
     let smtp_default_port = match smtp_tls {
@@ -780,17 +858,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
     if !(1..=32).contains(&smtp.parallel) {
         return Err(v.err("smtp", "parallel", "must be between 1 and 32"));
     }
+    Ok(smtp)
+}
 
-    let mut own = v.list("ack", "own_addresses")?.unwrap_or_default();
-    own.push(smtp.from.clone());
-    if imap.username.contains('@') {
-        own.push(imap.username.clone());
-    }
-    let ack = AckSettings {
-        rate_limit_per_hour: v.int_or("ack", "rate_limit_per_hour", 20u32)?,
-        own_addresses: own.into_iter().map(|a| a.to_lowercase()).collect(),
-    };
-
+/// `[intake]`.
+fn intake_settings(v: &Values) -> Result<IntakeSettings, ConfigError> {
     let intake = IntakeSettings {
         closed_followup: match v.str_or("intake", "closed_followup", "reopen")?.as_str() {
             "reopen" => ClosedFollowup::Reopen,
@@ -814,7 +886,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         )
         .map_err(|m| v.err("intake", "spam_headers", m))?,
     };
+    Ok(intake)
+}
 
+/// `[deadlines]`.
+fn deadline_settings(v: &Values) -> Result<DeadlineSettings, ConfigError> {
     let land_raw = v.str_or("deadlines", "land", "SN")?;
     let land = land_raw
         .parse::<Land>()
@@ -836,7 +912,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             processing_days: v.int_or("deadlines", "processing_days", 14u32)?,
         },
     };
+    Ok(deadlines)
+}
 
+/// `[digest]`.
+fn digest_settings(v: &Values) -> Result<DigestSettings, ConfigError> {
     let time_raw = v.str_or("digest", "time", "07:30")?;
     let time = chrono::NaiveTime::parse_from_str(&time_raw, "%H:%M").map_err(|_| {
         v.err(
@@ -865,7 +945,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             check_address(v, "digest", k, a)?;
         }
     }
+    Ok(digest)
+}
 
+/// `[staff]`: assignee name -> mail address.
+fn staff_table(v: &Values) -> Result<BTreeMap<String, String>, ConfigError> {
     let mut staff = BTreeMap::new();
     if let Some(t) = v.table.get("staff").and_then(|t| t.as_table()) {
         for (name, addr) in t {
@@ -876,55 +960,7 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             staff.insert(name.clone(), a.to_string());
         }
     }
-
-    let log = LogSettings {
-        format: match v.str_or("log", "format", "text")?.as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            o => return Err(v.err("log", "format", format!("{o:?}: expected text or json"))),
-        },
-        level: v.str_or("log", "level", "info")?,
-    };
-
-    let http = HttpSettings {
-        listen: match v.str_opt("http", "listen")? {
-            None => None,
-            Some(s) => Some(
-                s.parse()
-                    .map_err(|_| v.err("http", "listen", format!("{s:?} is not HOST:PORT")))?,
-            ),
-        },
-    };
-
-    let retention = RetentionSettings {
-        closed_older_than: match v.str_opt("retention", "closed_older_than")? {
-            None => None,
-            Some(s) => {
-                Some(parse_duration(&s).map_err(|m| v.err("retention", "closed_older_than", m))?)
-            }
-        },
-        first_run_after_secs: v.int_or("retention", "first_run_after_secs", 60u64)?,
-    };
-
-    Ok(Settings {
-        file: None,
-        database,
-        imap,
-        smtp,
-        rules_dir: PathBuf::from(v.str_or("rules", "dir", "rules")?),
-        templates_dir: PathBuf::from(v.str_or("templates", "dir", "templates")?),
-        ack,
-        intake,
-        deadlines,
-        digest,
-        staff,
-        log,
-        http,
-        web: web_settings(v)?,
-        answers: answers_settings(v)?,
-        retention,
-        warnings: Vec::new(),
-    })
+    Ok(staff)
 }
 
 fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
