@@ -681,75 +681,6 @@ fn check_address(v: &Values, section: &str, key: &str, addr: &str) -> Result<(),
     }
 }
 
-fn build(v: &Values) -> Result<Settings, ConfigError> {
-    let database = database_settings(v)?;
-    let imap = imap_settings(v)?;
-    let smtp = smtp_settings(v)?;
-    let mut own = v.list("ack", "own_addresses")?.unwrap_or_default();
-    own.push(smtp.from.clone());
-    if imap.username.contains('@') {
-        own.push(imap.username.clone());
-    }
-    let ack = AckSettings {
-        rate_limit_per_hour: v.int_or("ack", "rate_limit_per_hour", 20u32)?,
-        own_addresses: own.into_iter().map(|a| a.to_lowercase()).collect(),
-    };
-
-    let intake = intake_settings(v)?;
-    let deadlines = deadline_settings(v)?;
-    let digest = digest_settings(v)?;
-    let staff = staff_table(v)?;
-
-    let log = LogSettings {
-        format: match v.str_or("log", "format", "text")?.as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            o => return Err(v.err("log", "format", format!("{o:?}: expected text or json"))),
-        },
-        level: v.str_or("log", "level", "info")?,
-    };
-
-    let http = HttpSettings {
-        listen: match v.str_opt("http", "listen")? {
-            None => None,
-            Some(s) => Some(
-                s.parse()
-                    .map_err(|_| v.err("http", "listen", format!("{s:?} is not HOST:PORT")))?,
-            ),
-        },
-    };
-
-    let retention = RetentionSettings {
-        closed_older_than: match v.str_opt("retention", "closed_older_than")? {
-            None => None,
-            Some(s) => {
-                Some(parse_duration(&s).map_err(|m| v.err("retention", "closed_older_than", m))?)
-            }
-        },
-        first_run_after_secs: v.int_or("retention", "first_run_after_secs", 60u64)?,
-    };
-
-    Ok(Settings {
-        file: None,
-        database,
-        imap,
-        smtp,
-        rules_dir: PathBuf::from(v.str_or("rules", "dir", "rules")?),
-        templates_dir: PathBuf::from(v.str_or("templates", "dir", "templates")?),
-        ack,
-        intake,
-        deadlines,
-        digest,
-        staff,
-        log,
-        http,
-        web: web_settings(v)?,
-        answers: answers_settings(v)?,
-        retention,
-        warnings: Vec::new(),
-    })
-}
-
 /// `[database]`.
 fn database_settings(v: &Values) -> Result<DatabaseSettings, ConfigError> {
     let database = DatabaseSettings {
@@ -961,6 +892,75 @@ fn staff_table(v: &Values) -> Result<BTreeMap<String, String>, ConfigError> {
         }
     }
     Ok(staff)
+}
+
+fn build(v: &Values) -> Result<Settings, ConfigError> {
+    let database = database_settings(v)?;
+    let imap = imap_settings(v)?;
+    let smtp = smtp_settings(v)?;
+    let mut own = v.list("ack", "own_addresses")?.unwrap_or_default();
+    own.push(smtp.from.clone());
+    if imap.username.contains('@') {
+        own.push(imap.username.clone());
+    }
+    let ack = AckSettings {
+        rate_limit_per_hour: v.int_or("ack", "rate_limit_per_hour", 20u32)?,
+        own_addresses: own.into_iter().map(|a| a.to_lowercase()).collect(),
+    };
+
+    let intake = intake_settings(v)?;
+    let deadlines = deadline_settings(v)?;
+    let digest = digest_settings(v)?;
+    let staff = staff_table(v)?;
+
+    let log = LogSettings {
+        format: match v.str_or("log", "format", "text")?.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            o => return Err(v.err("log", "format", format!("{o:?}: expected text or json"))),
+        },
+        level: v.str_or("log", "level", "info")?,
+    };
+
+    let http = HttpSettings {
+        listen: match v.str_opt("http", "listen")? {
+            None => None,
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| v.err("http", "listen", format!("{s:?} is not HOST:PORT")))?,
+            ),
+        },
+    };
+
+    let retention = RetentionSettings {
+        closed_older_than: match v.str_opt("retention", "closed_older_than")? {
+            None => None,
+            Some(s) => {
+                Some(parse_duration(&s).map_err(|m| v.err("retention", "closed_older_than", m))?)
+            }
+        },
+        first_run_after_secs: v.int_or("retention", "first_run_after_secs", 60u64)?,
+    };
+
+    Ok(Settings {
+        file: None,
+        database,
+        imap,
+        smtp,
+        rules_dir: PathBuf::from(v.str_or("rules", "dir", "rules")?),
+        templates_dir: PathBuf::from(v.str_or("templates", "dir", "templates")?),
+        ack,
+        intake,
+        deadlines,
+        digest,
+        staff,
+        log,
+        http,
+        web: web_settings(v)?,
+        answers: answers_settings(v)?,
+        retention,
+        warnings: Vec::new(),
+    })
 }
 
 fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
