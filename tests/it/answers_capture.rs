@@ -348,10 +348,11 @@ async fn the_running_daemon_captures_answers_and_close_takes_the_captured_date()
     use crate::staff::{json, ok};
     use std::time::Duration;
     let gesendet = unique("Gesendet");
+    let folders = format!("{},{gesendet}", unique("Fehlt"));
     let w = World::with_env(
         "answersd",
         &[
-            ("KRM_ANSWERS_FOLDERS", gesendet.as_str()),
+            ("KRM_ANSWERS_FOLDERS", folders.as_str()),
             ("KRM_ANSWERS_CLOSE_ON_ANSWER", "true"),
             ("KRM_IMAP_IDLE_SECS", "2"),
         ],
@@ -409,6 +410,13 @@ async fn the_running_daemon_captures_answers_and_close_takes_the_captured_date()
     p.signal(libc::SIGTERM);
     assert!(p.wait_exit(Duration::from_secs(15)).await.is_some());
     w.assert_private(&p.log());
+    // The missing folder: one warning over many passes, and the rest ran.
+    assert_eq!(
+        p.log().matches("answers folder does not exist").count(),
+        1,
+        "{}",
+        p.log()
+    );
 
     let mb = Some("mailbox".to_string());
     // close_on_answer closed the open case with the captured date, as the daemon.
