@@ -361,6 +361,7 @@ impl Settings {
             origin: &o,
         };
         let mut s = build(&v)?;
+        check_answers_folders(&v, &s)?;
         s.file = file.map(Path::to_path_buf);
         s.warnings.extend(warnings);
         Ok(s)
@@ -1018,6 +1019,22 @@ fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
     })
 }
 
+/// An answers folder is read as the office's sent mail: the inbox or the intake's own folders
+/// there would turn received mail into "answers".
+fn check_answers_folders(v: &Values, s: &Settings) -> Result<(), ConfigError> {
+    let i = &s.imap;
+    for f in &s.answers.folders {
+        if [&i.mailbox, &i.processed_folder, &i.quarantine_folder].contains(&f) {
+            return Err(v.err(
+                "answers",
+                "folders",
+                format!("{f:?} is the inbox or a folder of the intake; name the Sent folder"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn answers_settings(v: &Values) -> Result<AnswersSettings, ConfigError> {
     let folders = v.list("answers", "folders")?.unwrap_or_default();
     for f in &folders {
@@ -1269,6 +1286,7 @@ mod tests {
         assert!(s.answers.close_on_answer);
         for (k, v) in [
             ("KRM_ANSWERS_FOLDERS", "Gesendet,Gesendet"),
+            ("KRM_ANSWERS_FOLDERS", "Gesendet,INBOX"),
             ("KRM_ANSWERS_CLOSE_ON_ANSWER", "vielleicht"),
         ] {
             let e = Settings::load_from(None, &env(&[(k, v)]))

@@ -360,6 +360,19 @@ async fn the_running_daemon_captures_answers_and_close_takes_the_captured_date()
     .await;
     w.prepare_folder(OMBUDS, &w.folder).await;
     w.prepare_folder(OMBUDS, &gesendet).await;
+    let (st, out) = w.run_private(&["check"], &[]);
+    assert!(st.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Antworten aus dem Postfach: Ordner {} (nur lesend)",
+            folders.replace(',', ", ")
+        )),
+        "{out}"
+    );
+    // The inbox named as an answers folder is refused.
+    let (st, out) = w.run_private(&["check"], &[("KRM_ANSWERS_FOLDERS", w.folder.as_str())]);
+    assert_eq!(st.code(), Some(2), "{out}");
+    assert!(out.contains("answers.folders"), "{out}");
     let mut froms = Vec::new();
     for i in 0..3u32 {
         let from = format!("person{i}+{}@mail.test", w.folder);
