@@ -369,6 +369,7 @@ impl Review {
             }
         }
         web::check(s, &mut r);
+        r.push(Level::Info, answers_line(&s.answers));
         r
     }
 
@@ -398,6 +399,16 @@ impl Review {
                 ),
             ),
             Err(e) => self.push(Level::Fault, format!("Fehler: {}: {e}", dir.display())),
+        }
+        if let Ok(s) = crate::rules::Stellen::load(dir) {
+            self.push(
+                Level::Info,
+                format!(
+                    "{}: {} Stellen im Katalog",
+                    dir.join(crate::rules::stellen::STELLEN_FILE).display(),
+                    s.names().count()
+                ),
+            );
         }
     }
 }
@@ -433,6 +444,20 @@ pub(crate) fn template_fault(e: &crate::templates::TemplateError) -> String {
             )
         }
     }
+}
+
+/// What `check` says about `[answers]`.
+fn answers_line(a: &crate::config::AnswersSettings) -> String {
+    if a.folders.is_empty() {
+        return "Antworten aus dem Postfach: nicht eingerichtet ([answers] folders)".to_string();
+    }
+    format!(
+        "Antworten aus dem Postfach: Ordner {} (nur lesend), Zwischennachricht bei {}, \
+         Abschluss bei Antwort: {}",
+        a.folders.join(", "),
+        a.interim_markers.join(", "),
+        if a.close_on_answer { "ja" } else { "nein" }
+    )
 }
 
 fn check(s: &Settings) -> ExitCode {

@@ -3,7 +3,10 @@
 
 mod states;
 
-pub use states::{AckStatus, CaseStatus, MessageRole, OutboxKind, OutboxStatus, ReviewReason};
+pub use states::{
+    AckStatus, AnsweredSource, CaseStatus, ContactSource, Direction, MessageRole, NetworkKind,
+    OutboxKind, OutboxStatus, ReviewReason,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
