@@ -350,6 +350,18 @@ impl Review {
             ),
             Err(e) => r.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
         }
+        match crate::report::html::ReportTemplate::load(&s.templates_dir) {
+            Ok(_) => r.push(
+                Level::Info,
+                format!(
+                    "Berichtsvorlage: {} in Ordnung",
+                    s.templates_dir
+                        .join(crate::report::html::TEMPLATE)
+                        .display()
+                ),
+            ),
+            Err(e) => r.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
+        }
         let mut smtp_ca_ok = true;
         for (key, path) in [
             ("imap.ca_file", &s.imap.ca_file),
