@@ -3,13 +3,14 @@
 //! render a template; no SQL here. Needs only the database (no IMAP or SMTP secret).
 //!
 //! One module per page group: `auth` (login, logout, the session extractor, CSRF), `cases` (the
-//! work list); `render` holds the templates, `assets` the static files, `tls` the optional
+//! work list), `report` (the half-year report); `render` holds the templates, `assets` the static files, `tls` the optional
 //! built-in TLS listener.
 
 pub mod assets;
 pub mod auth;
 pub mod cases;
 pub mod render;
+pub mod report;
 pub mod tls;
 
 use axum::extract::{Request, State};
@@ -35,6 +36,8 @@ pub struct WebState {
     pub policy: SessionPolicy,
     /// The browser reaches us over https: `Secure` cookies and HSTS.
     pub https: bool,
+    /// The report page's template and topic catalogue.
+    pub report: Arc<report::ReportSetup>,
 }
 
 impl WebState {
@@ -48,6 +51,7 @@ impl WebState {
                 max: chrono::Duration::hours(i64::from(settings.web.session_max_hours)),
             },
             https: settings.web.https(),
+            report: Arc::new(report::ReportSetup::load(settings)),
         })
     }
 }
@@ -60,6 +64,8 @@ pub fn router(state: WebState) -> Router {
         .route("/logout", post(auth::logout))
         .route("/healthz", get(healthz))
         .route("/vorgaenge", get(cases::work_list))
+        // The report (web/report.rs): leitung and admin.
+        .route("/bericht", get(report::report_page))
         .route("/static/{file}", get(assets::serve))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
