@@ -95,12 +95,13 @@ impl Report {
         }
     }
 
-    /// A section listing the total's first `top` names, each with every column's count.
+    /// A section (at `indent` 0) or a sub-heading row listing the total's first `top` names, each
+    /// with every column's count.
     fn list(&self, l: &mut Vec<Line>, title: &str, indent: usize, pick: Pick, top: usize) {
         if indent == 0 {
             l.push(Line::Section(title.to_string()));
         } else {
-            l.push(self.row(title, indent - 1, &|_| Cell::Empty));
+            l.push(self.row(title, indent, &|_| Cell::Empty));
         }
         let names = pick(&self.total);
         if names.is_empty() {
@@ -351,7 +352,7 @@ impl Report {
         self.list(
             &mut l,
             "Organisationen (Termine je Organisation)",
-            2,
+            1,
             |f| &f.network.organisations,
             top,
         );
