@@ -350,18 +350,7 @@ impl Review {
             ),
             Err(e) => r.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
         }
-        match crate::report::html::ReportTemplate::load(&s.templates_dir) {
-            Ok(_) => r.push(
-                Level::Info,
-                format!(
-                    "Berichtsvorlage: {} in Ordnung",
-                    s.templates_dir
-                        .join(crate::report::html::TEMPLATE)
-                        .display()
-                ),
-            ),
-            Err(e) => r.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
-        }
+        r.report_template(&s.templates_dir);
         let mut smtp_ca_ok = true;
         for (key, path) in [
             ("imap.ca_file", &s.imap.ca_file),
@@ -382,6 +371,27 @@ impl Review {
         }
         web::check(s, &mut r);
         r
+    }
+
+    /// The report's document template: broken is a fault; missing means the shipped one (an
+    /// upgrade never adds files to the operator's templates directory).
+    fn report_template(&mut self, dir: &std::path::Path) {
+        let path = dir.join(crate::report::html::TEMPLATE);
+        match crate::report::html::ReportTemplate::load(dir) {
+            Ok(t) if t.is_builtin() => self.push(
+                Level::Warning,
+                format!(
+                    "Warnung: Berichtsvorlage {} fehlt; die mitgelieferte wird benutzt (zum \
+                     Anpassen aus dem templates-Verzeichnis des Pakets kopieren)",
+                    path.display()
+                ),
+            ),
+            Ok(_) => self.push(
+                Level::Info,
+                format!("Berichtsvorlage: {} in Ordnung", path.display()),
+            ),
+            Err(e) => self.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
+        }
     }
 
     /// The rules directory: every problem once (file:line), then the set's size and version.

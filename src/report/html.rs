@@ -19,9 +19,14 @@ pub const TEMPLATE: &str = "report.html.j2";
 /// `/static/report.css` (its content security policy allows no inline style).
 pub const CSS: &str = include_str!("../../static/report.css");
 
+/// The shipped template, used when the templates directory has none (an installation upgraded
+/// from a version without it: upgrades never touch the operator's templates).
+const SHIPPED: &str = include_str!("../../templates/report.html.j2");
+
 pub struct ReportTemplate {
     env: Environment<'static>,
     path: PathBuf,
+    builtin: bool,
 }
 
 /// One line of a table as the template shows it.
@@ -257,10 +262,16 @@ impl ReportTemplate {
     /// syntax error or an unknown name fails at `check`, not when the lead needs the report.
     pub fn load(dir: &Path) -> Result<ReportTemplate, TemplateError> {
         let path = dir.join(TEMPLATE);
-        let source = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let (source, builtin) = match std::fs::read_to_string(&path) {
+            Ok(s) => (s, false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (SHIPPED.to_string(), true),
+            Err(source) => {
+                return Err(TemplateError::Read {
+                    path: path.clone(),
+                    source,
+                })
+            }
+        };
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::Html);
@@ -270,10 +281,15 @@ impl ReportTemplate {
                 line: e.line().unwrap_or(0),
                 message: e.detail().unwrap_or("syntax error").to_string(),
             })?;
-        let t = ReportTemplate { env, path };
+        let t = ReportTemplate { env, path, builtin };
         t.render(&sample(), 10, true)?;
         t.render(&sample(), 10, false)?;
         Ok(t)
+    }
+
+    /// The directory has no `report.html.j2`: the shipped one is used.
+    pub fn is_builtin(&self) -> bool {
+        self.builtin
     }
 
     /// The document: the whole page when `standalone`, else only its `<article>` (the desk).
@@ -356,8 +372,11 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_template_names_file_and_line() {
+    fn a_broken_template_names_file_and_line_and_a_missing_one_is_the_shipped() {
         let dir = tempfile::tempdir().unwrap();
+        let t = ReportTemplate::load(dir.path()).unwrap();
+        assert!(t.is_builtin());
+        assert!(!shipped().is_builtin());
         std::fs::write(dir.path().join(TEMPLATE), "<p>\n{% if %}\n").unwrap();
         let e = ReportTemplate::load(dir.path()).err().unwrap();
         assert!(matches!(e, TemplateError::Syntax { line: 2, .. }), "{e:?}");

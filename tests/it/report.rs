@@ -832,3 +832,61 @@ async fn an_empty_year_and_bad_periods_give_clear_messages() {
     assert!(bad(&["report", "--from", "2017-02-01"]).contains("--to"));
     assert!(bad(&["report"]).contains("--year"));
 }
+
+/// The report's document template is checked like the mail templates: broken → `check` and
+/// `report --format html` name file and line in German and exit 2 (before the database);
+/// missing → the shipped one, with a warning from `check`.
+#[tokio::test]
+async fn a_broken_report_template_is_a_file_fault_and_a_missing_one_the_shipped() {
+    let w = World::new("reporttpl").await;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ack.txt.j2", "digest.txt.j2"] {
+        std::fs::copy(
+            project_dir().join("templates").join(name),
+            dir.path().join(name),
+        )
+        .unwrap();
+    }
+    let tpl = dir.path().display().to_string();
+    let run = |args: &[&str]| {
+        let out = w
+            .command()
+            .env("KRM_TEMPLATES_DIR", &tpl)
+            .args(args)
+            .output()
+            .expect("krm-intake");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, out) = run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("Berichtsvorlage") && out.contains("mitgelieferte"),
+        "{out}"
+    );
+    let (code, out) = run(&["report", "--year", "2017", "--format", "html"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("<!doctype html>"), "{out}");
+
+    let broken = dir.path().join("report.html.j2");
+    std::fs::write(&broken, "<h1>{{ title }}</h1>\n{% for x in %}\n").unwrap();
+    let want = format!("Vorlage {}, Zeile 2", broken.display());
+    let (code, out) = run(&["check"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains(&want), "{out}");
+    let (code, out) = run(&["report", "--year", "2017", "--format", "html"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains(&want), "{out}");
+    assert!(!out.contains("<h1>"), "nothing printed: {out}");
+    // The other formats do not need the template.
+    let (code, out) = run(&["report", "--year", "2017", "--format", "csv"]);
+    assert_eq!(code, Some(0), "{out}");
+    std::fs::write(&broken, "<p>{{ keine_solche_kennzahl }}</p>\n").unwrap();
+    let (code, out) = run(&["check"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("lässt sich nicht darstellen"), "{out}");
+}
