@@ -651,7 +651,7 @@ async fn user_commands_manage_accounts_and_write_the_security_log() {
 }
 
 /// `krm-intake web` of this world on a free port; the child and the line it printed.
-async fn spawn_web(w: &World) -> (std::process::Child, String) {
+pub(crate) async fn spawn_web(w: &World) -> (std::process::Child, String) {
     let mut cmd = w.command();
     // The desk needs no mail server secret.
     cmd.arg("web")
@@ -675,7 +675,7 @@ async fn spawn_web(w: &World) -> (std::process::Child, String) {
 }
 
 /// SIGTERM, then the exit status.
-async fn stop_web(child: std::process::Child) -> std::process::ExitStatus {
+pub(crate) async fn stop_web(child: std::process::Child) -> std::process::ExitStatus {
     let mut child = child;
     // SAFETY: kill(2) on our own child's pid.
     unsafe {

@@ -314,42 +314,6 @@ async fn csv_json_and_html_are_the_clis_and_bad_periods_are_refused() {
     }
 }
 
-/// `krm-intake web` of this world on a free port; the child and its URL.
-async fn spawn_web(w: &World) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut cmd = w.command();
-    cmd.arg("web")
-        .env("KRM_WEB_LISTEN", "127.0.0.1:0")
-        .env_remove("KRM_IMAP_PASSWORD")
-        .env_remove("KRM_SMTP_PASSWORD")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().expect("krm-intake web");
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        line.trim().to_string()
-    })
-    .await
-    .unwrap();
-    let url = line.rsplit(' ').next().unwrap().to_string();
-    (child, url)
-}
-
-/// SIGTERM, then wait.
-async fn stop_web(mut child: std::process::Child) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-}
-
 /// The browser flow (tests/browser/report.mjs): the lead opens the report, axe-core finds no
 /// violation, the CSV download is the CLI's. Skips like the desk's flow without chromium/node.
 #[tokio::test]
@@ -382,7 +346,8 @@ async fn browser_the_lead_opens_the_report_and_downloads_the_csv() {
     let csv = ok(&w, &["report", "--year", "2017", "--format", "csv"]);
     let csv_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(csv_file.path(), &csv).unwrap();
-    let (child, url) = spawn_web(&w).await;
+    let (child, line) = crate::web::spawn_web(&w).await;
+    let url = line.rsplit(' ').next().unwrap().to_string();
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| crate::helpers::project_dir().join("target"));
@@ -398,7 +363,7 @@ async fn browser_the_lead_opens_the_report_and_downloads_the_csv() {
         .output()
         .await
         .expect("node");
-    stop_web(child).await;
+    crate::web::stop_web(child).await;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
