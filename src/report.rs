@@ -852,7 +852,7 @@ impl Report {
         top: usize,
         template: Option<&html::ReportTemplate>,
     ) -> Result<String, ReportError> {
-        use crate::cli::term::{json_safe, neutralise};
+        use crate::domain::text::{json_safe, neutralise};
         Ok(match format {
             Format::Text => neutralise(&self.to_text(top)).into_owned(),
             Format::Csv => neutralise(&self.to_csv(top)).into_owned(),
@@ -863,7 +863,7 @@ impl Report {
                 })?;
                 let doc = t
                     .render(self, top, true)
-                    .map_err(|e| ReportError::File(crate::cli::template_fault(&e)))?;
+                    .map_err(|e| ReportError::File(e.german()))?;
                 neutralise(&doc).into_owned()
             }
         })

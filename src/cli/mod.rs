@@ -440,21 +440,7 @@ fn ca_fault(path: &std::path::Path, e: &crate::tls::TlsError) -> String {
 
 /// A template that cannot be used, in German, naming the file and line.
 pub(crate) fn template_fault(e: &crate::templates::TemplateError) -> String {
-    use crate::templates::TemplateError as T;
-    match e {
-        T::Read { path, source } => format!("Vorlage {}: nicht lesbar ({source})", path.display()),
-        T::Syntax {
-            path,
-            line,
-            message,
-        } => format!("Vorlage {}, Zeile {line}: {message}", path.display()),
-        T::Render { path, message } => {
-            format!(
-                "Vorlage {}: lässt sich nicht darstellen: {message}",
-                path.display()
-            )
-        }
-    }
+    e.german()
 }
 
 fn check(s: &Settings) -> ExitCode {

@@ -30,7 +30,7 @@ pub struct ReportSetup {
 impl ReportSetup {
     pub fn load(settings: &Settings) -> ReportSetup {
         let template = ReportTemplate::load(&settings.templates_dir).map_err(|e| {
-            let m = crate::cli::template_fault(&e);
+            let m = e.german();
             tracing::error!("web: report template unusable: {m}");
             m
         });
@@ -270,10 +270,7 @@ pub async fn report_page(
     match template.render(&r, TOP, false) {
         Ok(doc) => page(&s, &who, StatusCode::OK, &input, None, Some(doc)),
         Err(e) => {
-            let text = format!(
-                "Der Bericht lässt sich nicht darstellen: {}",
-                crate::cli::template_fault(&e)
-            );
+            let text = format!("Der Bericht lässt sich nicht darstellen: {}", e.german());
             refuse(
                 &s,
                 &who,
