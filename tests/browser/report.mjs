@@ -64,6 +64,14 @@ try {
   await axe(page, 'bericht');
   await page.screenshot({ path: `${shots}/10-bericht.png`, fullPage: true });
 
+  // 320 px wide: the page does not scroll sideways (wide tables scroll in their own region).
+  await page.setViewportSize({ width: 320, height: 800 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (overflow > 0) fail(`horizontal scrolling at 320 px: ${overflow} px too wide`);
+  await axe(page, 'bericht-320px');
+  await page.screenshot({ path: `${shots}/11-bericht-320px.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
+
   // 3. The CSV download is the CLI's.
   const [download] = await Promise.all([
     page.waitForEvent('download'),
