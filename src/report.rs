@@ -1170,6 +1170,25 @@ mod tests {
     }
 
     #[test]
+    fn a_period_with_network_work_but_no_reaction_still_shows_it() {
+        let span = Selection::HalfYear(2017, 1).span().unwrap();
+        let a = AppointmentRow {
+            on_date: d("2017-03-01"),
+            kind: "fachgruppe".into(),
+            organisations: vec!["Fach-AG Integration und Migration".into()],
+            invited: true,
+        };
+        let r = build(&span, &[], &[a], &opts());
+        let text = r.to_text(10);
+        assert!(!text.contains("keine Reaktion erfasst"), "{text}");
+        assert!(
+            text.contains("2017-03-01  Fachgruppe/Arbeitsgruppe: Fach-AG Integration und Migration (auf Einladung)"),
+            "{text}"
+        );
+        assert!(r.to_csv(10).contains("Netzwerkarbeit;Termine;1\n"));
+    }
+
+    #[test]
     fn an_empty_period_divides_by_nothing() {
         let span = Selection::Year(2030).span().unwrap();
         let r = build(&span, &[], &[], &opts());
