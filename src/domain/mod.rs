@@ -2,6 +2,7 @@
 //! Pure types with parsing at the edge; no I/O here.
 
 mod states;
+pub mod text;
 
 pub use states::{
     AckStatus, AnsweredSource, CaseStatus, ContactSource, Direction, MessageRole, NetworkKind,

@@ -20,3 +20,4 @@ mod rules_cli;
 mod staff;
 mod web;
 mod web_case;
+mod web_report;
