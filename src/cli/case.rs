@@ -64,6 +64,37 @@ pub enum CaseCommand {
     /// Vorgang unter Spam-Verdacht bestätigen: zählt dann mit; die zurückgehaltene
     /// Eingangsbestätigung geht hinaus.
     Confirm(NumberArgs),
+    /// Klärungsarbeit: festhalten, dass die Ombudsstelle eine Stelle aus dem Katalog
+    /// (rules/stellen.toml) zu diesem Vorgang kontaktiert hat.
+    Contact(ContactArgs),
+    /// Klärungsarbeit: festhalten, ob die Ombudsstelle wesentlich zur Klärung beigetragen hat.
+    Contribution(ContributionArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ContactArgs {
+    pub number: String,
+    /// Name der Stelle aus rules/stellen.toml (Groß-/Kleinschreibung egal).
+    #[arg(long, value_name = "NAME")]
+    pub stelle: String,
+    /// Tag des Kontakts (JJJJ-MM-TT; Vorgabe: heute).
+    #[arg(long, value_parser = parse_date)]
+    pub on: Option<NaiveDate>,
+    /// Kurze Bemerkung (ohne personenbezogene Daten).
+    #[arg(long)]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ContributionArgs {
+    pub number: String,
+    /// yes (wesentlich zur Klärung beigetragen) oder no.
+    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no", action = clap::ArgAction::Set)]
+    pub contributed: bool,
+    #[command(flatten)]
+    pub by: ByArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -450,6 +481,10 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
         }
         CaseCommand::Merge(a) => staff::merge_cases(&pool, &a.number, &a.into, &actor(&a.by)).await,
         CaseCommand::Confirm(a) => return confirm(&pool, &settings, a).await,
+        CaseCommand::Contact(a) => return contact(&pool, &settings, a, today).await,
+        CaseCommand::Contribution(a) => {
+            staff::set_contribution(&pool, &a.number, &actor(&a.by), a.contributed).await
+        }
         CaseCommand::AckRecorded(a) => {
             staff::apply(
                 &pool,
@@ -467,6 +502,43 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
     match result {
         Ok(applied) => {
             print_applied(&applied);
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+/// `case contact`: an unknown body or a broken catalogue is bad input (exit 2).
+async fn contact(
+    pool: &sqlx::PgPool,
+    settings: &crate::config::Settings,
+    a: &ContactArgs,
+    today: NaiveDate,
+) -> ExitCode {
+    let stellen = match crate::rules::Stellen::load(&settings.rules_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            errln!("krm-intake: {e}");
+            return ExitCode::from(crate::cli::EXIT_CONFIG);
+        }
+    };
+    let stelle = match staff::check_stelle(&stellen, &a.stelle) {
+        Ok(s) => s,
+        Err(e) => {
+            errln!("krm-intake: {e}");
+            return ExitCode::from(crate::cli::EXIT_CONFIG);
+        }
+    };
+    let on = a.on.unwrap_or(today);
+    let note = a.note.as_deref();
+    match staff::record_contact(pool, &a.number, &actor(&a.by), stelle, on, note, today).await {
+        Ok(r) => {
+            outln!(
+                "{}: Kontakt mit {} am {} erfasst",
+                r.number,
+                r.stelle,
+                staff::ymd(r.on)
+            );
             ExitCode::SUCCESS
         }
         Err(e) => staff_fail(e),
@@ -706,6 +778,8 @@ fn action_label(action: &str) -> &str {
         "merge" => "zusammengeführt",
         "merged_from" => "Vorgang aufgenommen",
         "ack_recorded" => "Bestätigung von Hand erfasst",
+        "contact" => "Stelle kontaktiert",
+        "contribution" => "Beitrag zur Klärung",
         other => other,
     }
 }
@@ -792,6 +866,14 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
             _ => none(),
         },
     );
+    kv(
+        "zur Klärung beigetragen",
+        match c.contributed {
+            Some(true) => "ja".into(),
+            Some(false) => "nein".into(),
+            None => none(),
+        },
+    );
     kv("Organisation", {
         let mut s = r.organisation.clone().unwrap_or_else(none);
         if let Some(cat) = &r.category {
@@ -853,8 +935,43 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
         kv("zu prüfen", rr.label().to_string());
     }
     out.push_str(&o);
+    out.push_str(&contacts_text(d));
+    out.push_str(&mails_text(d, body));
+    out.push_str(&format!("\nVerlauf ({})\n", d.events.len()));
+    for e in &d.events {
+        out.push_str(&event_line(e));
+        out.push('\n');
+    }
+    out
+}
 
-    out.push_str(&format!("\nMails ({})\n", d.messages.len()));
+/// The contacts with outside bodies (clarification work), when there are any.
+fn contacts_text(d: &CaseDetail) -> String {
+    if d.contacts.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nKlärungsarbeit: Kontakte mit Stellen ({})\n",
+        d.contacts.len()
+    );
+    for c in &d.contacts {
+        out.push_str(&format!(
+            "  {}  {} ({}){}\n",
+            staff::ymd(c.on_date),
+            c.stelle,
+            c.source.label(),
+            c.note
+                .as_deref()
+                .map(|n| format!(": „{n}“"))
+                .unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// The mails of `case show`, with their attachments and, with `body`, their text.
+fn mails_text(d: &CaseDetail, body: bool) -> String {
+    let mut out = format!("\nMails ({})\n", d.messages.len());
     for (i, m) in d.messages.iter().enumerate() {
         let role = match MessageRole::from_db(&m.role) {
             Some(r) => r.label(),
@@ -912,11 +1029,6 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
                 out.push_str(&format!("       | {line}\n"));
             }
         }
-    }
-    out.push_str(&format!("\nVerlauf ({})\n", d.events.len()));
-    for e in &d.events {
-        out.push_str(&event_line(e));
-        out.push('\n');
     }
     out
 }

@@ -12,6 +12,7 @@ use crate::config::Settings;
 pub mod case;
 pub mod digest;
 pub mod explain;
+pub mod network;
 pub mod purge;
 pub mod quarantine;
 pub mod report;
@@ -52,6 +53,11 @@ pub enum Command {
     Case {
         #[command(subcommand)]
         command: case::CaseCommand,
+    },
+    /// Netzwerkarbeit: Termine mit Organisationen erfassen, auflisten, entfernen.
+    Network {
+        #[command(subcommand)]
+        command: network::NetworkCommand,
     },
     /// Bericht der Ombudsstelle: Reaktionen je Halbjahr und Jahr.
     Report(report::ReportArgs),
@@ -206,6 +212,7 @@ fn process_uid() -> u32 {
 async fn dispatch(cli: Cli) -> ExitCode {
     match &cli.command {
         Command::Case { command } => case::run(&cli, command).await,
+        Command::Network { command } => network::run(&cli, command).await,
         Command::Report(args) => report::run(&cli, args).await,
         Command::Digest(args) => digest::run(&cli, args).await,
         Command::Quarantine { command } => quarantine::run(&cli, command).await,

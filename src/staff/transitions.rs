@@ -23,6 +23,7 @@ pub enum Field {
     Kind,
     Topics,
     Justified,
+    Contributed,
     Organisation,
     Category,
     ThirdParty,
@@ -42,11 +43,12 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 21] = [
         Field::Status,
         Field::Kind,
         Field::Topics,
         Field::Justified,
+        Field::Contributed,
         Field::Organisation,
         Field::Category,
         Field::ThirdParty,
@@ -71,6 +73,7 @@ impl Field {
             Field::Kind => "kind",
             Field::Topics => "topics",
             Field::Justified => "justified",
+            Field::Contributed => "contributed",
             Field::Organisation => "organisation",
             Field::Category => "category",
             Field::ThirdParty => "third_party",
@@ -96,6 +99,7 @@ impl Field {
             Field::Kind => "Art",
             Field::Topics => "Themen",
             Field::Justified => "begründet",
+            Field::Contributed => "wesentlich zur Klärung beigetragen",
             Field::Organisation => "Organisation",
             Field::Category => "Kategorie",
             Field::ThirdParty => "mit Unterstützung Dritter",
@@ -127,6 +131,7 @@ impl Field {
             Field::Kind => s.kind.clone(),
             Field::Topics => serde_json::to_string(&s.topics).ok(),
             Field::Justified => s.justified.map(|b| b.to_string()),
+            Field::Contributed => s.contributed.map(|b| b.to_string()),
             Field::Organisation => s.organisation.clone(),
             Field::Category => s.category.clone(),
             Field::ThirdParty => Some(s.third_party.to_string()),
@@ -159,11 +164,13 @@ impl Field {
                 Ok(t) => t.join(", "),
                 Err(_) => v.to_string(),
             },
-            Field::Justified | Field::ThirdParty | Field::ThirdPartyManual => match v {
-                "true" => "ja".to_string(),
-                "false" => "nein".to_string(),
-                o => o.to_string(),
-            },
+            Field::Justified | Field::Contributed | Field::ThirdParty | Field::ThirdPartyManual => {
+                match v {
+                    "true" => "ja".to_string(),
+                    "false" => "nein".to_string(),
+                    o => o.to_string(),
+                }
+            }
             Field::AckStatus => ack_status_label(v).to_string(),
             Field::HoldSince | Field::AckSentAt | Field::ClosedAt => {
                 match DateTime::parse_from_rfc3339(v) {
@@ -724,6 +731,7 @@ mod tests {
             kind: None,
             topics: vec![],
             justified: None,
+            contributed: None,
             organisation: None,
             category: None,
             third_party: false,

@@ -6,7 +6,8 @@ use chrono_tz::Europe::Berlin;
 use serde::Serialize;
 
 use crate::calendar::{self};
-use crate::domain::{ymd, AckStatus, CaseStatus, ReviewReason};
+use crate::domain::{ymd, AckStatus, CaseStatus, ContactSource, ReviewReason};
+use crate::store::contacts::ContactRow;
 use crate::store::staff::{self as q, StaffCase};
 
 use super::*;
@@ -138,10 +139,23 @@ pub struct EventJson {
     pub detail: Option<String>,
 }
 
+/// A contact with an outside body (clarification work).
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactJson {
+    pub stelle: String,
+    /// `YYYY-MM-DD`.
+    pub on: String,
+    pub source: ContactSource,
+    pub note: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ShowJson {
     #[serde(flatten)]
     pub case: CaseJson,
+    /// Whether the Ombudsstelle contributed substantially to clarifying the matter.
+    pub contributed: Option<bool>,
+    pub contacts: Vec<ContactJson>,
     pub messages: Vec<MessageJson>,
     pub events: Vec<EventJson>,
 }
@@ -158,12 +172,24 @@ pub struct CaseDetail {
     pub messages: Vec<q::MessageRow>,
     pub attachments: Vec<q::AttachmentRow>,
     pub events: Vec<q::EventRow>,
+    pub contacts: Vec<ContactRow>,
 }
 
 impl CaseDetail {
     pub fn json(&self, with_body: bool) -> ShowJson {
         ShowJson {
             case: CaseJson::of(&self.case),
+            contributed: self.case.contributed,
+            contacts: self
+                .contacts
+                .iter()
+                .map(|c| ContactJson {
+                    stelle: c.stelle.clone(),
+                    on: ymd(c.on_date),
+                    source: c.source,
+                    note: c.note.clone(),
+                })
+                .collect(),
             messages: self
                 .messages
                 .iter()

@@ -4,7 +4,9 @@
 pub mod access;
 pub mod accounts;
 pub mod cases;
+pub mod contacts;
 pub mod digest;
+pub mod network;
 pub mod outbox;
 pub mod pending;
 pub mod purge;
