@@ -779,7 +779,7 @@ fn action_label(action: &str) -> &str {
         "merged_from" => "Vorgang aufgenommen",
         "ack_recorded" => "Bestätigung von Hand erfasst",
         "contact" => "Stelle kontaktiert",
-        "contribution" => "Beitrag zur Klärung",
+        "contribution" => "Klärung bewertet",
         other => other,
     }
 }
@@ -867,7 +867,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
         },
     );
     kv(
-        "zur Klärung beigetragen",
+        "Beitrag zur Klärung",
         match c.contributed {
             Some(true) => "ja".into(),
             Some(false) => "nein".into(),

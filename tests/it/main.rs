@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod answers;
 mod digest;
 mod errors;
 mod failover;
