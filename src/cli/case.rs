@@ -361,46 +361,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
     let result: Result<Applied, StaffError> = match cmd {
         CaseCommand::List(a) => return list(&pool, &cal, a, today).await,
         CaseCommand::Show(a) => return show(&pool, a, &cal, today).await,
-        CaseCommand::New(a) => {
-            let rules = match load_rules() {
-                Ok(r) => r,
-                Err(c) => return c,
-            };
-            let received_at = match staff::parse_received(&a.received) {
-                Ok(t) => t,
-                Err(e) => return staff_fail(e),
-            };
-            let m = ManualCase {
-                channel: a.channel,
-                received_at,
-                organisation: a.organisation.clone(),
-                category: a.category,
-                third_party: a.third_party,
-                kind: a.kind,
-                topics: a.topics.clone(),
-                ack_sent_on: a.ack_sent,
-            };
-            match staff::new_case(
-                &pool,
-                &cal,
-                settings.deadlines.policy,
-                &rules,
-                &m,
-                &actor(&a.by),
-                now,
-            )
-            .await
-            {
-                Ok(applied) => {
-                    outln!("Neuer Vorgang {} erfasst.", applied.number);
-                    for c in &applied.changes {
-                        outln!("{}: {c}", applied.number);
-                    }
-                    return ExitCode::SUCCESS;
-                }
-                Err(e) => return staff_fail(e),
-            }
-        }
+        CaseCommand::New(a) => return new_case(&pool, &settings, &cal, a, now).await,
         CaseCommand::Classify(a) => {
             let rules = match load_rules() {
                 Ok(r) => r,
@@ -442,15 +403,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
             })
             .await
         }
-        CaseCommand::Note(a) => {
-            return match staff::note(&pool, &a.number, &actor(&a.by), &a.text).await {
-                Ok(applied) => {
-                    outln!("{}: Bemerkung gespeichert", applied.number);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => staff_fail(e),
-            }
-        }
+        CaseCommand::Note(a) => return note(&pool, a).await,
         CaseCommand::Assign(a) => {
             let name = if a.none { None } else { a.name.as_deref() };
             staff::apply(&pool, &a.number, &actor(&a.by), "assign", |_, s, n| {
@@ -502,6 +455,58 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
     match result {
         Ok(applied) => {
             print_applied(&applied);
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+async fn note(pool: &sqlx::PgPool, a: &NoteArgs) -> ExitCode {
+    match staff::note(pool, &a.number, &actor(&a.by), &a.text).await {
+        Ok(applied) => {
+            outln!("{}: Bemerkung gespeichert", applied.number);
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+/// `case new`: a reaction that did not come by mail.
+async fn new_case(
+    pool: &sqlx::PgPool,
+    settings: &crate::config::Settings,
+    cal: &calendar::Calendar,
+    a: &NewArgs,
+    now: chrono::DateTime<Utc>,
+) -> ExitCode {
+    let rules = match staff::topic_catalogue(&settings.rules_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            errln!("krm-intake: {e}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let received_at = match staff::parse_received(&a.received) {
+        Ok(t) => t,
+        Err(e) => return staff_fail(e),
+    };
+    let m = ManualCase {
+        channel: a.channel,
+        received_at,
+        organisation: a.organisation.clone(),
+        category: a.category,
+        third_party: a.third_party,
+        kind: a.kind,
+        topics: a.topics.clone(),
+        ack_sent_on: a.ack_sent,
+    };
+    let policy = settings.deadlines.policy;
+    match staff::new_case(pool, cal, policy, &rules, &m, &actor(&a.by), now).await {
+        Ok(applied) => {
+            outln!("Neuer Vorgang {} erfasst.", applied.number);
+            for c in &applied.changes {
+                outln!("{}: {c}", applied.number);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => staff_fail(e),
@@ -835,28 +840,8 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
     });
     kv("Eingang", staff::berlin_minute(r.received_at));
     kv("Eingangsweg", staff::channel_label(&r.channel));
-    kv("Art", {
-        let mut s = r
-            .kind
-            .as_deref()
-            .map(staff::kind_label)
-            .unwrap_or_else(none);
-        if let Some(k) = &r.suggested_kind {
-            s.push_str(&format!(" (Vorschlag: {})", staff::kind_label(k)));
-        }
-        s
-    });
-    kv("Themen", {
-        let mut s = if r.topics.is_empty() {
-            none()
-        } else {
-            r.topics.join(", ")
-        };
-        if !r.suggested_topics.is_empty() {
-            s.push_str(&format!(" (Vorschläge: {})", r.suggested_topics.join(", ")));
-        }
-        s
-    });
+    kv("Art", kind_text(r));
+    kv("Themen", topics_text(r));
     kv(
         "begründet",
         match (r.kind.as_deref(), r.justified) {
@@ -943,6 +928,32 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
         out.push('\n');
     }
     out
+}
+
+/// The kind with the rules' suggestion.
+fn kind_text(r: &crate::store::cases::CaseRow) -> String {
+    let mut s = r
+        .kind
+        .as_deref()
+        .map(staff::kind_label)
+        .unwrap_or_else(|| "–".to_string());
+    if let Some(k) = &r.suggested_kind {
+        s.push_str(&format!(" (Vorschlag: {})", staff::kind_label(k)));
+    }
+    s
+}
+
+/// The topics with the rules' suggestions.
+fn topics_text(r: &crate::store::cases::CaseRow) -> String {
+    let mut s = if r.topics.is_empty() {
+        "–".to_string()
+    } else {
+        r.topics.join(", ")
+    };
+    if !r.suggested_topics.is_empty() {
+        s.push_str(&format!(" (Vorschläge: {})", r.suggested_topics.join(", ")));
+    }
+    s
 }
 
 /// The contacts with outside bodies (clarification work), when there are any.

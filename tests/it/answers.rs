@@ -269,7 +269,12 @@ async fn bad_contacts_are_refused_and_record_nothing() {
     );
     assert!(audit(&w, &["contact", "contribution"]).await.is_empty());
 
-    // A broken catalogue: bad input naming file and line, for `case contact` and `rules check`.
+    assert_broken_catalogue_is_bad_input(&w);
+    assert_eq!(w.scalar("SELECT count(*) FROM case_contacts").await, 0);
+}
+
+/// A broken catalogue: bad input naming file and line, for `case contact` and `rules check`.
+fn assert_broken_catalogue_is_bad_input(w: &World) {
     let dir = tempfile::tempdir().unwrap();
     for f in ["senders.toml", "hints.toml", "topics.toml"] {
         std::fs::copy(project_dir().join("rules").join(f), dir.path().join(f)).unwrap();
@@ -320,7 +325,6 @@ async fn bad_contacts_are_refused_and_record_nothing() {
     let faults: Vec<&str> = text.lines().filter(|l| l.starts_with("Fehler:")).collect();
     assert_eq!(faults.len(), 3, "{text}");
     assert!(faults.iter().all(|l| l.contains(&broken)), "{text}");
-    assert_eq!(w.scalar("SELECT count(*) FROM case_contacts").await, 0);
 }
 
 #[tokio::test]
@@ -418,7 +422,11 @@ async fn network_appointments_are_added_listed_and_removed() {
         "Keine Termine.\n"
     );
 
-    // Who added and removed what: the security log (no organisations, no notes).
+    assert_network_in_security_log(&w).await;
+}
+
+/// Who added and removed what: the security log (no organisations, no notes).
+async fn assert_network_in_security_log(w: &World) {
     let log: Vec<(String, String, Option<String>)> =
         sqlx::query_as("SELECT event, actor, detail FROM security_log ORDER BY id")
             .fetch_all(&w.pool)
