@@ -406,15 +406,24 @@ impl Review {
             ),
             Err(e) => self.push(Level::Fault, format!("Fehler: {}: {e}", dir.display())),
         }
-        if let Ok(s) = crate::rules::Stellen::load(dir) {
-            self.push(
+        let file = dir.join(crate::rules::stellen::STELLEN_FILE);
+        match crate::rules::Stellen::load(dir) {
+            Ok(_) if !file.exists() => self.push(
+                Level::Info,
+                format!(
+                    "{}: fehlt – der Katalog der Stellen ist leer",
+                    file.display()
+                ),
+            ),
+            Ok(s) => self.push(
                 Level::Info,
                 format!(
                     "{}: {} Stellen im Katalog",
-                    dir.join(crate::rules::stellen::STELLEN_FILE).display(),
+                    file.display(),
                     s.names().count()
                 ),
-            );
+            ),
+            Err(_) => {}
         }
     }
 }
