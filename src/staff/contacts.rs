@@ -170,32 +170,13 @@ pub async fn set_contribution(
 mod tests {
     use super::*;
     use crate::calendar::test_dates::d;
-    use crate::domain::AckStatus;
     use std::path::Path;
 
     fn state(status: CaseStatus) -> CaseState {
         CaseState {
             status,
-            kind: None,
-            topics: vec![],
-            justified: None,
-            contributed: None,
-            organisation: None,
-            category: None,
-            third_party: false,
-            third_party_manual: false,
-            assignee: None,
-            due_unshifted: d("2026-03-16"),
-            due: d("2026-03-16"),
-            hold_since: None,
-            held_days: 0,
-            ack_status: AckStatus::Pending,
-            ack_sent_at: None,
-            ack_detail: None,
-            closed_at: None,
-            answered_on: None,
             discard_reason: Some("spam".into()),
-            merged_into: None,
+            ..crate::staff::transitions::tests::state()
         }
     }
 

@@ -709,7 +709,7 @@ pub fn check_manual(m: &ManualCase, now: DateTime<Utc>) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::calendar::test_dates::{berlin_at as berlin, d};
     use crate::calendar::{ClosingDay, Land};
@@ -725,7 +725,8 @@ mod tests {
         )
     }
 
-    fn state() -> CaseState {
+    /// An open case due 16 March 2026 (also used by the other staff parts' tests).
+    pub(crate) fn state() -> CaseState {
         CaseState {
             status: CaseStatus::Open,
             kind: None,
