@@ -12,6 +12,7 @@ use crate::config::Settings;
 pub mod case;
 pub mod digest;
 pub mod explain;
+pub mod network;
 pub mod purge;
 pub mod quarantine;
 pub mod report;
@@ -52,6 +53,11 @@ pub enum Command {
     Case {
         #[command(subcommand)]
         command: case::CaseCommand,
+    },
+    /// Netzwerkarbeit: Termine mit Organisationen erfassen, auflisten, entfernen.
+    Network {
+        #[command(subcommand)]
+        command: network::NetworkCommand,
     },
     /// Bericht der Ombudsstelle: Reaktionen je Halbjahr und Jahr.
     Report(report::ReportArgs),
@@ -206,6 +212,7 @@ fn process_uid() -> u32 {
 async fn dispatch(cli: Cli) -> ExitCode {
     match &cli.command {
         Command::Case { command } => case::run(&cli, command).await,
+        Command::Network { command } => network::run(&cli, command).await,
         Command::Report(args) => report::run(&cli, args).await,
         Command::Digest(args) => digest::run(&cli, args).await,
         Command::Quarantine { command } => quarantine::run(&cli, command).await,
@@ -350,6 +357,7 @@ impl Review {
             ),
             Err(e) => r.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
         }
+        r.report_template(&s.templates_dir);
         let mut smtp_ca_ok = true;
         for (key, path) in [
             ("imap.ca_file", &s.imap.ca_file),
@@ -369,7 +377,29 @@ impl Review {
             }
         }
         web::check(s, &mut r);
+        r.push(Level::Info, answers_line(&s.answers));
         r
+    }
+
+    /// The report's document template: broken is a fault; missing means the shipped one (an
+    /// upgrade never adds files to the operator's templates directory).
+    fn report_template(&mut self, dir: &std::path::Path) {
+        let path = dir.join(crate::report::html::TEMPLATE);
+        match crate::report::html::ReportTemplate::load(dir) {
+            Ok(t) if t.is_builtin() => self.push(
+                Level::Warning,
+                format!(
+                    "Warnung: Berichtsvorlage {} fehlt; die mitgelieferte wird benutzt (zum \
+                     Anpassen aus dem templates-Verzeichnis des Pakets kopieren)",
+                    path.display()
+                ),
+            ),
+            Ok(_) => self.push(
+                Level::Info,
+                format!("Berichtsvorlage: {} in Ordnung", path.display()),
+            ),
+            Err(e) => self.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
+        }
     }
 
     /// The rules directory: every problem once (file:line), then the set's size and version.
@@ -399,6 +429,25 @@ impl Review {
             ),
             Err(e) => self.push(Level::Fault, format!("Fehler: {}: {e}", dir.display())),
         }
+        let file = dir.join(crate::rules::stellen::STELLEN_FILE);
+        match crate::rules::Stellen::load(dir) {
+            Ok(_) if !file.exists() => self.push(
+                Level::Info,
+                format!(
+                    "{}: fehlt – der Katalog der Stellen ist leer",
+                    file.display()
+                ),
+            ),
+            Ok(s) => self.push(
+                Level::Info,
+                format!(
+                    "{}: {} Stellen im Katalog",
+                    file.display(),
+                    s.names().count()
+                ),
+            ),
+            Err(_) => {}
+        }
     }
 }
 
@@ -418,21 +467,21 @@ fn ca_fault(path: &std::path::Path, e: &crate::tls::TlsError) -> String {
 
 /// A template that cannot be used, in German, naming the file and line.
 pub(crate) fn template_fault(e: &crate::templates::TemplateError) -> String {
-    use crate::templates::TemplateError as T;
-    match e {
-        T::Read { path, source } => format!("Vorlage {}: nicht lesbar ({source})", path.display()),
-        T::Syntax {
-            path,
-            line,
-            message,
-        } => format!("Vorlage {}, Zeile {line}: {message}", path.display()),
-        T::Render { path, message } => {
-            format!(
-                "Vorlage {}: lässt sich nicht darstellen: {message}",
-                path.display()
-            )
-        }
+    e.german()
+}
+
+/// What `check` says about `[answers]`.
+fn answers_line(a: &crate::config::AnswersSettings) -> String {
+    if a.folders.is_empty() {
+        return "Antworten aus dem Postfach: nicht eingerichtet ([answers] folders)".to_string();
     }
+    format!(
+        "Antworten aus dem Postfach: Ordner {} (nur lesend), Zwischennachricht bei {}, \
+         Abschluss bei Antwort: {}",
+        a.folders.join(", "),
+        a.interim_markers.join(", "),
+        if a.close_on_answer { "ja" } else { "nein" }
+    )
 }
 
 fn check(s: &Settings) -> ExitCode {

@@ -26,13 +26,13 @@ pub struct Applied {
     pub changes: Vec<FieldChange>,
 }
 
-fn normalise_number(number: &str) -> Result<String> {
+pub(super) fn normalise_number(number: &str) -> Result<String> {
     CaseNumber::from_str(number)
         .map(|n| n.to_string())
         .map_err(StaffError::Refused)
 }
 
-async fn load_locked(conn: &mut sqlx::PgConnection, number: &str) -> Result<StaffCase> {
+pub(super) async fn load_locked(conn: &mut sqlx::PgConnection, number: &str) -> Result<StaffCase> {
     let id = q::id_of(conn, number)
         .await?
         .ok_or_else(|| StaffError::NotFound(number.to_string()))?;
@@ -40,6 +40,27 @@ async fn load_locked(conn: &mut sqlx::PgConnection, number: &str) -> Result<Staf
     q::get(conn, id)
         .await?
         .ok_or_else(|| StaffError::NotFound(number.to_string()))
+}
+
+/// Refuses when the case is no longer at `expected` (the version a desk form was rendered
+/// from); `None` (the CLI) takes the case as it is. Called with the row lock held.
+pub fn check_version(c: &StaffCase, expected: Option<i64>) -> Result<()> {
+    match expected {
+        Some(v) if v != c.version => Err(StaffError::Stale(c.row.number.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// One case without its mails and timeline (the desk's checks before a change).
+pub async fn case(pool: &PgPool, number: &str) -> Result<StaffCase> {
+    let number = normalise_number(number)?;
+    let mut conn = pool.acquire().await?;
+    let id = q::id_of(&mut conn, &number)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number.clone()))?;
+    q::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number))
 }
 
 async fn write_changes(
@@ -94,7 +115,13 @@ where
 }
 
 /// Adds a note (the *Erfasserbemerkung*) to the timeline.
-pub async fn note(pool: &PgPool, number: &str, actor: &Actor, text: &str) -> Result<Applied> {
+pub async fn note(
+    pool: &PgPool,
+    number: &str,
+    actor: &Actor,
+    text: &str,
+    version: Option<i64>,
+) -> Result<Applied> {
     let number = normalise_number(number)?;
     let text = text.trim();
     if text.is_empty() {
@@ -102,6 +129,7 @@ pub async fn note(pool: &PgPool, number: &str, actor: &Actor, text: &str) -> Res
     }
     let mut tx = pool.begin().await?;
     let case = load_locked(&mut tx, &number).await?;
+    check_version(&case, version)?;
     cases::add_event(
         &mut tx,
         case.row.id,
@@ -127,6 +155,7 @@ pub async fn merge_cases(
     number: &str,
     into: &str,
     actor: &Actor,
+    version: Option<i64>,
 ) -> Result<Applied> {
     let number = normalise_number(number)?;
     let into = normalise_number(into)?;
@@ -143,6 +172,7 @@ pub async fn merge_cases(
     let a = q::get(&mut tx, a_id)
         .await?
         .ok_or_else(|| StaffError::NotFound(number.clone()))?;
+    check_version(&a, version)?;
     let b = q::get(&mut tx, b_id)
         .await?
         .ok_or_else(|| StaffError::NotFound(into.clone()))?;
@@ -190,10 +220,12 @@ pub async fn confirm(
     actor: &Actor,
     settings: &crate::config::Settings,
     templates: &crate::templates::Templates,
+    version: Option<i64>,
 ) -> Result<Confirmed> {
     let number = normalise_number(number)?;
     let mut tx = pool.begin().await?;
     let case = load_locked(&mut tx, &number).await?;
+    check_version(&case, version)?;
     let old = CaseState::of(&case);
     refuse_if_gone(&old, &number)?;
     if case.row.review_reason != Some(ReviewReason::Spam) {
@@ -373,6 +405,7 @@ pub async fn detail(pool: &PgPool, number: &str) -> Result<CaseDetail> {
         messages: q::messages(&mut conn, id).await?,
         attachments: q::attachments(&mut conn, id).await?,
         events: q::events(&mut conn, id).await?,
+        contacts: crate::store::contacts::of_case(&mut conn, id).await?,
         case,
     })
 }

@@ -5,6 +5,7 @@ use sqlx::PgConnection;
 
 use super::{opt_text, text, Result};
 use crate::domain::{AckStatus, CaseStatus, ReviewReason};
+use crate::message::ParsedMail;
 
 /// Actor name the daemon writes into the audit log.
 pub const DAEMON: &str = "krm-intake";
@@ -62,6 +63,10 @@ pub struct CaseRow {
     pub ack_detail: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
     pub answered_on: Option<NaiveDate>,
+    /// Where `answered_on` came from: `mailbox` (captured from sent mail) or `typed`.
+    pub answered_source: Option<String>,
+    /// The first interim reply captured from sent mail.
+    pub interim_reply_on: Option<NaiveDate>,
     pub discard_reason: Option<String>,
     pub merged_into: Option<i64>,
     pub purged_at: Option<DateTime<Utc>>,
@@ -75,7 +80,7 @@ pub const CASE_COLUMNS: &str = "c.id, c.number, c.channel, c.received_at, c.stat
     c.suggested_topics, c.kind, c.topics, c.justified, c.organisation, c.category, c.third_party, \
     c.rule_id, c.ruleset_version, c.rule_evidence, c.assignee, c.review_reason, \
     c.possible_duplicate_of, c.ack_due, c.due_unshifted, c.due, c.hold_since, c.held_days, \
-    c.ack_status, c.ack_sent_at, c.ack_detail, c.closed_at, c.answered_on, c.discard_reason, \
+    c.ack_status, c.ack_sent_at, c.ack_detail, c.closed_at, c.answered_on, c.answered_source, c.interim_reply_on, c.discard_reason, \
     c.merged_into, c.purged_at, \
     (SELECT f.message_id FROM (SELECT m.id, m.message_id FROM messages m WHERE m.case_id = c.id OFFSET 0) f \
      ORDER BY f.id LIMIT 1) AS first_message_id";
@@ -87,6 +92,38 @@ pub struct Origin<'a> {
     pub uidvalidity: Option<i64>,
     pub uid: Option<i64>,
     pub received_at: DateTime<Utc>,
+}
+
+/// All attachments of a stored mail in one statement (sent mail captured from the answers
+/// folders; intake's mails go through `store::batch`).
+pub(super) async fn insert_attachments(
+    conn: &mut PgConnection,
+    message_id: i64,
+    mail: &ParsedMail,
+) -> Result<()> {
+    if mail.attachments.is_empty() {
+        return Ok(());
+    }
+    let a = &mail.attachments;
+    sqlx::query(
+        "INSERT INTO attachments (message_id, name, content_type, size, content)
+         SELECT $1, a.name, a.content_type, a.size, a.content
+         FROM unnest($2::text[], $3::text[], $4::int4[], $5::bytea[]) WITH ORDINALITY
+              AS a(name, content_type, size, content, ord)
+         ORDER BY a.ord",
+    )
+    .bind(message_id)
+    .bind(
+        a.iter()
+            .map(|x| opt_text(x.name.as_deref()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(a.iter().map(|x| text(&x.content_type)).collect::<Vec<_>>())
+    .bind(a.iter().map(|x| x.size as i32).collect::<Vec<_>>())
+    .bind(a.iter().map(|x| x.content.as_slice()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// What the store knows of a mail's Message-ID: the case that already holds this exact mail
@@ -339,10 +376,41 @@ pub async fn set_ack_status(
 /// Reopens a closed case because a follow-up arrived.
 pub async fn reopen(conn: &mut PgConnection, case_id: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE cases SET status = 'open', closed_at = NULL, answered_on = NULL WHERE id = $1",
+        "UPDATE cases SET status = 'open', closed_at = NULL, answered_on = NULL, answered_source = NULL
+         WHERE id = $1",
     )
     .bind(case_id)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+/// Binds the 20 stored columns of a mail, from `message_id` to `size`, in table order.
+pub(super) fn bind_mail<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    origin: &Origin<'q>,
+    mail: &'q ParsedMail,
+    raw: &'q [u8],
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    let addrs =
+        |v: &[crate::domain::Address]| -> Vec<String> { v.iter().map(|a| text(&a.addr)).collect() };
+    q.bind(opt_text(mail.message_id.as_deref()))
+        .bind(&mail.content_hash)
+        .bind(origin.channel)
+        .bind(origin.uidvalidity)
+        .bind(origin.uid)
+        .bind(origin.received_at)
+        .bind(mail.date.map(|d| d.with_timezone(&Utc)))
+        .bind(opt_text(mail.date_raw.as_deref()))
+        .bind(mail.from.as_ref().map(|a| text(&a.addr)))
+        .bind(mail.from.as_ref().and_then(|a| opt_text(a.name.as_deref())))
+        .bind(addrs(&mail.reply_to))
+        .bind(addrs(&mail.to))
+        .bind(addrs(&mail.cc))
+        .bind(opt_text(mail.subject.as_deref()))
+        .bind(mail.in_reply_to.iter().map(|s| text(s)).collect::<Vec<_>>())
+        .bind(mail.references.iter().map(|s| text(s)).collect::<Vec<_>>())
+        .bind(mail.auto.as_str())
+        .bind(text(&mail.text))
+        .bind(raw)
+        .bind(raw.len() as i32)
 }

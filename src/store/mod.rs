@@ -3,9 +3,12 @@
 
 pub mod access;
 pub mod accounts;
+pub mod answers;
 pub(crate) mod batch;
 pub(crate) mod cases;
+pub mod contacts;
 pub(crate) mod digest;
+pub mod network;
 pub mod outbox;
 pub(crate) mod pending;
 pub(crate) mod purge;
@@ -312,6 +315,7 @@ mod tests {
             AckStatus, CaseStatus, MessageRole, OutboxKind, OutboxStatus, ReviewReason,
         };
         let sources = [
+            include_str!("answers.rs"),
             include_str!("cases.rs"),
             include_str!("digest.rs"),
             include_str!("mod.rs"),

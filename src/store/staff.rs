@@ -22,6 +22,8 @@ pub struct CaseState {
     pub kind: Option<String>,
     pub topics: Vec<String>,
     pub justified: Option<bool>,
+    /// The Ombudsstelle contributed substantially to clarifying the matter (None: not said).
+    pub contributed: Option<bool>,
     pub organisation: Option<String>,
     pub category: Option<String>,
     pub third_party: bool,
@@ -36,6 +38,8 @@ pub struct CaseState {
     pub ack_detail: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
     pub answered_on: Option<NaiveDate>,
+    /// `mailbox` or `typed` (see [`CaseRow::answered_source`]).
+    pub answered_source: Option<String>,
     pub discard_reason: Option<String>,
     pub merged_into: Option<CaseRef>,
 }
@@ -48,6 +52,7 @@ impl CaseState {
             kind: r.kind.clone(),
             topics: r.topics.clone(),
             justified: r.justified,
+            contributed: c.contributed,
             organisation: r.organisation.clone(),
             category: r.category.clone(),
             third_party: r.third_party,
@@ -62,6 +67,7 @@ impl CaseState {
             ack_detail: r.ack_detail.clone(),
             closed_at: r.closed_at,
             answered_on: r.answered_on,
+            answered_source: r.answered_source.clone(),
             discard_reason: r.discard_reason.clone(),
             merged_into: match (r.merged_into, &c.merged_into_number) {
                 (Some(id), Some(n)) => Some(CaseRef {
@@ -80,13 +86,17 @@ pub struct StaffCase {
     #[sqlx(flatten)]
     pub row: CaseRow,
     pub third_party_manual: bool,
+    /// Bumped by every UPDATE of the row (optimistic locking of the desk's forms).
+    pub version: i64,
     /// Number of the case this one was merged into.
     pub merged_into_number: Option<String>,
+    pub contributed: Option<bool>,
 }
 
 /// Extra columns of [`StaffCase`] after [`CASE_COLUMNS`].
-const EXTRA_COLUMNS: &str = "c.third_party_manual, \
-    (SELECT t.number FROM cases t WHERE t.id = c.merged_into) AS merged_into_number";
+const EXTRA_COLUMNS: &str = "c.third_party_manual, c.version, \
+    (SELECT t.number FROM cases t WHERE t.id = c.merged_into) AS merged_into_number, \
+    c.contributed";
 
 pub async fn id_of(conn: &mut PgConnection, number: &str) -> Result<Option<i64>> {
     let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM cases WHERE number = $1")
@@ -112,7 +122,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
             category = $7, third_party = $8, third_party_manual = $9, assignee = $10,
             due_unshifted = $11, due = $12, hold_since = $13, held_days = $14, ack_status = $15,
             ack_sent_at = $16, ack_detail = $17, closed_at = $18, answered_on = $19,
-            discard_reason = $20, merged_into = $21
+            discard_reason = $20, merged_into = $21, answered_source = $22, contributed = $23
          WHERE id = $1",
     )
     .bind(id)
@@ -136,6 +146,8 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
     .bind(s.answered_on)
     .bind(opt_text(s.discard_reason.as_deref()))
     .bind(s.merged_into.as_ref().map(|r| r.id))
+    .bind(s.answered_source.as_deref())
+    .bind(s.contributed)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -227,6 +239,7 @@ pub async fn messages(conn: &mut PgConnection, case_id: i64) -> Result<Vec<Messa
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttachmentRow {
+    pub id: i64,
     /// The message's row id.
     pub message_id: i64,
     pub name: Option<String>,
@@ -236,7 +249,7 @@ pub struct AttachmentRow {
 
 pub async fn attachments(conn: &mut PgConnection, case_id: i64) -> Result<Vec<AttachmentRow>> {
     let rows = sqlx::query_as::<_, AttachmentRow>(
-        "SELECT a.message_id, a.name, a.content_type, a.size
+        "SELECT a.id, a.message_id, a.name, a.content_type, a.size
          FROM attachments a JOIN messages m ON m.id = a.message_id
          WHERE m.case_id = $1 ORDER BY a.id",
     )
@@ -304,6 +317,65 @@ pub async fn initial_mail(conn: &mut PgConnection, case_id: i64) -> Result<Optio
          LIMIT 1",
     )
     .bind(case_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row)
+}
+
+/// The raw mails of a case, by message row id (None where purged).
+pub async fn raw_mails(
+    conn: &mut PgConnection,
+    case_id: i64,
+) -> Result<Vec<(i64, Option<Vec<u8>>)>> {
+    let rows =
+        sqlx::query_as("SELECT id, raw FROM messages WHERE case_id = $1 ORDER BY received_at, id")
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows)
+}
+
+/// One stored attachment, with the case it belongs to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttachmentContent {
+    pub case_id: i64,
+    pub name: Option<String>,
+    pub content_type: String,
+    pub content: Option<Vec<u8>>,
+}
+
+/// Attachment `id` if it belongs to a mail of case `number`.
+pub async fn attachment_of_case(
+    conn: &mut PgConnection,
+    number: &str,
+    id: i64,
+) -> Result<Option<AttachmentContent>> {
+    let row = sqlx::query_as::<_, AttachmentContent>(
+        "SELECT c.id AS case_id, a.name, a.content_type, a.content
+         FROM attachments a
+         JOIN messages m ON m.id = a.message_id
+         JOIN cases c ON c.id = m.case_id
+         WHERE a.id = $1 AND c.number = $2",
+    )
+    .bind(id)
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row)
+}
+
+/// The raw mail `message_id` if it belongs to case `number`: (case id, raw; None where purged).
+pub async fn raw_mail_of_case(
+    conn: &mut PgConnection,
+    number: &str,
+    message_id: i64,
+) -> Result<Option<(i64, Option<Vec<u8>>)>> {
+    let row = sqlx::query_as(
+        "SELECT c.id, m.raw FROM messages m JOIN cases c ON c.id = m.case_id
+         WHERE m.id = $1 AND c.number = $2",
+    )
+    .bind(message_id)
+    .bind(number)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(row)

@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod answers;
+mod answers_capture;
 mod decide;
 mod digest;
 mod errors;
@@ -19,3 +21,5 @@ mod report;
 mod rules_cli;
 mod staff;
 mod web;
+mod web_case;
+mod web_report;
