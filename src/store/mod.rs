@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod cases;
 pub mod digest;
+pub mod logs;
 pub mod outbox;
 pub mod pending;
 pub mod purge;

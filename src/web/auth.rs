@@ -86,10 +86,16 @@ impl FromRequestParts<WebState> for Signed {
         if let Some(token) = token.as_deref() {
             match accounts::session(&s.pool, token, s.policy, chrono::Utc::now()).await {
                 Ok(Some(account)) => {
+                    // A one-time password opens nothing but its change (and logout).
+                    if account.must_change_password
+                        && !matches!(parts.uri.path(), "/passwort" | "/logout")
+                    {
+                        return Err(see_other("/passwort"));
+                    }
                     return Ok(Signed {
                         account,
                         token: token.to_string(),
-                    })
+                    });
                 }
                 Ok(None) => {}
                 Err(e) => {

@@ -6,6 +6,7 @@
 //! work list); `render` holds the templates, `assets` the static files, `tls` the optional
 //! built-in TLS listener.
 
+pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod cases;
@@ -35,6 +36,8 @@ pub struct WebState {
     pub policy: SessionPolicy,
     /// The browser reaches us over https: `Secure` cookies and HSTS.
     pub https: bool,
+    /// The settings the admin pages read (rules directory, `[staff]`, the intake's limits).
+    pub settings: Arc<Settings>,
 }
 
 impl WebState {
@@ -48,6 +51,7 @@ impl WebState {
                 max: chrono::Duration::hours(i64::from(settings.web.session_max_hours)),
             },
             https: settings.web.https(),
+            settings: Arc::new(settings.clone()),
         })
     }
 }
@@ -61,6 +65,8 @@ pub fn router(state: WebState) -> Router {
         .route("/healthz", get(healthz))
         .route("/vorgaenge", get(cases::work_list))
         .route("/static/{file}", get(assets::serve))
+        // Admin and data protection pages (web/admin, issue 16).
+        .merge(admin::routes(&state))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -69,9 +75,14 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-/// `GET /`: the work list (a session is needed like everywhere else).
-async fn start(_who: auth::Signed) -> Response {
-    auth::see_other("/vorgaenge")
+/// `GET /`: the work list, for the data protection officer the access log (a session is
+/// needed like everywhere else).
+async fn start(who: auth::Signed) -> Response {
+    if who.account.role.reads_cases() {
+        auth::see_other("/vorgaenge")
+    } else {
+        auth::see_other("/zugriffe")
+    }
 }
 
 /// Unknown paths: a signed-in user sees 404, anyone else the login redirect (nothing shown).

@@ -15,6 +15,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("message.html", include_str!("templates/message.html")),
     ("vorgaenge.html", include_str!("templates/vorgaenge.html")),
+    // Admin and data protection pages (web/admin).
+    ("zugriffe.html", include_str!("templates/zugriffe.html")),
+    ("benutzer.html", include_str!("templates/benutzer.html")),
+    ("passwort.html", include_str!("templates/passwort.html")),
+    (
+        "quarantaene.html",
+        include_str!("templates/quarantaene.html"),
+    ),
+    ("regeln.html", include_str!("templates/regeln.html")),
 ];
 
 pub struct Templates {
@@ -26,6 +35,8 @@ pub struct Templates {
 pub struct Who<'a> {
     pub name: &'a str,
     pub role: &'static str,
+    /// The role's database spelling (which navigation entries to show).
+    pub role_key: &'static str,
     pub csrf: &'a str,
 }
 
@@ -34,6 +45,7 @@ impl<'a> Who<'a> {
         Who {
             name: &a.name,
             role: a.role.label(),
+            role_key: a.role.as_str(),
             csrf: &a.csrf,
         }
     }
