@@ -63,7 +63,10 @@ pub fn router(state: WebState) -> Router {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/healthz", get(healthz))
-        .route("/vorgaenge", get(cases::work_list))
+        .route(
+            "/vorgaenge",
+            get(cases::work_list).post(cases::sender_search),
+        )
         .route("/static/{file}", get(assets::serve))
         // Admin and data protection pages (web/admin, issue 16).
         .merge(admin::routes(&state))

@@ -18,3 +18,4 @@ mod report;
 mod rules_cli;
 mod staff;
 mod web;
+mod web_admin;
