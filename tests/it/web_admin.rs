@@ -926,3 +926,130 @@ async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(0));
 }
+
+/// `krm-intake web` of this world on a free port; the child and its URL.
+async fn spawn_web(w: &World) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut cmd = w.command();
+    cmd.arg("web")
+        .env("KRM_WEB_LISTEN", "127.0.0.1:0")
+        .env_remove("KRM_IMAP_PASSWORD")
+        .env_remove("KRM_SMTP_PASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("krm-intake web");
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        line.trim().to_string()
+    })
+    .await
+    .unwrap();
+    let url = line.rsplit(' ').next().unwrap_or("").to_string();
+    (child, url)
+}
+
+/// The admin pages in the browser (tests/browser/admin.mjs): axe-core on each, the rule test
+/// with an upload, and a retry queued by clicking — then the daemon moves the mail.
+/// Skips like the desk's browser flow where chromium or the npm packages are missing.
+#[tokio::test]
+async fn browser_admin_pages_with_axe_and_a_retry_the_daemon_carries_out() {
+    let dir = project_dir().join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = std::path::Path::new(&chromium).exists()
+        && dir.join("node_modules/playwright-core").exists()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if !ready {
+        assert!(
+            std::env::var("KRM_TEST_BROWSER").as_deref() != Ok("required"),
+            "browser test needs chromium, node and tests/browser/node_modules"
+        );
+        eprintln!("browser test skipped: chromium, node or tests/browser/node_modules missing");
+        return;
+    }
+    let d = Desk::new("webadmbrowser", &[]).await;
+    let w = &d.w;
+    sqlx::raw_sql(
+        "CREATE FUNCTION reject_kaputt() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.subject LIKE 'kaputt%' THEN
+                 RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER reject_kaputt BEFORE INSERT ON messages
+             FOR EACH ROW EXECUTE FUNCTION reject_kaputt();
+         ",
+    )
+    .execute(&w.pool)
+    .await
+    .unwrap();
+    w.append(&citizen(w, "b1", "kaputt")).await;
+    assert_eq!(w.run_once().await.scan.quarantined, 1);
+    sqlx::raw_sql("DROP TRIGGER reject_kaputt ON messages")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    d.add_user("admin", Role::Admin).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mail_file = tmp.path().join("probe.eml");
+    std::fs::write(
+        &mail_file,
+        "From: Probe <probe@mail.test>\r\nTo: ombudsstelle@jobcenter.test\r\n\
+         Subject: <img src=x onerror=\"window.__pwned=1\">\r\nMessage-ID: <probe@mail.test>\r\n\
+         Date: Mon, 7 Dec 2026 10:00:00 +0100\r\n\r\n<script>window.__pwned=1</script>\r\n",
+    )
+    .unwrap();
+    let (mut child, url) = spawn_web(w).await;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| project_dir().join("target"));
+    let out = tokio::process::Command::new("node")
+        .arg("admin.mjs")
+        .current_dir(&dir)
+        .env("DESK_URL", &url)
+        .env("DESK_USER", "admin")
+        .env("DESK_PASSWORD", PASSWORD)
+        .env("MAIL_FILE", &mail_file)
+        .env("SHOT_DIR", target.join("browser"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("node");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    assert!(out.status.success(), "admin browser flow failed:\n{text}");
+    assert!(text.contains("Admin-Durchlauf in Ordnung"), "{text}");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM quarantine_retries WHERE state = 'queued'")
+            .await,
+        1
+    );
+    let (st, log) = w.run_private(&["run", "--once"], &[]);
+    assert!(st.success(), "{log}");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM quarantine_retries WHERE state = 'done'")
+            .await,
+        1
+    );
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 1);
+    assert_eq!(
+        w.count(OMBUDS, &format!("{}_quarantaene", w.folder)).await,
+        0
+    );
+}
