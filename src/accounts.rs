@@ -211,6 +211,27 @@ impl AccountView {
     }
 }
 
+impl AccountView {
+    /// What is unusual about the account at `now`, in German (disabled, locked after failed
+    /// logins, one-time password unchanged); empty for an ordinary active account.
+    pub fn state(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut state = Vec::new();
+        if self.disabled {
+            state.push("gesperrt".to_string());
+        }
+        if let Some(t) = self.locked_until.filter(|t| *t > now) {
+            state.push(format!(
+                "nach Fehlversuchen gesperrt bis {}",
+                crate::staff::berlin_minute(t)
+            ));
+        }
+        if self.must_change_password {
+            state.push("Einmalpasswort noch nicht geändert".to_string());
+        }
+        state
+    }
+}
+
 pub async fn list(pool: &PgPool) -> Result<Vec<AccountView>> {
     Ok(q::all(pool)
         .await?

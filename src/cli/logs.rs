@@ -44,13 +44,19 @@ impl LogArgs {
     }
 }
 
+/// The filter and a database connection, or the exit code already reported.
+async fn filter_and_db(
+    cli: &super::Cli,
+    args: &LogArgs,
+) -> Result<(LogFilter, sqlx::PgPool), ExitCode> {
+    let filter = args.filter()?;
+    let (_, pool) = super::settings_and_db(cli).await?;
+    Ok((filter, pool))
+}
+
 /// `access-log`: time, who, case, what — one line each, oldest first.
 pub async fn access(cli: &super::Cli, args: &LogArgs) -> ExitCode {
-    let filter = match args.filter() {
-        Ok(f) => f,
-        Err(c) => return c,
-    };
-    let (_, pool) = match super::settings_and_db(cli).await {
+    let (filter, pool) = match filter_and_db(cli, args).await {
         Ok(v) => v,
         Err(c) => return c,
     };
@@ -79,11 +85,7 @@ pub async fn security(cli: &super::Cli, args: &LogArgs) -> ExitCode {
         errln!("krm-intake: --case gilt nur für das Zugriffsprotokoll (access-log).");
         return ExitCode::from(super::EXIT_FAILED);
     }
-    let filter = match args.filter() {
-        Ok(f) => f,
-        Err(c) => return c,
-    };
-    let (_, pool) = match super::settings_and_db(cli).await {
+    let (filter, pool) = match filter_and_db(cli, args).await {
         Ok(v) => v,
         Err(c) => return c,
     };

@@ -746,13 +746,11 @@ fn citizen(w: &World, n: &str, subject: &str) -> Vec<u8> {
     )
 }
 
-#[tokio::test]
-async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
-    let d = Desk::new("webadmretry", &[]).await;
-    let w = &d.w;
-    // The database refuses two mails (a stand-in for a fault fixed later): both quarantined.
-    sqlx::raw_sql(
-        "CREATE FUNCTION reject_kaputt() RETURNS trigger LANGUAGE plpgsql AS $$
+/// While `on`, the database refuses mails whose subject starts with "kaputt" (a stand-in for a
+/// fault fixed later), so the intake quarantines them.
+async fn refuse_kaputt(w: &World, on: bool) {
+    let sql = if on {
+        "CREATE OR REPLACE FUNCTION reject_kaputt() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
              IF NEW.subject LIKE 'kaputt%' THEN
                  RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
@@ -760,19 +758,24 @@ async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
              RETURN NEW;
          END $$;
          CREATE TRIGGER reject_kaputt BEFORE INSERT ON messages
-             FOR EACH ROW EXECUTE FUNCTION reject_kaputt();",
-    )
-    .execute(&w.pool)
-    .await
-    .unwrap();
+             FOR EACH ROW EXECUTE FUNCTION reject_kaputt();"
+    } else {
+        "DROP TRIGGER reject_kaputt ON messages"
+    };
+    sqlx::raw_sql(sql).execute(&w.pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
+    let d = Desk::new("webadmretry", &[]).await;
+    let w = &d.w;
+    // The database refuses two mails (a stand-in for a fault fixed later): both quarantined.
+    refuse_kaputt(w, true).await;
     w.append(&citizen(w, "r1", "kaputt eins")).await;
     w.append(&citizen(w, "r2", "kaputt zwei")).await;
     let r = w.run_once().await;
     assert_eq!((r.scan.new_cases, r.scan.quarantined), (0, 2), "{r:?}");
-    sqlx::raw_sql("DROP TRIGGER reject_kaputt ON messages")
-        .execute(&w.pool)
-        .await
-        .unwrap();
+    refuse_kaputt(w, false).await;
     let quarantine = format!("{}_quarantaene", w.folder);
     assert_eq!(w.count(OMBUDS, &quarantine).await, 2);
     // The second mail is removed from the quarantine folder by hand.
@@ -975,27 +978,10 @@ async fn browser_admin_pages_with_axe_and_a_retry_the_daemon_carries_out() {
     }
     let d = Desk::new("webadmbrowser", &[]).await;
     let w = &d.w;
-    sqlx::raw_sql(
-        "CREATE FUNCTION reject_kaputt() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             IF NEW.subject LIKE 'kaputt%' THEN
-                 RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
-             END IF;
-             RETURN NEW;
-         END $$;
-         CREATE TRIGGER reject_kaputt BEFORE INSERT ON messages
-             FOR EACH ROW EXECUTE FUNCTION reject_kaputt();
-         ",
-    )
-    .execute(&w.pool)
-    .await
-    .unwrap();
+    refuse_kaputt(w, true).await;
     w.append(&citizen(w, "b1", "kaputt")).await;
     assert_eq!(w.run_once().await.scan.quarantined, 1);
-    sqlx::raw_sql("DROP TRIGGER reject_kaputt ON messages")
-        .execute(&w.pool)
-        .await
-        .unwrap();
+    refuse_kaputt(w, false).await;
     d.add_user("admin", Role::Admin).await;
     let tmp = tempfile::tempdir().unwrap();
     let mail_file = tmp.path().join("probe.eml");

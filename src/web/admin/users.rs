@@ -51,19 +51,7 @@ async fn render(s: &WebState, who: &Signed, o: Outcome) -> Response {
     let rows: Vec<serde_json::Value> = list
         .iter()
         .map(|a| {
-            let mut state = Vec::new();
-            if a.disabled {
-                state.push("gesperrt".to_string());
-            }
-            if let Some(t) = a.locked_until.filter(|t| *t > now) {
-                state.push(format!(
-                    "nach Fehlversuchen gesperrt bis {}",
-                    crate::staff::berlin_minute(t)
-                ));
-            }
-            if a.must_change_password {
-                state.push("Einmalpasswort noch nicht geändert".to_string());
-            }
+            let state = a.state(now);
             serde_json::json!({
                 "name": a.name,
                 "role": a.role.as_str(),
