@@ -666,6 +666,42 @@ mod tests {
     }
 
     #[test]
+    fn one_time_passwords_are_long_distinct_and_unambiguous() {
+        let a = one_time_password();
+        assert_eq!(a.chars().count(), 16);
+        assert!(check_password("carla", &a).is_ok());
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() && !"0O1lI".contains(c)),
+            "{a}"
+        );
+        assert_ne!(a, one_time_password());
+    }
+
+    #[test]
+    fn account_state_names_what_is_unusual() {
+        let now = Utc::now();
+        let mut v = AccountView {
+            name: "carla".into(),
+            role: Role::Sachbearbeitung,
+            role_label: Role::Sachbearbeitung.label(),
+            staff: None,
+            disabled: false,
+            locked_until: Some(now - Duration::minutes(1)),
+            created_at: now,
+            password_changed_at: now,
+            must_change_password: false,
+        };
+        assert!(v.state(now).is_empty(), "an expired lockout is no state");
+        v.disabled = true;
+        v.must_change_password = true;
+        assert_eq!(
+            v.state(now),
+            vec!["gesperrt", "Einmalpasswort noch nicht geändert"]
+        );
+    }
+
+    #[test]
     fn token_hash_is_sha256_hex_and_tokens_differ() {
         let t = random_token();
         assert_eq!(t.len(), 64);
