@@ -97,6 +97,16 @@ impl Role {
     pub fn reads_cases(self) -> bool {
         !matches!(self, Role::Datenschutz)
     }
+
+    /// Whether the role changes cases (the desk's case actions and new reactions).
+    pub fn works_cases(self) -> bool {
+        matches!(self, Role::Sachbearbeitung | Role::Leitung)
+    }
+
+    /// Whether the role also assigns others' cases, discards and merges.
+    pub fn leads(self) -> bool {
+        matches!(self, Role::Leitung)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

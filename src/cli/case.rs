@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use crate::cli::term::{errln, out, outln};
 
 use crate::calendar;
-use crate::domain::{CaseStatus, Category, Kind, MessageRole};
+use crate::domain::{CaseStatus, Category, Kind};
 use crate::staff::{
     self, Actor, Applied, CaseDetail, CaseJson, Channel, ListFilter, ManualCase,
     ManualOrganisation, StaffError,
 };
-use crate::store::staff::{EventRow, StaffCase};
+use crate::store::staff::StaffCase;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ByArg {
@@ -262,10 +262,7 @@ pub struct AckRecordedArgs {
     pub by: ByArg,
 }
 
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("„{s}“ ist kein Datum (JJJJ-MM-TT)"))
-}
+use staff::{parse_date, parse_yes_no};
 
 fn parse_kind(s: &str) -> Result<Kind, String> {
     s.parse()
@@ -280,14 +277,6 @@ fn parse_kind_filter(s: &str) -> Result<KindFilter, String> {
 
 fn parse_category(s: &str) -> Result<Category, String> {
     s.parse()
-}
-
-fn parse_yes_no(s: &str) -> Result<bool, String> {
-    match s.trim().to_lowercase().as_str() {
-        "yes" | "ja" | "true" => Ok(true),
-        "no" | "nein" | "false" => Ok(false),
-        _ => Err(format!("„{s}“: erwartet yes oder no")),
-    }
 }
 
 fn actor(by: &ByArg) -> Actor {
@@ -415,7 +404,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
             .await
         }
         CaseCommand::Note(a) => {
-            return match staff::note(&pool, &a.number, &actor(&a.by), &a.text).await {
+            return match staff::note(&pool, &a.number, &actor(&a.by), &a.text, None).await {
                 Ok(applied) => {
                     outln!("{}: Bemerkung gespeichert", applied.number);
                     ExitCode::SUCCESS
@@ -451,7 +440,9 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
             })
             .await
         }
-        CaseCommand::Merge(a) => staff::merge_cases(&pool, &a.number, &a.into, &actor(&a.by)).await,
+        CaseCommand::Merge(a) => {
+            staff::merge_cases(&pool, &a.number, &a.into, &actor(&a.by), None).await
+        }
         CaseCommand::Confirm(a) => return confirm(&pool, &settings, a).await,
         CaseCommand::AckRecorded(a) => {
             staff::apply(
@@ -488,7 +479,7 @@ async fn confirm(
             return ExitCode::from(crate::cli::EXIT_CONFIG);
         }
     };
-    match staff::confirm(pool, &a.number, &actor(&a.by), settings, &templates).await {
+    match staff::confirm(pool, &a.number, &actor(&a.by), settings, &templates, None).await {
         Ok(c) => {
             outln!(
                 "{}: Spam-Verdacht aufgehoben; der Vorgang zählt im Bericht",
@@ -660,6 +651,20 @@ async fn show(
         Ok(d) => d,
         Err(e) => return staff_fail(e),
     };
+    if a.body {
+        // Reading mail content is social data: logged apart from the timeline.
+        if let Err(e) = crate::store::access::record(
+            pool,
+            &super::os_user(),
+            d.case.row.id,
+            &d.case.row.number,
+            crate::store::access::AccessWhat::MailText,
+        )
+        .await
+        {
+            return super::fail(e.into());
+        }
+    }
     if a.json {
         match super::term::print_json(&d.json(a.body)) {
             Ok(()) => {}
@@ -671,256 +676,57 @@ async fn show(
     ExitCode::SUCCESS
 }
 
-/// German size: `512 Bytes`, `3,4 kB`, `1,2 MB`.
-fn size(n: i32) -> String {
-    let n = f64::from(n.max(0));
-    if n < 1000.0 {
-        format!("{n} Bytes")
-    } else if n < 1_000_000.0 {
-        format!("{} kB", crate::report::german_decimal(n / 1000.0, false))
-    } else {
-        format!(
-            "{} MB",
-            crate::report::german_decimal(n / 1_000_000.0, false)
-        )
-    }
-}
-
-fn action_label(action: &str) -> &str {
-    match action {
-        "created" | "new" => "erfasst",
-        "followup" => "Folgemail",
-        "reopened_by_followup" => "durch Folgemail wieder geöffnet",
-        "followup_new_case" => "Folgemail als neuer Vorgang",
-        "mail_seen_again" => "Mail erneut gesehen",
-        "ack_sent" => "Eingangsbestätigung versandt",
-        "ack_failed" => "Eingangsbestätigung fehlgeschlagen",
-        "ack_suppressed" => "Eingangsbestätigung unterdrückt",
-        "ack_not_delivered" => "Eingangsbestätigung nicht zugestellt",
-        "classify" => "eingestuft",
-        "assess" => "bewertet",
-        "hold" => "ruhen lassen",
-        "resume" => "fortgesetzt",
-        "close" => "abgeschlossen",
-        "reopen" => "wieder geöffnet",
-        "note" => "Bemerkung",
-        "assign" => "zugewiesen",
-        "set_third_party" => "Organisation von Hand gesetzt",
-        "discard" => "verworfen",
-        "merge" => "zusammengeführt",
-        "merged_from" => "Vorgang aufgenommen",
-        "ack_recorded" => "Bestätigung von Hand erfasst",
-        other => other,
-    }
-}
-
-fn event_line(e: &EventRow) -> String {
-    let who = match &e.stated_by {
-        Some(b) => format!("{} ({b})", e.actor),
-        None => e.actor.clone(),
-    };
-    let what = match staff::event_field(e) {
-        Some(f) => format!(
-            "{}: {} → {}",
-            f.label(),
-            f.display(e.old_value.as_deref()),
-            f.display(e.new_value.as_deref())
-        ),
-        None if e.action == "note" => format!("„{}“", e.new_value.as_deref().unwrap_or("")),
-        None => {
-            let mut s = e.detail.clone().unwrap_or_default();
-            if e.detail.is_none() {
-                if let Some(v) = &e.new_value {
-                    s = v.clone();
-                }
-            }
-            s
-        }
-    };
-    format!(
-        "  {}  {who}  {}{}{what}",
-        staff::berlin_minute(e.at),
-        action_label(&e.action),
-        if what.is_empty() { "" } else { ": " }
-    )
-}
-
-/// The German text of `case show`.
+/// The German text of `case show` (the facts, mails and timeline of `staff::views`).
 pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: NaiveDate) -> String {
-    let c = &d.case;
-    let r = &c.row;
-    let mut o = String::new();
-    let mut kv = |k: &str, v: String| o.push_str(&format!("  {:<24}{v}\n", format!("{k}:")));
-    let none = || "–".to_string();
-    let mut out = format!("Vorgang {}\n", r.number);
-    kv("Status", {
-        let mut s = r.status.label().to_string();
-        if let Some(n) = &c.merged_into_number {
-            s.push_str(&format!(" (in {n})"));
-        }
-        if let Some(reason) = &r.discard_reason {
-            s.push_str(&format!(" ({reason})"));
-        }
-        s
-    });
-    kv("Eingang", staff::berlin_minute(r.received_at));
-    kv("Eingangsweg", staff::channel_label(&r.channel));
-    kv("Art", {
-        let mut s = r
-            .kind
-            .as_deref()
-            .map(staff::kind_label)
-            .unwrap_or_else(none);
-        if let Some(k) = &r.suggested_kind {
-            s.push_str(&format!(" (Vorschlag: {})", staff::kind_label(k)));
-        }
-        s
-    });
-    kv("Themen", {
-        let mut s = if r.topics.is_empty() {
-            none()
-        } else {
-            r.topics.join(", ")
-        };
-        if !r.suggested_topics.is_empty() {
-            s.push_str(&format!(" (Vorschläge: {})", r.suggested_topics.join(", ")));
-        }
-        s
-    });
-    kv(
-        "begründet",
-        match (r.kind.as_deref(), r.justified) {
-            (_, Some(true)) => "ja".into(),
-            (_, Some(false)) => "nein".into(),
-            (Some("beschwerde"), None) => "noch nicht bewertet".into(),
-            _ => none(),
-        },
-    );
-    kv("Organisation", {
-        let mut s = r.organisation.clone().unwrap_or_else(none);
-        if let Some(cat) = &r.category {
-            s.push_str(&format!(" ({cat})"));
-        }
-        if c.third_party_manual {
-            s.push_str(" [von Hand gesetzt]");
-        } else if let Some(id) = &r.rule_id {
-            s.push_str(&format!(" [Regel {id}]"));
-        }
-        s
-    });
-    kv(
-        "Unterstützung Dritter",
-        if r.third_party { "ja" } else { "nein" }.into(),
-    );
-    kv("zuständig", r.assignee.clone().unwrap_or_else(none));
-    kv("Eingangsbestätigung", {
-        let mut s = format!(
-            "{} (fällig bis {})",
-            r.ack_status.label(),
-            staff::ymd(r.ack_due)
-        );
-        if let Some(t) = r.ack_sent_at {
-            s.push_str(&format!(", am {}", staff::berlin_minute(t)));
-        }
-        if let Some(dt) = &r.ack_detail {
-            s.push_str(&format!(" – {dt}"));
-        }
-        s
-    });
-    kv("Bearbeitungsfrist", {
-        let mut s = staff::ymd(r.due);
-        if r.held_days > 0 {
-            s.push_str(&format!(" (um {} Ruhetage verlängert)", r.held_days));
-        }
-        if r.status == CaseStatus::Open && r.due < today {
-            s.push_str(&format!(
-                " – überfällig seit {} Arbeitstag(en)",
-                calendar::working_days_overdue(cal, r.due, today)
-            ));
-        }
-        s
-    });
-    if let Some(h) = r.hold_since {
-        kv("ruht seit", staff::berlin_minute(h));
+    let mut out = format!("Vorgang {}\n", d.case.row.number);
+    for (k, v) in staff::case_facts(&d.case, cal, today) {
+        out.push_str(&format!("  {:<24}{v}\n", format!("{k}:")));
     }
-    if r.closed_at.is_some() || r.answered_on.is_some() {
-        kv(
-            "abgeschlossen",
-            format!(
-                "{} (Antwort am {})",
-                r.closed_at.map(staff::berlin_minute).unwrap_or_else(none),
-                r.answered_on.map(staff::ymd).unwrap_or_else(none)
-            ),
-        );
-    }
-    if let Some(rr) = &r.review_reason {
-        kv("zu prüfen", rr.label().to_string());
-    }
-    out.push_str(&o);
-
-    out.push_str(&format!("\nMails ({})\n", d.messages.len()));
-    for (i, m) in d.messages.iter().enumerate() {
-        let role = match MessageRole::from_db(&m.role) {
-            Some(r) => r.label(),
-            None => m.role.as_str(),
-        };
-        let from = match (&m.from_name, &m.from_addr) {
-            (Some(n), Some(a)) => format!("{n} <{a}>"),
-            (None, Some(a)) => a.clone(),
-            (Some(n), None) => n.clone(),
-            (None, None) => "–".into(),
-        };
+    let messages = d.message_views(body);
+    out.push_str(&format!("\nMails ({})\n", messages.len()));
+    for (i, m) in messages.iter().enumerate() {
         out.push_str(&format!(
-            "  {}. {role}, eingegangen {}\n     Von: {from}\n     Betreff: {}\n     Größe: {}{}\n",
+            "  {}. {}, eingegangen {}\n     Von: {}\n     Betreff: {}\n     Größe: {}{}\n",
             i + 1,
-            staff::berlin_minute(m.received_at),
-            m.subject.as_deref().unwrap_or("–"),
-            size(m.size),
+            m.role,
+            m.received,
+            m.from,
+            m.subject,
+            m.size,
             m.message_id
                 .as_deref()
                 .map(|id| format!(", Message-ID {id}"))
                 .unwrap_or_default()
         ));
-        match (
-            m.date_header.filter(|t| calendar::is_showable(*t)),
-            &m.date_raw,
-        ) {
-            (Some(dh), _) => out.push_str(&format!(
-                "     Datum (Kopfzeile): {}\n",
-                staff::berlin_minute(dh)
-            )),
-            (None, Some(raw)) => {
-                out.push_str(&format!("     Datum (Kopfzeile): unbekannt („{raw}“)\n"))
-            }
-            (None, None) => {}
+        if let Some(date) = &m.date {
+            out.push_str(&format!("     Datum (Kopfzeile): {date}\n"));
         }
-        let att: Vec<_> = d
-            .attachments
-            .iter()
-            .filter(|a| a.message_id == m.id)
-            .collect();
-        if !att.is_empty() {
+        if !m.attachments.is_empty() {
             out.push_str("     Anhänge:\n");
-            for a in att {
+            for a in &m.attachments {
                 out.push_str(&format!(
                     "       - {} ({}, {})\n",
-                    a.name.as_deref().unwrap_or("(ohne Namen)"),
-                    a.content_type,
-                    size(a.size)
+                    a.name, a.content_type, a.size
                 ));
             }
         }
-        if body {
+        if let Some(text) = &m.text {
             out.push_str("     Text:\n");
-            for line in m.text_body.as_deref().unwrap_or("").lines() {
+            for line in text.lines() {
                 out.push_str(&format!("       | {line}\n"));
             }
         }
     }
     out.push_str(&format!("\nVerlauf ({})\n", d.events.len()));
-    for e in &d.events {
-        out.push_str(&event_line(e));
-        out.push('\n');
+    for e in d.event_views() {
+        out.push_str(&format!(
+            "  {}  {}  {}{}{}\n",
+            e.at,
+            e.who,
+            e.action,
+            if e.what.is_empty() { "" } else { ": " },
+            e.what
+        ));
     }
     out
 }

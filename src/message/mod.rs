@@ -156,6 +156,12 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
     build(&message, raw, size, limits)
 }
 
+/// The HTML body of a stored raw mail (decoded, not sanitised), if it has one.
+pub fn html_body(raw: &[u8]) -> Option<String> {
+    let message = parse_message(strip_mbox_from_line(raw)).ok()?;
+    text::html_body(&message)
+}
+
 /// Runs mail-parser behind `catch_unwind`: mail-parser 0.11.9 has `debug_assert!(false, …)` on
 /// paths that malformed MIME reaches (e.g. a message/rfc822 part whose body is only another
 /// message/rfc822 header, found by the mutation test), so debug builds panic there. Release

@@ -186,6 +186,21 @@ fn nesting_depth(html: &str) -> usize {
     max
 }
 
+/// The HTML body parts of a stored mail, decoded and joined (the desk shows them sanitised in a
+/// sandboxed frame); None when the mail has no HTML part or cannot be read.
+pub fn html_body(message: &Message<'_>) -> Option<String> {
+    let mut out = String::new();
+    for &id in &message.html_body {
+        let Some(part) = message.parts.get(id as usize) else {
+            continue;
+        };
+        if let PartType::Html(html) = &part.body {
+            out.push_str(&charset::part_text(message, part, html));
+        }
+    }
+    (!out.trim().is_empty()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

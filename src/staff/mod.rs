@@ -31,6 +31,9 @@ pub enum StaffError {
     /// An invalid transition or input; the message is German and complete.
     #[error("{0}")]
     Refused(String),
+    /// The case changed since the version a form was rendered from (the desk's optimistic lock).
+    #[error("Der Vorgang {0} wurde inzwischen geändert")]
+    Stale(String),
     #[error("Datenbank: {0}")]
     Store(#[from] StoreError),
     /// The acknowledgement template failed to render; nothing was changed.
@@ -113,6 +116,21 @@ pub fn channel_label(s: &str) -> String {
 /// German label of a stored acknowledgement status (unknown values shown as stored).
 pub fn ack_status_label(s: &str) -> &str {
     AckStatus::from_db(s).map(AckStatus::label).unwrap_or(s)
+}
+
+/// `JJJJ-MM-TT` as staff give dates (`--answered-on`, `--on`, `--ack-sent`).
+pub fn parse_date(s: &str) -> std::result::Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("„{s}“ ist kein Datum (JJJJ-MM-TT)"))
+}
+
+/// `yes`/`no` (also `ja`/`nein`, `true`/`false`) as staff give it (`--justified`, `--third-party`).
+pub fn parse_yes_no(s: &str) -> std::result::Result<bool, String> {
+    match s.trim().to_lowercase().as_str() {
+        "yes" | "ja" | "true" => Ok(true),
+        "no" | "nein" | "false" => Ok(false),
+        _ => Err(format!("„{s}“: erwartet yes oder no")),
+    }
 }
 
 /// Who acts: the OS user (the audit log's "who") and the name given with `--by`.

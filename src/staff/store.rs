@@ -41,6 +41,27 @@ async fn load_locked(conn: &mut sqlx::PgConnection, number: &str) -> Result<Staf
         .ok_or_else(|| StaffError::NotFound(number.to_string()))
 }
 
+/// Refuses when the case is no longer at `expected` (the version a desk form was rendered
+/// from); `None` (the CLI) takes the case as it is. Called with the row lock held.
+pub fn check_version(c: &StaffCase, expected: Option<i64>) -> Result<()> {
+    match expected {
+        Some(v) if v != c.version => Err(StaffError::Stale(c.row.number.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// One case without its mails and timeline (the desk's checks before a change).
+pub async fn case(pool: &PgPool, number: &str) -> Result<StaffCase> {
+    let number = normalise_number(number)?;
+    let mut conn = pool.acquire().await?;
+    let id = q::id_of(&mut conn, &number)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number.clone()))?;
+    q::get(&mut conn, id)
+        .await?
+        .ok_or_else(|| StaffError::NotFound(number))
+}
+
 async fn write_changes(
     conn: &mut sqlx::PgConnection,
     case_id: i64,
@@ -93,7 +114,13 @@ where
 }
 
 /// Adds a note (the *Erfasserbemerkung*) to the timeline.
-pub async fn note(pool: &PgPool, number: &str, actor: &Actor, text: &str) -> Result<Applied> {
+pub async fn note(
+    pool: &PgPool,
+    number: &str,
+    actor: &Actor,
+    text: &str,
+    version: Option<i64>,
+) -> Result<Applied> {
     let number = normalise_number(number)?;
     let text = text.trim();
     if text.is_empty() {
@@ -101,6 +128,7 @@ pub async fn note(pool: &PgPool, number: &str, actor: &Actor, text: &str) -> Res
     }
     let mut tx = pool.begin().await?;
     let case = load_locked(&mut tx, &number).await?;
+    check_version(&case, version)?;
     cases::add_event(
         &mut tx,
         case.row.id,
@@ -126,6 +154,7 @@ pub async fn merge_cases(
     number: &str,
     into: &str,
     actor: &Actor,
+    version: Option<i64>,
 ) -> Result<Applied> {
     let number = normalise_number(number)?;
     let into = normalise_number(into)?;
@@ -142,6 +171,7 @@ pub async fn merge_cases(
     let a = q::get(&mut tx, a_id)
         .await?
         .ok_or_else(|| StaffError::NotFound(number.clone()))?;
+    check_version(&a, version)?;
     let b = q::get(&mut tx, b_id)
         .await?
         .ok_or_else(|| StaffError::NotFound(into.clone()))?;
@@ -189,10 +219,12 @@ pub async fn confirm(
     actor: &Actor,
     settings: &crate::config::Settings,
     templates: &crate::templates::Templates,
+    version: Option<i64>,
 ) -> Result<Confirmed> {
     let number = normalise_number(number)?;
     let mut tx = pool.begin().await?;
     let case = load_locked(&mut tx, &number).await?;
+    check_version(&case, version)?;
     let old = CaseState::of(&case);
     refuse_if_gone(&old, &number)?;
     if case.row.review_reason != Some(ReviewReason::Spam) {

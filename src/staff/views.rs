@@ -1,12 +1,12 @@
 //! What the front ends show of a case: the documented JSON of `case list --json` and
 //! `case show --json` (docs/staff-cli.md) and the date formats of the CLI and the desk.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Europe::Berlin;
 use serde::Serialize;
 
-use crate::calendar::{self};
-use crate::domain::{ymd, AckStatus, CaseStatus, ReviewReason};
+use crate::calendar::{self, Calendar};
+use crate::domain::{ymd, AckStatus, CaseStatus, MessageRole, ReviewReason};
 use crate::store::staff::{self as q, StaffCase};
 
 use super::*;
@@ -214,5 +214,272 @@ impl CaseDetail {
                 })
                 .collect(),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What `case show` prints and the desk's case page shows: the facts, the mails, the timeline
+// ---------------------------------------------------------------------------------------------
+
+/// German size: `512 Bytes`, `3,4 kB`, `1,2 MB` (one decimal, comma; the report's rounding,
+/// written here so that `staff` does not depend on `report`).
+pub fn size_text(n: i32) -> String {
+    let n = f64::from(n.max(0));
+    let one_decimal = |x: f64| format!("{:.1}", (x * 10.0).round() / 10.0).replace('.', ",");
+    if n < 1000.0 {
+        format!("{n} Bytes")
+    } else if n < 1_000_000.0 {
+        format!("{} kB", one_decimal(n / 1000.0))
+    } else {
+        format!("{} MB", one_decimal(n / 1_000_000.0))
+    }
+}
+
+/// German label of an audit action (the CLI's action names).
+pub fn action_label(action: &str) -> &str {
+    match action {
+        "created" | "new" => "erfasst",
+        "followup" => "Folgemail",
+        "reopened_by_followup" => "durch Folgemail wieder geöffnet",
+        "followup_new_case" => "Folgemail als neuer Vorgang",
+        "mail_seen_again" => "Mail erneut gesehen",
+        "ack_sent" => "Eingangsbestätigung versandt",
+        "ack_failed" => "Eingangsbestätigung fehlgeschlagen",
+        "ack_suppressed" => "Eingangsbestätigung unterdrückt",
+        "ack_not_delivered" => "Eingangsbestätigung nicht zugestellt",
+        "classify" => "eingestuft",
+        "assess" => "bewertet",
+        "hold" => "ruhen lassen",
+        "resume" => "fortgesetzt",
+        "close" => "abgeschlossen",
+        "reopen" => "wieder geöffnet",
+        "note" => "Bemerkung",
+        "assign" => "zugewiesen",
+        "set_third_party" => "Organisation von Hand gesetzt",
+        "discard" => "verworfen",
+        "merge" => "zusammengeführt",
+        "merged_from" => "Vorgang aufgenommen",
+        "ack_recorded" => "Bestätigung von Hand erfasst",
+        other => other,
+    }
+}
+
+/// The facts of a case, label and German value, in the order `case show` prints them.
+pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'static str, String)> {
+    let r = &c.row;
+    let none = || "–".to_string();
+    let mut o = Vec::new();
+    let mut status = r.status.label().to_string();
+    if let Some(n) = &c.merged_into_number {
+        status.push_str(&format!(" (in {n})"));
+    }
+    if let Some(reason) = &r.discard_reason {
+        status.push_str(&format!(" ({reason})"));
+    }
+    o.push(("Status", status));
+    o.push(("Eingang", berlin_minute(r.received_at)));
+    o.push(("Eingangsweg", channel_label(&r.channel)));
+    let mut kind = r.kind.as_deref().map(kind_label).unwrap_or_else(none);
+    if let Some(k) = &r.suggested_kind {
+        kind.push_str(&format!(" (Vorschlag: {})", kind_label(k)));
+    }
+    o.push(("Art", kind));
+    let mut topics = if r.topics.is_empty() {
+        none()
+    } else {
+        r.topics.join(", ")
+    };
+    if !r.suggested_topics.is_empty() {
+        topics.push_str(&format!(" (Vorschläge: {})", r.suggested_topics.join(", ")));
+    }
+    o.push(("Themen", topics));
+    o.push((
+        "begründet",
+        match (r.kind.as_deref(), r.justified) {
+            (_, Some(true)) => "ja".into(),
+            (_, Some(false)) => "nein".into(),
+            (Some("beschwerde"), None) => "noch nicht bewertet".into(),
+            _ => none(),
+        },
+    ));
+    let mut org = r.organisation.clone().unwrap_or_else(none);
+    if let Some(cat) = &r.category {
+        org.push_str(&format!(" ({cat})"));
+    }
+    if c.third_party_manual {
+        org.push_str(" [von Hand gesetzt]");
+    } else if let Some(id) = &r.rule_id {
+        org.push_str(&format!(" [Regel {id}]"));
+    }
+    o.push(("Organisation", org));
+    o.push((
+        "Unterstützung Dritter",
+        if r.third_party { "ja" } else { "nein" }.into(),
+    ));
+    o.push(("zuständig", r.assignee.clone().unwrap_or_else(none)));
+    o.push(("Eingangsbestätigung", ack_fact(c)));
+    let mut due = ymd(r.due);
+    if r.held_days > 0 {
+        due.push_str(&format!(" (um {} Ruhetage verlängert)", r.held_days));
+    }
+    if r.status == CaseStatus::Open && r.due < today {
+        due.push_str(&format!(
+            " – überfällig seit {} Arbeitstag(en)",
+            calendar::working_days_overdue(cal, r.due, today)
+        ));
+    }
+    o.push(("Bearbeitungsfrist", due));
+    if let Some(h) = r.hold_since {
+        o.push(("ruht seit", berlin_minute(h)));
+    }
+    if r.closed_at.is_some() || r.answered_on.is_some() {
+        o.push((
+            "abgeschlossen",
+            format!(
+                "{} (Antwort am {})",
+                r.closed_at.map(berlin_minute).unwrap_or_else(none),
+                r.answered_on.map(ymd).unwrap_or_else(none)
+            ),
+        ));
+    }
+    if let Some(rr) = &r.review_reason {
+        o.push(("zu prüfen", rr.label().to_string()));
+    }
+    o
+}
+
+fn ack_fact(c: &StaffCase) -> String {
+    let r = &c.row;
+    let mut s = format!("{} (fällig bis {})", r.ack_status.label(), ymd(r.ack_due));
+    if let Some(t) = r.ack_sent_at {
+        s.push_str(&format!(", am {}", berlin_minute(t)));
+    }
+    if let Some(dt) = &r.ack_detail {
+        s.push_str(&format!(" – {dt}"));
+    }
+    s
+}
+
+/// One attachment as staff see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    pub id: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: String,
+}
+
+/// One mail of a case as staff see it (the text only when asked for).
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    pub role: String,
+    pub received: String,
+    pub from: String,
+    pub subject: String,
+    pub size: String,
+    pub message_id: Option<String>,
+    /// The Date header: a Berlin time, or `unbekannt („…“)` when it could not be read.
+    pub date: Option<String>,
+    pub attachments: Vec<AttachmentView>,
+    pub text: Option<String>,
+}
+
+impl CaseDetail {
+    /// The mails in order, with their attachments (and texts with `body`).
+    pub fn message_views(&self, body: bool) -> Vec<MessageView> {
+        self.messages
+            .iter()
+            .map(|m| MessageView {
+                id: m.id,
+                role: match MessageRole::from_db(&m.role) {
+                    Some(r) => r.label().to_string(),
+                    None => m.role.clone(),
+                },
+                received: berlin_minute(m.received_at),
+                from: match (&m.from_name, &m.from_addr) {
+                    (Some(n), Some(a)) => format!("{n} <{a}>"),
+                    (None, Some(a)) => a.clone(),
+                    (Some(n), None) => n.clone(),
+                    (None, None) => "–".into(),
+                },
+                subject: m.subject.clone().unwrap_or_else(|| "–".into()),
+                size: size_text(m.size),
+                message_id: m.message_id.clone(),
+                date: match (
+                    m.date_header.filter(|t| calendar::is_showable(*t)),
+                    &m.date_raw,
+                ) {
+                    (Some(dh), _) => Some(berlin_minute(dh)),
+                    (None, Some(raw)) => Some(format!("unbekannt („{raw}“)")),
+                    (None, None) => None,
+                },
+                attachments: self
+                    .attachments
+                    .iter()
+                    .filter(|a| a.message_id == m.id)
+                    .map(|a| AttachmentView {
+                        id: a.id,
+                        name: a.name.clone().unwrap_or_else(|| "(ohne Namen)".into()),
+                        content_type: a.content_type.clone(),
+                        size: size_text(a.size),
+                    })
+                    .collect(),
+                text: body.then(|| m.text_body.clone().unwrap_or_default()),
+            })
+            .collect()
+    }
+
+    /// The timeline in order.
+    pub fn event_views(&self) -> Vec<EventView> {
+        self.events.iter().map(EventView::of).collect()
+    }
+}
+
+/// One timeline entry as staff read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub at: String,
+    pub who: String,
+    pub action: String,
+    pub what: String,
+}
+
+impl EventView {
+    pub fn of(e: &q::EventRow) -> EventView {
+        let who = match &e.stated_by {
+            Some(b) => format!("{} ({b})", e.actor),
+            None => e.actor.clone(),
+        };
+        let what = match event_field(e) {
+            Some(f) => format!(
+                "{}: {} → {}",
+                f.label(),
+                f.display(e.old_value.as_deref()),
+                f.display(e.new_value.as_deref())
+            ),
+            None if e.action == "note" => format!("„{}“", e.new_value.as_deref().unwrap_or("")),
+            None => match (&e.detail, &e.new_value) {
+                (Some(d), _) => d.clone(),
+                (None, Some(v)) => v.clone(),
+                (None, None) => String::new(),
+            },
+        };
+        EventView {
+            at: berlin_minute(e.at),
+            who,
+            action: action_label(&e.action).to_string(),
+            what,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_in_german() {
+        assert_eq!(super::size_text(512), "512 Bytes");
+        assert_eq!(super::size_text(3_449), "3,4 kB");
+        assert_eq!(super::size_text(1_250_000), "1,3 MB");
     }
 }

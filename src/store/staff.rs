@@ -80,12 +80,14 @@ pub struct StaffCase {
     #[sqlx(flatten)]
     pub row: CaseRow,
     pub third_party_manual: bool,
+    /// Bumped by every UPDATE of the row (optimistic locking of the desk's forms).
+    pub version: i64,
     /// Number of the case this one was merged into.
     pub merged_into_number: Option<String>,
 }
 
 /// Extra columns of [`StaffCase`] after [`CASE_COLUMNS`].
-const EXTRA_COLUMNS: &str = "c.third_party_manual, \
+const EXTRA_COLUMNS: &str = "c.third_party_manual, c.version, \
     (SELECT t.number FROM cases t WHERE t.id = c.merged_into) AS merged_into_number";
 
 pub async fn id_of(conn: &mut PgConnection, number: &str) -> Result<Option<i64>> {
@@ -233,6 +235,7 @@ pub async fn messages(conn: &mut PgConnection, case_id: i64) -> Result<Vec<Messa
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttachmentRow {
+    pub id: i64,
     /// The message's row id.
     pub message_id: i64,
     pub name: Option<String>,
@@ -242,7 +245,7 @@ pub struct AttachmentRow {
 
 pub async fn attachments(conn: &mut PgConnection, case_id: i64) -> Result<Vec<AttachmentRow>> {
     let rows = sqlx::query_as::<_, AttachmentRow>(
-        "SELECT a.message_id, a.name, a.content_type, a.size
+        "SELECT a.id, a.message_id, a.name, a.content_type, a.size
          FROM attachments a JOIN messages m ON m.id = a.message_id
          WHERE m.case_id = $1 ORDER BY a.id",
     )
@@ -310,6 +313,65 @@ pub async fn initial_mail(conn: &mut PgConnection, case_id: i64) -> Result<Optio
          LIMIT 1",
     )
     .bind(case_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row)
+}
+
+/// The raw mails of a case, by message row id (None where purged).
+pub async fn raw_mails(
+    conn: &mut PgConnection,
+    case_id: i64,
+) -> Result<Vec<(i64, Option<Vec<u8>>)>> {
+    let rows =
+        sqlx::query_as("SELECT id, raw FROM messages WHERE case_id = $1 ORDER BY received_at, id")
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows)
+}
+
+/// One stored attachment, with the case it belongs to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttachmentContent {
+    pub case_id: i64,
+    pub name: Option<String>,
+    pub content_type: String,
+    pub content: Option<Vec<u8>>,
+}
+
+/// Attachment `id` if it belongs to a mail of case `number`.
+pub async fn attachment_of_case(
+    conn: &mut PgConnection,
+    number: &str,
+    id: i64,
+) -> Result<Option<AttachmentContent>> {
+    let row = sqlx::query_as::<_, AttachmentContent>(
+        "SELECT c.id AS case_id, a.name, a.content_type, a.content
+         FROM attachments a
+         JOIN messages m ON m.id = a.message_id
+         JOIN cases c ON c.id = m.case_id
+         WHERE a.id = $1 AND c.number = $2",
+    )
+    .bind(id)
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row)
+}
+
+/// The raw mail `message_id` if it belongs to case `number`: (case id, raw; None where purged).
+pub async fn raw_mail_of_case(
+    conn: &mut PgConnection,
+    number: &str,
+    message_id: i64,
+) -> Result<Option<(i64, Option<Vec<u8>>)>> {
+    let row = sqlx::query_as(
+        "SELECT c.id, m.raw FROM messages m JOIN cases c ON c.id = m.case_id
+         WHERE m.id = $1 AND c.number = $2",
+    )
+    .bind(message_id)
+    .bind(number)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(row)

@@ -3,12 +3,15 @@
 //! render a template; no SQL here. Needs only the database (no IMAP or SMTP secret).
 //!
 //! One module per page group: `auth` (login, logout, the session extractor, CSRF), `cases` (the
-//! work list); `render` holds the templates, `assets` the static files, `tls` the optional
+//! work list), `case` (the case page, its mail frames and attachments), `actions` (the case
+//! actions and `/vorgaenge/neu`); `render` holds the templates, `assets` the static files, `tls` the optional
 //! built-in TLS listener.
 
+pub mod actions;
 pub mod admin;
 pub mod assets;
 pub mod auth;
+pub mod case;
 pub mod cases;
 pub mod render;
 pub mod tls;
@@ -36,7 +39,8 @@ pub struct WebState {
     pub policy: SessionPolicy,
     /// The browser reaches us over https: `Secure` cookies and HSTS.
     pub https: bool,
-    /// The settings the admin pages read (rules directory, `[staff]`, the intake's limits).
+    /// Staff names, rules and templates directories, deadline policy (the case actions), the
+    /// intake's size limit (the admin pages' rule test).
     pub settings: Arc<Settings>,
 }
 
@@ -67,6 +71,15 @@ pub fn router(state: WebState) -> Router {
             "/vorgaenge",
             get(cases::work_list).post(cases::sender_search),
         )
+        // The case page, its mail content and its actions (web::case, web::actions).
+        .route(
+            "/vorgaenge/neu",
+            get(actions::new_form).post(actions::create),
+        )
+        .route("/vorgaenge/{number}", get(case::page))
+        .route("/vorgaenge/{number}/mails/{id}/html", get(case::mail_html))
+        .route("/vorgaenge/{number}/anhaenge/{id}", get(case::attachment))
+        .route("/vorgaenge/{number}/{verb}", post(actions::post))
         .route("/static/{file}", get(assets::serve))
         // Admin and data protection pages (web/admin, issue 16).
         .merge(admin::routes(&state))
@@ -107,19 +120,23 @@ async fn healthz(State(s): State<WebState>) -> Response {
     }
 }
 
-/// The content security policy: nothing inline, nothing from elsewhere, no framing.
+/// The content security policy: nothing inline, nothing from elsewhere, no framing (frames only
+/// of the desk's own sandboxed mail view).
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-    font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    font-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'";
 
 /// Headers on every response. Pages are `no-store` (they carry case data); static assets set
-/// their own caching.
+/// their own caching; the mail frame and attachments set their own (sandboxed) policy.
 async fn security_headers(State(s): State<WebState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -128,7 +145,9 @@ async fn security_headers(State(s): State<WebState>, req: Request, next: Next) -
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::X_FRAME_OPTIONS) {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -14,6 +14,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("neu.html", include_str!("templates/neu.html")),
+    ("vorgang.html", include_str!("templates/vorgang.html")),
     ("vorgaenge.html", include_str!("templates/vorgaenge.html")),
     // Admin and data protection pages (web/admin).
     ("zugriffe.html", include_str!("templates/zugriffe.html")),
@@ -38,6 +40,8 @@ pub struct Who<'a> {
     /// The role's database spelling (which navigation entries to show).
     pub role_key: &'static str,
     pub csrf: &'a str,
+    /// The role changes cases (the navigation offers "Neue Reaktion").
+    pub works_cases: bool,
 }
 
 impl<'a> Who<'a> {
@@ -47,6 +51,7 @@ impl<'a> Who<'a> {
             role: a.role.label(),
             role_key: a.role.as_str(),
             csrf: &a.csrf,
+            works_cases: a.role.works_cases(),
         }
     }
 }

@@ -19,3 +19,4 @@ mod rules_cli;
 mod staff;
 mod web;
 mod web_admin;
+mod web_case;

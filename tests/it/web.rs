@@ -11,21 +11,21 @@ use tower::ServiceExt;
 
 use crate::helpers::World;
 
-const PASSWORD: &str = "sehr-geheim-123";
+pub(crate) const PASSWORD: &str = "sehr-geheim-123";
 
-struct Desk {
-    w: World,
+pub(crate) struct Desk {
+    pub(crate) w: World,
     router: Router,
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -33,7 +33,7 @@ impl Reply {
     }
 
     /// `name=value` of a Set-Cookie header for `name`.
-    fn cookie(&self, name: &str) -> Option<String> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
@@ -42,7 +42,7 @@ impl Reply {
             .map(|v| v.split(';').next().unwrap_or("").to_string())
     }
 
-    fn set_cookie_line(&self, name: &str) -> String {
+    pub(crate) fn set_cookie_line(&self, name: &str) -> String {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
@@ -53,7 +53,7 @@ impl Reply {
     }
 
     /// The value of the first hidden `csrf` field.
-    fn csrf_field(&self) -> String {
+    pub(crate) fn csrf_field(&self) -> String {
         let i = self
             .body
             .find("name=\"csrf\" value=\"")
@@ -64,11 +64,11 @@ impl Reply {
 }
 
 impl Desk {
-    async fn new(test: &str) -> Desk {
+    pub(crate) async fn new(test: &str) -> Desk {
         Self::with_env(test, &[]).await
     }
 
-    async fn with_env(test: &str, env: &[(&str, &str)]) -> Desk {
+    pub(crate) async fn with_env(test: &str, env: &[(&str, &str)]) -> Desk {
         let w = World::with_env(test, env).await;
         let state = krm_intake::web::WebState::new(&w.settings(), w.pool.clone()).expect("state");
         Desk {
@@ -77,7 +77,7 @@ impl Desk {
         }
     }
 
-    async fn send(&self, req: Request<Body>) -> Reply {
+    pub(crate) async fn send(&self, req: Request<Body>) -> Reply {
         let res = self.router.clone().oneshot(req).await.expect("response");
         let status = res.status();
         let headers = res.headers().clone();
@@ -91,7 +91,7 @@ impl Desk {
         }
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
         let mut r = Request::get(path);
         if let Some(c) = cookie {
             r = r.header(header::COOKIE, c);
@@ -99,7 +99,12 @@ impl Desk {
         self.send(r.body(Body::empty()).unwrap()).await
     }
 
-    async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Reply {
         let mut r =
             Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         if let Some(c) = cookie {
@@ -109,7 +114,12 @@ impl Desk {
         self.send(r.body(Body::from(body)).unwrap()).await
     }
 
-    async fn add_user(&self, name: &str, role: krm_intake::accounts::Role, staff: Option<&str>) {
+    pub(crate) async fn add_user(
+        &self,
+        name: &str,
+        role: krm_intake::accounts::Role,
+        staff: Option<&str>,
+    ) {
         krm_intake::accounts::add(
             &self.w.pool,
             name,
@@ -124,7 +134,7 @@ impl Desk {
     }
 
     /// One login attempt through the form; the reply of the POST.
-    async fn try_login(&self, user: &str, password: &str, next: &str) -> Reply {
+    pub(crate) async fn try_login(&self, user: &str, password: &str, next: &str) -> Reply {
         let form = self.get("/login", None).await;
         let csrf_cookie = form.cookie("krm_login_csrf").expect("login csrf cookie");
         let csrf = form.csrf_field();
@@ -142,13 +152,13 @@ impl Desk {
     }
 
     /// Logs in; the session cookie (`krm_session=…`).
-    async fn login(&self, user: &str) -> String {
+    pub(crate) async fn login(&self, user: &str) -> String {
         let r = self.try_login(user, PASSWORD, "").await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         r.cookie("krm_session").expect("session cookie")
     }
 
-    async fn security_events(&self) -> Vec<(String, Option<String>)> {
+    pub(crate) async fn security_events(&self) -> Vec<(String, Option<String>)> {
         sqlx::query_as("SELECT event, account FROM security_log ORDER BY id")
             .fetch_all(&self.w.pool)
             .await
@@ -156,7 +166,7 @@ impl Desk {
     }
 }
 
-fn assert_login_redirect(r: &Reply, what: &str) {
+pub(crate) fn assert_login_redirect(r: &Reply, what: &str) {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{what}");
     assert!(
         r.header("location").starts_with("/login"),
@@ -462,7 +472,7 @@ async fn security_headers_are_on_every_response() {
     assert!(replies[3].1.header("content-type").starts_with("text/css"));
 }
 
-fn new_case(w: &World, args: &[&str]) -> String {
+pub(crate) fn new_case(w: &World, args: &[&str]) -> String {
     let mut all = vec!["case", "new", "--channel", "brief"];
     all.extend_from_slice(args);
     let out = w.command().args(&all).output().expect("case new");
@@ -651,7 +661,7 @@ async fn user_commands_manage_accounts_and_write_the_security_log() {
 }
 
 /// `krm-intake web` of this world on a free port; the child and the line it printed.
-async fn spawn_web(w: &World) -> (std::process::Child, String) {
+pub(crate) async fn spawn_web(w: &World) -> (std::process::Child, String) {
     let mut cmd = w.command();
     // The desk needs no mail server secret.
     cmd.arg("web")
@@ -675,7 +685,7 @@ async fn spawn_web(w: &World) -> (std::process::Child, String) {
 }
 
 /// SIGTERM, then the exit status.
-async fn stop_web(child: std::process::Child) -> std::process::ExitStatus {
+pub(crate) async fn stop_web(child: std::process::Child) -> std::process::ExitStatus {
     let mut child = child;
     // SAFETY: kill(2) on our own child's pid.
     unsafe {
@@ -759,6 +769,15 @@ async fn browser_flow_with_axe_on_every_page() {
         ],
     );
     new_case(&w, &["--received", "2026-02-02T09:00"]);
+    // A mail through the real intake: payloads in its text, HTML part and attachment name.
+    w.append(&crate::web_case::html_mail(&w)).await;
+    w.run_once().await;
+    let mail_case =
+        sqlx::query_as::<_, (String,)>("SELECT number FROM cases WHERE channel <> 'brief'")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap()
+            .0;
     let (child, line) = spawn_web(&w).await;
     let url = line.rsplit(' ').next().unwrap().to_string();
     let target = std::env::var("CARGO_TARGET_DIR")
@@ -771,6 +790,7 @@ async fn browser_flow_with_axe_on_every_page() {
         .env("DESK_USER", "anna")
         .env("DESK_PASSWORD", PASSWORD)
         .env("DESK_CASE", &number)
+        .env("DESK_MAIL_CASE", &mail_case)
         .env("SHOT_DIR", target.join("browser"))
         .env("CHROMIUM", &chromium)
         .output()

@@ -1,0 +1,595 @@
+//! Every staff action that changes a case, as a form on the case page posted to
+//! `POST /vorgaenge/{number}/{verb}`: `verb` is the `case` subcommand's name, the fields are its
+//! flags with `-` written `_`, plus `csrf` and `version` (the case version the form was rendered
+//! from: a stale one is refused, never a lost update). The changes go through the same `staff`
+//! functions as the CLI with actor `web:<account>` and the CLI's action names.
+//!
+//! Adding a verb: one row in [`VERBS`], one arm in [`run`], one form in `vorgang.html`.
+//! `case new` is `GET/POST /vorgaenge/neu` ([`new_form`], [`create`]).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Form;
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::json;
+
+use super::auth::{self, Signed};
+use super::case::{self, Feedback};
+use super::WebState;
+use crate::accounts::Role;
+use crate::calendar;
+use crate::domain::{Category, Kind};
+use crate::staff::{self, Actor, CaseState, Channel, StaffError};
+use crate::store::staff::StaffCase;
+
+/// One case action of the desk.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Verb {
+    /// The `case` subcommand's name, also the route's last segment.
+    pub name: &'static str,
+    /// The action written to the audit log (as the CLI writes it).
+    pub action: &'static str,
+    /// The form's German heading and button.
+    pub label: &'static str,
+    /// The form fields: the subcommand's arguments with `-` written `_` (`--by` is the account).
+    pub fields: &'static [&'static str],
+    /// Only *Leitung* may do this.
+    pub lead_only: bool,
+}
+
+const fn verb(
+    name: &'static str,
+    action: &'static str,
+    label: &'static str,
+    fields: &'static [&'static str],
+    lead_only: bool,
+) -> Verb {
+    Verb {
+        name,
+        action,
+        label,
+        fields,
+        lead_only,
+    }
+}
+
+/// Every case action of the desk, in the order of the case page. A test compares it with the
+/// CLI's `case` subcommands.
+pub const VERBS: &[Verb] = &[
+    verb(
+        "classify",
+        "classify",
+        "Einstufen",
+        &["kind", "topic", "no_topics"],
+        false,
+    ),
+    verb("assess", "assess", "Bewerten", &["justified"], false),
+    verb(
+        "assign",
+        "assign",
+        "Zuständigkeit",
+        &["name", "none"],
+        false,
+    ),
+    verb("note", "note", "Bemerkung schreiben", &["text"], false),
+    verb("hold", "hold", "Ruhen lassen", &[], false),
+    verb("resume", "resume", "Fortsetzen", &[], false),
+    verb("close", "close", "Abschließen", &["answered_on"], false),
+    verb("reopen", "reopen", "Wieder öffnen", &[], false),
+    verb(
+        "set-third-party",
+        "set_third_party",
+        "Organisation setzen",
+        &["organisation", "category", "third_party", "none"],
+        false,
+    ),
+    verb(
+        "ack-recorded",
+        "ack_recorded",
+        "Eingangsbestätigung von Hand erfasst",
+        &["on"],
+        false,
+    ),
+    verb("confirm", "confirm", "Spam-Verdacht aufheben", &[], false),
+    verb("discard", "discard", "Verwerfen", &["reason"], true),
+    verb("merge", "merge", "Zusammenführen", &["into"], true),
+];
+
+/// The fields of `case new` at `/vorgaenge/neu`.
+pub const NEW_FIELDS: &[&str] = &[
+    "channel",
+    "received",
+    "organisation",
+    "category",
+    "third_party",
+    "kind",
+    "topic",
+    "ack_sent",
+];
+
+/// The verbs a role sees forms for.
+pub fn verbs_for(role: Role) -> Vec<Verb> {
+    VERBS
+        .iter()
+        .filter(|v| role.works_cases() && (!v.lead_only || role.leads()))
+        .copied()
+        .collect()
+}
+
+/// The notice after a successful action (`?erledigt=VERB`).
+pub fn done_notice(verb: &str) -> Option<String> {
+    if verb == "neu" {
+        return Some("Der Vorgang ist erfasst.".to_string());
+    }
+    VERBS
+        .iter()
+        .find(|v| v.name == verb)
+        .map(|v| format!("Gespeichert: {}.", v.label))
+}
+
+/// A posted form: every field with all its values, in order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Input(pub std::collections::BTreeMap<String, Vec<String>>);
+
+impl Input {
+    pub fn new(pairs: Vec<(String, String)>) -> Input {
+        let mut m = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for (k, v) in pairs {
+            if k != "csrf" {
+                m.entry(k).or_default().push(v);
+            }
+        }
+        Input(m)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The first value of `name`, trimmed ("" when absent).
+    pub fn first(&self, name: &str) -> &str {
+        self.0
+            .get(name)
+            .and_then(|v| v.first())
+            .map(|s| s.trim())
+            .unwrap_or("")
+    }
+
+    /// Every non-empty value of `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .get(name)
+            .map(|v| {
+                v.iter()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A checkbox: present and not `0`/`no`.
+    pub fn flag(&self, name: &str) -> bool {
+        self.0.get(name).is_some_and(|v| {
+            v.iter()
+                .any(|s| !matches!(s.trim(), "" | "0" | "no" | "nein" | "false"))
+        })
+    }
+
+    /// An optional value parsed with `parse` (empty: None).
+    fn opt<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, StaffError> {
+        match self.first(name) {
+            "" => Ok(None),
+            v => parse(v).map(Some).map_err(StaffError::Refused),
+        }
+    }
+}
+
+fn refused(msg: &str) -> StaffError {
+    StaffError::Refused(msg.to_string())
+}
+
+/// Loads, checks the version under the row lock, transforms and stores, as the CLI's `apply`.
+async fn apply_checked<F>(
+    s: &WebState,
+    number: &str,
+    actor: &Actor,
+    v: &Verb,
+    version: i64,
+    f: F,
+) -> Result<(), StaffError>
+where
+    F: FnOnce(&StaffCase, &CaseState, &str) -> Result<CaseState, StaffError>,
+{
+    staff::apply(&s.pool, number, actor, v.action, |c, st, n| {
+        staff::check_version(c, Some(version))?;
+        f(c, st, n)
+    })
+    .await
+    .map(|_| ())
+}
+
+/// The one arm per verb: parse the fields, call the staff core.
+async fn run(
+    s: &WebState,
+    v: &Verb,
+    number: &str,
+    i: &Input,
+    actor: &Actor,
+    version: i64,
+) -> Result<(), StaffError> {
+    let cal = &s.calendar;
+    let now = Utc::now();
+    let today = calendar::berlin_date(now);
+    let received = |c: &StaffCase| calendar::berlin_date(c.row.received_at);
+    match v.name {
+        "classify" => {
+            let rules =
+                staff::topic_catalogue(&s.settings.rules_dir).map_err(StaffError::Refused)?;
+            let kind = i.opt("kind", |k| k.parse::<Kind>())?;
+            let (topics, none) = (i.all("topic"), i.flag("no_topics"));
+            apply_checked(s, number, actor, v, version, |_, st, n| {
+                staff::classify(st, n, &rules, kind, &topics, none)
+            })
+            .await
+        }
+        "assess" => {
+            let justified = i
+                .opt("justified", staff::parse_yes_no)?
+                .ok_or_else(|| refused("Bitte wählen: begründet oder unbegründet"))?;
+            apply_checked(s, number, actor, v, version, |_, st, n| {
+                staff::assess(st, n, justified)
+            })
+            .await
+        }
+        "assign" => {
+            let name = assignee(i)?;
+            apply_checked(s, number, actor, v, version, |_, st, n| {
+                staff::assign(st, n, &s.settings.staff, name.as_deref())
+            })
+            .await
+        }
+        "note" => staff::note(&s.pool, number, actor, i.first("text"), Some(version))
+            .await
+            .map(|_| ()),
+        "hold" => {
+            apply_checked(s, number, actor, v, version, |_, st, n| {
+                staff::hold(st, n, now)
+            })
+            .await
+        }
+        "resume" => {
+            apply_checked(s, number, actor, v, version, |_, st, n| {
+                staff::resume(st, n, cal, now)
+            })
+            .await
+        }
+        "close" => {
+            let on = i.opt("answered_on", staff::parse_date)?.unwrap_or(today);
+            apply_checked(s, number, actor, v, version, |c, st, n| {
+                staff::close(st, n, cal, received(c), on, now)
+            })
+            .await
+        }
+        "reopen" => {
+            apply_checked(s, number, actor, v, version, |_, st, n| {
+                staff::reopen(st, n)
+            })
+            .await
+        }
+        "set-third-party" => {
+            let org = if i.flag("none") {
+                None
+            } else {
+                Some(staff::ManualOrganisation {
+                    organisation: i.first("organisation").to_string(),
+                    category: i.opt("category", |c| c.parse::<Category>())?,
+                    third_party: i.opt("third_party", staff::parse_yes_no)?.unwrap_or(true),
+                })
+            };
+            apply_checked(s, number, actor, v, version, |_, st, n| {
+                staff::set_third_party(st, n, org.as_ref())
+            })
+            .await
+        }
+        "ack-recorded" => {
+            let on = i
+                .opt("on", staff::parse_date)?
+                .ok_or_else(|| refused("Bitte den Tag der Bestätigung angeben (JJJJ-MM-TT)"))?;
+            apply_checked(s, number, actor, v, version, |c, st, n| {
+                staff::record_ack(st, n, received(c), on, today)
+            })
+            .await
+        }
+        "confirm" => {
+            let templates = crate::templates::Templates::load(&s.settings.templates_dir)
+                .map_err(|e| StaffError::Template(e.to_string()))?;
+            staff::confirm(
+                &s.pool,
+                number,
+                actor,
+                &s.settings,
+                &templates,
+                Some(version),
+            )
+            .await
+            .map(|_| ())
+        }
+        "discard" => {
+            let reason = i.first("reason").to_string();
+            apply_checked(s, number, actor, v, version, |_, st, n| {
+                staff::discard(st, n, &reason)
+            })
+            .await
+        }
+        "merge" => {
+            let into = i.first("into");
+            if into.is_empty() {
+                return Err(refused("Bitte die Nummer des Vorgangs angeben, der bleibt"));
+            }
+            match staff::merge_cases(&s.pool, number, into, actor, Some(version)).await {
+                Err(StaffError::NotFound(n)) if n != number => {
+                    Err(StaffError::Refused(format!("Vorgang {n} gibt es nicht")))
+                }
+                other => other.map(|_| ()),
+            }
+        }
+        other => Err(StaffError::Refused(format!("Unbekannte Aktion „{other}“"))),
+    }
+}
+
+/// `assign`'s target: `none` checked, else the chosen name.
+fn assignee(i: &Input) -> Result<Option<String>, StaffError> {
+    if i.flag("none") {
+        return Ok(None);
+    }
+    match i.first("name") {
+        "" => Err(refused(
+            "Bitte eine Person wählen oder „Zuständigkeit entfernen“ ankreuzen",
+        )),
+        n => Ok(Some(n.to_string())),
+    }
+}
+
+/// Whether the account may do `v` on case `number`: *Sachbearbeitung* works cases and assigns
+/// only itself (or nobody) on cases that are its own or nobody's; *Leitung* also assigns
+/// others' cases, discards and merges. `Ok(false)` is a 403.
+async fn allowed(
+    s: &WebState,
+    who: &Signed,
+    v: &Verb,
+    number: &str,
+    i: &Input,
+) -> Result<bool, StaffError> {
+    let role = who.account.role;
+    if !role.works_cases() || (v.lead_only && !role.leads()) {
+        return Ok(false);
+    }
+    if v.name != "assign" || role.leads() {
+        return Ok(true);
+    }
+    let me = who.account.staff.as_deref();
+    let mine = |n: Option<&str>| match (n, me) {
+        (None, _) => true,
+        (Some(n), Some(me)) => n.eq_ignore_ascii_case(me),
+        (Some(_), None) => false,
+    };
+    let current = staff::case(&s.pool, number).await?;
+    let target = assignee(i).unwrap_or(None);
+    Ok(mine(current.row.assignee.as_deref()) && mine(target.as_deref()))
+}
+
+/// Refuses a posted form without the session's CSRF token in its `csrf` field (403).
+fn check_form_csrf(s: &WebState, who: &Signed, pairs: &[(String, String)]) -> Result<(), Response> {
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    auth::check_csrf(s, &who.account, csrf)
+}
+
+fn forbidden(s: &WebState, who: &Signed) -> Response {
+    case::message(
+        s,
+        who,
+        StatusCode::FORBIDDEN,
+        "Nicht erlaubt",
+        "Diese Aktion ist Ihrer Rolle nicht erlaubt (Verwerfen, Zusammenführen und das Zuweisen \
+         fremder Vorgänge sind der Leitung vorbehalten).",
+    )
+}
+
+/// `POST /vorgaenge/{number}/{verb}`
+pub async fn post(
+    who: Signed,
+    State(s): State<WebState>,
+    Path((number, verb)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = check_form_csrf(&s, &who, &pairs) {
+        return r;
+    }
+    if let Some(r) = case::no_case_access(&s, &who) {
+        return r;
+    }
+    let (Some(number), Some(v)) = (
+        case::route_number(&number),
+        VERBS.iter().find(|v| v.name == verb),
+    ) else {
+        return case::not_found(&s, &who);
+    };
+    let input = Input::new(pairs);
+    match allowed(&s, &who, v, &number, &input).await {
+        Ok(true) => {}
+        Ok(false) => return forbidden(&s, &who),
+        Err(StaffError::NotFound(_)) => return case::not_found(&s, &who),
+        Err(e) => return case::unavailable(&s, &who, "case action", &e),
+    }
+    let actor = Actor {
+        os_user: case::actor_name(&who.account),
+        stated_by: None,
+    };
+    let result = match input.first("version").parse::<i64>() {
+        Ok(version) => run(&s, v, &number, &input, &actor, version).await,
+        Err(_) => Err(refused(
+            "Das Formular ist unvollständig (die Version des Vorgangs fehlt). Bitte laden Sie \
+             die Seite neu.",
+        )),
+    };
+    let (status, fb) = match result {
+        Ok(()) => {
+            return auth::see_other(&format!("/vorgaenge/{number}?erledigt={}", v.name));
+        }
+        Err(StaffError::Stale(_)) => (
+            StatusCode::CONFLICT,
+            Feedback {
+                error: Some((
+                    v.name,
+                    "Der Vorgang wurde inzwischen geändert. Unten steht der aktuelle Stand; \
+                     bitte prüfen Sie ihn und senden Sie das Formular erneut."
+                        .to_string(),
+                    input,
+                )),
+                stale: true,
+                ..Feedback::default()
+            },
+        ),
+        Err(StaffError::Refused(m)) => (
+            StatusCode::BAD_REQUEST,
+            Feedback {
+                error: Some((v.name, m, input)),
+                ..Feedback::default()
+            },
+        ),
+        Err(StaffError::NotFound(_)) => return case::not_found(&s, &who),
+        Err(e) => return case::unavailable(&s, &who, "case action", &e),
+    };
+    case::render_case(&s, &who, &number, status, fb).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// `case new`: /vorgaenge/neu
+// ---------------------------------------------------------------------------------------------
+
+fn new_page(
+    s: &WebState,
+    who: &Signed,
+    status: StatusCode,
+    input: &Input,
+    error: Option<&str>,
+) -> Response {
+    let topics: Vec<String> = staff::topic_catalogue(&s.settings.rules_dir)
+        .map(|r| {
+            r.topics()
+                .iter()
+                .filter(|t| !t.retired)
+                .map(|t| t.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let chosen = input.all("topic");
+    let now = crate::staff::berlin_minute(Utc::now()).replace(' ', "T");
+    let kinds: Vec<(&str, &str)> = [Kind::Beschwerde, Kind::Anregung, Kind::Lob]
+        .iter()
+        .map(|k| (k.as_str(), k.label()))
+        .collect();
+    s.templates.page(
+        status,
+        "neu.html",
+        json!({
+            "title": "Neue Reaktion erfassen",
+            "who": auth::who(who),
+            "nav": "neu",
+            "channels": Channel::ALL.iter().map(|c| (c.as_str(), c.label())).collect::<Vec<_>>(),
+            "categories": Category::ALL.iter().map(|c| c.label()).collect::<Vec<_>>(),
+            "kinds": kinds,
+            "topics": topics.iter().map(|t| json!({ "name": t, "checked": chosen.contains(t) })).collect::<Vec<_>>(),
+            "i": {
+                "channel": input.first("channel"),
+                "received": if input.is_empty() { now.as_str() } else { input.first("received") },
+                "organisation": input.first("organisation"),
+                "category": input.first("category"),
+                "third_party": input.first("third_party"),
+                "kind": input.first("kind"),
+                "ack_sent": input.first("ack_sent"),
+            },
+            "error": error,
+        }),
+    )
+}
+
+fn may_create(s: &WebState, who: &Signed) -> Option<Response> {
+    if let Some(r) = case::no_case_access(s, who) {
+        return Some(r);
+    }
+    (!who.account.role.works_cases()).then(|| forbidden(s, who))
+}
+
+/// `GET /vorgaenge/neu`
+pub async fn new_form(who: Signed, State(s): State<WebState>) -> Response {
+    if let Some(r) = may_create(&s, &who) {
+        return r;
+    }
+    new_page(&s, &who, StatusCode::OK, &Input::default(), None)
+}
+
+fn manual_case(i: &Input) -> Result<staff::ManualCase, StaffError> {
+    let channel = Channel::ALL
+        .into_iter()
+        .find(|c| c.as_str() == i.first("channel"))
+        .ok_or_else(|| refused("Bitte den Eingangsweg wählen"))?;
+    Ok(staff::ManualCase {
+        channel,
+        received_at: staff::parse_received(i.first("received"))?,
+        organisation: Some(i.first("organisation").to_string()).filter(|o| !o.is_empty()),
+        category: i.opt("category", |c| c.parse::<Category>())?,
+        third_party: i.opt("third_party", staff::parse_yes_no)?,
+        kind: i.opt("kind", |k| k.parse::<Kind>())?,
+        topics: i.all("topic"),
+        ack_sent_on: i.opt("ack_sent", staff::parse_date)?,
+    })
+}
+
+/// `POST /vorgaenge/neu`: fields of `case new`, plus `csrf`.
+pub async fn create(
+    who: Signed,
+    State(s): State<WebState>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = check_form_csrf(&s, &who, &pairs) {
+        return r;
+    }
+    if let Some(r) = may_create(&s, &who) {
+        return r;
+    }
+    let input = Input::new(pairs);
+    let actor = Actor {
+        os_user: case::actor_name(&who.account),
+        stated_by: None,
+    };
+    let result = match (
+        manual_case(&input),
+        staff::topic_catalogue(&s.settings.rules_dir),
+    ) {
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => Err(StaffError::Refused(e)),
+        (Ok(m), Ok(rules)) => {
+            let policy = s.settings.deadlines.policy;
+            staff::new_case(&s.pool, &s.calendar, policy, &rules, &m, &actor, Utc::now()).await
+        }
+    };
+    match result {
+        Ok(a) => auth::see_other(&format!("/vorgaenge/{}?erledigt=neu", a.number)),
+        Err(StaffError::Refused(m)) => {
+            new_page(&s, &who, StatusCode::BAD_REQUEST, &input, Some(&m))
+        }
+        Err(e) => case::unavailable(&s, &who, "new case", &e),
+    }
+}

@@ -1,0 +1,642 @@
+//! The desk's case page and case actions at HTTP level (the real router, a real database, mail
+//! through the real intake): what a case page shows and never runs, the sandboxed mail frame
+//! and attachment headers, 404s for what belongs to another case, the access log, each verb
+//! through the staff core with actor `web:<account>`, CSRF, roles, a stale version, refusals
+//! shown beside their form, `/vorgaenge/neu`, and the verb table against clap's `case`.
+
+use axum::http::StatusCode;
+use clap::CommandFactory;
+
+use crate::helpers::{World, CITIZEN};
+use crate::web::{new_case, Desk, Reply};
+use krm_intake::accounts::Role;
+
+const STAFF: (&str, &str) = ("KRM_STAFF_Frau_Beispiel", "sachbearbeitung@jobcenter.test");
+const STAFF2: (&str, &str) = ("KRM_STAFF_Herr_Anders", "anders@jobcenter.test");
+
+/// A citizen's mail with a text part, an HTML part and two attachments, every visible field
+/// carrying a payload that would run script if it reached a page unescaped.
+pub(crate) fn html_mail(w: &World) -> Vec<u8> {
+    let from = w.sender(CITIZEN);
+    format!(
+        "From: \"<script>window.__pwned=1</script> Bürger\" <{from}>\r\n\
+         To: {to}\r\n\
+         Subject: =?utf-8?q?<img_src=3Dx_onerror=3Dwindow.=5F=5Fpwned=3D1>_Umzug?=\r\n\
+         Message-ID: <html.{name}@mail.test>\r\n\
+         Date: Wed, 25 Nov 2026 09:15:00 +0100\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"aussen\"\r\n\r\n\
+         --aussen\r\n\
+         Content-Type: multipart/alternative; boundary=\"innen\"\r\n\r\n\
+         --innen\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         Guten Tag, <script>window.__pwned=1</script> mein Umzug.\r\n\
+         --innen\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\r\n\
+         <html><body><p>Guten Tag, <b>mein Umzug</b>.</p>\
+         <script>window.__pwned=1</script>\
+         <img src=\"https://tracker.test/pixel.gif\">\
+         <a href=\"https://phish.test/\" onclick=\"window.__pwned=1\">Link</a></body></html>\r\n\
+         --innen--\r\n\
+         --aussen\r\n\
+         Content-Type: application/pdf; name=\"<script>x</script>.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"<script>x</script>.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         JVBERi0xLjQKJSVFT0YK\r\n\
+         --aussen\r\n\
+         Content-Type: text/html; name=\"seite.html\"\r\n\
+         Content-Disposition: attachment; filename=\"seite.html\"\r\n\r\n\
+         <script>window.__pwned=1</script>\r\n\
+         --aussen--\r\n",
+        to = w.inbox_address(),
+        name = w.name,
+    )
+    .into_bytes()
+}
+
+/// (id, name) of the case's attachments.
+async fn attachment_ids(w: &World, number: &str) -> Vec<(i64, String)> {
+    sqlx::query_as(
+        "SELECT a.id, coalesce(a.name, '') FROM attachments a JOIN messages m ON m.id = a.message_id
+         JOIN cases c ON c.id = m.case_id WHERE c.number = $1 ORDER BY a.id",
+    )
+    .bind(number)
+    .fetch_all(&w.pool)
+    .await
+    .unwrap()
+}
+
+async fn access_rows(w: &World) -> Vec<(String, String, String)> {
+    sqlx::query_as("SELECT actor, case_number, what FROM access_log ORDER BY id")
+        .fetch_all(&w.pool)
+        .await
+        .unwrap()
+}
+
+fn assert_no_script(r: &Reply, what: &str) {
+    for bad in ["<script>window", "<img src=x", "onclick=\""] {
+        assert!(!r.body.contains(bad), "{what}: {bad} in {}", r.body);
+    }
+}
+
+/// The value of the hidden `version` field of a case page.
+fn version_of(r: &Reply) -> String {
+    let i = r
+        .body
+        .find("name=\"version\" value=\"")
+        .expect("version field")
+        + 22;
+    r.body[i..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_case_page_shows_mail_content_escaped_framed_and_logged() {
+    let d = Desk::new("wcpage").await;
+    d.w.append(&html_mail(&d.w)).await;
+    d.w.run_once().await;
+    let number = d.w.cases().await[0].0.clone();
+    let other = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
+    d.add_user("anna", Role::Sachbearbeitung, None).await;
+    d.add_user("dora", Role::Datenschutz, None).await;
+    let s = d.login("anna").await;
+
+    // The work list links the case; the page shows it, every payload escaped.
+    let list = d.get("/vorgaenge", Some(&s)).await;
+    assert!(
+        list.body.contains(&format!("href=\"/vorgaenge/{number}\""))
+            || list
+                .body
+                .contains(&format!("href=\"&#x2f;vorgaenge&#x2f;{number}\"")),
+        "{}",
+        list.body
+    );
+    let r = d.get(&format!("/vorgaenge/{number}"), Some(&s)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_no_script(&r, "case page");
+    assert!(
+        r.body
+            .contains("&lt;script&gt;window.__pwned=1&lt;&#x2f;script&gt; Bürger"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("mein Umzug."), "mail text shown");
+    assert!(
+        r.body.contains("&lt;script&gt;x&lt;_script&gt;.pdf"),
+        "attachment name escaped"
+    );
+    assert_eq!(r.header("cache-control"), "no-store");
+    let mail_id: (i64,) = sqlx::query_as("SELECT id FROM messages")
+        .fetch_one(&d.w.pool)
+        .await
+        .unwrap();
+    let frame = format!("/vorgaenge/{number}/mails/{}/html", mail_id.0);
+    assert!(
+        r.body
+            .contains("<iframe class=\"mail-html\" sandbox src=\""),
+        "{}",
+        r.body
+    );
+
+    // The HTML part: sanitised, sandboxed, framed by the desk only, nothing remote.
+    let f = d.get(&frame, Some(&s)).await;
+    assert_eq!(f.status, StatusCode::OK);
+    let csp = f.header("content-security-policy");
+    assert!(csp.starts_with("sandbox"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert!(f.body.contains("<b>mein Umzug</b>"), "{}", f.body);
+    for gone in ["<script", "tracker.test", "phish.test", "onclick", "<img"] {
+        assert!(!f.body.contains(gone), "{gone}: {}", f.body);
+    }
+
+    // Attachments: always a download, inline type only for the harmless ones.
+    let att = attachment_ids(&d.w, &number).await;
+    assert_eq!(att.len(), 2, "{att:?}");
+    let pdf = d
+        .get(
+            &format!("/vorgaenge/{number}/anhaenge/{}", att[0].0),
+            Some(&s),
+        )
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.header("content-type"), "application/pdf");
+    assert!(
+        pdf.header("content-disposition")
+            .starts_with("attachment; filename=\"_script_x__script_.pdf\""),
+        "{}",
+        pdf.header("content-disposition")
+    );
+    assert!(pdf.header("content-security-policy").starts_with("sandbox"));
+    assert!(pdf.body.starts_with("%PDF-1.4"));
+    let html = d
+        .get(
+            &format!("/vorgaenge/{number}/anhaenge/{}", att[1].0),
+            Some(&s),
+        )
+        .await;
+    assert_eq!(html.header("content-type"), "application/octet-stream");
+    assert!(html
+        .header("content-disposition")
+        .starts_with("attachment;"));
+
+    // What belongs to another case, or nothing, is 404.
+    for path in [
+        format!("/vorgaenge/{other}/anhaenge/{}", att[0].0),
+        format!("/vorgaenge/{number}/anhaenge/999999"),
+        format!("/vorgaenge/{number}/anhaenge/x"),
+        format!("/vorgaenge/{other}/mails/{}/html", mail_id.0),
+        "/vorgaenge/KRM-2026-99999".to_string(),
+        "/vorgaenge/KRM-26-1".to_string(),
+        "/vorgaenge/krm-2026-00001".to_string(),
+    ] {
+        assert_eq!(
+            d.get(&path, Some(&s)).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+
+    // Each opening of mail content is in the access log, with the account.
+    let rows = access_rows(&d.w).await;
+    let whats: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(
+        whats,
+        ["mail_text", "mail_html", "attachment", "attachment"],
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().all(|r| r.0 == "web:anna" && r.1 == number),
+        "{rows:?}"
+    );
+
+    // The data protection officer sees no case content at all.
+    let dora = d.login("dora").await;
+    for path in [
+        format!("/vorgaenge/{number}"),
+        frame.clone(),
+        format!("/vorgaenge/{number}/anhaenge/{}", att[0].0),
+        "/vorgaenge/neu".to_string(),
+    ] {
+        assert_eq!(
+            d.get(&path, Some(&dora)).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    assert_eq!(access_rows(&d.w).await.len(), 4, "a refusal reads nothing");
+
+    // `case show --body` is logged too, with the OS user; without --body it is not.
+    let out =
+        d.w.command()
+            .args(["case", "show", &number])
+            .output()
+            .unwrap();
+    assert!(out.status.success());
+    let out =
+        d.w.command()
+            .args(["case", "show", &number, "--body"])
+            .env("USER", "os-anna")
+            .env_remove("SUDO_USER")
+            .output()
+            .unwrap();
+    assert!(out.status.success());
+    let rows = access_rows(&d.w).await;
+    assert_eq!(rows.len(), 5);
+    assert_eq!(
+        rows[4],
+        (
+            "os-anna".to_string(),
+            number.clone(),
+            "mail_text".to_string()
+        )
+    );
+}
+
+/// Posts `verb` on `number` with the page's csrf and version plus `fields`.
+async fn act(d: &Desk, s: &str, number: &str, verb: &str, fields: &[(&str, &str)]) -> Reply {
+    let page = d.get(&format!("/vorgaenge/{number}"), Some(s)).await;
+    let (csrf, version) = (page.csrf_field(), version_or_one(&page));
+    let mut form = vec![("csrf", csrf.as_str()), ("version", version.as_str())];
+    form.extend_from_slice(fields);
+    d.post(&format!("/vorgaenge/{number}/{verb}"), Some(s), &form)
+        .await
+}
+
+async fn act_ok(d: &Desk, s: &str, number: &str, verb: &str, fields: &[(&str, &str)]) {
+    let r = act(d, s, number, verb, fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{verb}: {}", r.body);
+    assert_eq!(
+        r.header("location"),
+        format!("/vorgaenge/{number}?erledigt={verb}")
+    );
+}
+
+fn show_json(w: &World, number: &str) -> serde_json::Value {
+    let out = w
+        .command()
+        .args(["case", "show", number, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn every_verb_changes_the_case_through_the_staff_core_as_the_account() {
+    let d = Desk::with_env("wcverbs", &[STAFF, STAFF2]).await;
+    d.add_user("bernd", Role::Leitung, Some("Frau Beispiel"))
+        .await;
+    let s = d.login("bernd").await;
+    let n = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
+    let keep = new_case(&d.w, &["--received", "2026-01-06T09:00"]);
+    let today = krm_intake::staff::ymd(krm_intake::calendar::berlin_date(chrono::Utc::now()));
+
+    act_ok(&d, &s, &n, "assign", &[("name", "Herr Anders")]).await;
+    act_ok(
+        &d,
+        &s,
+        &n,
+        "classify",
+        &[
+            ("kind", "beschwerde"),
+            ("topic", "Umzug"),
+            ("topic", "Mietkaution"),
+        ],
+    )
+    .await;
+    act_ok(&d, &s, &n, "assess", &[("justified", "yes")]).await;
+    act_ok(
+        &d,
+        &s,
+        &n,
+        "note",
+        &[("text", "<script>window.__pwned=1</script> Rückruf")],
+    )
+    .await;
+    act_ok(&d, &s, &n, "hold", &[]).await;
+    act_ok(&d, &s, &n, "resume", &[]).await;
+    act_ok(
+        &d,
+        &s,
+        &n,
+        "set-third-party",
+        &[
+            ("organisation", "Caritas"),
+            ("category", "Beratungsstelle"),
+            ("third_party", "yes"),
+        ],
+    )
+    .await;
+    act_ok(&d, &s, &n, "ack-recorded", &[("on", &today)]).await;
+    act_ok(&d, &s, &n, "close", &[("answered_on", &today)]).await;
+    act_ok(&d, &s, &n, "reopen", &[]).await;
+    act_ok(&d, &s, &n, "discard", &[("reason", "duplikat")]).await;
+    act_ok(&d, &s, &n, "reopen", &[]).await;
+    act_ok(&d, &s, &n, "merge", &[("into", &keep)]).await;
+
+    let v = show_json(&d.w, &n);
+    assert_eq!(v["status"], "merged");
+    assert_eq!(v["merged_into"], keep.as_str());
+    assert_eq!(v["assignee"], "Herr Anders");
+    assert_eq!(v["kind"], "beschwerde");
+    assert_eq!(v["topics"], serde_json::json!(["Umzug", "Mietkaution"]));
+    assert_eq!(v["justified"], true);
+    assert_eq!(v["organisation"], "Caritas");
+    assert_eq!(v["ack_status"], "manual");
+    let events = v["events"].as_array().unwrap();
+    let web: Vec<&str> = events
+        .iter()
+        .filter(|e| e["actor"] == "web:bernd")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "assign",
+        "classify",
+        "assess",
+        "note",
+        "hold",
+        "resume",
+        "set_third_party",
+        "ack_recorded",
+        "close",
+        "reopen",
+        "discard",
+        "merge",
+    ] {
+        assert!(web.contains(&action), "{action} in {web:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .all(|e| e["actor"] == "web:bernd" || e["action"] == "created" || e["action"] == "new"),
+        "{events:?}"
+    );
+
+    // The note is shown escaped; confirm is refused with the CLI's message on a case not held.
+    let page = d.get(&format!("/vorgaenge/{keep}"), Some(&s)).await;
+    assert!(page.body.contains("Vorgang aufgenommen"), "{}", page.body);
+    let r = act(&d, &s, &keep, "confirm", &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("steht nicht unter Spam-Verdacht"),
+        "{}",
+        r.body
+    );
+    let r = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    assert!(
+        r.body.contains("&lt;script&gt;window.__pwned=1"),
+        "{}",
+        r.body
+    );
+    assert_no_script(&r, "note");
+}
+
+#[tokio::test]
+async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
+    let d = Desk::with_env("wcrefuse", &[STAFF, STAFF2]).await;
+    d.add_user("anna", Role::Sachbearbeitung, Some("Frau Beispiel"))
+        .await;
+    d.add_user("adam", Role::Admin, None).await;
+    let s = d.login("anna").await;
+    let n = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
+    let other = new_case(&d.w, &["--received", "2026-01-06T09:00"]);
+    let events = || async {
+        d.w.scalar("SELECT count(*) FROM case_events WHERE action <> 'created'")
+            .await
+    };
+
+    // CSRF missing or wrong: 403, nothing changes.
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    let version = version_of(&page);
+    for csrf in [None, Some("falsch")] {
+        let mut form = vec![("version", version.as_str())];
+        form.extend(csrf.map(|c| ("csrf", c)));
+        let r = d
+            .post(&format!("/vorgaenge/{n}/hold"), Some(&s), &form)
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{csrf:?}");
+    }
+    assert_eq!(events().await, 0);
+
+    // Invalid transitions and bad values: the CLI's message beside the form, input kept, 400.
+    let r = act(&d, &s, &n, "resume", &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("ruht nicht"), "{}", r.body);
+    assert!(
+        r.body.contains("aria-describedby=\"resume-fehler\""),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("role=\"alert\" id=\"resume-fehler\""),
+        "{}",
+        r.body
+    );
+    let r = act(&d, &s, &n, "close", &[("answered_on", "2099-01-01")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("liegt in der Zukunft"), "{}", r.body);
+    assert!(
+        r.body.contains("value=\"2099-01-01\""),
+        "input kept: {}",
+        r.body
+    );
+    let r = act(&d, &s, &n, "classify", &[("topic", "Gibt es nicht")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = act(&d, &s, &n, "assess", &[("justified", "yes")]).await;
+    assert!(
+        r.body.contains("noch nicht als Beschwerde eingestuft"),
+        "{}",
+        r.body
+    );
+    let r = act(&d, &s, &n, "close", &[("answered_on", "gestern")]).await;
+    assert!(r.body.contains("ist kein Datum"), "{}", r.body);
+    assert_eq!(events().await, 0);
+
+    // A stale version: 409, the fresh state, nothing changes.
+    let stale = version_of(&d.get(&format!("/vorgaenge/{n}"), Some(&s)).await);
+    let out =
+        d.w.command()
+            .args(["case", "note", &n, "dazwischen"])
+            .output()
+            .unwrap();
+    assert!(out.status.success());
+    sqlx::query("UPDATE cases SET assignee = assignee WHERE number = $1")
+        .bind(&n)
+        .execute(&d.w.pool)
+        .await
+        .unwrap();
+    let csrf = page.csrf_field();
+    let r = d
+        .post(
+            &format!("/vorgaenge/{n}/hold"),
+            Some(&s),
+            &[("csrf", &csrf), ("version", &stale)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body.contains("inzwischen geändert"), "{}", r.body);
+    assert!(r.body.contains("dazwischen"), "fresh state: {}", r.body);
+    assert_ne!(version_of(&r), stale);
+    assert_eq!(show_json(&d.w, &n)["status"], "open");
+
+    // Roles: Sachbearbeitung neither discards, merges nor assigns to others; it takes its own.
+    for (verb, fields) in [
+        ("discard", vec![("reason", "spam")]),
+        ("merge", vec![("into", other.as_str())]),
+        ("assign", vec![("name", "Herr Anders")]),
+    ] {
+        let r = act(&d, &s, &n, verb, &fields).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{verb}");
+    }
+    act_ok(&d, &s, &n, "assign", &[("name", "Frau Beispiel")]).await;
+    let out =
+        d.w.command()
+            .args(["case", "assign", &other, "Herr Anders"])
+            .output()
+            .unwrap();
+    assert!(out.status.success());
+    let r = act(&d, &s, &other, "assign", &[("none", "1")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another's case");
+    let adam = d.login("adam").await;
+    let r = act(&d, &adam, &n, "hold", &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "admin works no cases");
+    assert_eq!(show_json(&d.w, &n)["status"], "open");
+    // Without a session: the login redirect, nothing shown, nothing changed.
+    for path in [
+        format!("/vorgaenge/{n}/mails/1/html"),
+        format!("/vorgaenge/{n}/anhaenge/1"),
+        "/vorgaenge/neu".to_string(),
+    ] {
+        crate::web::assert_login_redirect(&d.get(&path, None).await, &path);
+    }
+    let r = d
+        .post(&format!("/vorgaenge/{n}/hold"), None, &[("version", "1")])
+        .await;
+    crate::web::assert_login_redirect(&r, "POST hold");
+    assert_eq!(show_json(&d.w, &n)["status"], "open");
+    // An unknown verb or case: 404.
+    let r = act(&d, &s, &n, "loeschen", &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_new_reaction_by_letter_phone_or_in_person() {
+    let d = Desk::new("wcnew").await;
+    d.add_user("anna", Role::Sachbearbeitung, None).await;
+    let s = d.login("anna").await;
+    let form = d.get("/vorgaenge/neu", Some(&s)).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.csrf_field();
+    let r = d
+        .post(
+            "/vorgaenge/neu",
+            Some(&s),
+            &[
+                ("csrf", &csrf),
+                ("channel", "telefon"),
+                ("received", "morgen"),
+                ("organisation", "<b>VdK</b>"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("ist kein Eingangszeitpunkt"), "{}", r.body);
+    assert!(
+        r.body.contains("value=\"&lt;b&gt;VdK&lt;&#x2f;b&gt;\""),
+        "input kept: {}",
+        r.body
+    );
+    assert_eq!(d.w.scalar("SELECT count(*) FROM cases").await, 0);
+    let r = d
+        .post(
+            "/vorgaenge/neu",
+            Some(&s),
+            &[
+                ("csrf", &csrf),
+                ("channel", "telefon"),
+                ("received", "2026-01-05T09:30"),
+                ("organisation", "VdK"),
+                ("kind", "beschwerde"),
+                ("topic", "Umzug"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let number = d.w.cases().await[0].0.clone();
+    assert_eq!(
+        r.header("location"),
+        format!("/vorgaenge/{number}?erledigt=neu")
+    );
+    let v = show_json(&d.w, &number);
+    assert_eq!(v["channel"], "telefon");
+    assert_eq!(v["organisation"], "VdK");
+    assert_eq!(v["third_party"], true);
+    assert_eq!(v["kind"], "beschwerde");
+    assert_eq!(v["events"][0]["actor"], "web:anna");
+    // Without the session's token: 403, nothing created.
+    let r = d
+        .post(
+            "/vorgaenge/neu",
+            Some(&s),
+            &[("channel", "brief"), ("received", "2026-01-05")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(d.w.scalar("SELECT count(*) FROM cases").await, 1);
+}
+
+/// Every `case` subcommand that changes a case has a route, and its fields are the
+/// subcommand's arguments (`-` written `_`; `--by` is the signed-in account).
+#[test]
+fn every_case_subcommand_that_changes_a_case_has_a_route_with_its_flags() {
+    let cli = krm_intake::cli::Cli::command();
+    let case = cli.find_subcommand("case").expect("case subcommand");
+    let fields = |c: &clap::Command| -> Vec<String> {
+        let mut f: Vec<String> = c
+            .get_arguments()
+            .filter(|a| !matches!(a.get_id().as_str(), "number" | "by" | "help"))
+            .map(|a| {
+                a.get_long()
+                    .unwrap_or(a.get_id().as_str())
+                    .replace('-', "_")
+            })
+            .collect();
+        f.sort();
+        f
+    };
+    let mut routed = Vec::new();
+    for sub in case.get_subcommands() {
+        let name = sub.get_name();
+        let wanted = match name {
+            "list" | "show" => continue,
+            "new" => krm_intake::web::actions::NEW_FIELDS.to_vec(),
+            _ => {
+                let v = krm_intake::web::actions::VERBS
+                    .iter()
+                    .find(|v| v.name == name)
+                    .unwrap_or_else(|| panic!("case {name} changes a case but has no desk route"));
+                routed.push(name.to_string());
+                v.fields.to_vec()
+            }
+        };
+        let mut wanted: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
+        wanted.sort();
+        assert_eq!(fields(sub), wanted, "fields of {name}");
+    }
+    assert_eq!(
+        routed.len(),
+        krm_intake::web::actions::VERBS.len(),
+        "no route without a subcommand"
+    );
+}
+
+/// The version field, or `1` where the page shows no forms (a role that works no cases).
+fn version_or_one(r: &Reply) -> String {
+    if r.body.contains("name=\"version\"") {
+        version_of(r)
+    } else {
+        "1".to_string()
+    }
+}
