@@ -197,6 +197,17 @@ impl WebSettings {
     }
 }
 
+/// `[answers]`: folders of the same IMAP account read (read-only) for the office's sent mail.
+#[derive(Debug, Clone)]
+pub struct AnswersSettings {
+    /// Empty: nothing is captured.
+    pub folders: Vec<String>,
+    /// Subject words (case-insensitive) that mark an interim reply.
+    pub interim_markers: Vec<String>,
+    /// A captured final answer closes an open case (not one on hold).
+    pub close_on_answer: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct RetentionSettings {
     pub closed_older_than: Option<chrono::Duration>,
@@ -223,6 +234,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub http: HttpSettings,
     pub web: WebSettings,
+    pub answers: AnswersSettings,
     pub retention: RetentionSettings,
     /// Warnings found while loading (e.g. a world-readable file holding a password).
     pub warnings: Vec<String>,
@@ -311,6 +323,9 @@ const KEYS: &[(&str, &str, Ty)] = &[
     ("web", "tls_key", Ty::Str),
     ("web", "session_idle_minutes", Ty::Int),
     ("web", "session_max_hours", Ty::Int),
+    ("answers", "folders", Ty::List),
+    ("answers", "interim_markers", Ty::List),
+    ("answers", "close_on_answer", Ty::Bool),
     ("retention", "closed_older_than", Ty::Str),
     ("retention", "first_run_after_secs", Ty::Int),
     ("retention", "access_log_days", Ty::Int),
@@ -349,6 +364,7 @@ impl Settings {
             origin: &o,
         };
         let mut s = build(&v)?;
+        check_answers_folders(&v, &s)?;
         s.file = file.map(Path::to_path_buf);
         s.warnings.extend(warnings);
         Ok(s)
@@ -669,7 +685,8 @@ fn check_address(v: &Values, section: &str, key: &str, addr: &str) -> Result<(),
     }
 }
 
-fn build(v: &Values) -> Result<Settings, ConfigError> {
+/// `[database]`.
+fn database_settings(v: &Values) -> Result<DatabaseSettings, ConfigError> {
     let database = DatabaseSettings {
         url: match v.str_opt("database", "url")? {
             Some(u) => {
@@ -682,7 +699,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         },
         max_connections: v.int_or("database", "max_connections", 5u32)?,
     };
+    Ok(database)
+}
 
+/// `[imap]`, with its folder names checked.
+fn imap_settings(v: &Values) -> Result<ImapSettings, ConfigError> {
     let imap_host = v.str_or("imap", "host", "127.0.0.1")?;
     let imap_tls = tls_of(v, "imap", &imap_host)?;
     let imap_default_port = if imap_tls == TlsMode::Implicit {
@@ -733,7 +754,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             "processed and quarantine folders must differ from the mailbox",
         ));
     }
+    Ok(imap)
+}
 
+/// `[smtp]`; HELO name and Message-ID domain default to the sender's domain.
+fn smtp_settings(v: &Values) -> Result<SmtpSettings, ConfigError> {
     let smtp_host = v.str_or("smtp", "host", "127.0.0.1")?;
     let smtp_tls = tls_of(v, "smtp", &smtp_host)?;
     let smtp_default_port = match smtp_tls {
@@ -768,17 +793,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
     if !(1..=32).contains(&smtp.parallel) {
         return Err(v.err("smtp", "parallel", "must be between 1 and 32"));
     }
+    Ok(smtp)
+}
 
-    let mut own = v.list("ack", "own_addresses")?.unwrap_or_default();
-    own.push(smtp.from.clone());
-    if imap.username.contains('@') {
-        own.push(imap.username.clone());
-    }
-    let ack = AckSettings {
-        rate_limit_per_hour: v.int_or("ack", "rate_limit_per_hour", 20u32)?,
-        own_addresses: own.into_iter().map(|a| a.to_lowercase()).collect(),
-    };
-
+/// `[intake]`.
+fn intake_settings(v: &Values) -> Result<IntakeSettings, ConfigError> {
     let intake = IntakeSettings {
         closed_followup: match v.str_or("intake", "closed_followup", "reopen")?.as_str() {
             "reopen" => ClosedFollowup::Reopen,
@@ -802,7 +821,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         )
         .map_err(|m| v.err("intake", "spam_headers", m))?,
     };
+    Ok(intake)
+}
 
+/// `[deadlines]`.
+fn deadline_settings(v: &Values) -> Result<DeadlineSettings, ConfigError> {
     let land_raw = v.str_or("deadlines", "land", "SN")?;
     let land = land_raw
         .parse::<Land>()
@@ -824,7 +847,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             processing_days: v.int_or("deadlines", "processing_days", 14u32)?,
         },
     };
+    Ok(deadlines)
+}
 
+/// `[digest]`.
+fn digest_settings(v: &Values) -> Result<DigestSettings, ConfigError> {
     let time_raw = v.str_or("digest", "time", "07:30")?;
     let time = chrono::NaiveTime::parse_from_str(&time_raw, "%H:%M").map_err(|_| {
         v.err(
@@ -853,7 +880,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             check_address(v, "digest", k, a)?;
         }
     }
+    Ok(digest)
+}
 
+/// `[staff]`: assignee name -> mail address.
+fn staff_table(v: &Values) -> Result<BTreeMap<String, String>, ConfigError> {
     let mut staff = BTreeMap::new();
     if let Some(t) = v.table.get("staff").and_then(|t| t.as_table()) {
         for (name, addr) in t {
@@ -864,6 +895,27 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             staff.insert(name.clone(), a.to_string());
         }
     }
+    Ok(staff)
+}
+
+fn build(v: &Values) -> Result<Settings, ConfigError> {
+    let database = database_settings(v)?;
+    let imap = imap_settings(v)?;
+    let smtp = smtp_settings(v)?;
+    let mut own = v.list("ack", "own_addresses")?.unwrap_or_default();
+    own.push(smtp.from.clone());
+    if imap.username.contains('@') {
+        own.push(imap.username.clone());
+    }
+    let ack = AckSettings {
+        rate_limit_per_hour: v.int_or("ack", "rate_limit_per_hour", 20u32)?,
+        own_addresses: own.into_iter().map(|a| a.to_lowercase()).collect(),
+    };
+
+    let intake = intake_settings(v)?;
+    let deadlines = deadline_settings(v)?;
+    let digest = digest_settings(v)?;
+    let staff = staff_table(v)?;
 
     let log = LogSettings {
         format: match v.str_or("log", "format", "text")?.as_str() {
@@ -913,6 +965,7 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         log,
         http,
         web: web_settings(v)?,
+        answers: answers_settings(v)?,
         retention,
         warnings: Vec::new(),
     })
@@ -970,6 +1023,53 @@ fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
         tls_key,
         session_idle_minutes,
         session_max_hours,
+    })
+}
+
+/// An answers folder is read as the office's sent mail: the inbox or the intake's own folders
+/// there would turn received mail into "answers".
+fn check_answers_folders(v: &Values, s: &Settings) -> Result<(), ConfigError> {
+    let i = &s.imap;
+    for f in &s.answers.folders {
+        if [&i.mailbox, &i.processed_folder, &i.quarantine_folder].contains(&f) {
+            return Err(v.err(
+                "answers",
+                "folders",
+                format!("{f:?} is the inbox or a folder of the intake; name the Sent folder"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn answers_settings(v: &Values) -> Result<AnswersSettings, ConfigError> {
+    let folders = v.list("answers", "folders")?.unwrap_or_default();
+    for f in &folders {
+        if f.trim().is_empty() || f.chars().any(char::is_control) {
+            return Err(v.err("answers", "folders", format!("{f:?} is not a folder name")));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &folders {
+        if !seen.insert(f.as_str()) {
+            return Err(v.err("answers", "folders", format!("{f:?} is listed twice")));
+        }
+    }
+    let interim_markers = match v.list("answers", "interim_markers")? {
+        Some(m) => m
+            .into_iter()
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty())
+            .collect(),
+        None => vec![
+            "Zwischennachricht".to_string(),
+            "Zwischenbescheid".to_string(),
+        ],
+    };
+    Ok(AnswersSettings {
+        folders,
+        interim_markers,
+        close_on_answer: v.bool_or("answers", "close_on_answer", false)?,
     })
 }
 
@@ -1167,6 +1267,39 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("web."), "{k}: {e}");
+        }
+    }
+
+    #[test]
+    fn answers_section_defaults_env_and_refusals() {
+        let s = Settings::load_from(None, &env(&[])).unwrap();
+        assert!(s.answers.folders.is_empty());
+        assert_eq!(
+            s.answers.interim_markers,
+            ["Zwischennachricht", "Zwischenbescheid"]
+        );
+        assert!(!s.answers.close_on_answer);
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("KRM_ANSWERS_FOLDERS", "Gesendet, Bcc-Ablage"),
+                ("KRM_ANSWERS_CLOSE_ON_ANSWER", "true"),
+                ("KRM_ANSWERS_INTERIM_MARKERS", "Sachstand"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.answers.folders, ["Gesendet", "Bcc-Ablage"]);
+        assert_eq!(s.answers.interim_markers, ["Sachstand"]);
+        assert!(s.answers.close_on_answer);
+        for (k, v) in [
+            ("KRM_ANSWERS_FOLDERS", "Gesendet,Gesendet"),
+            ("KRM_ANSWERS_FOLDERS", "Gesendet,INBOX"),
+            ("KRM_ANSWERS_CLOSE_ON_ANSWER", "vielleicht"),
+        ] {
+            let e = Settings::load_from(None, &env(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("answers") || e.contains("ANSWERS"), "{k}: {e}");
         }
     }
 }

@@ -40,6 +40,7 @@ pub async fn run_once(app: &App, no_send: bool) -> anyhow::Result<OnceReport> {
     crate::quarantine::carry_out_queued(&mut mb, &app.pool, &s.imap).await?;
     let (_tx, rx) = watch::channel(false);
     let stats = scan::scan(&mut mb, &app.pool, &app.ctx, uidvalidity, &rx).await?;
+    capture_answers(app, &mut mb, uidvalidity).await?;
     mb.logout().await;
     drop(lock);
     let outbox = if no_send {
@@ -210,6 +211,11 @@ pub async fn intake_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                         break;
                     }
                 }
+                if let Err(e) = capture_answers(&app, &mut mailbox, uidvalidity).await {
+                    tracing::warn!(error = %e, "answers: reading sent mail failed; reconnecting");
+                    app.health.set_imap(false);
+                    break;
+                }
                 if *stop.borrow() {
                     mailbox.logout().await;
                     return;
@@ -252,6 +258,37 @@ pub async fn intake_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
             backoff = next_backoff(backoff);
         }
     }
+}
+
+/// After the intake pass: the sent mail of the `[answers]` folders (read-only), then the inbox
+/// selected again for IDLE. A database error is logged and retried on the next pass; an IMAP
+/// error drops the session.
+async fn capture_answers(app: &App, mb: &mut Mailbox, uidvalidity: u32) -> Result<(), ScanError> {
+    let s = &app.settings;
+    if s.answers.folders.is_empty() {
+        return Ok(());
+    }
+    // Read on every pass, so an edited catalogue counts from the next one; a refused catalogue
+    // skips the pass rather than record contacts as internal mail.
+    let stellen = match crate::rules::Stellen::load(&s.rules_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(
+                "answers: the catalogue of outside bodies is refused; sent mail is read later: {e}"
+            );
+            return Ok(());
+        }
+    };
+    let stelle_of = |addr: &str| stellen.by_address(addr).map(|b| b.name.clone());
+    match crate::answers::pass(mb, &app.pool, &app.ctx, &stelle_of).await {
+        Ok(_) => {}
+        Err(ScanError::Store(e)) => {
+            tracing::error!(error = %e, "answers: database error; sent mail is read again next time");
+        }
+        Err(e) => return Err(e),
+    }
+    crate::answers::back_to_inbox(mb, &s.imap.mailbox, uidvalidity).await?;
+    Ok(())
 }
 
 struct Prepared(Mailbox, u32);

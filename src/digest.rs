@@ -154,17 +154,22 @@ struct Sorted {
     due_today: Vec<CaseLine>,
     due_soon: Vec<CaseLine>,
     on_hold: Vec<(CaseLine, DateTime<Utc>)>,
+    answered_open: Vec<CaseLine>,
     ack_failed: Vec<AckLine>,
     review: Vec<ReviewLine>,
 }
 
-fn line(
-    c: &DigestCaseRow,
-    cal: &Calendar,
+/// How a digest writes a case: the settings every line needs.
+struct LineSettings<'a> {
+    cal: &'a Calendar,
     today: NaiveDate,
     escalate_after: Option<u32>,
-    staff: &BTreeMap<String, String>,
-) -> CaseLine {
+    staff: &'a BTreeMap<String, String>,
+    base_url: Option<&'a str>,
+}
+
+fn line(c: &DigestCaseRow, ls: &LineSettings) -> CaseLine {
+    let (cal, today, escalate_after, staff) = (ls.cal, ls.today, ls.escalate_after, ls.staff);
     let open = c.status == CaseStatus::Open;
     let overdue = if open && c.due < today {
         calendar::working_days_overdue(cal, c.due, today)
@@ -189,28 +194,25 @@ fn line(
             .as_deref()
             .map(|a| staff_name(staff, a).unwrap_or(a).to_string()),
         hold_since: c.hold_since.map(|t| ymd(calendar::berlin_date(t))),
+        link: ls.base_url.map(|b| format!("{b}/vorgaenge/{}", c.number)),
+        answered_on: c.answered_on.map(ymd),
     }
 }
 
-fn sort(
-    cases: &[&DigestCaseRow],
-    cal: &Calendar,
-    today: NaiveDate,
-    within: u32,
-    escalate_after: Option<u32>,
-    staff: &BTreeMap<String, String>,
-) -> Sorted {
+fn sort(cases: &[&DigestCaseRow], ls: &LineSettings, within: u32) -> Sorted {
+    let today = ls.today;
     let mut s = Sorted {
         overdue: Vec::new(),
         due_today: Vec::new(),
         due_soon: Vec::new(),
         on_hold: Vec::new(),
+        answered_open: Vec::new(),
         ack_failed: Vec::new(),
         review: Vec::new(),
     };
-    let soon_until = cal.add_working_days(today, within);
+    let soon_until = ls.cal.add_working_days(today, within);
     for c in cases {
-        let l = line(c, cal, today, escalate_after, staff);
+        let l = line(c, ls);
         let received = ymd(calendar::berlin_date(c.received_at));
         if matches!(c.ack_status, AckStatus::Failed | AckStatus::NotDelivered) {
             s.ack_failed.push(AckLine {
@@ -235,6 +237,8 @@ fn sort(
         }
         if c.status == CaseStatus::OnHold {
             s.on_hold.push((l, c.hold_since.unwrap_or(c.received_at)));
+        } else if c.answered_on.is_some() {
+            s.answered_open.push(l);
         } else if c.due < today {
             s.overdue.push((l, c.received_at));
         } else if c.due == today {
@@ -251,6 +255,8 @@ fn sort(
         .sort_by(|a, b| (&a.due, &a.number).cmp(&(&b.due, &b.number)));
     s.on_hold
         .sort_by(|(a, ha), (b, hb)| (ha, &a.number).cmp(&(hb, &b.number)));
+    s.answered_open
+        .sort_by(|a, b| (&a.answered_on, &a.number).cmp(&(&b.answered_on, &b.number)));
     s.ack_failed.sort_by(|a, b| a.number.cmp(&b.number));
     s.review.sort_by(|a, b| a.number.cmp(&b.number));
     s
@@ -282,29 +288,30 @@ pub fn plan(
         due_today: Vec::new(),
         due_soon: Vec::new(),
         on_hold: Vec::new(),
+        answered_open: Vec::new(),
         ack_failed: Vec::new(),
         review: Vec::new(),
         quarantine: Vec::new(),
+        base_url: settings.web.base_url.clone(),
     };
     let fill = |mut ctx: DigestContext, s: Sorted| {
         ctx.overdue = s.overdue.into_iter().map(|(l, _)| l).collect();
         ctx.due_today = s.due_today;
         ctx.due_soon = s.due_soon;
         ctx.on_hold = s.on_hold.into_iter().map(|(l, _)| l).collect();
+        ctx.answered_open = s.answered_open;
         ctx.ack_failed = s.ack_failed;
         ctx.review = s.review;
         ctx
     };
-    let sort_these = |these: &[&DigestCaseRow]| {
-        sort(
-            these,
-            cal,
-            today,
-            d.within_working_days,
-            escalate_after,
-            &settings.staff,
-        )
+    let ls = LineSettings {
+        cal,
+        today,
+        escalate_after,
+        staff: &settings.staff,
+        base_url: settings.web.base_url.as_deref(),
     };
+    let sort_these = |these: &[&DigestCaseRow]| sort(these, &ls, d.within_working_days);
     let mut out = Vec::new();
 
     let all: Vec<&DigestCaseRow> = cases.iter().collect();
@@ -639,6 +646,7 @@ mod tests {
             hold_since: None,
             ack_status: AckStatus::Sent,
             ack_detail: None,
+            answered_on: None,
         }
     }
 
@@ -682,6 +690,10 @@ mod tests {
         let mut x = row(11, "2026-12-01"); // assigned to someone not in [staff]
         x.assignee = Some("Carla".into());
         cases.push(x);
+        let mut y = row(12, "2026-11-24"); // answered (sent mail captured), not closed
+        y.answered_on = Some(d("2026-11-23"));
+        y.assignee = Some("Anna".into());
+        cases.push(y);
         let q = vec![DigestQuarantineRow {
             id: 3,
             reason: "Mail konnte nicht gelesen werden: bad header from erika@mail.test".into(),
@@ -900,8 +912,49 @@ mod tests {
     }
 
     #[test]
+    fn answered_open_cases_are_listed_apart_and_linked_to_the_desk() {
+        let (cases, q) = fixture();
+        let plain = settings(&[]);
+        let p = plan(
+            &plain,
+            &plain.deadlines.calendar(),
+            d("2026-11-25"),
+            &cases,
+            &q,
+        );
+        let team = &p[0].context;
+        assert_eq!(numbers(&team.answered_open), ["KRM-2026-00012"]);
+        assert_eq!(
+            team.answered_open[0].answered_on.as_deref(),
+            Some("2026-11-23")
+        );
+        assert!(!numbers(&team.overdue).contains(&"KRM-2026-00012"));
+        assert!(team.overdue.iter().all(|l| l.link.is_none()));
+        assert!(p
+            .iter()
+            .all(|x| !numbers(&x.context.overdue).contains(&"KRM-2026-00012")));
+        let linked = settings(&[("KRM_WEB_BASE_URL", "https://krm.jobcenter.test/desk/")]);
+        let p = plan(
+            &linked,
+            &linked.deadlines.calendar(),
+            d("2026-11-25"),
+            &cases,
+            &q,
+        );
+        assert_eq!(
+            p[0].context.overdue[0].link.as_deref(),
+            Some("https://krm.jobcenter.test/desk/vorgaenge/KRM-2026-00001")
+        );
+        let r = templates().render(DIGEST, &p[0].context).unwrap();
+        assert!(r
+            .body
+            .contains("KRM-2026-00012 <https://krm.jobcenter.test/desk/vorgaenge/KRM-2026-00012>"));
+        assert!(r.body.contains("BEANTWORTET, ABER NOCH OFFEN (1)"));
+    }
+
+    #[test]
     fn rendered_digests() {
-        let s = settings(&[]);
+        let s = settings(&[("KRM_WEB_BASE_URL", "https://krm.jobcenter.test")]);
         let (cases, q) = fixture();
         let t = templates();
         for p in plan(&s, &s.deadlines.calendar(), d("2026-11-25"), &cases, &q) {

@@ -3,6 +3,7 @@
 //! reminder digests for staff; a staff CLI and the yearly report.
 
 pub mod accounts;
+pub mod answers;
 pub mod app;
 pub mod calendar;
 pub mod cli;

@@ -60,6 +60,15 @@ pub struct MailMeta {
     pub internal_date: Option<DateTime<Utc>>,
 }
 
+/// The header block of a mail and its receipt time, fetched before (and often instead of) its
+/// body.
+#[derive(Debug, Clone)]
+pub struct MailHeader {
+    pub uid: u32,
+    pub internal_date: Option<DateTime<Utc>>,
+    pub header: Vec<u8>,
+}
+
 pub struct Mailbox {
     session: Session,
     caps: Capabilities,
@@ -198,6 +207,58 @@ impl Mailbox {
         Ok(mb.uid_validity.unwrap_or(0))
     }
 
+    /// Opens `folder` read-only (EXAMINE) and returns its UIDVALIDITY: nothing done while it is
+    /// open can change a flag or remove a mail there.
+    pub async fn examine(&mut self, folder: &str) -> Result<u32, ImapError> {
+        let mb = tokio::time::timeout(self.timeout, self.session.examine(folder))
+            .await
+            .map_err(|_| ImapError::Timeout("EXAMINE"))?
+            .map_err(|e| ImapError::Folder {
+                folder: folder.to_string(),
+                message: e.to_string(),
+            })?;
+        self.selected = Some(folder.to_string());
+        Ok(mb.uid_validity.unwrap_or(0))
+    }
+
+    /// Whether `folder` exists on the server (LIST).
+    pub async fn folder_exists(&mut self, folder: &str) -> Result<bool, ImapError> {
+        let names: Vec<_> = timed(self.timeout, "LIST", async {
+            let stream = self.session.list(Some(""), Some(folder)).await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        Ok(names.iter().any(|n| n.name() == folder))
+    }
+
+    /// Header blocks and INTERNALDATEs, without setting \Seen (`BODY.PEEK[HEADER]`).
+    pub async fn fetch_headers(&mut self, uids: &[u32]) -> Result<Vec<MailHeader>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        let fetched: Vec<Fetch> = timed(self.timeout, "UID FETCH (header)", async {
+            let s = self
+                .session
+                .uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[HEADER])")
+                .await?;
+            s.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        let mut out: Vec<MailHeader> = fetched
+            .iter()
+            .filter_map(|f| {
+                Some(MailHeader {
+                    uid: f.uid?,
+                    internal_date: f.internal_date().map(|d| d.with_timezone(&Utc)),
+                    header: f.header()?.to_vec(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|m| m.uid);
+        Ok(out)
+    }
+
     /// Creates `folder` unless it exists.
     pub async fn ensure_folder(&mut self, folder: &str) -> Result<(), ImapError> {
         let names: Vec<_> = timed(self.timeout, "LIST", async {
@@ -217,6 +278,16 @@ impl Mailbox {
             })?;
         let _ = tokio::time::timeout(self.timeout, self.session.subscribe(folder)).await;
         Ok(())
+    }
+
+    /// Deletes `folder`. The service never calls this; tests use it to give a folder a new
+    /// UIDVALIDITY.
+    pub async fn delete_folder(&mut self, folder: &str) -> Result<(), ImapError> {
+        if self.selected.as_deref() == Some(folder) {
+            let _ = timed(self.timeout, "CLOSE", self.session.close()).await;
+            self.selected = None;
+        }
+        timed(self.timeout, "DELETE", self.session.delete(folder)).await
     }
 
     /// Every UID in the selected folder, ascending (`UID SEARCH ALL`).

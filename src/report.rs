@@ -1,7 +1,12 @@
 //! The Ombudsstelle's report: reactions per half-year and in total, from the stored cases.
 //! Aggregation and formatting (German text table, CSV, JSON) are pure; only [`generate`] reads
 //! the database. Aggregates only: organisations appear by name, persons never.
-//! Figures and JSON keys: docs/report.md.
+//! Figures and JSON keys: docs/report.md. Clarification and network work: `work`; the printable
+//! HTML document: `html`.
+
+pub mod html;
+mod table;
+pub mod work;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
@@ -13,13 +18,18 @@ use thiserror::Error;
 use crate::calendar;
 use crate::domain::{ymd, AckStatus, CaseStatus};
 use crate::staff::Channel;
-use crate::store::report::{self as q, ReportCaseRow};
+use crate::store::report::{self as q, AppointmentRow, ReportCaseRow};
 use crate::store::StoreError;
+use table::{Cell, Line};
+use work::{Clarification, ClarificationTally, Network};
 
 #[derive(Debug, Error)]
 pub enum ReportError {
     #[error("{0}")]
     Invalid(String),
+    /// A file a person must fix (the report template, the rules' topic catalogue): exit 2.
+    #[error("{0}")]
+    File(String),
     #[error("Datenbank: {0}")]
     Store(#[from] StoreError),
 }
@@ -33,6 +43,15 @@ impl From<sqlx::Error> for ReportError {
 // ---------------------------------------------------------------------------------------------
 // Periods
 // ---------------------------------------------------------------------------------------------
+
+/// The report's output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Csv,
+    Json,
+    Html,
+}
 
 /// What the report covers, as asked on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +233,12 @@ pub struct Processing {
     pub share_within_deadline_percent: Option<f64>,
     pub median_processing_days: Option<f64>,
     pub not_closed: u64,
+    /// Closed cases whose answer date was captured from the answers folders, not typed.
+    pub answered_from_mailbox: u64,
+    /// Reactions with an answer date that are not closed.
+    pub answered_not_closed: u64,
+    /// Reactions with an interim reply.
+    pub interim_replies: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -270,12 +295,45 @@ pub struct Figures {
     pub kinds: Kinds,
     pub justified: Justified,
     pub topics: Vec<NameCount>,
+    /// Topics summed by their catalogue area.
+    pub topic_areas: Vec<NameCount>,
     pub organisations: Vec<NameCount>,
     pub without_organisation: u64,
     pub categories: Vec<NameCount>,
     pub processing: Processing,
     pub acknowledgements: Acknowledgements,
+    pub clarification: Clarification,
+    /// Appointments held in the column's span (by their date, not by a case's receipt).
+    pub network: Network,
     pub excluded: Excluded,
+}
+
+/// What the report needs besides the database: the mailbox whose cases count as *an die
+/// Ombudsstelle gerichtet* and the topic catalogue's areas (`topic → area`).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub mail_channel: String,
+    pub topic_areas: BTreeMap<String, String>,
+}
+
+impl Options {
+    /// From the configuration: the mailbox name and the areas of the rules' topic catalogue.
+    pub fn from_settings(s: &crate::config::Settings) -> Result<Options, ReportError> {
+        let rules = crate::rules::RuleSet::load_dir(&s.rules_dir).map_err(|e| {
+            ReportError::File(format!(
+                "Regeln {} (Themenkatalog): {e}",
+                s.rules_dir.display()
+            ))
+        })?;
+        Ok(Options {
+            mail_channel: s.imap.channel.clone(),
+            topic_areas: rules
+                .topics()
+                .iter()
+                .filter_map(|t| t.area.clone().map(|a| (t.name.clone(), a)))
+                .collect(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -334,91 +392,95 @@ fn channel_rank(mail_channel: &str, c: &str) -> (usize, String) {
     }
 }
 
-/// Aggregates the cases of one span. Discarded and merged cases are counted apart, never as
-/// reactions; kinds count only when confirmed by staff.
-pub fn figures(span: Span, rows: &[&ReportCaseRow], mail_channel: &str) -> Figures {
-    let mut f = Figures {
-        span,
-        reactions: 0,
-        addressed_to_office: 0,
-        channels: Vec::new(),
-        with_third_party: 0,
-        without_third_party: 0,
-        kinds: Kinds::default(),
-        justified: Justified::default(),
-        topics: Vec::new(),
-        organisations: Vec::new(),
-        without_organisation: 0,
-        categories: Vec::new(),
-        processing: Processing::default(),
-        acknowledgements: Acknowledgements::default(),
-        excluded: Excluded::default(),
-    };
-    let mut channels: BTreeMap<String, u64> = BTreeMap::new();
-    let mut topics: BTreeMap<String, u64> = BTreeMap::new();
-    let mut orgs: BTreeMap<String, u64> = BTreeMap::new();
-    let mut cats: BTreeMap<String, u64> = BTreeMap::new();
-    let mut days: Vec<i64> = Vec::new();
-    for r in rows {
+/// The running counts of one column's lists and medians while its cases are read.
+#[derive(Default)]
+struct Tally {
+    channels: BTreeMap<String, u64>,
+    topics: BTreeMap<String, u64>,
+    orgs: BTreeMap<String, u64>,
+    cats: BTreeMap<String, u64>,
+    days: Vec<i64>,
+    clarification: ClarificationTally,
+}
+
+impl Figures {
+    fn empty(span: Span) -> Figures {
+        Figures {
+            span,
+            reactions: 0,
+            addressed_to_office: 0,
+            channels: Vec::new(),
+            with_third_party: 0,
+            without_third_party: 0,
+            kinds: Kinds::default(),
+            justified: Justified::default(),
+            topics: Vec::new(),
+            topic_areas: Vec::new(),
+            organisations: Vec::new(),
+            without_organisation: 0,
+            categories: Vec::new(),
+            processing: Processing::default(),
+            acknowledgements: Acknowledgements::default(),
+            clarification: Clarification::default(),
+            network: Network::default(),
+            excluded: Excluded::default(),
+        }
+    }
+
+    /// Counts `r` apart when it is no reaction; true when it is one.
+    fn exclude(&mut self, r: &ReportCaseRow) -> bool {
         match r.status {
-            CaseStatus::Discarded => {
-                f.excluded.discarded += 1;
-                continue;
-            }
-            CaseStatus::Merged => {
-                f.excluded.merged += 1;
-                continue;
-            }
-            _ if r.spam_suspected => {
-                f.excluded.spam_suspected += 1;
-                continue;
-            }
-            _ => {}
+            CaseStatus::Discarded => self.excluded.discarded += 1,
+            CaseStatus::Merged => self.excluded.merged += 1,
+            _ if r.spam_suspected => self.excluded.spam_suspected += 1,
+            _ => return true,
         }
-        f.reactions += 1;
-        if r.channel == mail_channel {
-            f.addressed_to_office += 1;
-        }
-        *channels.entry(r.channel.clone()).or_default() += 1;
-        if r.third_party {
-            f.with_third_party += 1;
-        } else {
-            f.without_third_party += 1;
-        }
+        false
+    }
+
+    fn add_kind(&mut self, r: &ReportCaseRow) {
         match r.kind.as_deref() {
             Some("beschwerde") => {
-                f.kinds.beschwerde += 1;
+                self.kinds.beschwerde += 1;
                 match r.justified {
-                    Some(true) => f.justified.justified += 1,
-                    Some(false) => f.justified.not_justified += 1,
-                    None => f.justified.not_assessed += 1,
+                    Some(true) => self.justified.justified += 1,
+                    Some(false) => self.justified.not_justified += 1,
+                    None => self.justified.not_assessed += 1,
                 }
             }
-            Some("anregung") => f.kinds.anregung += 1,
-            Some("lob") => f.kinds.lob += 1,
-            _ => f.kinds.unclassified += 1,
+            Some("anregung") => self.kinds.anregung += 1,
+            Some("lob") => self.kinds.lob += 1,
+            _ => self.kinds.unclassified += 1,
         }
-        for t in &r.topics {
-            *topics.entry(t.clone()).or_default() += 1;
-        }
-        match &r.organisation {
-            Some(o) => *orgs.entry(o.clone()).or_default() += 1,
-            None => f.without_organisation += 1,
-        }
-        if let Some(c) = &r.category {
-            *cats.entry(c.clone()).or_default() += 1;
-        }
+    }
+
+    fn add_processing(&mut self, r: &ReportCaseRow, days: &mut Vec<i64>) {
+        let p = &mut self.processing;
         match (r.status, r.answered_on) {
             (CaseStatus::Closed, Some(answered)) => {
-                f.processing.closed += 1;
+                p.closed += 1;
                 if answered <= r.due {
-                    f.processing.closed_within_deadline += 1;
+                    p.closed_within_deadline += 1;
+                }
+                if r.answered_source.as_deref() == Some("mailbox") {
+                    p.answered_from_mailbox += 1;
                 }
                 days.push((answered - calendar::berlin_date(r.received_at)).num_days());
             }
-            _ => f.processing.not_closed += 1,
+            (_, answered) => {
+                p.not_closed += 1;
+                if answered.is_some() {
+                    p.answered_not_closed += 1;
+                }
+            }
         }
-        let a = &mut f.acknowledgements;
+        if r.interim_reply_on.is_some() {
+            p.interim_replies += 1;
+        }
+    }
+
+    fn add_acknowledgement(&mut self, r: &ReportCaseRow) {
+        let a = &mut self.acknowledgements;
         match r.ack_status {
             AckStatus::Sent => a.sent += 1,
             AckStatus::Manual => a.recorded_by_staff += 1,
@@ -435,47 +497,105 @@ pub fn figures(span: Span, rows: &[&ReportCaseRow], mail_channel: &str) -> Figur
             a.within_deadline += 1;
         }
     }
-    f.justified.share_of_reactions_percent = percent(f.justified.justified, f.reactions);
-    f.justified.share_of_complaints_percent = percent(f.justified.justified, f.kinds.beschwerde);
-    f.processing.share_within_deadline_percent =
-        percent(f.processing.closed_within_deadline, f.processing.closed);
-    f.processing.median_processing_days = median(&mut days);
-    let a = &mut f.acknowledgements;
-    a.expected = f.reactions - a.suppressed - a.not_applicable;
-    a.share_within_deadline_percent = percent(a.within_deadline, a.expected);
-    let mut ch: Vec<NameCount> = channels
-        .into_iter()
-        .map(|(name, count)| NameCount { name, count })
-        .collect();
-    ch.sort_by_key(|c| channel_rank(mail_channel, &c.name));
-    f.channels = ch;
-    f.topics = sorted(topics);
-    f.organisations = sorted(orgs);
-    f.categories = sorted(cats);
+
+    /// Counts one reaction.
+    fn add(&mut self, r: &ReportCaseRow, t: &mut Tally, mail_channel: &str) {
+        self.reactions += 1;
+        if r.channel == mail_channel {
+            self.addressed_to_office += 1;
+        }
+        *t.channels.entry(r.channel.clone()).or_default() += 1;
+        if r.third_party {
+            self.with_third_party += 1;
+        } else {
+            self.without_third_party += 1;
+        }
+        self.add_kind(r);
+        for topic in &r.topics {
+            *t.topics.entry(topic.clone()).or_default() += 1;
+        }
+        match &r.organisation {
+            Some(o) => *t.orgs.entry(o.clone()).or_default() += 1,
+            None => self.without_organisation += 1,
+        }
+        if let Some(c) = &r.category {
+            *t.cats.entry(c.clone()).or_default() += 1;
+        }
+        self.add_processing(r, &mut t.days);
+        self.add_acknowledgement(r);
+        t.clarification.add(r);
+    }
+
+    /// Shares, medians and sorted lists once every case is counted.
+    fn finish(&mut self, t: Tally, opts: &Options) {
+        self.justified.share_of_reactions_percent =
+            percent(self.justified.justified, self.reactions);
+        self.justified.share_of_complaints_percent =
+            percent(self.justified.justified, self.kinds.beschwerde);
+        self.processing.share_within_deadline_percent = percent(
+            self.processing.closed_within_deadline,
+            self.processing.closed,
+        );
+        let mut days = t.days;
+        self.processing.median_processing_days = median(&mut days);
+        let a = &mut self.acknowledgements;
+        a.expected = self.reactions - a.suppressed - a.not_applicable;
+        a.share_within_deadline_percent = percent(a.within_deadline, a.expected);
+        let mut ch: Vec<NameCount> = t
+            .channels
+            .into_iter()
+            .map(|(name, count)| NameCount { name, count })
+            .collect();
+        ch.sort_by_key(|c| channel_rank(&opts.mail_channel, &c.name));
+        self.channels = ch;
+        self.topics = sorted(t.topics);
+        self.topic_areas = work::topic_areas(&self.topics, &opts.topic_areas);
+        self.organisations = sorted(t.orgs);
+        self.categories = sorted(t.cats);
+        self.clarification = t.clarification.finish(self.reactions);
+    }
+}
+
+/// Aggregates the cases of one span and the appointments held in it. Discarded and merged cases
+/// are counted apart, never as reactions; kinds count only when confirmed by staff.
+pub fn figures(
+    span: Span,
+    rows: &[&ReportCaseRow],
+    appointments: &[AppointmentRow],
+    opts: &Options,
+) -> Figures {
+    let mut f = Figures::empty(span);
+    let mut t = Tally::default();
+    for r in rows {
+        if f.exclude(r) {
+            f.add(r, &mut t, &opts.mail_channel);
+        }
+    }
+    f.finish(t, opts);
+    f.network = work::network(appointments, f.span.from, f.span.to);
     f
 }
 
-/// Builds the report for `span` from the cases received in it.
-pub fn build(span: &Span, rows: &[ReportCaseRow], mail_channel: &str) -> Report {
-    let columns = half_year_columns(span);
-    let periods = columns
+/// Builds the report for `span` from the cases received in it and the appointments held in it.
+pub fn build(
+    span: &Span,
+    rows: &[ReportCaseRow],
+    appointments: &[AppointmentRow],
+    opts: &Options,
+) -> Report {
+    let within = |from: NaiveDate, to: NaiveDate| -> Vec<&ReportCaseRow> {
+        rows.iter()
+            .filter(|r| {
+                let d = calendar::berlin_date(r.received_at);
+                from <= d && d <= to
+            })
+            .collect()
+    };
+    let periods = half_year_columns(span)
         .into_iter()
         .map(|col| {
-            let mine: Vec<&ReportCaseRow> = rows
-                .iter()
-                .filter(|r| {
-                    let d = calendar::berlin_date(r.received_at);
-                    col.from <= d && d <= col.to
-                })
-                .collect();
-            figures(col, &mine, mail_channel)
-        })
-        .collect();
-    let all: Vec<&ReportCaseRow> = rows
-        .iter()
-        .filter(|r| {
-            let d = calendar::berlin_date(r.received_at);
-            span.from <= d && d <= span.to
+            let mine = within(col.from, col.to);
+            figures(col, &mine, appointments, opts)
         })
         .collect();
     let mut total_span = span.clone();
@@ -484,17 +604,18 @@ pub fn build(span: &Span, rows: &[ReportCaseRow], mail_channel: &str) -> Report 
         title: span.label.clone(),
         from: span.from,
         to: span.to,
-        mail_channel: mail_channel.to_string(),
+        mail_channel: opts.mail_channel.clone(),
         periods,
-        total: figures(total_span, &all, mail_channel),
+        total: figures(total_span, &within(span.from, span.to), appointments, opts),
     }
 }
 
-/// Reads the cases received in the selected span (Berlin dates) and builds the report.
+/// Reads the cases received in the selected span (Berlin dates) and the network appointments
+/// held in it, and builds the report.
 pub async fn generate(
     pool: &PgPool,
     selection: Selection,
-    mail_channel: &str,
+    opts: &Options,
 ) -> Result<Report, ReportError> {
     let span = selection.span()?;
     let start = |d: NaiveDate| {
@@ -510,7 +631,8 @@ pub async fn generate(
     )?;
     let mut conn = pool.acquire().await?;
     let rows = q::cases_received(&mut conn, from, until).await?;
-    Ok(build(&span, &rows, mail_channel))
+    let appointments = q::appointments_held(&mut conn, span.from, span.to).await?;
+    Ok(build(&span, &rows, &appointments, opts))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,218 +669,7 @@ pub fn german_percent(p: Option<f64>) -> String {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Table model shared by text and CSV
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Cell {
-    Count(u64),
-    Percent(Option<f64>),
-    Days(Option<f64>),
-    Empty,
-}
-
-impl Cell {
-    fn text(self) -> String {
-        match self {
-            Cell::Count(n) => german_int(n),
-            Cell::Percent(p) => german_percent(p),
-            Cell::Days(d) => d.map(|x| german_decimal(x, true)).unwrap_or("–".into()),
-            Cell::Empty => String::new(),
-        }
-    }
-
-    fn csv(self) -> String {
-        match self {
-            Cell::Count(n) => n.to_string(),
-            Cell::Percent(p) => p.map(|x| german_decimal(x, false)).unwrap_or_default(),
-            Cell::Days(d) => d.map(|x| german_decimal(x, true)).unwrap_or_default(),
-            Cell::Empty => String::new(),
-        }
-    }
-}
-
-enum Line {
-    Section(String),
-    Row {
-        label: String,
-        indent: usize,
-        cells: Vec<Cell>,
-    },
-}
-
 impl Report {
-    /// The columns the tables show: the half-years, then the total (only one column when the
-    /// span is a single half-year or part of one).
-    fn columns(&self) -> Vec<&Figures> {
-        if self.periods.len() == 1 {
-            vec![&self.total]
-        } else {
-            self.periods.iter().chain([&self.total]).collect()
-        }
-    }
-
-    fn column_labels(&self) -> Vec<String> {
-        if self.periods.len() == 1 {
-            vec![self.periods[0].span.label.clone()]
-        } else {
-            self.columns()
-                .iter()
-                .map(|f| f.span.label.clone())
-                .collect()
-        }
-    }
-
-    fn lines(&self, top: usize) -> Vec<Line> {
-        let cols = self.columns();
-        let row = |label: &str, indent: usize, get: &dyn Fn(&Figures) -> Cell| Line::Row {
-            label: label.to_string(),
-            indent,
-            cells: cols.iter().map(|f| get(f)).collect(),
-        };
-        let count_of = |list: &[NameCount], name: &str| {
-            list.iter()
-                .find(|n| n.name == name)
-                .map(|n| n.count)
-                .unwrap_or(0)
-        };
-        let mut l = vec![
-            row("Reaktionen", 0, &|f| Cell::Count(f.reactions)),
-            row(
-                &format!(
-                    "an die Ombudsstelle gerichtet (Postfach {})",
-                    self.mail_channel
-                ),
-                1,
-                &|f| Cell::Count(f.addressed_to_office),
-            ),
-            row("ohne Unterstützung Dritter", 1, &|f| {
-                Cell::Count(f.without_third_party)
-            }),
-            row("mit Unterstützung Dritter", 1, &|f| {
-                Cell::Count(f.with_third_party)
-            }),
-        ];
-        // Ways of receipt beyond the mailbox, only when there are any.
-        let others: Vec<&NameCount> = self
-            .total
-            .channels
-            .iter()
-            .filter(|c| c.name != self.mail_channel)
-            .collect();
-        if !others.is_empty() {
-            l.push(Line::Section("Eingangsweg".into()));
-            for c in self.total.channels.iter() {
-                let name = c.name.clone();
-                l.push(row(&crate::staff::channel_label(&c.name), 1, &|f| {
-                    Cell::Count(count_of(&f.channels, &name))
-                }));
-            }
-        }
-        l.push(Line::Section("Art der Reaktion".into()));
-        l.push(row("Beschwerde", 1, &|f| Cell::Count(f.kinds.beschwerde)));
-        l.push(row("Idee/Anregung", 1, &|f| Cell::Count(f.kinds.anregung)));
-        l.push(row("Lob", 1, &|f| Cell::Count(f.kinds.lob)));
-        l.push(row("nicht eingestuft", 1, &|f| {
-            Cell::Count(f.kinds.unclassified)
-        }));
-        l.push(Line::Section("Beschwerden".into()));
-        l.push(row("als begründet bewertet", 1, &|f| {
-            Cell::Count(f.justified.justified)
-        }));
-        l.push(row("Anteil begründet an allen Reaktionen", 1, &|f| {
-            Cell::Percent(f.justified.share_of_reactions_percent)
-        }));
-        l.push(row("Anteil begründet an den Beschwerden", 1, &|f| {
-            Cell::Percent(f.justified.share_of_complaints_percent)
-        }));
-        l.push(row("als unbegründet bewertet", 1, &|f| {
-            Cell::Count(f.justified.not_justified)
-        }));
-        l.push(row("noch nicht bewertet", 1, &|f| {
-            Cell::Count(f.justified.not_assessed)
-        }));
-        l.push(Line::Section("Bearbeitung".into()));
-        l.push(row("abgeschlossen", 1, &|f| {
-            Cell::Count(f.processing.closed)
-        }));
-        l.push(row("davon innerhalb der Bearbeitungsfrist", 1, &|f| {
-            Cell::Count(f.processing.closed_within_deadline)
-        }));
-        l.push(row("Anteil innerhalb der Bearbeitungsfrist", 1, &|f| {
-            Cell::Percent(f.processing.share_within_deadline_percent)
-        }));
-        l.push(row("Bearbeitungsdauer in Tagen (Median)", 1, &|f| {
-            Cell::Days(f.processing.median_processing_days)
-        }));
-        l.push(row("noch nicht abgeschlossen", 1, &|f| {
-            Cell::Count(f.processing.not_closed)
-        }));
-        l.push(Line::Section("Eingangsbestätigungen".into()));
-        l.push(row("erwartet", 1, &|f| {
-            Cell::Count(f.acknowledgements.expected)
-        }));
-        l.push(row("per Mail versandt", 1, &|f| {
-            Cell::Count(f.acknowledgements.sent)
-        }));
-        l.push(row("von Hand erfasst", 1, &|f| {
-            Cell::Count(f.acknowledgements.recorded_by_staff)
-        }));
-        l.push(row("innerhalb der Bestätigungsfrist", 1, &|f| {
-            Cell::Count(f.acknowledgements.within_deadline)
-        }));
-        l.push(row("Anteil innerhalb der Bestätigungsfrist", 1, &|f| {
-            Cell::Percent(f.acknowledgements.share_within_deadline_percent)
-        }));
-        l.push(row("fehlgeschlagen", 1, &|f| {
-            Cell::Count(f.acknowledgements.failed)
-        }));
-        l.push(row("nicht zugestellt (Rückläufer)", 1, &|f| {
-            Cell::Count(f.acknowledgements.not_delivered)
-        }));
-        l.push(row("noch ausstehend", 1, &|f| {
-            Cell::Count(f.acknowledgements.pending)
-        }));
-        l.push(row("unterdrückt (automatische Mail u. Ä.)", 1, &|f| {
-            Cell::Count(f.acknowledgements.suppressed)
-        }));
-        l.push(row("entfällt (nicht per Mail eingegangen)", 1, &|f| {
-            Cell::Count(f.acknowledgements.not_applicable)
-        }));
-
-        fn topics(f: &Figures) -> &[NameCount] {
-            &f.topics
-        }
-        fn organisations(f: &Figures) -> &[NameCount] {
-            &f.organisations
-        }
-        fn categories(f: &Figures) -> &[NameCount] {
-            &f.categories
-        }
-        type Pick = fn(&Figures) -> &[NameCount];
-        let lists: [(&str, Pick); 3] = [
-            ("Häufigste Themen", topics),
-            ("Häufigste Organisationen", organisations),
-            ("Kategorien der Organisationen", categories),
-        ];
-        for (title, pick) in lists {
-            l.push(Line::Section(title.to_string()));
-            let names = pick(&self.total);
-            if names.is_empty() {
-                l.push(row("(keine)", 1, &|_| Cell::Empty));
-            }
-            for n in names.iter().take(top) {
-                let name = n.name.clone();
-                l.push(row(&n.name, 1, &|f| Cell::Count(count_of(pick(f), &name))));
-            }
-        }
-        l.push(row("ohne Organisation", 1, &|f| {
-            Cell::Count(f.without_organisation)
-        }));
-        l
-    }
-
     /// The German table a person can paste into the yearly report.
     pub fn to_text(&self, top: usize) -> String {
         let mut out = String::new();
@@ -770,7 +681,7 @@ impl Report {
             ymd(self.to)
         );
         let t = &self.total;
-        if t.reactions == 0 {
+        if t.reactions == 0 && t.network.appointments == 0 {
             let _ = writeln!(
                 out,
                 "\nIm Zeitraum {} bis {} ist keine Reaktion erfasst; es gibt nichts auszuwerten.",
@@ -789,6 +700,27 @@ impl Report {
             return out;
         }
         out.push('\n');
+        out.push_str(&self.table_text(top));
+        out.push_str(&self.network_items_text());
+        let _ = writeln!(
+            out,
+            "\nNicht gezählt: {} verworfen, {} zusammengeführt{}. Folgemails gehören zu ihrem \
+             Vorgang und zählen nie als eigene Reaktion.",
+            german_int(t.excluded.discarded),
+            german_int(t.excluded.merged),
+            spam_note(t.excluded.spam_suspected)
+        );
+        let _ = writeln!(
+            out,
+            "Arten zählen nur, wenn die Ombudsstelle sie bestätigt hat; Anteile: – = nicht \
+             bestimmbar (keine Fälle)."
+        );
+        out
+    }
+
+    /// The table as aligned text: labels left, figures right.
+    fn table_text(&self, top: usize) -> String {
+        let mut out = String::new();
         let lines = self.lines(top);
         let labels = self.column_labels();
         let label_width = lines
@@ -849,19 +781,26 @@ impl Report {
                 }
             }
         }
-        let _ = writeln!(
-            out,
-            "\nNicht gezählt: {} verworfen, {} zusammengeführt{}. Folgemails gehören zu ihrem \
-             Vorgang und zählen nie als eigene Reaktion.",
-            german_int(t.excluded.discarded),
-            german_int(t.excluded.merged),
-            spam_note(t.excluded.spam_suspected)
-        );
-        let _ = writeln!(
-            out,
-            "Arten zählen nur, wenn die Ombudsstelle sie bestätigt hat; Anteile: – = nicht \
-             bestimmbar (keine Fälle)."
-        );
+        out
+    }
+
+    /// The network appointments, one per line (the table has only their counts).
+    fn network_items_text(&self) -> String {
+        let items = &self.total.network.items;
+        if items.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("\nTermine der Netzwerkarbeit\n");
+        for i in items {
+            let _ = writeln!(
+                out,
+                "  {}  {}: {}{}",
+                ymd(i.date),
+                i.kind_label,
+                i.organisations.join(", "),
+                if i.invited { " (auf Einladung)" } else { "" }
+            );
+        }
         out
     }
 
@@ -904,6 +843,31 @@ impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
+
+    /// Exactly what `krm-intake report --format …` writes to stdout (the desk's downloads are
+    /// these bytes): neutralised for a terminal like every CLI output. `html` needs the template.
+    pub fn output(
+        &self,
+        format: Format,
+        top: usize,
+        template: Option<&html::ReportTemplate>,
+    ) -> Result<String, ReportError> {
+        use crate::domain::text::{json_safe, neutralise};
+        Ok(match format {
+            Format::Text => neutralise(&self.to_text(top)).into_owned(),
+            Format::Csv => neutralise(&self.to_csv(top)).into_owned(),
+            Format::Json => format!("{}\n", json_safe(&self.to_json())),
+            Format::Html => {
+                let t = template.ok_or_else(|| {
+                    ReportError::File(format!("Vorlage {} fehlt", html::TEMPLATE))
+                })?;
+                let doc = t
+                    .render(self, top, true)
+                    .map_err(|e| ReportError::File(e.german()))?;
+                neutralise(&doc).into_owned()
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -928,6 +892,20 @@ mod tests {
             ack_status: AckStatus::Pending,
             ack_sent_at: None,
             spam_suspected: false,
+            answered_source: None,
+            interim_reply_on: None,
+            contributed: None,
+            contacts: vec![],
+        }
+    }
+
+    fn opts() -> Options {
+        Options {
+            mail_channel: "ombudsstelle".into(),
+            topic_areas: [("Umzug", "Kommunale Dienstleistungen")]
+                .into_iter()
+                .map(|(t, a)| (t.to_string(), a.to_string()))
+                .collect(),
         }
     }
 
@@ -1011,7 +989,7 @@ mod tests {
         let mut held = row(at(2017, 9, 1, 9, 0));
         held.spam_suspected = true;
         rows.extend([spam, dup, held]);
-        let r = build(&span, &rows, "ombudsstelle");
+        let r = build(&span, &rows, &[], &opts());
         assert_eq!(r.periods[0].reactions, 2);
         assert_eq!(r.periods[1].reactions, 2);
         assert_eq!(r.total.reactions, 4);
@@ -1060,7 +1038,7 @@ mod tests {
         rows[3].ack_sent_at = Some(at(2017, 1, 9, 12, 0)); // after ack_due
         rows[4].ack_status = AckStatus::Suppressed;
         rows[4].channel = "telefon".into();
-        let r = build(&span, &rows, "ombudsstelle");
+        let r = build(&span, &rows, &[], &opts());
         let f = &r.total;
         assert_eq!((f.reactions, f.addressed_to_office), (5, 4));
         assert_eq!((f.with_third_party, f.without_third_party), (3, 2));
@@ -1120,9 +1098,100 @@ mod tests {
     }
 
     #[test]
+    fn answers_clarification_and_topic_areas() {
+        let span = Selection::HalfYear(2017, 1).span().unwrap();
+        let mut rows: Vec<ReportCaseRow> = (0..5).map(|_| row(at(2017, 1, 2, 10, 0))).collect();
+        rows[0].status = CaseStatus::Closed;
+        rows[0].answered_on = Some(d("2017-01-10"));
+        rows[0].answered_source = Some("mailbox".into());
+        rows[1].status = CaseStatus::Closed;
+        rows[1].answered_on = Some(d("2017-01-12"));
+        rows[1].answered_source = Some("typed".into());
+        rows[2].answered_on = Some(d("2017-01-09"));
+        rows[2].answered_source = Some("mailbox".into());
+        rows[2].interim_reply_on = Some(d("2017-01-05"));
+        rows[3].interim_reply_on = Some(d("2017-01-06"));
+        rows[0].kind = Some("beschwerde".into());
+        rows[0].justified = Some(false);
+        rows[0].contributed = Some(true);
+        rows[0].contacts = vec!["Familienkasse".into(), "Familienkasse".into()];
+        rows[1].kind = Some("lob".into());
+        rows[1].contributed = Some(true);
+        rows[1].contacts = vec!["Jugendamt".into()];
+        rows[2].contributed = Some(false);
+        rows[0].topics = vec!["Umzug".into(), "Erreichbarkeit".into()];
+        rows[1].topics = vec!["Umzug".into()];
+        let mut discarded = row(at(2017, 1, 3, 10, 0));
+        discarded.status = CaseStatus::Discarded;
+        discarded.contributed = Some(true);
+        discarded.contacts = vec!["Sozialamt".into()];
+        rows.push(discarded);
+        let f = build(&span, &rows, &[], &opts()).total;
+        let p = &f.processing;
+        assert_eq!((p.closed, p.answered_from_mailbox), (2, 1));
+        assert_eq!((p.answered_not_closed, p.interim_replies), (1, 2));
+        let c = &f.clarification;
+        assert_eq!((c.cases_with_contact, c.cases_with_contribution), (2, 2));
+        assert_eq!(c.share_of_reactions_percent, Some(40.0));
+        assert_eq!(
+            c.contacts,
+            vec![
+                NameCount {
+                    name: "Familienkasse".into(),
+                    count: 2
+                },
+                NameCount {
+                    name: "Jugendamt".into(),
+                    count: 1
+                }
+            ]
+        );
+        assert_eq!(
+            (c.contributed.yes, c.contributed.no, c.contributed.not_said),
+            (2, 1, 2)
+        );
+        let by = &c.contribution_by_assessment;
+        assert_eq!(
+            (
+                by.justified,
+                by.not_justified,
+                by.not_assessed,
+                by.no_complaint
+            ),
+            (0, 1, 0, 1)
+        );
+        assert_eq!(
+            f.topic_areas,
+            vec![NameCount {
+                name: "Kommunale Dienstleistungen".into(),
+                count: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn a_period_with_network_work_but_no_reaction_still_shows_it() {
+        let span = Selection::HalfYear(2017, 1).span().unwrap();
+        let a = AppointmentRow {
+            on_date: d("2017-03-01"),
+            kind: "fachgruppe".into(),
+            organisations: vec!["Fach-AG Integration und Migration".into()],
+            invited: true,
+        };
+        let r = build(&span, &[], &[a], &opts());
+        let text = r.to_text(10);
+        assert!(!text.contains("keine Reaktion erfasst"), "{text}");
+        assert!(
+            text.contains("2017-03-01  Fachgruppe/Arbeitsgruppe: Fach-AG Integration und Migration (auf Einladung)"),
+            "{text}"
+        );
+        assert!(r.to_csv(10).contains("Netzwerkarbeit;Termine;1\n"));
+    }
+
+    #[test]
     fn an_empty_period_divides_by_nothing() {
         let span = Selection::Year(2030).span().unwrap();
-        let r = build(&span, &[], "ombudsstelle");
+        let r = build(&span, &[], &[], &opts());
         assert_eq!(r.total.reactions, 0);
         assert_eq!(r.total.justified.share_of_reactions_percent, None);
         assert_eq!(r.total.processing.median_processing_days, None);

@@ -393,7 +393,8 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
         CaseCommand::Close(a) => {
             staff::apply(&pool, &a.number, &actor(&a.by), "close", |c, s, n| {
                 let received = calendar::berlin_date(c.row.received_at);
-                staff::close(s, n, &cal, received, a.answered_on.unwrap_or(today), now)
+                let on = staff::close_date(s, a.answered_on, today);
+                staff::close(s, n, &cal, received, on, now)
             })
             .await
         }
@@ -686,9 +687,10 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
     out.push_str(&format!("\nMails ({})\n", messages.len()));
     for (i, m) in messages.iter().enumerate() {
         out.push_str(&format!(
-            "  {}. {}, eingegangen {}\n     Von: {}\n     Betreff: {}\n     Größe: {}{}\n",
+            "  {}. {}, {} {}\n     Von: {}\n     Betreff: {}\n     Größe: {}{}\n",
             i + 1,
             m.role,
+            m.verb,
             m.received,
             m.from,
             m.subject,

@@ -357,6 +357,7 @@ impl Review {
             ),
             Err(e) => r.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
         }
+        r.report_template(&s.templates_dir);
         let mut smtp_ca_ok = true;
         for (key, path) in [
             ("imap.ca_file", &s.imap.ca_file),
@@ -376,7 +377,29 @@ impl Review {
             }
         }
         web::check(s, &mut r);
+        r.push(Level::Info, answers_line(&s.answers));
         r
+    }
+
+    /// The report's document template: broken is a fault; missing means the shipped one (an
+    /// upgrade never adds files to the operator's templates directory).
+    fn report_template(&mut self, dir: &std::path::Path) {
+        let path = dir.join(crate::report::html::TEMPLATE);
+        match crate::report::html::ReportTemplate::load(dir) {
+            Ok(t) if t.is_builtin() => self.push(
+                Level::Warning,
+                format!(
+                    "Warnung: Berichtsvorlage {} fehlt; die mitgelieferte wird benutzt (zum \
+                     Anpassen aus dem templates-Verzeichnis des Pakets kopieren)",
+                    path.display()
+                ),
+            ),
+            Ok(_) => self.push(
+                Level::Info,
+                format!("Berichtsvorlage: {} in Ordnung", path.display()),
+            ),
+            Err(e) => self.push(Level::Fault, format!("Fehler: {}", template_fault(&e))),
+        }
     }
 
     /// The rules directory: every problem once (file:line), then the set's size and version.
@@ -406,6 +429,16 @@ impl Review {
             ),
             Err(e) => self.push(Level::Fault, format!("Fehler: {}: {e}", dir.display())),
         }
+        if let Ok(s) = crate::rules::Stellen::load(dir) {
+            self.push(
+                Level::Info,
+                format!(
+                    "{}: {} Stellen im Katalog",
+                    dir.join(crate::rules::stellen::STELLEN_FILE).display(),
+                    s.names().count()
+                ),
+            );
+        }
     }
 }
 
@@ -425,21 +458,21 @@ fn ca_fault(path: &std::path::Path, e: &crate::tls::TlsError) -> String {
 
 /// A template that cannot be used, in German, naming the file and line.
 pub(crate) fn template_fault(e: &crate::templates::TemplateError) -> String {
-    use crate::templates::TemplateError as T;
-    match e {
-        T::Read { path, source } => format!("Vorlage {}: nicht lesbar ({source})", path.display()),
-        T::Syntax {
-            path,
-            line,
-            message,
-        } => format!("Vorlage {}, Zeile {line}: {message}", path.display()),
-        T::Render { path, message } => {
-            format!(
-                "Vorlage {}: lässt sich nicht darstellen: {message}",
-                path.display()
-            )
-        }
+    e.german()
+}
+
+/// What `check` says about `[answers]`.
+fn answers_line(a: &crate::config::AnswersSettings) -> String {
+    if a.folders.is_empty() {
+        return "Antworten aus dem Postfach: nicht eingerichtet ([answers] folders)".to_string();
     }
+    format!(
+        "Antworten aus dem Postfach: Ordner {} (nur lesend), Zwischennachricht bei {}, \
+         Abschluss bei Antwort: {}",
+        a.folders.join(", "),
+        a.interim_markers.join(", "),
+        if a.close_on_answer { "ja" } else { "nein" }
+    )
 }
 
 fn check(s: &Settings) -> ExitCode {

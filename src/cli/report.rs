@@ -1,19 +1,12 @@
 //! `krm-intake report`: the Ombudsstelle's figures per half-year and in total, as a German
-//! table, CSV or JSON (docs/report.md).
+//! table, CSV, JSON or a printable HTML document (docs/report.md).
 
 use chrono::NaiveDate;
 use std::process::ExitCode;
 
-use crate::cli::term::{errln, out};
+use crate::cli::term::errln;
 
-use crate::report::{self, Selection};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Csv,
-    Json,
-}
+use crate::report::{self, Format, ReportError, Selection};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("period").required(true).args(["year", "half_year", "from"])))]
@@ -30,7 +23,8 @@ pub struct ReportArgs {
     /// Eingang bis zu diesem Tag (JJJJ-MM-TT, einschließlich); mit --from.
     #[arg(long, requires = "from", value_parser = parse_date)]
     pub to: Option<NaiveDate>,
-    /// Ausgabe: text (deutsche Tabelle), csv (Semikolon, Dezimalkomma) oder json.
+    /// Ausgabe: text (deutsche Tabelle), csv (Semikolon, Dezimalkomma), json oder html
+    /// (druckbares Dokument aus der Vorlage report.html.j2).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Wie viele Themen und Organisationen die Tabelle zeigt (JSON: immer alle).
@@ -59,30 +53,51 @@ fn selection(a: &ReportArgs) -> Result<Selection, report::ReportError> {
     }
 }
 
+/// Exit 2 for a file a person must fix (template, rules), else 1.
+fn failed(e: &ReportError) -> ExitCode {
+    errln!("krm-intake: {e}");
+    match e {
+        ReportError::File(_) => ExitCode::from(super::EXIT_CONFIG),
+        _ => ExitCode::from(super::EXIT_FAILED),
+    }
+}
+
 pub async fn run(cli: &super::Cli, args: &ReportArgs) -> ExitCode {
     // Check the arguments before touching the database.
     let sel = match selection(args).and_then(|s| s.span().map(|_| s)) {
         Ok(s) => s,
-        Err(e) => {
-            errln!("krm-intake: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return failed(&e),
     };
-    let (settings, pool) = match super::settings_and_db(cli).await {
+    let settings = match super::load_settings(cli) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    // The template and the topic catalogue are files: a fault there is found before the database.
+    let template = match args.format {
+        Format::Html => match report::html::ReportTemplate::load(&settings.templates_dir) {
+            Ok(t) => Some(t),
+            Err(e) => return failed(&ReportError::File(super::template_fault(&e))),
+        },
+        _ => None,
+    };
+    let opts = match report::Options::from_settings(&settings) {
+        Ok(o) => o,
+        Err(e) => return failed(&e),
+    };
+    let (_, pool) = match super::settings_and_db(cli).await {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let r = match report::generate(&pool, sel, &settings.imap.channel).await {
-        Ok(r) => r,
-        Err(e) => {
-            errln!("krm-intake: {e}");
-            return ExitCode::from(1);
+    let text = report::generate(&pool, sel, &opts)
+        .await
+        .and_then(|r| r.output(args.format, args.top, template.as_ref()));
+    match text {
+        Ok(t) => {
+            // Already neutralised for the terminal (the desk serves the same bytes).
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(t.as_bytes());
+            ExitCode::SUCCESS
         }
-    };
-    match args.format {
-        Format::Text => out!("{}", r.to_text(args.top)),
-        Format::Csv => out!("{}", r.to_csv(args.top)),
-        Format::Json => super::term::write_json(&r.to_json()),
+        Err(e) => failed(&e),
     }
-    ExitCode::SUCCESS
 }

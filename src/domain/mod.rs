@@ -2,8 +2,12 @@
 //! Pure types with parsing at the edge; no I/O here.
 
 mod states;
+pub mod text;
 
-pub use states::{AckStatus, CaseStatus, MessageRole, OutboxKind, OutboxStatus, ReviewReason};
+pub use states::{
+    AckStatus, AnsweredSource, CaseStatus, ContactSource, Direction, MessageRole, NetworkKind,
+    OutboxKind, OutboxStatus, ReviewReason,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -245,6 +245,14 @@ db_enum! {
         Followup => "followup",
         AutoReply => "auto_reply",
         Bounce => "bounce",
+        /// A final answer the Ombudsstelle sent (captured from an answers folder).
+        Answer => "answer",
+        /// An interim reply the Ombudsstelle sent (subject with an interim marker).
+        InterimReply => "interim_reply",
+        /// A mail the Ombudsstelle sent to an outside body of the catalogue (clarification).
+        Contact => "contact",
+        /// Other sent mail of the case, e.g. to a Jobcenter team.
+        Internal => "internal",
     }
 }
 
@@ -256,7 +264,133 @@ impl MessageRole {
             MessageRole::Followup => "Folgemail",
             MessageRole::AutoReply => "automatische Antwort",
             MessageRole::Bounce => "Rückläufer",
+            MessageRole::Answer => "Antwort der Ombudsstelle",
+            MessageRole::InterimReply => "Zwischennachricht der Ombudsstelle",
+            MessageRole::Contact => "Anfrage an eine Stelle",
+            MessageRole::Internal => "interne Korrespondenz",
         }
+    }
+
+    /// Which way a mail of this role went.
+    pub fn direction(self) -> Direction {
+        match self {
+            MessageRole::Initial
+            | MessageRole::Followup
+            | MessageRole::AutoReply
+            | MessageRole::Bounce => Direction::In,
+            MessageRole::Answer
+            | MessageRole::InterimReply
+            | MessageRole::Contact
+            | MessageRole::Internal => Direction::Out,
+        }
+    }
+}
+
+db_enum! {
+    /// Which way a stored mail went (`messages.direction`): received by the Ombudsstelle, or
+    /// sent by it (captured from an answers folder).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Direction {
+        In => "in",
+        Out => "out",
+    }
+}
+
+impl Direction {
+    /// German label for staff output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Direction::In => "eingegangen",
+            Direction::Out => "gesendet",
+        }
+    }
+}
+
+db_enum! {
+    /// Where a case's answer date came from (`cases.answered_source`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum AnsweredSource {
+        /// Captured from a sent mail in an answers folder.
+        Mailbox => "mailbox",
+        /// Typed by staff (`case close --answered-on`).
+        Typed => "typed",
+    }
+}
+
+impl AnsweredSource {
+    /// German label for staff output.
+    pub fn label(self) -> &'static str {
+        match self {
+            AnsweredSource::Mailbox => "aus dem Postfach erfasst",
+            AnsweredSource::Typed => "von Hand eingegeben",
+        }
+    }
+}
+
+db_enum! {
+    /// Who recorded a contact with an outside body (`case_contacts.source`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ContactSource {
+        /// Staff (`case contact`, the desk).
+        Staff => "staff",
+        /// A sent mail to a domain of the body, captured from an answers folder.
+        Mailbox => "mailbox",
+    }
+}
+
+impl ContactSource {
+    /// German label for staff output.
+    pub fn label(self) -> &'static str {
+        match self {
+            ContactSource::Staff => "von Hand erfasst",
+            ContactSource::Mailbox => "aus dem Postfach erfasst",
+        }
+    }
+}
+
+db_enum! {
+    /// What kind of network appointment (`network_appointments.kind`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum NetworkKind {
+        /// Presenting the Ombudsstelle's concept, e.g. at a counselling centre.
+        Vorstellung => "vorstellung",
+        Netzwerktreffen => "netzwerktreffen",
+        Fachgruppe => "fachgruppe",
+        Besuch => "besuch",
+        Sonstiges => "sonstiges",
+    }
+}
+
+impl NetworkKind {
+    /// German label for staff output and the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            NetworkKind::Vorstellung => "Konzeptvorstellung",
+            NetworkKind::Netzwerktreffen => "Netzwerktreffen",
+            NetworkKind::Fachgruppe => "Fachgruppe/Arbeitsgemeinschaft",
+            NetworkKind::Besuch => "Besuch",
+            NetworkKind::Sonstiges => "Sonstiges",
+        }
+    }
+}
+
+impl std::str::FromStr for NetworkKind {
+    type Err = String;
+
+    /// The database spelling, case-insensitive; the error (German) lists the kinds.
+    fn from_str(s: &str) -> Result<Self, String> {
+        NetworkKind::from_db(&s.trim().to_lowercase()).ok_or_else(|| {
+            let all: Vec<&str> = NetworkKind::ALL.iter().map(|k| k.as_db()).collect();
+            format!(
+                "Unbekannte Art „{}“. Mögliche Arten: {}",
+                s.trim(),
+                all.join(", ")
+            )
+        })
     }
 }
 
@@ -304,12 +438,49 @@ mod tests {
                 .map(|s| s.as_db())
                 .collect::<Vec<_>>()),
         );
-        check(
-            "role",
-            &db(&MessageRole::ALL
-                .iter()
-                .map(|s| s.as_db())
-                .collect::<Vec<_>>()),
+    }
+
+    /// The spellings of the answers-and-network migration's CHECK constraints.
+    #[test]
+    fn answers_spellings_match_the_check_constraints() {
+        let sql = include_str!("../../migrations/20261206100000_answers_network.sql");
+        let list = |all: Vec<&str>| {
+            all.iter()
+                .map(|v| format!("'{v}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let needles = [
+            format!(
+                "role IN\n    ({})",
+                list(MessageRole::ALL.iter().map(|s| s.as_db()).collect())
+            ),
+            format!(
+                "direction IN ({})",
+                list(Direction::ALL.iter().map(|s| s.as_db()).collect())
+            ),
+            format!(
+                "answered_source IN ({})",
+                list(AnsweredSource::ALL.iter().map(|s| s.as_db()).collect())
+            ),
+            format!(
+                "source IN ({})",
+                list(ContactSource::ALL.iter().map(|s| s.as_db()).collect())
+            ),
+            format!(
+                "kind IN ({})",
+                list(NetworkKind::ALL.iter().map(|s| s.as_db()).collect())
+            ),
+        ];
+        for n in needles {
+            assert!(sql.contains(&n), "missing in the migration: {n}");
+        }
+        assert_eq!(MessageRole::Answer.direction(), Direction::Out);
+        assert_eq!(MessageRole::Bounce.direction(), Direction::In);
+        assert_eq!("Fachgruppe".parse(), Ok(NetworkKind::Fachgruppe));
+        assert_eq!(
+            "Tagung".parse::<NetworkKind>().unwrap_err(),
+            "Unbekannte Art „Tagung“. Mögliche Arten: vorstellung, netzwerktreffen, fachgruppe, besuch, sonstiges"
         );
     }
 

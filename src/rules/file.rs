@@ -83,9 +83,11 @@ impl Parsed {
     }
 }
 
-/// Editor leftovers and hidden files are not rule files.
+/// Editor leftovers and hidden files are not rule files, nor the catalogue of outside bodies
+/// (`stellen.toml`, read by `stellen`).
 pub(crate) fn is_rule_file_name(name: &str) -> bool {
-    name.ends_with(".toml")
+    name != super::stellen::STELLEN_FILE
+        && name.ends_with(".toml")
         && name.len() > ".toml".len()
         && !name.starts_with('.')
         && !name.starts_with('#')
@@ -830,6 +832,7 @@ mod tests {
             ".senders.toml.swp",
             "x.txt",
             ".toml",
+            "stellen.toml",
         ] {
             assert!(!is_rule_file_name(n), "{n}");
         }

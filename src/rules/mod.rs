@@ -10,6 +10,7 @@ mod forward;
 mod hints;
 mod matcher;
 mod signature;
+pub mod stellen;
 
 #[cfg(test)]
 mod scenarios;
@@ -17,6 +18,7 @@ mod scenarios;
 pub use forward::inline_forwarded_from;
 pub use hints::{Hints, MAX_TOPICS};
 pub use signature::{signature_block, MAX_SIGNATURE_LINES};
+pub use stellen::{Stelle, Stellen};
 
 use crate::domain::{Address, Category};
 use defs::Field;
@@ -131,10 +133,13 @@ pub struct RuleSet {
     warnings: Vec<Problem>,
 }
 
-/// Everything `load_dir` would refuse, plus warnings (shadowed rules and the like).
+/// Everything `load_dir` would refuse, plus warnings (shadowed rules and the like), plus the
+/// problems of the catalogue of outside bodies (`stellen.toml`, which `Stellen::load` refuses).
 pub fn check_dir(dir: &Path) -> Vec<Problem> {
     let (files, problems) = file::read_dir(dir);
-    analyse(files, problems).1
+    let mut problems = analyse(files, problems).1;
+    problems.extend(stellen::check(dir));
+    problems
 }
 
 /// Hex SHA-256 over file names and contents, in name order: identifies the rules a case was

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use std::fmt;
 
 use crate::calendar::{self, Calendar};
-use crate::domain::{AckStatus, CaseStatus, Category, Kind};
+use crate::domain::{AckStatus, AnsweredSource, CaseStatus, Category, Kind};
 use crate::rules::{RuleSet, MAX_TOPICS};
 
 use super::*;
@@ -37,12 +37,13 @@ pub enum Field {
     AckDetail,
     ClosedAt,
     AnsweredOn,
+    AnsweredSource,
     DiscardReason,
     MergedInto,
 }
 
 impl Field {
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 21] = [
         Field::Status,
         Field::Kind,
         Field::Topics,
@@ -61,6 +62,7 @@ impl Field {
         Field::AckDetail,
         Field::ClosedAt,
         Field::AnsweredOn,
+        Field::AnsweredSource,
         Field::DiscardReason,
         Field::MergedInto,
     ];
@@ -85,6 +87,7 @@ impl Field {
             Field::AckDetail => "ack_detail",
             Field::ClosedAt => "closed_at",
             Field::AnsweredOn => "answered_on",
+            Field::AnsweredSource => "answered_source",
             Field::DiscardReason => "discard_reason",
             Field::MergedInto => "merged_into",
         }
@@ -110,6 +113,7 @@ impl Field {
             Field::AckDetail => "Hinweis zur Bestätigung",
             Field::ClosedAt => "abgeschlossen am",
             Field::AnsweredOn => "Antwort versandt am",
+            Field::AnsweredSource => "Antwortdatum",
             Field::DiscardReason => "Grund für Verwerfen",
             Field::MergedInto => "zusammengeführt in",
         }
@@ -141,6 +145,7 @@ impl Field {
             Field::AckDetail => s.ack_detail.clone(),
             Field::ClosedAt => s.closed_at.map(rfc3339_utc),
             Field::AnsweredOn => s.answered_on.map(date),
+            Field::AnsweredSource => s.answered_source.clone(),
             Field::DiscardReason => s.discard_reason.clone(),
             Field::MergedInto => s.merged_into.as_ref().map(|r| r.number.clone()),
         }
@@ -165,6 +170,7 @@ impl Field {
                 o => o.to_string(),
             },
             Field::AckStatus => ack_status_label(v).to_string(),
+            Field::AnsweredSource => answered_source_label(v).to_string(),
             Field::HoldSince | Field::AckSentAt | Field::ClosedAt => {
                 match DateTime::parse_from_rfc3339(v) {
                     Ok(t) => berlin_minute(t.with_timezone(&Utc)),
@@ -398,8 +404,23 @@ fn end_hold(s: &CaseState, cal: &Calendar, now: DateTime<Utc>) -> CaseState {
     next
 }
 
+/// German label of where an answer date came from.
+pub fn answered_source_label(v: &str) -> &str {
+    match AnsweredSource::from_db(v) {
+        Some(s) => s.label(),
+        None => v,
+    }
+}
+
+/// The answer date `close` uses: the one staff typed, else the one captured from the sent
+/// mail, else today.
+pub fn close_date(s: &CaseState, typed: Option<NaiveDate>, today: NaiveDate) -> NaiveDate {
+    typed.or(s.answered_on).unwrap_or(today)
+}
+
 /// Closes a case: the final answer went out on `answered_on` (a Berlin date). A case on hold is
-/// resumed first, so its held days count.
+/// resumed first, so its held days count. A date other than the captured one is recorded as
+/// typed (the timeline shows both).
 pub fn close(
     s: &CaseState,
     number: &str,
@@ -437,6 +458,9 @@ pub fn close(
     };
     next.status = CaseStatus::Closed;
     next.closed_at = Some(now);
+    if s.answered_on != Some(answered_on) || s.answered_source.is_none() {
+        next.answered_source = Some(AnsweredSource::Typed.as_db().to_string());
+    }
     next.answered_on = Some(answered_on);
     Ok(next)
 }
@@ -461,6 +485,7 @@ pub fn reopen(s: &CaseState, number: &str) -> Result<CaseState> {
     // A discarded case may have been closed before.
     next.closed_at = None;
     next.answered_on = None;
+    next.answered_source = None;
     next.status = CaseStatus::Open;
     Ok(next)
 }
@@ -738,6 +763,7 @@ mod tests {
             ack_detail: None,
             closed_at: None,
             answered_on: None,
+            answered_source: None,
             discard_reason: None,
             merged_into: None,
         }
@@ -862,7 +888,7 @@ mod tests {
         let ch = changes(&state(), &s);
         assert_eq!(
             ch.iter().map(|c| c.field.key()).collect::<Vec<_>>(),
-            ["status", "closed_at", "answered_on"]
+            ["status", "closed_at", "answered_on", "answered_source"]
         );
         assert!(msg(close(&s, N, &c, d("2026-03-02"), d("2026-03-10"), now))
             .contains("bereits abgeschlossen"));
@@ -892,6 +918,38 @@ mod tests {
         let h = hold(&state(), N, berlin(2026, 3, 5, 9, 0)).unwrap();
         let ch = close(&h, N, &c, d("2026-03-02"), d("2026-03-12"), now).unwrap();
         assert_eq!((ch.held_days, ch.hold_since), (7, None));
+    }
+
+    #[test]
+    fn close_uses_the_captured_date_unless_one_is_typed() {
+        let c = cal();
+        let now = berlin(2026, 3, 12, 10, 0);
+        let today = d("2026-03-12");
+        let mut captured = state();
+        captured.answered_on = Some(d("2026-03-09"));
+        captured.answered_source = Some("mailbox".into());
+        assert_eq!(close_date(&captured, None, today), d("2026-03-09"));
+        assert_eq!(close_date(&state(), None, today), today);
+        assert_eq!(
+            close_date(&captured, Some(d("2026-03-11")), today),
+            d("2026-03-11")
+        );
+        // Closed with the captured date: it stays "from the mailbox".
+        let s = close(&captured, N, &c, d("2026-03-02"), d("2026-03-09"), now).unwrap();
+        assert_eq!(s.answered_source.as_deref(), Some("mailbox"));
+        let keys: Vec<_> = changes(&captured, &s)
+            .iter()
+            .map(|c| c.field.key())
+            .collect();
+        assert_eq!(keys, ["status", "closed_at"]);
+        // A typed date wins, and the timeline shows both the date and its source changing.
+        let s = close(&captured, N, &c, d("2026-03-02"), d("2026-03-11"), now).unwrap();
+        let ch = changes(&captured, &s);
+        let lines: Vec<String> = ch.iter().map(ToString::to_string).collect();
+        assert!(lines.contains(&"Antwort versandt am: 2026-03-09 → 2026-03-11".to_string()));
+        assert!(lines
+            .contains(&"Antwortdatum: aus dem Postfach erfasst → von Hand eingegeben".to_string()));
+        assert!(reopen(&s, N).unwrap().answered_source.is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use chrono_tz::Europe::Berlin;
 use serde::Serialize;
 
 use crate::calendar::{self, Calendar};
-use crate::domain::{ymd, AckStatus, CaseStatus, MessageRole, ReviewReason};
+use crate::domain::{ymd, AckStatus, CaseStatus, Direction, MessageRole, ReviewReason};
 use crate::store::staff::{self as q, StaffCase};
 
 use super::*;
@@ -60,6 +60,9 @@ pub struct CaseJson {
     pub held_days: i32,
     pub closed_at: Option<String>,
     pub answered_on: Option<String>,
+    /// `mailbox` (captured from sent mail) or `typed`.
+    pub answered_source: Option<String>,
+    pub interim_reply_on: Option<String>,
     pub discard_reason: Option<String>,
     pub merged_into: Option<String>,
     pub review_reason: Option<ReviewReason>,
@@ -95,6 +98,8 @@ impl CaseJson {
             held_days: r.held_days,
             closed_at: r.closed_at.map(rfc3339_berlin),
             answered_on: r.answered_on.map(ymd),
+            answered_source: r.answered_source.clone(),
+            interim_reply_on: r.interim_reply_on.map(ymd),
             discard_reason: r.discard_reason.clone(),
             merged_into: c.merged_into_number.clone(),
             review_reason: r.review_reason,
@@ -260,6 +265,10 @@ pub fn action_label(action: &str) -> &str {
         "merge" => "zusammengeführt",
         "merged_from" => "Vorgang aufgenommen",
         "ack_recorded" => "Bestätigung von Hand erfasst",
+        "answer_captured" => "Antwort aus dem Postfach erfasst",
+        "interim_reply_captured" => "Zwischennachricht aus dem Postfach erfasst",
+        "contact_captured" => "Anfrage an eine Stelle aus dem Postfach erfasst",
+        "internal_captured" => "interne Mail aus dem Postfach erfasst",
         other => other,
     }
 }
@@ -332,7 +341,7 @@ pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'sta
     if let Some(h) = r.hold_since {
         o.push(("ruht seit", berlin_minute(h)));
     }
-    if r.closed_at.is_some() || r.answered_on.is_some() {
+    if r.closed_at.is_some() {
         o.push((
             "abgeschlossen",
             format!(
@@ -341,6 +350,19 @@ pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'sta
                 r.answered_on.map(ymd).unwrap_or_else(none)
             ),
         ));
+    }
+    if let Some(on) = r.answered_on {
+        let source = r.answered_source.as_deref().map(answered_source_label);
+        o.push((
+            "Antwort versandt am",
+            match source {
+                Some(s) => format!("{} ({s})", ymd(on)),
+                None => ymd(on),
+            },
+        ));
+    }
+    if let Some(on) = r.interim_reply_on {
+        o.push(("Zwischennachricht am", ymd(on)));
     }
     if let Some(rr) = &r.review_reason {
         o.push(("zu prüfen", rr.label().to_string()));
@@ -374,6 +396,8 @@ pub struct AttachmentView {
 pub struct MessageView {
     pub id: i64,
     pub role: String,
+    /// "eingegangen" for a received mail, "gesendet" for one captured from the sent mail.
+    pub verb: &'static str,
     pub received: String,
     pub from: String,
     pub subject: String,
@@ -396,6 +420,9 @@ impl CaseDetail {
                     Some(r) => r.label().to_string(),
                     None => m.role.clone(),
                 },
+                verb: MessageRole::from_db(&m.role)
+                    .map_or(Direction::In, MessageRole::direction)
+                    .label(),
                 received: berlin_minute(m.received_at),
                 from: match (&m.from_name, &m.from_addr) {
                     (Some(n), Some(a)) => format!("{n} <{a}>"),

@@ -63,6 +63,10 @@ pub struct CaseRow {
     pub ack_detail: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
     pub answered_on: Option<NaiveDate>,
+    /// Where `answered_on` came from: `mailbox` (captured from sent mail) or `typed`.
+    pub answered_source: Option<String>,
+    /// The first interim reply captured from sent mail.
+    pub interim_reply_on: Option<NaiveDate>,
     pub discard_reason: Option<String>,
     pub merged_into: Option<i64>,
     pub purged_at: Option<DateTime<Utc>>,
@@ -76,7 +80,7 @@ pub const CASE_COLUMNS: &str = "c.id, c.number, c.channel, c.received_at, c.stat
     c.suggested_topics, c.kind, c.topics, c.justified, c.organisation, c.category, c.third_party, \
     c.rule_id, c.ruleset_version, c.rule_evidence, c.assignee, c.review_reason, \
     c.possible_duplicate_of, c.ack_due, c.due_unshifted, c.due, c.hold_since, c.held_days, \
-    c.ack_status, c.ack_sent_at, c.ack_detail, c.closed_at, c.answered_on, c.discard_reason, \
+    c.ack_status, c.ack_sent_at, c.ack_detail, c.closed_at, c.answered_on, c.answered_source, c.interim_reply_on, c.discard_reason, \
     c.merged_into, c.purged_at, \
     (SELECT f.message_id FROM (SELECT m.id, m.message_id FROM messages m WHERE m.case_id = c.id OFFSET 0) f \
      ORDER BY f.id LIMIT 1) AS first_message_id";
@@ -147,7 +151,7 @@ pub async fn insert_message(
 }
 
 /// All attachments of a stored mail in one statement.
-async fn insert_attachments(
+pub(super) async fn insert_attachments(
     conn: &mut PgConnection,
     message_id: i64,
     mail: &ParsedMail,
@@ -427,7 +431,8 @@ pub async fn set_ack_status(
 /// Reopens a closed case because a follow-up arrived.
 pub async fn reopen(conn: &mut PgConnection, case_id: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE cases SET status = 'open', closed_at = NULL, answered_on = NULL WHERE id = $1",
+        "UPDATE cases SET status = 'open', closed_at = NULL, answered_on = NULL, answered_source = NULL
+         WHERE id = $1",
     )
     .bind(case_id)
     .execute(&mut *conn)
@@ -436,7 +441,7 @@ pub async fn reopen(conn: &mut PgConnection, case_id: i64) -> Result<()> {
 }
 
 /// Binds the 20 stored columns of a mail, from `message_id` to `size`, in table order.
-fn bind_mail<'q, O>(
+pub(super) fn bind_mail<'q, O>(
     q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
     origin: &Origin<'q>,
     mail: &'q ParsedMail,

@@ -27,6 +27,8 @@ pub struct DigestCaseRow {
     pub hold_since: Option<DateTime<Utc>>,
     pub ack_status: AckStatus,
     pub ack_detail: Option<String>,
+    /// Set while open: the answer went out (captured from the sent mail) but nobody closed it.
+    pub answered_on: Option<NaiveDate>,
 }
 
 /// Cases still being worked on (open or on hold), oldest deadline first.
@@ -34,7 +36,7 @@ pub async fn open_cases(conn: &mut PgConnection) -> Result<Vec<DigestCaseRow>> {
     let rows = sqlx::query_as::<_, DigestCaseRow>(
         "SELECT id, number, status, received_at, organisation, kind, suggested_kind, topics,
                 suggested_topics, assignee, review_reason, due, due_unshifted, hold_since,
-                ack_status, ack_detail
+                ack_status, ack_detail, answered_on
          FROM cases
          WHERE status IN ('open', 'on_hold') AND purged_at IS NULL
          ORDER BY due, number",

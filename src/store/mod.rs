@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod answers;
 pub mod cases;
 pub mod digest;
 pub mod logs;
@@ -291,6 +292,7 @@ mod tests {
             AckStatus, CaseStatus, MessageRole, OutboxKind, OutboxStatus, ReviewReason,
         };
         let sources = [
+            include_str!("answers.rs"),
             include_str!("cases.rs"),
             include_str!("digest.rs"),
             include_str!("mod.rs"),

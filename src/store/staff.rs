@@ -36,6 +36,8 @@ pub struct CaseState {
     pub ack_detail: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
     pub answered_on: Option<NaiveDate>,
+    /// `mailbox` or `typed` (see [`CaseRow::answered_source`]).
+    pub answered_source: Option<String>,
     pub discard_reason: Option<String>,
     pub merged_into: Option<CaseRef>,
 }
@@ -62,6 +64,7 @@ impl CaseState {
             ack_detail: r.ack_detail.clone(),
             closed_at: r.closed_at,
             answered_on: r.answered_on,
+            answered_source: r.answered_source.clone(),
             discard_reason: r.discard_reason.clone(),
             merged_into: match (r.merged_into, &c.merged_into_number) {
                 (Some(id), Some(n)) => Some(CaseRef {
@@ -114,7 +117,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
             category = $7, third_party = $8, third_party_manual = $9, assignee = $10,
             due_unshifted = $11, due = $12, hold_since = $13, held_days = $14, ack_status = $15,
             ack_sent_at = $16, ack_detail = $17, closed_at = $18, answered_on = $19,
-            discard_reason = $20, merged_into = $21
+            discard_reason = $20, merged_into = $21, answered_source = $22
          WHERE id = $1",
     )
     .bind(id)
@@ -138,6 +141,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
     .bind(s.answered_on)
     .bind(opt_text(s.discard_reason.as_deref()))
     .bind(s.merged_into.as_ref().map(|r| r.id))
+    .bind(s.answered_source.as_deref())
     .execute(&mut *conn)
     .await?;
     Ok(())

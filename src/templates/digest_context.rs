@@ -69,6 +69,10 @@ pub struct CaseLine {
     pub assignee: Option<String>,
     /// For cases on hold: since when, `YYYY-MM-DD`.
     pub hold_since: Option<String>,
+    /// The case's page in the desk, `{base_url}/vorgaenge/{number}` (when `[web] base_url` is set).
+    pub link: Option<String>,
+    /// When the answer went out, `YYYY-MM-DD` (answered but still open).
+    pub answered_on: Option<String>,
 }
 
 /// An acknowledgement the citizen did not get.
@@ -126,10 +130,15 @@ pub struct DigestContext {
     pub due_soon: Vec<CaseLine>,
     /// Cases waiting for the customer; their deadline moves on resume.
     pub on_hold: Vec<CaseLine>,
+    /// Open cases whose answer went out (captured from the sent mail): to be closed. Listed
+    /// here only, not among the deadlines.
+    pub answered_open: Vec<CaseLine>,
     pub ack_failed: Vec<AckLine>,
     pub review: Vec<ReviewLine>,
     /// Team digest only.
     pub quarantine: Vec<QuarantineLine>,
+    /// `[web] base_url` without a trailing slash, when set.
+    pub base_url: Option<String>,
 }
 
 impl DigestContext {
@@ -142,6 +151,7 @@ impl DigestContext {
             && self.ack_failed.is_empty()
             && self.review.is_empty()
             && self.quarantine.is_empty()
+            && self.answered_open.is_empty()
     }
 }
 
@@ -158,9 +168,13 @@ pub fn sample_context() -> DigestContext {
         escalated: overdue > 2,
         assignee: Some("Anna Beispiel".into()),
         hold_since: None,
+        link: Some(format!("https://krm.jobcenter.test/vorgaenge/{number}")),
+        answered_on: None,
     };
     let mut held = case("KRM-2026-00005", NO_ORGANISATION, "2026-11-30", 0);
     held.hold_since = Some("2026-11-20".into());
+    let mut answered = case("KRM-2026-00007", NO_ORGANISATION, "2026-12-02", 0);
+    answered.answered_on = Some("2026-11-24".into());
     DigestContext {
         date: "2026-11-25".into(),
         weekday: "Mittwoch".into(),
@@ -180,6 +194,8 @@ pub fn sample_context() -> DigestContext {
         due_today: vec![case("KRM-2026-00002", NO_ORGANISATION, "2026-11-25", 0)],
         due_soon: vec![case("KRM-2026-00003", NO_ORGANISATION, "2026-11-27", 0)],
         on_hold: vec![held],
+        answered_open: vec![answered],
+        base_url: Some("https://krm.jobcenter.test".into()),
         ack_failed: vec![AckLine {
             number: "KRM-2026-00004".into(),
             received: "2026-11-24".into(),

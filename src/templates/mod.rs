@@ -30,6 +30,26 @@ pub enum TemplateError {
     Render { path: PathBuf, message: String },
 }
 
+impl TemplateError {
+    /// In German, naming the file and line (what `check` and the desk show).
+    pub fn german(&self) -> String {
+        match self {
+            TemplateError::Read { path, source } => {
+                format!("Vorlage {}: nicht lesbar ({source})", path.display())
+            }
+            TemplateError::Syntax {
+                path,
+                line,
+                message,
+            } => format!("Vorlage {}, Zeile {line}: {message}", path.display()),
+            TemplateError::Render { path, message } => format!(
+                "Vorlage {}: lässt sich nicht darstellen: {message}",
+                path.display()
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub subject: String,

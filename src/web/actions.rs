@@ -271,9 +271,16 @@ async fn run(
             .await
         }
         "close" => {
-            let on = i.opt("answered_on", staff::parse_date)?.unwrap_or(today);
+            let typed = i.opt("answered_on", staff::parse_date)?;
             apply_checked(s, number, actor, v, version, |c, st, n| {
-                staff::close(st, n, cal, received(c), on, now)
+                staff::close(
+                    st,
+                    n,
+                    cal,
+                    received(c),
+                    staff::close_date(st, typed, today),
+                    now,
+                )
             })
             .await
         }

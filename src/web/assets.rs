@@ -5,11 +5,18 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// (file name, content type, bytes)
-const ASSETS: &[(&str, &str, &[u8])] = &[(
-    "desk.css",
-    "text/css; charset=utf-8",
-    include_bytes!("../../static/desk.css"),
-)];
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "desk.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/desk.css"),
+    ),
+    (
+        "report.css",
+        "text/css; charset=utf-8",
+        crate::report::html::CSS.as_bytes(),
+    ),
+];
 
 /// `GET /static/{file}`: public (no case data), cacheable for an hour.
 pub async fn serve(Path(file): Path<String>) -> Response {

@@ -4,8 +4,8 @@
 //!
 //! One module per page group: `auth` (login, logout, the session extractor, CSRF), `cases` (the
 //! work list), `case` (the case page, its mail frames and attachments), `actions` (the case
-//! actions and `/vorgaenge/neu`); `render` holds the templates, `assets` the static files, `tls` the optional
-//! built-in TLS listener.
+//! actions and `/vorgaenge/neu`), `report` (the half-year report); `render` holds the templates,
+//! `assets` the static files, `tls` the optional built-in TLS listener.
 
 pub mod actions;
 pub mod admin;
@@ -14,6 +14,7 @@ pub mod auth;
 pub mod case;
 pub mod cases;
 pub mod render;
+pub mod report;
 pub mod tls;
 
 use axum::extract::{Request, State};
@@ -42,6 +43,8 @@ pub struct WebState {
     /// Staff names, rules and templates directories, deadline policy (the case actions), the
     /// intake's size limit (the admin pages' rule test).
     pub settings: Arc<Settings>,
+    /// The report page's template and topic catalogue.
+    pub report: Arc<report::ReportSetup>,
 }
 
 impl WebState {
@@ -56,6 +59,7 @@ impl WebState {
             },
             https: settings.web.https(),
             settings: Arc::new(settings.clone()),
+            report: Arc::new(report::ReportSetup::load(settings)),
         })
     }
 }
@@ -80,6 +84,8 @@ pub fn router(state: WebState) -> Router {
         .route("/vorgaenge/{number}/mails/{id}/html", get(case::mail_html))
         .route("/vorgaenge/{number}/anhaenge/{id}", get(case::attachment))
         .route("/vorgaenge/{number}/{verb}", post(actions::post))
+        // The report (web/report.rs): leitung and admin.
+        .route("/bericht", get(report::report_page))
         .route("/static/{file}", get(assets::serve))
         // Admin and data protection pages (web/admin, issue 16).
         .merge(admin::routes(&state))

@@ -1,6 +1,7 @@
 //! The desk's templates (`src/web/templates/*.html`, compiled into the binary, so a deployment
 //! cannot run with pages that do not match the code). minijinja escapes every value in
-//! `.html` templates; nothing is marked safe.
+//! `.html` templates; nothing is marked safe except the report document on `/bericht`, which
+//! the report template (itself escaping every value) has rendered.
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -13,6 +14,7 @@ use crate::accounts::SessionAccount;
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
+    ("bericht.html", include_str!("templates/bericht.html")),
     ("message.html", include_str!("templates/message.html")),
     ("neu.html", include_str!("templates/neu.html")),
     ("vorgang.html", include_str!("templates/vorgang.html")),
@@ -42,6 +44,8 @@ pub struct Who<'a> {
     pub csrf: &'a str,
     /// The role changes cases (the navigation offers "Neue Reaktion").
     pub works_cases: bool,
+    /// The navigation offers the report.
+    pub reads_report: bool,
 }
 
 impl<'a> Who<'a> {
@@ -52,6 +56,7 @@ impl<'a> Who<'a> {
             role_key: a.role.as_str(),
             csrf: &a.csrf,
             works_cases: a.role.works_cases(),
+            reads_report: super::report::may_read(a.role),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod answers_capture;
 mod digest;
 mod errors;
 mod failover;
@@ -20,3 +21,4 @@ mod staff;
 mod web;
 mod web_admin;
 mod web_case;
+mod web_report;

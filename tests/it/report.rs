@@ -3,6 +3,8 @@
 //! 10 ideas, 1 praise, 84 justified complaints (29,4 % of all reactions) — delivered through
 //! the real IMAP intake, classified by staff through the CLI binary, reported by the binary.
 
+mod work;
+
 use crate::helpers::*;
 use crate::staff::{json, krm, ok};
 use chrono::{DateTime, Datelike, Duration, FixedOffset, TimeZone, Utc};
@@ -379,14 +381,27 @@ fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-#[tokio::test]
-async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification() {
-    let w = World::with_env("report2017", &[("KRM_ACK_RATE_LIMIT_PER_HOUR", "1000")]).await;
-    let reactions: Vec<Fixture> = (0..REACTIONS).map(|i| reaction(&w, i)).collect();
-    let others = others(&w);
+/// The case numbers of the fixture, by Message-ID.
+struct Numbers {
+    by_mid: HashMap<String, String>,
+    reactions: Vec<String>,
+}
+
+impl Numbers {
+    fn n(&self, i: usize) -> String {
+        self.reactions[i].clone()
+    }
+
+    fn of(&self, f: &Fixture) -> String {
+        self.by_mid[&f.message_id].clone()
+    }
+}
+
+/// Appends the fixture year to the inbox and runs one intake without sending; the numbers.
+async fn intake(w: &World, reactions: &[Fixture], others: &[Fixture]) -> Numbers {
     let mut mb = login(OMBUDS).await;
     mb.ensure_folder(&w.folder).await.expect("folder");
-    for f in reactions.iter().chain(&others) {
+    for f in reactions.iter().chain(others) {
         mb.append_at(&w.folder, &f.raw, Some(f.at))
             .await
             .expect("APPEND");
@@ -405,10 +420,10 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
     assert_eq!(r.scan.quarantined, 0, "{r:?}");
 
     // The case numbers, by Message-ID, from the documented list JSON.
-    let list = json(&w, &["case", "list", "--json"]);
+    let list = json(w, &["case", "list", "--json"]);
     let list = list.as_array().expect("array");
     assert_eq!(list.len(), REACTIONS + 4);
-    let number: HashMap<String, String> = list
+    let by_mid: HashMap<String, String> = list
         .iter()
         .map(|c| {
             (
@@ -417,32 +432,40 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
             )
         })
         .collect();
-    let n = |i: usize| number[&reactions[i].message_id].clone();
-    let by_mid = |m: &str| number[m].clone();
+    let numbers = Numbers {
+        reactions: reactions
+            .iter()
+            .map(|f| by_mid[&f.message_id].clone())
+            .collect(),
+        by_mid,
+    };
     // Half-years by Berlin time: the 00:10 mails carry their Berlin year's number.
-    assert!(n(0).starts_with("KRM-2017-"));
-    assert!(by_mid(&others[0].message_id).starts_with("KRM-2016-"));
-    assert!(by_mid(&others[1].message_id).starts_with("KRM-2018-"));
+    assert!(numbers.n(0).starts_with("KRM-2017-"));
+    assert!(numbers.of(&others[0]).starts_with("KRM-2016-"));
+    assert!(numbers.of(&others[1]).starts_with("KRM-2018-"));
     // The rules saw a third party behind all but the 11 citizens and the one staff correct.
-    let rules_without: Vec<&str> = list
+    let mut got: Vec<String> = list
         .iter()
         .filter(|c| {
             c["third_party"] == false && c["received_at"].as_str().unwrap().starts_with("2017")
         })
-        .map(|c| c["number"].as_str().unwrap())
+        .map(|c| c["number"].as_str().unwrap().to_string())
         .collect();
     let mut expected: Vec<String> = (0..REACTIONS)
         .filter(|&i| without_third_party(i) || i == CORRECTED)
-        .map(n)
+        .map(|i| numbers.n(i))
         .collect();
-    expected.push(by_mid(&others[2].message_id)); // the spam
+    expected.push(numbers.of(&others[2])); // the spam
     expected.sort();
-    let mut got: Vec<String> = rules_without.iter().map(|s| s.to_string()).collect();
     got.sort();
     assert_eq!(got, expected);
+    numbers
+}
 
-    // Staff classification, all through the binary.
-    let by = "Erika Sachbearbeiterin";
+const BY: &str = "Erika Sachbearbeiterin";
+
+/// Kinds and topics of every reaction, all through the binary.
+fn classify(w: &World, n: &Numbers) {
     let mut classify = Vec::new();
     for i in 0..REACTIONS {
         let k = match kind(i) {
@@ -450,19 +473,21 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
             Kind::Anregung => "anregung",
             Kind::Lob => "lob",
         };
-        let mut a = args(&["case", "classify", &n(i), "--kind", k, "--by", by]);
+        let mut a = args(&["case", "classify", &n.n(i), "--kind", k, "--by", BY]);
         for t in topics(i) {
             a.extend(args(&["--topic", t]));
         }
         classify.push(a);
     }
-    run_all(&w, &classify);
+    run_all(w, &classify);
+}
 
+/// 84 justified complaints spread evenly (fixture indices), then 20 assessed not justified.
+fn assessments() -> (Vec<usize>, Vec<usize>) {
     let complaints: Vec<usize> = (0..REACTIONS)
         .filter(|&i| kind(i) == Kind::Beschwerde)
         .collect();
     assert_eq!(complaints.len(), 275);
-    // 84 justified, spread evenly; 20 others assessed as not justified.
     let justified: Vec<usize> = complaints
         .iter()
         .enumerate()
@@ -477,65 +502,71 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
         .step_by(9)
         .take(20)
         .collect();
+    (justified, not_justified)
+}
+
+/// Assessments, closing (the day of the final answer: 2 to 21 days after receipt), the spam
+/// discarded, the second letter merged, the third party corrected — through the binary.
+fn staff_work(w: &World, n: &Numbers, reactions: &[Fixture], others: &[Fixture]) {
+    let (justified, not_justified) = assessments();
     let mut work = Vec::new();
-    for &i in &justified {
-        work.push(args(&[
-            "case",
-            "assess",
-            &n(i),
-            "--justified",
-            "yes",
-            "--by",
-            by,
-        ]));
+    for (list, yes_no) in [(&justified, "yes"), (&not_justified, "no")] {
+        for &i in list {
+            work.push(args(&[
+                "case",
+                "assess",
+                &n.n(i),
+                "--justified",
+                yes_no,
+                "--by",
+                BY,
+            ]));
+        }
     }
-    for &i in &not_justified {
-        work.push(args(&[
-            "case",
-            "assess",
-            &n(i),
-            "--justified",
-            "no",
-            "--by",
-            by,
-        ]));
-    }
-    // Closed with the day of the final answer: 2 to 21 days after receipt.
     for i in (0..REACTIONS).step_by(7) {
         let answered = (reactions[i].at.date_naive() + Duration::days((2 + i % 20) as i64))
             .format("%Y-%m-%d")
             .to_string();
-        work.push(args(&["case", "close", &n(i), "--answered-on", &answered]));
+        work.push(args(&[
+            "case",
+            "close",
+            &n.n(i),
+            "--answered-on",
+            &answered,
+        ]));
     }
     work.push(args(&[
         "case",
         "discard",
-        &by_mid(&others[2].message_id),
+        &n.of(&others[2]),
         "--reason",
         "spam",
     ]));
     work.push(args(&[
         "case",
         "merge",
-        &by_mid(&others[3].message_id),
+        &n.of(&others[3]),
         "--into",
-        &n(50),
+        &n.n(50),
     ]));
     work.push(args(&[
         "case",
         "set-third-party",
-        &n(CORRECTED),
+        &n.n(CORRECTED),
         "--organisation",
         "Diakonie Wohnungsnotfallhilfe",
         "--category",
         "Beratungsstelle",
         "--by",
-        by,
+        BY,
     ]));
-    run_all(&w, &work);
+    run_all(w, &work);
+}
 
-    // Acknowledgements with a known outcome: by fixture index, sent within the deadline, sent
-    // late, failed, or still pending. Auto-replies and the like stay suppressed by intake.
+/// Acknowledgements with a known outcome: by fixture index, sent within the deadline, sent
+/// late, failed, or still pending. Auto-replies and the like stay suppressed by intake; their
+/// numbers are returned.
+async fn acknowledgements(w: &World, n: &Numbers) -> Vec<String> {
     let suppressed: Vec<(String,)> =
         sqlx::query_as("SELECT number FROM cases WHERE ack_status = 'suppressed'")
             .fetch_all(&w.pool)
@@ -544,7 +575,7 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
     let suppressed: Vec<String> = suppressed.into_iter().map(|(n,)| n).collect();
     assert_eq!(
         (0..REACTIONS)
-            .filter(|&i| suppressed.contains(&n(i)))
+            .filter(|&i| suppressed.contains(&n.n(i)))
             .count(),
         3,
         "three of the reactions are automatic mails: {suppressed:?}"
@@ -561,30 +592,50 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
                     ack_sent_at = received_at + make_interval(hours => $3)
              WHERE number = $1 AND ack_status <> 'suppressed'",
         )
-        .bind(n(i))
+        .bind(n.n(i))
         .bind(status)
         .bind(delay)
         .execute(&w.pool)
         .await
         .unwrap();
     }
-    // Expected figures per half-year, from the fixture alone.
-    #[derive(Default, Debug, PartialEq)]
-    struct Acks {
-        expected: u64,
-        sent: u64,
-        within: u64,
-        failed: u64,
-        pending: u64,
-        suppressed: u64,
+    suppressed
+}
+
+#[derive(Default, Debug, PartialEq)]
+struct Acks {
+    expected: u64,
+    sent: u64,
+    within: u64,
+    failed: u64,
+    pending: u64,
+    suppressed: u64,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let m = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
     }
+}
+
+/// Acknowledgements and processing per half-year equal the fixture's.
+async fn assert_acks_and_processing(
+    w: &World,
+    report: &serde_json::Value,
+    n: &Numbers,
+    suppressed: &[String],
+) {
     let mut want = [Acks::default(), Acks::default()];
     let mut closed_want = [0u64; 2];
     let mut days_want: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for i in 0..REACTIONS {
         let half = usize::from(i >= FIRST_HALF);
         let a = &mut want[half];
-        if suppressed.contains(&n(i)) {
+        if suppressed.contains(&n.n(i)) {
             a.suppressed += 1;
         } else {
             a.expected += 1;
@@ -603,15 +654,6 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
             days_want[half].push((2 + i % 20) as f64);
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let m = v.len() / 2;
-        if v.len() % 2 == 0 {
-            (v[m - 1] + v[m]) / 2.0
-        } else {
-            v[m]
-        }
-    };
     // Closed within the processing deadline: by the deadline the case itself carries.
     let within_deadline: Vec<(bool,)> = sqlx::query_as(
         "SELECT EXTRACT(MONTH FROM received_at AT TIME ZONE 'Europe/Berlin') > 6
@@ -621,9 +663,6 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
     .fetch_all(&w.pool)
     .await
     .unwrap();
-
-    // The report, by the binary.
-    let report = json(&w, &["report", "--year", "2017", "--format", "json"]);
     for (half, p) in [&report["periods"][0], &report["periods"][1]]
         .into_iter()
         .enumerate()
@@ -656,6 +695,11 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
             Some(median(&mut days_want[half]))
         );
     }
+}
+
+/// The seed report's table: 286 reactions, 11 without third-party support, 275 complaints,
+/// 10 ideas, 1 praise, 84 justified (29,4 %).
+fn assert_seed_table(report: &serde_json::Value) {
     let t = &report["total"];
     let h1 = &report["periods"][0];
     let h2 = &report["periods"][1];
@@ -691,10 +735,11 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
     );
     let closed = (0..REACTIONS).step_by(7).count() as u64;
     assert_eq!(t["processing"]["closed"], closed);
-    // No person ever: no address, no name, no subject of the fixture in any format.
-    let text = ok(&w, &["report", "--year", "2017"]);
-    let csv = ok(&w, &["report", "--year", "2017", "--format", "csv"]);
-    for out in [&text, &csv, &report.to_string()] {
+}
+
+/// No person ever: no address, name, subject or note of the fixture in any format.
+fn assert_no_person(outputs: &[&str]) {
+    for out in outputs {
         for needle in [
             "@",
             "Muster",
@@ -704,17 +749,17 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
             "H. Helfer",
             "Schulz",
             "Sachbearbeiterin",
+            "Frau Notiz",
         ] {
             assert!(!out.contains(needle), "{needle:?} in report:\n{out}");
         }
     }
-    assert!(text.contains("29,4 %"), "{text}");
-    assert!(text.contains("30,5 %"), "{text}");
-    insta::assert_snapshot!("report_2017_text", text);
+}
 
-    // The boundaries of the half-years, with an inclusive --to.
+/// The boundaries of the half-years, with an inclusive --to.
+fn assert_boundaries(w: &World, reactions: &[Fixture]) {
     let day = |d: &str| {
-        json(&w, &["report", "--from", d, "--to", d, "--format", "json"])["total"]["reactions"]
+        json(w, &["report", "--from", d, "--to", d, "--format", "json"])["total"]["reactions"]
             .as_u64()
             .unwrap()
     };
@@ -722,10 +767,41 @@ async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification(
     assert_eq!(day("2017-06-30"), 1);
     assert_eq!(day("2017-01-01"), 1);
     assert_eq!(day("2016-12-31"), 1);
-    let h2_only = json(&w, &["report", "--half-year", "2017-2", "--format", "json"]);
+    let h2_only = json(w, &["report", "--half-year", "2017-2", "--format", "json"]);
     assert_eq!(h2_only["total"]["reactions"], 167);
     assert_eq!(h2_only["periods"].as_array().unwrap().len(), 1);
     assert_eq!(reactions[119].at.with_timezone(&Utc).day(), 30);
+}
+
+#[tokio::test]
+async fn the_2017_table_is_reproduced_from_mail_intake_and_staff_classification() {
+    let w = World::with_env("report2017", &[("KRM_ACK_RATE_LIMIT_PER_HOUR", "1000")]).await;
+    let reactions: Vec<Fixture> = (0..REACTIONS).map(|i| reaction(&w, i)).collect();
+    let others = others(&w);
+    let n = intake(&w, &reactions, &others).await;
+    classify(&w, &n);
+    staff_work(&w, &n, &reactions, &others);
+    let suppressed = acknowledgements(&w, &n).await;
+    work::record(&w, &n, &reactions, &others).await;
+
+    // The report, by the binary, in every format.
+    let report = json(&w, &["report", "--year", "2017", "--format", "json"]);
+    assert_acks_and_processing(&w, &report, &n, &suppressed).await;
+    assert_seed_table(&report);
+    work::assert_figures(&report);
+    let text = ok(&w, &["report", "--year", "2017"]);
+    let csv = ok(&w, &["report", "--year", "2017", "--format", "csv"]);
+    let html = ok(&w, &["report", "--year", "2017", "--format", "html"]);
+    // The document's own stylesheet has `@media print`; everything else is from the data.
+    let style = html.find("<style>").unwrap()..html.find("</style>").unwrap();
+    let html_data = format!("{}{}", &html[..style.start], &html[style.end..]);
+    assert_no_person(&[&text, &csv, &html_data, &report.to_string()]);
+    work::assert_csv(&csv);
+    work::assert_html(&html);
+    assert!(text.contains("29,4 %"), "{text}");
+    assert!(text.contains("30,5 %"), "{text}");
+    insta::assert_snapshot!("report_2017_text", text);
+    assert_boundaries(&w, &reactions);
 }
 
 #[tokio::test]
@@ -755,4 +831,62 @@ async fn an_empty_year_and_bad_periods_give_clear_messages() {
     );
     assert!(bad(&["report", "--from", "2017-02-01"]).contains("--to"));
     assert!(bad(&["report"]).contains("--year"));
+}
+
+/// The report's document template is checked like the mail templates: broken → `check` and
+/// `report --format html` name file and line in German and exit 2 (before the database);
+/// missing → the shipped one, with a warning from `check`.
+#[tokio::test]
+async fn a_broken_report_template_is_a_file_fault_and_a_missing_one_the_shipped() {
+    let w = World::new("reporttpl").await;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ack.txt.j2", "digest.txt.j2"] {
+        std::fs::copy(
+            project_dir().join("templates").join(name),
+            dir.path().join(name),
+        )
+        .unwrap();
+    }
+    let tpl = dir.path().display().to_string();
+    let run = |args: &[&str]| {
+        let out = w
+            .command()
+            .env("KRM_TEMPLATES_DIR", &tpl)
+            .args(args)
+            .output()
+            .expect("krm-intake");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, out) = run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("Berichtsvorlage") && out.contains("mitgelieferte"),
+        "{out}"
+    );
+    let (code, out) = run(&["report", "--year", "2017", "--format", "html"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("<!doctype html>"), "{out}");
+
+    let broken = dir.path().join("report.html.j2");
+    std::fs::write(&broken, "<h1>{{ title }}</h1>\n{% for x in %}\n").unwrap();
+    let want = format!("Vorlage {}, Zeile 2", broken.display());
+    let (code, out) = run(&["check"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains(&want), "{out}");
+    let (code, out) = run(&["report", "--year", "2017", "--format", "html"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains(&want), "{out}");
+    assert!(!out.contains("<h1>"), "nothing printed: {out}");
+    // The other formats do not need the template.
+    let (code, out) = run(&["report", "--year", "2017", "--format", "csv"]);
+    assert_eq!(code, Some(0), "{out}");
+    std::fs::write(&broken, "<p>{{ keine_solche_kennzahl }}</p>\n").unwrap();
+    let (code, out) = run(&["check"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("lässt sich nicht darstellen"), "{out}");
 }
