@@ -134,6 +134,9 @@ pub fn describe(r: &Removal, replay: bool) -> String {
     if r.rule_evidence {
         parts.push("Regelbelege".into());
     }
+    if r.contact_notes > 0 {
+        parts.push(format!("Bemerkungen zu Kontakten: {}", r.contact_notes));
+    }
     parts.push(format!(
         "Serverkopien zur Löschung vorgemerkt: {}",
         r.server_copies
@@ -480,11 +483,14 @@ mod tests {
             quarantine: 0,
             server_copies: 2,
             rule_evidence: true,
+            contact_notes: 1,
         };
         let d = describe(&r, false);
         assert!(d.starts_with("Mails: 2"), "{d}");
         assert!(
-            d.contains("Regelbelege") && d.contains("vorgemerkt: 2"),
+            d.contains("Regelbelege")
+                && d.contains("Bemerkungen zu Kontakten: 1")
+                && d.contains("vorgemerkt: 2"),
             "{d}"
         );
         assert!(describe(&r, true).starts_with("Wiederholung"));

@@ -64,6 +64,37 @@ pub enum CaseCommand {
     /// Vorgang unter Spam-Verdacht bestätigen: zählt dann mit; die zurückgehaltene
     /// Eingangsbestätigung geht hinaus.
     Confirm(NumberArgs),
+    /// Klärungsarbeit: festhalten, dass die Ombudsstelle eine Stelle aus dem Katalog
+    /// (rules/stellen.toml) zu diesem Vorgang kontaktiert hat.
+    Contact(ContactArgs),
+    /// Klärungsarbeit: festhalten, ob die Ombudsstelle wesentlich zur Klärung beigetragen hat.
+    Contribution(ContributionArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ContactArgs {
+    pub number: String,
+    /// Name der Stelle aus rules/stellen.toml (Groß-/Kleinschreibung egal).
+    #[arg(long, value_name = "NAME")]
+    pub stelle: String,
+    /// Tag des Kontakts (JJJJ-MM-TT; Vorgabe: heute).
+    #[arg(long, value_parser = parse_date)]
+    pub on: Option<NaiveDate>,
+    /// Kurze Bemerkung (ohne personenbezogene Daten).
+    #[arg(long)]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ContributionArgs {
+    pub number: String,
+    /// yes (wesentlich zur Klärung beigetragen) oder no.
+    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no", action = clap::ArgAction::Set)]
+    pub contributed: bool,
+    #[command(flatten)]
+    pub by: ByArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -322,46 +353,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
     let result: Result<Applied, StaffError> = match cmd {
         CaseCommand::List(a) => return list(&pool, &cal, a, today).await,
         CaseCommand::Show(a) => return show(&pool, a, &cal, today).await,
-        CaseCommand::New(a) => {
-            let rules = match load_rules() {
-                Ok(r) => r,
-                Err(c) => return c,
-            };
-            let received_at = match staff::parse_received(&a.received) {
-                Ok(t) => t,
-                Err(e) => return staff_fail(e),
-            };
-            let m = ManualCase {
-                channel: a.channel,
-                received_at,
-                organisation: a.organisation.clone(),
-                category: a.category,
-                third_party: a.third_party,
-                kind: a.kind,
-                topics: a.topics.clone(),
-                ack_sent_on: a.ack_sent,
-            };
-            match staff::new_case(
-                &pool,
-                &cal,
-                settings.deadlines.policy,
-                &rules,
-                &m,
-                &actor(&a.by),
-                now,
-            )
-            .await
-            {
-                Ok(applied) => {
-                    outln!("Neuer Vorgang {} erfasst.", applied.number);
-                    for c in &applied.changes {
-                        outln!("{}: {c}", applied.number);
-                    }
-                    return ExitCode::SUCCESS;
-                }
-                Err(e) => return staff_fail(e),
-            }
-        }
+        CaseCommand::New(a) => return new_case(&pool, &settings, &cal, a, now).await,
         CaseCommand::Classify(a) => {
             let rules = match load_rules() {
                 Ok(r) => r,
@@ -404,15 +396,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
             })
             .await
         }
-        CaseCommand::Note(a) => {
-            return match staff::note(&pool, &a.number, &actor(&a.by), &a.text, None).await {
-                Ok(applied) => {
-                    outln!("{}: Bemerkung gespeichert", applied.number);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => staff_fail(e),
-            }
-        }
+        CaseCommand::Note(a) => return note(&pool, a).await,
         CaseCommand::Assign(a) => {
             let name = if a.none { None } else { a.name.as_deref() };
             staff::apply(&pool, &a.number, &actor(&a.by), "assign", |_, s, n| {
@@ -445,6 +429,10 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
             staff::merge_cases(&pool, &a.number, &a.into, &actor(&a.by), None).await
         }
         CaseCommand::Confirm(a) => return confirm(&pool, &settings, a).await,
+        CaseCommand::Contact(a) => return contact(&pool, &settings, a, today).await,
+        CaseCommand::Contribution(a) => {
+            staff::set_contribution(&pool, &a.number, &actor(&a.by), a.contributed).await
+        }
         CaseCommand::AckRecorded(a) => {
             staff::apply(
                 &pool,
@@ -462,6 +450,95 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
     match result {
         Ok(applied) => {
             print_applied(&applied);
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+async fn note(pool: &sqlx::PgPool, a: &NoteArgs) -> ExitCode {
+    match staff::note(pool, &a.number, &actor(&a.by), &a.text, None).await {
+        Ok(applied) => {
+            outln!("{}: Bemerkung gespeichert", applied.number);
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+/// `case new`: a reaction that did not come by mail.
+async fn new_case(
+    pool: &sqlx::PgPool,
+    settings: &crate::config::Settings,
+    cal: &calendar::Calendar,
+    a: &NewArgs,
+    now: chrono::DateTime<Utc>,
+) -> ExitCode {
+    let rules = match staff::topic_catalogue(&settings.rules_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            errln!("krm-intake: {e}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let received_at = match staff::parse_received(&a.received) {
+        Ok(t) => t,
+        Err(e) => return staff_fail(e),
+    };
+    let m = ManualCase {
+        channel: a.channel,
+        received_at,
+        organisation: a.organisation.clone(),
+        category: a.category,
+        third_party: a.third_party,
+        kind: a.kind,
+        topics: a.topics.clone(),
+        ack_sent_on: a.ack_sent,
+    };
+    let policy = settings.deadlines.policy;
+    match staff::new_case(pool, cal, policy, &rules, &m, &actor(&a.by), now).await {
+        Ok(applied) => {
+            outln!("Neuer Vorgang {} erfasst.", applied.number);
+            for c in &applied.changes {
+                outln!("{}: {c}", applied.number);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+/// `case contact`: an unknown body or a broken catalogue is bad input (exit 2).
+async fn contact(
+    pool: &sqlx::PgPool,
+    settings: &crate::config::Settings,
+    a: &ContactArgs,
+    today: NaiveDate,
+) -> ExitCode {
+    let stellen = match crate::rules::Stellen::load(&settings.rules_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            errln!("krm-intake: {e}");
+            return ExitCode::from(crate::cli::EXIT_CONFIG);
+        }
+    };
+    let stelle = match staff::check_stelle(&stellen, &a.stelle) {
+        Ok(s) => s,
+        Err(e) => {
+            errln!("krm-intake: {e}");
+            return ExitCode::from(crate::cli::EXIT_CONFIG);
+        }
+    };
+    let on = a.on.unwrap_or(today);
+    let note = a.note.as_deref();
+    match staff::record_contact(pool, &a.number, &actor(&a.by), stelle, on, note, today).await {
+        Ok(r) => {
+            outln!(
+                "{}: Kontakt mit {} am {} erfasst",
+                r.number,
+                r.stelle,
+                staff::ymd(r.on)
+            );
             ExitCode::SUCCESS
         }
         Err(e) => staff_fail(e),
@@ -683,6 +760,7 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
     for (k, v) in staff::case_facts(&d.case, cal, today) {
         out.push_str(&format!("  {:<24}{v}\n", format!("{k}:")));
     }
+    out.push_str(&contacts_text(d));
     let messages = d.message_views(body);
     out.push_str(&format!("\nMails ({})\n", messages.len()));
     for (i, m) in messages.iter().enumerate() {
@@ -728,6 +806,30 @@ pub fn show_text(d: &CaseDetail, body: bool, cal: &calendar::Calendar, today: Na
             e.action,
             if e.what.is_empty() { "" } else { ": " },
             e.what
+        ));
+    }
+    out
+}
+
+/// The contacts with outside bodies (clarification work), when there are any.
+fn contacts_text(d: &CaseDetail) -> String {
+    if d.contacts.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nKlärungsarbeit: Kontakte mit Stellen ({})\n",
+        d.contacts.len()
+    );
+    for c in &d.contacts {
+        out.push_str(&format!(
+            "  {}  {} ({}){}\n",
+            staff::ymd(c.on_date),
+            c.stelle,
+            c.source.label(),
+            c.note
+                .as_deref()
+                .map(|n| format!(": „{n}“"))
+                .unwrap_or_default()
         ));
     }
     out

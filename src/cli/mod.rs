@@ -13,6 +13,7 @@ pub mod case;
 pub mod digest;
 pub mod explain;
 pub mod logs;
+pub mod network;
 pub mod purge;
 pub mod quarantine;
 pub mod report;
@@ -53,6 +54,11 @@ pub enum Command {
     Case {
         #[command(subcommand)]
         command: case::CaseCommand,
+    },
+    /// Netzwerkarbeit: Termine mit Organisationen erfassen, auflisten, entfernen.
+    Network {
+        #[command(subcommand)]
+        command: network::NetworkCommand,
     },
     /// Bericht der Ombudsstelle: Reaktionen je Halbjahr und Jahr.
     Report(report::ReportArgs),
@@ -211,6 +217,7 @@ fn process_uid() -> u32 {
 async fn dispatch(cli: Cli) -> ExitCode {
     match &cli.command {
         Command::Case { command } => case::run(&cli, command).await,
+        Command::Network { command } => network::run(&cli, command).await,
         Command::Report(args) => report::run(&cli, args).await,
         Command::Digest(args) => digest::run(&cli, args).await,
         Command::Quarantine { command } => quarantine::run(&cli, command).await,
@@ -429,15 +436,24 @@ impl Review {
             ),
             Err(e) => self.push(Level::Fault, format!("Fehler: {}: {e}", dir.display())),
         }
-        if let Ok(s) = crate::rules::Stellen::load(dir) {
-            self.push(
+        let file = dir.join(crate::rules::stellen::STELLEN_FILE);
+        match crate::rules::Stellen::load(dir) {
+            Ok(_) if !file.exists() => self.push(
+                Level::Info,
+                format!(
+                    "{}: fehlt – der Katalog der Stellen ist leer",
+                    file.display()
+                ),
+            ),
+            Ok(s) => self.push(
                 Level::Info,
                 format!(
                     "{}: {} Stellen im Katalog",
-                    dir.join(crate::rules::stellen::STELLEN_FILE).display(),
+                    file.display(),
                     s.names().count()
                 ),
-            );
+            ),
+            Err(_) => {}
         }
     }
 }

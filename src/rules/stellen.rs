@@ -182,6 +182,7 @@ pub(crate) fn parse(file: &SourceFile) -> (Stellen, Vec<Problem>) {
         }
     }
     duplicates(&mut c, &out);
+    c.problems.sort_by_key(|p| p.line);
     if c.problems.is_empty() {
         let stellen = out.into_iter().map(|e| e.stelle).collect();
         (Stellen { stellen }, Vec::new())

@@ -5,6 +5,9 @@
 //!   German message staff read when it is refused; unit-tested without a database;
 //! - [`store`]: the commands against the database, one transaction each, writing one audit row
 //!   (`case_events`) per changed field; and the reads (`detail`, `list`); SQL lives in `store::staff`;
+//! - [`contacts`]: clarification work (contacts with outside bodies, `contributed`), checks and
+//!   commands in one file;
+//! - [`network`]: network work (appointments with organisations), not tied to a case;
 //! - [`views`]: the documented JSON of `case list --json`/`case show --json` and the formatting of
 //!   dates and values that the CLI prints and the desk renders.
 
@@ -13,10 +16,13 @@ use thiserror::Error;
 use crate::domain::{AckStatus, CaseStatus};
 use crate::store::StoreError;
 
+pub mod contacts;
+pub mod network;
 pub mod store;
 pub mod transitions;
 pub mod views;
 
+pub use contacts::*;
 pub use store::*;
 pub use transitions::*;
 pub use views::*;

@@ -25,13 +25,13 @@ pub struct Applied {
     pub changes: Vec<FieldChange>,
 }
 
-fn normalise_number(number: &str) -> Result<String> {
+pub(super) fn normalise_number(number: &str) -> Result<String> {
     CaseNumber::from_str(number)
         .map(|n| n.to_string())
         .map_err(StaffError::Refused)
 }
 
-async fn load_locked(conn: &mut sqlx::PgConnection, number: &str) -> Result<StaffCase> {
+pub(super) async fn load_locked(conn: &mut sqlx::PgConnection, number: &str) -> Result<StaffCase> {
     let id = q::id_of(conn, number)
         .await?
         .ok_or_else(|| StaffError::NotFound(number.to_string()))?;
@@ -401,6 +401,7 @@ pub async fn detail(pool: &PgPool, number: &str) -> Result<CaseDetail> {
         messages: q::messages(&mut conn, id).await?,
         attachments: q::attachments(&mut conn, id).await?,
         events: q::events(&mut conn, id).await?,
+        contacts: crate::store::contacts::of_case(&mut conn, id).await?,
         case,
     })
 }

@@ -23,6 +23,7 @@ pub enum Field {
     Kind,
     Topics,
     Justified,
+    Contributed,
     Organisation,
     Category,
     ThirdParty,
@@ -43,11 +44,12 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 21] = [
+    pub const ALL: [Field; 22] = [
         Field::Status,
         Field::Kind,
         Field::Topics,
         Field::Justified,
+        Field::Contributed,
         Field::Organisation,
         Field::Category,
         Field::ThirdParty,
@@ -73,6 +75,7 @@ impl Field {
             Field::Kind => "kind",
             Field::Topics => "topics",
             Field::Justified => "justified",
+            Field::Contributed => "contributed",
             Field::Organisation => "organisation",
             Field::Category => "category",
             Field::ThirdParty => "third_party",
@@ -99,6 +102,7 @@ impl Field {
             Field::Kind => "Art",
             Field::Topics => "Themen",
             Field::Justified => "begründet",
+            Field::Contributed => "wesentlich zur Klärung beigetragen",
             Field::Organisation => "Organisation",
             Field::Category => "Kategorie",
             Field::ThirdParty => "mit Unterstützung Dritter",
@@ -131,6 +135,7 @@ impl Field {
             Field::Kind => s.kind.clone(),
             Field::Topics => serde_json::to_string(&s.topics).ok(),
             Field::Justified => s.justified.map(|b| b.to_string()),
+            Field::Contributed => s.contributed.map(|b| b.to_string()),
             Field::Organisation => s.organisation.clone(),
             Field::Category => s.category.clone(),
             Field::ThirdParty => Some(s.third_party.to_string()),
@@ -164,11 +169,13 @@ impl Field {
                 Ok(t) => t.join(", "),
                 Err(_) => v.to_string(),
             },
-            Field::Justified | Field::ThirdParty | Field::ThirdPartyManual => match v {
-                "true" => "ja".to_string(),
-                "false" => "nein".to_string(),
-                o => o.to_string(),
-            },
+            Field::Justified | Field::Contributed | Field::ThirdParty | Field::ThirdPartyManual => {
+                match v {
+                    "true" => "ja".to_string(),
+                    "false" => "nein".to_string(),
+                    o => o.to_string(),
+                }
+            }
             Field::AckStatus => ack_status_label(v).to_string(),
             Field::AnsweredSource => answered_source_label(v).to_string(),
             Field::HoldSince | Field::AckSentAt | Field::ClosedAt => {
@@ -727,7 +734,7 @@ pub fn check_manual(m: &ManualCase, now: DateTime<Utc>) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::calendar::test_dates::{berlin_at as berlin, d};
     use crate::calendar::{ClosingDay, Land};
@@ -743,12 +750,14 @@ mod tests {
         )
     }
 
-    fn state() -> CaseState {
+    /// An open case due 16 March 2026 (also used by the other staff parts' tests).
+    pub(crate) fn state() -> CaseState {
         CaseState {
             status: CaseStatus::Open,
             kind: None,
             topics: vec![],
             justified: None,
+            contributed: None,
             organisation: None,
             category: None,
             third_party: false,

@@ -6,7 +6,10 @@ use chrono_tz::Europe::Berlin;
 use serde::Serialize;
 
 use crate::calendar::{self, Calendar};
-use crate::domain::{ymd, AckStatus, CaseStatus, Direction, MessageRole, ReviewReason};
+use crate::domain::{
+    ymd, AckStatus, CaseStatus, ContactSource, Direction, MessageRole, ReviewReason,
+};
+use crate::store::contacts::ContactRow;
 use crate::store::staff::{self as q, StaffCase};
 
 use super::*;
@@ -143,10 +146,23 @@ pub struct EventJson {
     pub detail: Option<String>,
 }
 
+/// A contact with an outside body (clarification work).
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactJson {
+    pub stelle: String,
+    /// `YYYY-MM-DD`.
+    pub on: String,
+    pub source: ContactSource,
+    pub note: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ShowJson {
     #[serde(flatten)]
     pub case: CaseJson,
+    /// Whether the Ombudsstelle contributed substantially to clarifying the matter.
+    pub contributed: Option<bool>,
+    pub contacts: Vec<ContactJson>,
     pub messages: Vec<MessageJson>,
     pub events: Vec<EventJson>,
 }
@@ -163,12 +179,24 @@ pub struct CaseDetail {
     pub messages: Vec<q::MessageRow>,
     pub attachments: Vec<q::AttachmentRow>,
     pub events: Vec<q::EventRow>,
+    pub contacts: Vec<ContactRow>,
 }
 
 impl CaseDetail {
     pub fn json(&self, with_body: bool) -> ShowJson {
         ShowJson {
             case: CaseJson::of(&self.case),
+            contributed: self.case.contributed,
+            contacts: self
+                .contacts
+                .iter()
+                .map(|c| ContactJson {
+                    stelle: c.stelle.clone(),
+                    on: ymd(c.on_date),
+                    source: c.source,
+                    note: c.note.clone(),
+                })
+                .collect(),
             messages: self
                 .messages
                 .iter()
@@ -265,6 +293,8 @@ pub fn action_label(action: &str) -> &str {
         "merge" => "zusammengeführt",
         "merged_from" => "Vorgang aufgenommen",
         "ack_recorded" => "Bestätigung von Hand erfasst",
+        "contact" => "Stelle kontaktiert",
+        "contribution" => "Klärung bewertet",
         "answer_captured" => "Antwort aus dem Postfach erfasst",
         "interim_reply_captured" => "Zwischennachricht aus dem Postfach erfasst",
         "contact_captured" => "Anfrage an eine Stelle aus dem Postfach erfasst",
@@ -309,6 +339,14 @@ pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'sta
             (_, Some(false)) => "nein".into(),
             (Some("beschwerde"), None) => "noch nicht bewertet".into(),
             _ => none(),
+        },
+    ));
+    o.push((
+        "Beitrag zur Klärung",
+        match c.contributed {
+            Some(true) => "ja".into(),
+            Some(false) => "nein".into(),
+            None => none(),
         },
     ));
     let mut org = r.organisation.clone().unwrap_or_else(none);

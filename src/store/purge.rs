@@ -130,6 +130,8 @@ pub struct Removal {
     /// still in the quarantine folder.
     pub server_copies: i64,
     pub rule_evidence: bool,
+    /// Contacts with outside bodies that carry a note (the note goes; body and date stay).
+    pub contact_notes: i64,
 }
 
 pub async fn removal(conn: &mut PgConnection, id: i64) -> Result<Removal> {
@@ -144,11 +146,13 @@ pub async fn removal(conn: &mut PgConnection, id: i64) -> Result<Removal> {
                 (SELECT message_id FROM messages WHERE case_id = $1 AND message_id IS NOT NULL))
               AS quarantine,
             (SELECT count(*) FROM messages WHERE case_id = $1 AND uid IS NOT NULL
-               AND raw IS NOT NULL)
+               AND raw IS NOT NULL AND direction = 'in')
             + (SELECT count(*) FROM quarantine q WHERE q.status = 'quarantined' AND q.message_id IN
                 (SELECT message_id FROM messages WHERE case_id = $1 AND message_id IS NOT NULL))
               AS server_copies,
-            (SELECT rule_evidence IS NOT NULL FROM cases WHERE id = $1) AS rule_evidence",
+            (SELECT rule_evidence IS NOT NULL FROM cases WHERE id = $1) AS rule_evidence,
+            (SELECT count(*) FROM case_contacts WHERE case_id = $1 AND note IS NOT NULL)
+              AS contact_notes",
     )
     .bind(id)
     .fetch_one(&mut *conn)
@@ -166,11 +170,13 @@ pub async fn purge_case(
     what: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    // Server copies first: the identifiers are read before the rows lose them.
+    // Server copies first: the identifiers are read before the rows lose them. Sent mail
+    // captured from the office's own folders is not ours to delete there.
     sqlx::query(
         "INSERT INTO purge_imap_pending (case_number, folder, message_id, content_hash, size)
          SELECT $2, 'processed', message_id, content_hash, size
-         FROM messages WHERE case_id = $1 AND uid IS NOT NULL AND raw IS NOT NULL",
+         FROM messages WHERE case_id = $1 AND uid IS NOT NULL AND raw IS NOT NULL
+           AND direction = 'in'",
     )
     .bind(id)
     .bind(number)
@@ -215,6 +221,10 @@ pub async fn purge_case(
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    sqlx::query("UPDATE case_contacts SET note = NULL WHERE case_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "UPDATE case_events SET old_value = NULL, new_value = NULL, detail = NULL, stated_by = NULL
          WHERE case_id = $1",
@@ -249,7 +259,7 @@ pub async fn requeue_server_copies(pool: &PgPool, id: i64, number: &str) -> Resu
     let r = sqlx::query(
         "INSERT INTO purge_imap_pending (case_number, folder, message_id, content_hash, size)
          SELECT $2, 'processed', message_id, content_hash, size
-         FROM messages WHERE case_id = $1 AND uid IS NOT NULL",
+         FROM messages WHERE case_id = $1 AND uid IS NOT NULL AND direction = 'in'",
     )
     .bind(id)
     .bind(number)

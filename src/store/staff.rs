@@ -22,6 +22,8 @@ pub struct CaseState {
     pub kind: Option<String>,
     pub topics: Vec<String>,
     pub justified: Option<bool>,
+    /// The Ombudsstelle contributed substantially to clarifying the matter (None: not said).
+    pub contributed: Option<bool>,
     pub organisation: Option<String>,
     pub category: Option<String>,
     pub third_party: bool,
@@ -50,6 +52,7 @@ impl CaseState {
             kind: r.kind.clone(),
             topics: r.topics.clone(),
             justified: r.justified,
+            contributed: c.contributed,
             organisation: r.organisation.clone(),
             category: r.category.clone(),
             third_party: r.third_party,
@@ -87,11 +90,13 @@ pub struct StaffCase {
     pub version: i64,
     /// Number of the case this one was merged into.
     pub merged_into_number: Option<String>,
+    pub contributed: Option<bool>,
 }
 
 /// Extra columns of [`StaffCase`] after [`CASE_COLUMNS`].
 const EXTRA_COLUMNS: &str = "c.third_party_manual, c.version, \
-    (SELECT t.number FROM cases t WHERE t.id = c.merged_into) AS merged_into_number";
+    (SELECT t.number FROM cases t WHERE t.id = c.merged_into) AS merged_into_number, \
+    c.contributed";
 
 pub async fn id_of(conn: &mut PgConnection, number: &str) -> Result<Option<i64>> {
     let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM cases WHERE number = $1")
@@ -117,7 +122,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
             category = $7, third_party = $8, third_party_manual = $9, assignee = $10,
             due_unshifted = $11, due = $12, hold_since = $13, held_days = $14, ack_status = $15,
             ack_sent_at = $16, ack_detail = $17, closed_at = $18, answered_on = $19,
-            discard_reason = $20, merged_into = $21, answered_source = $22
+            discard_reason = $20, merged_into = $21, answered_source = $22, contributed = $23
          WHERE id = $1",
     )
     .bind(id)
@@ -142,6 +147,7 @@ pub async fn update_state(conn: &mut PgConnection, id: i64, s: &CaseState) -> Re
     .bind(opt_text(s.discard_reason.as_deref()))
     .bind(s.merged_into.as_ref().map(|r| r.id))
     .bind(s.answered_source.as_deref())
+    .bind(s.contributed)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -74,6 +74,20 @@ pub const VERBS: &[Verb] = &[
         false,
     ),
     verb("note", "note", "Bemerkung schreiben", &["text"], false),
+    verb(
+        "contact",
+        "contact",
+        "Kontakt mit einer Stelle erfassen",
+        &["stelle", "on", "note"],
+        false,
+    ),
+    verb(
+        "contribution",
+        "contribution",
+        "Beitrag zur Klärung",
+        &["contributed"],
+        false,
+    ),
     verb("hold", "hold", "Ruhen lassen", &[], false),
     verb("resume", "resume", "Fortsetzen", &[], false),
     verb("close", "close", "Abschließen", &["answered_on"], false),
@@ -252,6 +266,27 @@ async fn run(
             let name = assignee(i)?;
             apply_checked(s, number, actor, v, version, |_, st, n| {
                 staff::assign(st, n, &s.settings.staff, name.as_deref())
+            })
+            .await
+        }
+        // A contact only adds a row (nothing to overwrite), so it needs no version check.
+        "contact" => {
+            let stellen = crate::rules::Stellen::load(&s.settings.rules_dir)
+                .map_err(|e| StaffError::Refused(e.to_string()))?;
+            let stelle =
+                staff::check_stelle(&stellen, i.first("stelle")).map_err(StaffError::Refused)?;
+            let on = i.opt("on", staff::parse_date)?.unwrap_or(today);
+            let note = Some(i.first("note")).filter(|n| !n.is_empty());
+            staff::record_contact(&s.pool, number, actor, stelle, on, note, today)
+                .await
+                .map(|_| ())
+        }
+        "contribution" => {
+            let contributed = i
+                .opt("contributed", staff::parse_yes_no)?
+                .ok_or_else(|| refused("Bitte wählen: ja oder nein"))?;
+            apply_checked(s, number, actor, v, version, |_, st, n| {
+                staff::contribution(st, n, contributed)
             })
             .await
         }

@@ -162,7 +162,8 @@ pub async fn render_case(
         .into_iter()
         .map(|(k, v)| json!({ "label": k, "value": v }))
         .collect();
-    let forms = form_values(s, &who.account, &d, &feedback, today);
+    let mut forms = form_values(s, &who.account, &d, &feedback, today);
+    clarification_values(s, &d, &feedback, today, &mut forms);
     let (error_verb, error_msg) = match &feedback.error {
         Some((verb, msg, _)) => (Some(*verb), Some(msg.as_str())),
         None => (None, None),
@@ -179,6 +180,12 @@ pub async fn render_case(
             "facts": facts,
             "messages": messages,
             "events": d.event_views(),
+            "contacts": d.contacts.iter().map(|c| json!({
+                "on": staff::ymd(c.on_date),
+                "stelle": c.stelle,
+                "source": c.source.label(),
+                "note": c.note,
+            })).collect::<Vec<_>>(),
             "verbs": actions::verbs_for(who.account.role),
             "f": forms,
             "notice": feedback.notice,
@@ -306,7 +313,7 @@ fn form_values(
             "no_topics": ci.flag("no_topics"),
         },
         "assess": { "justified": kept("assess", "justified", yes_no(r.justified).into()) },
-        "close": { "answered_on": kept("close", "answered_on", staff::ymd(today)) },
+        "close": { "answered_on": kept("close", "answered_on", staff::ymd(r.answered_on.unwrap_or(today))) },
         "note": { "text": kept("note", "text", String::new()) },
         "assign": {
             "name": kept("assign", "name", default_assignee),
@@ -322,6 +329,47 @@ fn form_values(
         "merge": { "into": kept("merge", "into", String::new()) },
         "ack_recorded": { "on": kept("ack-recorded", "on", staff::ymd(today)) },
     })
+}
+
+/// The values of the clarification forms (`contact`, `contribution`): the submitted input of a
+/// refused form, else today and the case's current answer; the catalogue of bodies to choose from.
+fn clarification_values(
+    s: &WebState,
+    d: &CaseDetail,
+    fb: &Feedback,
+    today: NaiveDate,
+    forms: &mut Value,
+) {
+    let input = |verb: &str| match &fb.error {
+        Some((v, _, input)) if *v == verb => Some(input),
+        _ => None,
+    };
+    let stellen: Vec<String> = match crate::rules::Stellen::load(&s.settings.rules_dir) {
+        Ok(c) => c.names().map(str::to_string).collect(),
+        Err(e) => {
+            tracing::warn!("web: catalogue of bodies not readable: {e}");
+            Vec::new()
+        }
+    };
+    let contact = input("contact");
+    let field = |i: Option<&Input>, name: &str, default: String| match i {
+        Some(i) => i.first(name).to_string(),
+        None => default,
+    };
+    forms["stellen"] = json!(stellen);
+    forms["contact"] = json!({
+        "stelle": field(contact, "stelle", String::new()),
+        "on": field(contact, "on", staff::ymd(today)),
+        "note": field(contact, "note", String::new()),
+    });
+    let current = match d.case.contributed {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "",
+    };
+    forms["contribution"] = json!({
+        "contributed": field(input("contribution"), "contributed", current.to_string()),
+    });
 }
 
 /// Ammonia with every URL removed: no remote image, stylesheet or link target survives, and

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod answers;
 mod answers_capture;
 mod digest;
 mod errors;

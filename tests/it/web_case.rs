@@ -640,3 +640,70 @@ fn version_or_one(r: &Reply) -> String {
         "1".to_string()
     }
 }
+
+#[tokio::test]
+async fn clarification_work_is_recorded_from_the_case_page() {
+    let d = Desk::with_env("wcclar", &[STAFF, STAFF2]).await;
+    d.add_user("bernd", Role::Leitung, Some("Frau Beispiel"))
+        .await;
+    let s = d.login("bernd").await;
+    let n = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
+    let today = krm_intake::staff::ymd(krm_intake::calendar::berlin_date(chrono::Utc::now()));
+
+    // The catalogue's bodies are offered; an unknown one is refused beside its form.
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    assert!(
+        page.body.contains("<option value=\"Familienkasse\">"),
+        "{}",
+        page.body
+    );
+    let r = act(&d, &s, &n, "contact", &[("stelle", "Gibt es nicht")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Unbekannte Stelle"), "{}", r.body);
+    let r = act(&d, &s, &n, "contribution", &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(show_json(&d.w, &n)["contacts"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    act_ok(
+        &d,
+        &s,
+        &n,
+        "contact",
+        &[
+            ("stelle", "familienkasse"),
+            ("on", &today),
+            ("note", "<b>Rückfrage Kindergeld</b>"),
+        ],
+    )
+    .await;
+    act_ok(&d, &s, &n, "contribution", &[("contributed", "yes")]).await;
+
+    let v = show_json(&d.w, &n);
+    assert_eq!(v["contributed"], true);
+    let contacts = v["contacts"].as_array().unwrap();
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0]["stelle"], "Familienkasse");
+    assert_eq!(contacts[0]["on"], today.as_str());
+    let web: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "web:bernd")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(web, ["contact", "contribution"]);
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    assert!(page.body.contains("Klärungsarbeit"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("&lt;b&gt;Rückfrage Kindergeld&lt;&#x2f;b&gt;")
+            || page
+                .body
+                .contains("&lt;b&gt;Rückfrage Kindergeld&lt;/b&gt;"),
+        "{}",
+        page.body
+    );
+}
