@@ -499,6 +499,8 @@ pub struct SessionPolicy {
 pub struct NewSession {
     pub token: String,
     pub csrf: String,
+    /// The account's role: where the desk starts when no page was asked for.
+    pub role: Option<Role>,
 }
 
 /// A signed-in account, as a request sees it.
@@ -584,6 +586,7 @@ pub async fn login(
     let s = NewSession {
         token: random_token(),
         csrf: random_token(),
+        role: Role::parse(&a.role),
     };
     q::insert_session(pool, &token_hash(&s.token), a.id, &s.csrf, now + policy.max).await?;
     q::log_security(pool, "login", Some(&a.name), &actor, None).await?;

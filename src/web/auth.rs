@@ -258,7 +258,12 @@ pub async fn login(
                     tracing::warn!("web: ending the previous session failed: {e}");
                 }
             }
-            let mut res = see_other(safe_next(&f.next).unwrap_or("/vorgaenge"));
+            // Without a page asked for: the work list, or the access log for a role that reads no cases.
+            let start = match session.role {
+                Some(r) if !r.reads_cases() => "/zugriffe",
+                _ => "/vorgaenge",
+            };
+            let mut res = see_other(safe_next(&f.next).unwrap_or(start));
             set_cookie(
                 &mut res,
                 format!(
