@@ -200,6 +200,8 @@ pub struct AccountView {
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub password_changed_at: DateTime<Utc>,
+    /// A one-time password is set; the user must change it at the next login.
+    pub must_change_password: bool,
 }
 
 impl AccountView {
@@ -214,7 +216,29 @@ impl AccountView {
             locked_until: r.locked_until,
             created_at: r.created_at,
             password_changed_at: r.password_changed_at,
+            must_change_password: r.must_change_password,
         })
+    }
+}
+
+impl AccountView {
+    /// What is unusual about the account at `now`, in German (disabled, locked after failed
+    /// logins, one-time password unchanged); empty for an ordinary active account.
+    pub fn state(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut state = Vec::new();
+        if self.disabled {
+            state.push("gesperrt".to_string());
+        }
+        if let Some(t) = self.locked_until.filter(|t| *t > now) {
+            state.push(format!(
+                "nach Fehlversuchen gesperrt bis {}",
+                crate::staff::berlin_minute(t)
+            ));
+        }
+        if self.must_change_password {
+            state.push("Einmalpasswort noch nicht geändert".to_string());
+        }
+        state
     }
 }
 
@@ -235,6 +259,35 @@ pub async fn add(
     known_staff: &BTreeMap<String, String>,
     password: &str,
     actor: &str,
+) -> Result<()> {
+    add_account(pool, name, role, staff, known_staff, password, actor, false).await
+}
+
+/// Adds an account with a one-time password (the desk's form): returns the password, shown
+/// once; the user must change it at the first login.
+pub async fn add_with_one_time_password(
+    pool: &PgPool,
+    name: &str,
+    role: Role,
+    staff: Option<&str>,
+    known_staff: &BTreeMap<String, String>,
+    actor: &str,
+) -> Result<String> {
+    let password = one_time_password();
+    add_account(pool, name, role, staff, known_staff, &password, actor, true).await?;
+    Ok(password)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn add_account(
+    pool: &PgPool,
+    name: &str,
+    role: Role,
+    staff: Option<&str>,
+    known_staff: &BTreeMap<String, String>,
+    password: &str,
+    actor: &str,
+    one_time: bool,
 ) -> Result<()> {
     check_name(name)?;
     check_password(name, password)?;
@@ -259,6 +312,9 @@ pub async fn add(
     {
         return Err(refused(format!("Das Konto „{name}“ gibt es schon.")));
     }
+    if one_time {
+        q::set_must_change(&mut tx, name, true).await?;
+    }
     let detail = format!(
         "Rolle {}{}",
         role.as_str(),
@@ -276,7 +332,39 @@ fn no_such(name: &str) -> AccountError {
 }
 
 pub async fn set_role(pool: &PgPool, name: &str, role: Role, actor: &str) -> Result<()> {
+    change_role(pool, name, role, actor, false).await
+}
+
+/// The desk's role change: refused when it would leave no enabled admin.
+pub async fn set_role_keeping_an_admin(
+    pool: &PgPool,
+    name: &str,
+    role: Role,
+    actor: &str,
+) -> Result<()> {
+    change_role(pool, name, role, actor, true).await
+}
+
+/// The message when a change would leave no enabled admin.
+pub const LAST_ADMIN: &str = "Das ist das letzte aktive Administrationskonto. Legen Sie zuerst \
+    ein weiteres Administrationskonto an; sonst kann niemand mehr Konten verwalten.";
+
+/// Refuses when `name` is an enabled admin and no other enabled admin exists.
+async fn keep_an_admin(conn: &mut sqlx::PgConnection, name: &str) -> Result<()> {
+    let is_active_admin = q::by_name_in(conn, name)
+        .await?
+        .is_some_and(|a| a.role == Role::Admin.as_str() && !a.disabled);
+    if is_active_admin && q::other_active_admins(conn, name).await? == 0 {
+        return Err(refused(LAST_ADMIN));
+    }
+    Ok(())
+}
+
+async fn change_role(pool: &PgPool, name: &str, role: Role, actor: &str, keep: bool) -> Result<()> {
     let mut tx = pool.begin().await?;
+    if keep && role != Role::Admin {
+        keep_an_admin(&mut tx, name).await?;
+    }
     if !q::set_role(&mut tx, name, role.as_str()).await? {
         return Err(no_such(name));
     }
@@ -294,7 +382,19 @@ pub async fn set_role(pool: &PgPool, name: &str, role: Role, actor: &str) -> Res
 
 /// Disables an account and ends its sessions.
 pub async fn disable(pool: &PgPool, name: &str, actor: &str) -> Result<()> {
+    disable_account(pool, name, actor, false).await
+}
+
+/// The desk's disable: refused when it would leave no enabled admin.
+pub async fn disable_keeping_an_admin(pool: &PgPool, name: &str, actor: &str) -> Result<()> {
+    disable_account(pool, name, actor, true).await
+}
+
+async fn disable_account(pool: &PgPool, name: &str, actor: &str, keep: bool) -> Result<()> {
     let mut tx = pool.begin().await?;
+    if keep {
+        keep_an_admin(&mut tx, name).await?;
+    }
     if !q::disable(&mut tx, name).await? {
         return Err(no_such(name));
     }
@@ -319,6 +419,69 @@ pub async fn set_password(pool: &PgPool, name: &str, password: &str, actor: &str
     Ok(())
 }
 
+/// A one-time password: 16 characters without look-alikes (no 0/O, 1/l/I), about 90 bits.
+pub fn one_time_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b.iter()
+        .map(|x| ALPHABET[usize::from(*x) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// The desk's password reset: a one-time password (returned, shown once) the user must change
+/// at the next login; lifts a lockout and ends the account's sessions.
+pub async fn reset_password(pool: &PgPool, name: &str, actor: &str) -> Result<String> {
+    let password = one_time_password();
+    let hash = hash_blocking(password.clone()).await?;
+    let mut tx = pool.begin().await?;
+    if !q::set_password(&mut tx, name, &hash).await? {
+        return Err(no_such(name));
+    }
+    q::set_must_change(&mut tx, name, true).await?;
+    q::log_security(&mut *tx, "password_reset", Some(name), actor, None).await?;
+    tx.commit().await?;
+    Ok(password)
+}
+
+/// A user changes their own password (`/passwort`): the current one must match, the new one
+/// follow the rules and differ. Clears "must change"; other sessions of the account end.
+pub async fn change_own_password(
+    pool: &PgPool,
+    name: &str,
+    session_token: &str,
+    current: &str,
+    new: &str,
+) -> Result<()> {
+    let Some(a) = q::by_name(pool, name).await? else {
+        return Err(no_such(name));
+    };
+    if !verify_blocking(current.to_string(), a.password_hash.clone()).await {
+        return Err(refused("Das bisherige Passwort stimmt nicht."));
+    }
+    check_password(name, new)?;
+    if current == new {
+        return Err(refused(
+            "Das neue Passwort muss sich vom bisherigen unterscheiden.",
+        ));
+    }
+    let hash = hash_blocking(new.to_string()).await?;
+    let mut tx = pool.begin().await?;
+    q::set_own_password(&mut tx, name, &hash).await?;
+    q::end_other_sessions(&mut tx, name, &token_hash(session_token)).await?;
+    let actor = format!("web:{name}");
+    q::log_security(
+        &mut *tx,
+        "password_changed_by_user",
+        Some(name),
+        &actor,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Login and sessions
 // ---------------------------------------------------------------------------------------------
@@ -336,6 +499,8 @@ pub struct SessionPolicy {
 pub struct NewSession {
     pub token: String,
     pub csrf: String,
+    /// The account's role: where the desk starts when no page was asked for.
+    pub role: Option<Role>,
 }
 
 /// A signed-in account, as a request sees it.
@@ -346,6 +511,8 @@ pub struct SessionAccount {
     /// The `[staff]` name this account works as.
     pub staff: Option<String>,
     pub csrf: String,
+    /// Only `/passwort` opens until a one-time password is changed.
+    pub must_change_password: bool,
 }
 
 /// The one answer to every failed login: it does not tell an unknown account, a wrong password,
@@ -419,6 +586,7 @@ pub async fn login(
     let s = NewSession {
         token: random_token(),
         csrf: random_token(),
+        role: Role::parse(&a.role),
     };
     q::insert_session(pool, &token_hash(&s.token), a.id, &s.csrf, now + policy.max).await?;
     q::log_security(pool, "login", Some(&a.name), &actor, None).await?;
@@ -440,6 +608,7 @@ pub async fn session(
             name: r.account,
             staff: r.staff_name,
             csrf: r.csrf,
+            must_change_password: r.must_change_password,
         })
     }))
 }
@@ -507,6 +676,42 @@ mod tests {
         assert_eq!(Role::parse("root"), None);
         assert!(!Role::Datenschutz.reads_cases());
         assert!(Role::Sachbearbeitung.reads_cases());
+    }
+
+    #[test]
+    fn one_time_passwords_are_long_distinct_and_unambiguous() {
+        let a = one_time_password();
+        assert_eq!(a.chars().count(), 16);
+        assert!(check_password("carla", &a).is_ok());
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() && !"0O1lI".contains(c)),
+            "{a}"
+        );
+        assert_ne!(a, one_time_password());
+    }
+
+    #[test]
+    fn account_state_names_what_is_unusual() {
+        let now = Utc::now();
+        let mut v = AccountView {
+            name: "carla".into(),
+            role: Role::Sachbearbeitung,
+            role_label: Role::Sachbearbeitung.label(),
+            staff: None,
+            disabled: false,
+            locked_until: Some(now - Duration::minutes(1)),
+            created_at: now,
+            password_changed_at: now,
+            must_change_password: false,
+        };
+        assert!(v.state(now).is_empty(), "an expired lockout is no state");
+        v.disabled = true;
+        v.must_change_password = true;
+        assert_eq!(
+            v.state(now),
+            vec!["gesperrt", "Einmalpasswort noch nicht geändert"]
+        );
     }
 
     #[test]

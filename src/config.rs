@@ -213,6 +213,8 @@ pub struct RetentionSettings {
     pub closed_older_than: Option<chrono::Duration>,
     /// Seconds from the daemon's start to its first retention run (then every 24 h).
     pub first_run_after_secs: u64,
+    /// Days the access log keeps who read which case's mail content (default 365).
+    pub access_log_days: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -326,6 +328,7 @@ const KEYS: &[(&str, &str, Ty)] = &[
     ("answers", "close_on_answer", Ty::Bool),
     ("retention", "closed_older_than", Ty::Str),
     ("retention", "first_run_after_secs", Ty::Int),
+    ("retention", "access_log_days", Ty::Int),
 ];
 
 /// Environment variables with the prefix that are not configuration keys.
@@ -941,7 +944,11 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             }
         },
         first_run_after_secs: v.int_or("retention", "first_run_after_secs", 60u64)?,
+        access_log_days: v.int_or("retention", "access_log_days", 365u32)?,
     };
+    if retention.access_log_days == 0 {
+        return Err(v.err("retention", "access_log_days", "must be at least 1"));
+    }
 
     Ok(Settings {
         file: None,

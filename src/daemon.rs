@@ -37,6 +37,7 @@ pub async fn run_once(app: &App, no_send: bool) -> anyhow::Result<OnceReport> {
     }
     let mut mb = Mailbox::connect(&s.imap).await?;
     let uidvalidity = scan::prepare(&mut mb, &app.pool, &s.imap).await?;
+    crate::quarantine::carry_out_queued(&mut mb, &app.pool, &s.imap).await?;
     let (_tx, rx) = watch::channel(false);
     let stats = scan::scan(&mut mb, &app.pool, &app.ctx, uidvalidity, &rx).await?;
     capture_answers(app, &mut mb, uidvalidity).await?;
@@ -167,6 +168,13 @@ pub async fn intake_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                     app.health.set_imap(false);
                     mailbox.logout().await;
                     continue 'lock;
+                }
+                // Retries queued in the desk; a failure reconnects (the inbox may not be selected).
+                if let Err(e) =
+                    crate::quarantine::carry_out_queued(&mut mailbox, &app.pool, &s.imap).await
+                {
+                    tracing::warn!(error = %e, "intake: queued quarantine retries failed; reconnecting");
+                    break;
                 }
                 match scan::scan(&mut mailbox, &app.pool, &app.ctx, uidvalidity, &stop).await {
                     Ok(stats) => {

@@ -366,18 +366,35 @@ fn is_the_mail(row: &Pending, raw: &[u8]) -> bool {
 /// First run this long after start (a crash loop does not purge in a loop), then daily.
 const EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The daemon's daily retention run, when `[retention] closed_older_than` is set. Every
-/// instance runs it; the advisory lock lets one at a time through.
-pub async fn daily(app: Arc<App>, mut stop: watch::Receiver<bool>) {
-    if app.settings.retention.closed_older_than.is_none() {
-        return;
+/// Removes access-log rows older than `[retention] access_log_days` (logged as a count).
+pub async fn access_log_pass(pool: &PgPool, days: u32, now: DateTime<Utc>) {
+    match crate::logs::purge_access(pool, days, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            removed = n,
+            days,
+            "retention: old access-log entries removed"
+        ),
+        Err(e) => tracing::error!(error = %e, "retention: removing old access-log entries failed"),
     }
+}
+
+/// The daemon's daily retention run: the access log always, cases when `[retention]
+/// closed_older_than` is set. Every instance runs it; the advisory lock lets one case purge
+/// at a time through.
+pub async fn daily(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let mut wait = Duration::from_secs(app.settings.retention.first_run_after_secs);
     loop {
         if sleep_or_stop(wait, &mut stop).await {
             return;
         }
         wait = EVERY;
+        access_log_pass(
+            &app.pool,
+            app.settings.retention.access_log_days,
+            Utc::now(),
+        )
+        .await;
         match retention_pass(&app, Utc::now(), Some(&stop)).await {
             Ok(Some(r)) => {
                 let s = r.server.unwrap_or_default();
@@ -388,7 +405,7 @@ pub async fn daily(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                     "retention run finished"
                 );
             }
-            Ok(None) => return,
+            Ok(None) => {}
             Err(PurgeError::Busy) => {
                 tracing::info!("retention: another instance is purging; skipped");
             }

@@ -129,6 +129,9 @@ pub struct ListArgs {
     /// Status (mehrfach möglich).
     #[arg(long, value_enum)]
     pub status: Vec<CaseStatus>,
+    /// Absenderadresse oder -name (Teil davon, Groß-/Kleinschreibung egal) einer Mail des Vorgangs.
+    #[arg(long, value_name = "TEXT")]
+    pub sender: Option<String>,
     /// Ein JSON-Array aller passenden Vorgänge (docs/staff-cli.md).
     #[arg(long)]
     pub json: bool,
@@ -599,6 +602,7 @@ async fn list(
         to: a.to,
         overdue: a.overdue,
         due_within: a.due_within,
+        sender: a.sender.clone(),
     };
     let cases = match staff::list(pool, cal, &f, today).await {
         Ok(c) => c,

@@ -12,6 +12,7 @@ use crate::config::Settings;
 pub mod case;
 pub mod digest;
 pub mod explain;
+pub mod logs;
 pub mod network;
 pub mod purge;
 pub mod quarantine;
@@ -77,6 +78,10 @@ pub enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
+    /// Zugriffsprotokoll: wer wann die Mailinhalte welches Vorgangs gelesen hat.
+    AccessLog(logs::LogArgs),
+    /// Sicherheitsprotokoll: Anmeldungen und Änderungen an Konten.
+    SecurityLog(logs::LogArgs),
     /// Den Schreibtisch im Browser bereitstellen, bis SIGTERM/SIGINT (braucht nur die Datenbank).
     Web,
     /// Absenderregeln: ein Regelverzeichnis prüfen.
@@ -220,6 +225,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
         Command::Explain(args) => explain::run(&cli, args).await,
         Command::User { command } => user::run(&cli, command).await,
         Command::Web => web::run(&cli).await,
+        Command::AccessLog(args) => logs::access(&cli, args).await,
+        Command::SecurityLog(args) => logs::security(&cli, args).await,
         Command::Rules {
             command: RulesCommand::Check { dir },
         } => {

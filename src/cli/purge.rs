@@ -51,6 +51,9 @@ pub async fn run(cli: &super::Cli, args: &PurgeArgs) -> ExitCode {
     };
     let imap = settings.require_imap().ok().map(|_| &settings.imap);
     let actor = super::os_user();
+    if !args.dry_run {
+        purge::access_log_pass(&pool, settings.retention.access_log_days, now).await;
+    }
     match purge::run(&pool, imap, &selection, args.dry_run, &actor, now, None).await {
         Ok(r) => {
             print_report(&r, &selection, imap.is_some());

@@ -113,41 +113,15 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
             };
             let mut failed = 0;
             for r in rows {
-                let Some(mid) = r.message_id.as_deref() else {
-                    outln!(
-                        "{}: ohne Message-ID nicht eindeutig auffindbar; bitte im Ordner {} von Hand in {} verschieben.",
-                        r.id, settings.imap.quarantine_folder, settings.imap.mailbox
-                    );
-                    failed += 1;
-                    continue;
-                };
-                let uids = match mb
-                    .find_by_message_id(&settings.imap.quarantine_folder, mid)
-                    .await
-                {
-                    Ok(u) => u,
+                match crate::quarantine::retry_one(&mut mb, &pool, &settings.imap, &r).await {
+                    Ok(outcome) => {
+                        if !outcome.done() {
+                            failed += 1;
+                        }
+                        outln!("{}: {}", r.id, outcome.text(&settings.imap));
+                    }
                     Err(e) => return super::fail(e.into()),
-                };
-                if uids.is_empty() {
-                    outln!(
-                        "{}: im Ordner {} nicht gefunden.",
-                        r.id,
-                        settings.imap.quarantine_folder
-                    );
-                    failed += 1;
-                    continue;
                 }
-                if let Err(e) = mb.move_uids(&uids, &settings.imap.mailbox).await {
-                    return super::fail(e.into());
-                }
-                if let Err(e) = quarantine::mark_retried(&pool, r.id).await {
-                    return super::fail(e.into());
-                }
-                outln!(
-                    "{}: zurück in {} verschoben; der Dienst versucht es erneut.",
-                    r.id,
-                    settings.imap.mailbox
-                );
             }
             mb.logout().await;
             if failed > 0 {

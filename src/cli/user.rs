@@ -122,16 +122,7 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
             Ok(list) => {
                 let now = chrono::Utc::now();
                 for a in &list {
-                    let mut state = Vec::new();
-                    if a.disabled {
-                        state.push("gesperrt".to_string());
-                    }
-                    if let Some(t) = a.locked_until.filter(|t| *t > now) {
-                        state.push(format!(
-                            "nach Fehlversuchen gesperrt bis {}",
-                            crate::staff::berlin_minute(t)
-                        ));
-                    }
+                    let state = a.state(now);
                     outln!(
                         "{}  {}{}{}",
                         a.name,

@@ -425,6 +425,8 @@ pub struct ListFilter {
     pub overdue: bool,
     /// Open cases due within this many working days (today included, not yet overdue).
     pub due_within: Option<u32>,
+    /// Part of a sender's address or display name (any mail of the case, case-insensitive).
+    pub sender: Option<String>,
 }
 
 /// Cases matching `f`, by receipt time. `today` is the Berlin date the deadline filters use.
@@ -453,6 +455,7 @@ pub async fn list(
         unassigned: f.unassigned,
         from: f.from.and_then(start),
         until: f.to.and_then(|d| d.succ_opt()).and_then(start),
+        sender: f.sender.clone(),
     };
     let mut conn = pool.acquire().await?;
     let rows = q::list(&mut conn, &sf).await?;

@@ -20,16 +20,26 @@ pub struct AccountRow {
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub password_changed_at: DateTime<Utc>,
+    pub must_change_password: bool,
 }
 
 const ACCOUNT_COLUMNS: &str = "id, name, role, staff_name, password_hash, disabled, \
-    failed_logins, locked_until, created_at, password_changed_at";
+    failed_logins, locked_until, created_at, password_changed_at, must_change_password";
 
 pub async fn by_name(pool: &PgPool, name: &str) -> Result<Option<AccountRow>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1");
     Ok(sqlx::query_as::<_, AccountRow>(sqlx::AssertSqlSafe(sql))
         .bind(name)
         .fetch_optional(pool)
+        .await?)
+}
+
+/// [`by_name`] inside a transaction, locking the row.
+pub async fn by_name_in(conn: &mut PgConnection, name: &str) -> Result<Option<AccountRow>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1 FOR UPDATE");
+    Ok(sqlx::query_as::<_, AccountRow>(sqlx::AssertSqlSafe(sql))
+        .bind(name)
+        .fetch_optional(&mut *conn)
         .await?)
 }
 
@@ -149,6 +159,7 @@ pub struct SessionRow {
     pub role: String,
     pub staff_name: Option<String>,
     pub csrf: String,
+    pub must_change_password: bool,
 }
 
 pub async fn insert_session(
@@ -184,7 +195,8 @@ pub async fn touch_session(
          FROM accounts a
          WHERE s.token_hash = $1 AND a.id = s.account_id AND NOT a.disabled
            AND s.last_seen_at > $2 AND s.expires_at > now()
-         RETURNING s.account_id, a.name AS account, a.role, a.staff_name, s.csrf",
+         RETURNING s.account_id, a.name AS account, a.role, a.staff_name, s.csrf,
+                   a.must_change_password",
     )
     .bind(token_hash)
     .bind(idle_since)
@@ -252,4 +264,53 @@ pub async fn security_log(pool: &PgPool, limit: i64) -> Result<Vec<SecurityEntry
     .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+/// Sets or clears "must change the password at the next login".
+pub async fn set_must_change(conn: &mut PgConnection, name: &str, must: bool) -> Result<()> {
+    sqlx::query("UPDATE accounts SET must_change_password = $2 WHERE name = $1")
+        .bind(name)
+        .bind(must)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Enabled admins other than `name`, locked against a concurrent change until the transaction
+/// ends (two admins demoting each other at once cannot leave none).
+pub async fn other_active_admins(conn: &mut PgConnection, name: &str) -> Result<usize> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM accounts WHERE role = 'admin' AND NOT disabled AND name <> $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.len())
+}
+
+/// Ends every session of `name` except the one whose token hash is `keep`.
+pub async fn end_other_sessions(conn: &mut PgConnection, name: &str, keep: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM web_sessions
+         WHERE account_id = (SELECT id FROM accounts WHERE name = $1) AND token_hash <> $2",
+    )
+    .bind(name)
+    .bind(keep)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets a password hash chosen by the user: clears "must change", keeps the sessions.
+pub async fn set_own_password(conn: &mut PgConnection, name: &str, hash: &str) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE accounts SET password_hash = $2, password_changed_at = now(),
+            must_change_password = false
+         WHERE name = $1",
+    )
+    .bind(name)
+    .bind(hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }

@@ -87,3 +87,88 @@ pub async fn mark_retried(pool: &PgPool, id: i64) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Why a retry cannot be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueRefusal {
+    Unknown,
+    AlreadyRetried,
+    AlreadyQueued,
+}
+
+/// Queues a retry of quarantine entry `id` for the daemon; the new retry's id.
+pub async fn queue_retry(
+    pool: &PgPool,
+    id: i64,
+    requested_by: &str,
+) -> Result<std::result::Result<i64, QueueRefusal>> {
+    let mut tx = pool.begin().await?;
+    let status: Option<(String,)> =
+        sqlx::query_as("SELECT status FROM quarantine WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match status {
+        None => return Ok(Err(QueueRefusal::Unknown)),
+        Some((s,)) if s != "quarantined" => return Ok(Err(QueueRefusal::AlreadyRetried)),
+        Some(_) => {}
+    }
+    let row: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO quarantine_retries (quarantine_id, requested_by) VALUES ($1, $2)
+         ON CONFLICT (quarantine_id) WHERE state = 'queued' DO NOTHING
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(text(requested_by))
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row.map(|r| r.0).ok_or(QueueRefusal::AlreadyQueued))
+}
+
+/// A queued or finished retry with its quarantine entry's id.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct RetryRow {
+    pub id: i64,
+    pub quarantine_id: i64,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub state: String,
+    pub done_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+/// Retries still queued, oldest first.
+pub async fn queued_retries(pool: &PgPool) -> Result<Vec<RetryRow>> {
+    Ok(sqlx::query_as::<_, RetryRow>(
+        "SELECT id, quarantine_id, requested_by, requested_at, state, done_at, reason
+         FROM quarantine_retries WHERE state = 'queued' ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The newest `limit` retries, newest first (the desk's page).
+pub async fn recent_retries(pool: &PgPool, limit: i64) -> Result<Vec<RetryRow>> {
+    Ok(sqlx::query_as::<_, RetryRow>(
+        "SELECT id, quarantine_id, requested_by, requested_at, state, done_at, reason
+         FROM quarantine_retries ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Records a queued retry's outcome (`done` or `failed`) with its German reason.
+pub async fn finish_retry(pool: &PgPool, id: i64, done: bool, reason: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE quarantine_retries SET state = $2, done_at = now(), reason = $3
+         WHERE id = $1 AND state = 'queued'",
+    )
+    .bind(id)
+    .bind(if done { "done" } else { "failed" })
+    .bind(text(reason))
+    .execute(pool)
+    .await?;
+    Ok(())
+}

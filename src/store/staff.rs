@@ -167,6 +167,8 @@ pub struct ListQuery {
     pub from: Option<DateTime<Utc>>,
     /// Received before.
     pub until: Option<DateTime<Utc>>,
+    /// Part of a sender's address or display name, case-insensitive.
+    pub sender: Option<String>,
 }
 
 /// `%text%` for ILIKE with the pattern characters of `text` escaped.
@@ -193,6 +195,9 @@ pub async fn list(conn: &mut PgConnection, f: &ListQuery) -> Result<Vec<StaffCas
            AND (NOT $6 OR c.assignee IS NULL)
            AND ($7::timestamptz IS NULL OR c.received_at >= $7)
            AND ($8::timestamptz IS NULL OR c.received_at < $8)
+           AND ($9::text IS NULL OR EXISTS (
+                SELECT 1 FROM messages m
+                WHERE m.case_id = c.id AND (m.from_addr ILIKE $9 OR m.from_name ILIKE $9)))
          ORDER BY c.received_at, c.number"
     );
     let rows = sqlx::query_as::<_, StaffCase>(sqlx::AssertSqlSafe(sql))
@@ -204,6 +209,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListQuery) -> Result<Vec<StaffCas
         .bind(f.unassigned)
         .bind(f.from)
         .bind(f.until)
+        .bind(f.sender.as_deref().map(contains_pattern))
         .fetch_all(&mut *conn)
         .await?;
     Ok(rows)

@@ -86,10 +86,16 @@ impl FromRequestParts<WebState> for Signed {
         if let Some(token) = token.as_deref() {
             match accounts::session(&s.pool, token, s.policy, chrono::Utc::now()).await {
                 Ok(Some(account)) => {
+                    // A one-time password opens nothing but its change (and logout).
+                    if account.must_change_password
+                        && !matches!(parts.uri.path(), "/passwort" | "/logout")
+                    {
+                        return Err(see_other("/passwort"));
+                    }
                     return Ok(Signed {
                         account,
                         token: token.to_string(),
-                    })
+                    });
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -252,7 +258,12 @@ pub async fn login(
                     tracing::warn!("web: ending the previous session failed: {e}");
                 }
             }
-            let mut res = see_other(safe_next(&f.next).unwrap_or("/vorgaenge"));
+            // Without a page asked for: the work list, or the access log for a role that reads no cases.
+            let start = match session.role {
+                Some(r) if !r.reads_cases() => "/zugriffe",
+                _ => "/vorgaenge",
+            };
+            let mut res = see_other(safe_next(&f.next).unwrap_or(start));
             set_cookie(
                 &mut res,
                 format!(

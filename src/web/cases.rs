@@ -30,6 +30,9 @@ pub struct FilterInput {
     pub received_from: String,
     pub received_to: String,
     pub page: usize,
+    /// Sender address or name: only ever from the POST form, never in a URL.
+    #[serde(default)]
+    pub sender: String,
 }
 
 impl FilterInput {
@@ -104,6 +107,15 @@ impl FilterInput {
         }
         if !self.organisation.is_empty() {
             f.organisation = Some(self.organisation.clone());
+        }
+        let sender = self.sender.trim();
+        if sender.chars().count() > 200 {
+            errors.push((
+                "sender",
+                "Der Suchtext ist zu lang (höchstens 200 Zeichen).".into(),
+            ));
+        } else if !sender.is_empty() {
+            f.sender = Some(sender.to_string());
         }
         match self.kind.to_lowercase().as_str() {
             "" | "alle" => {}
@@ -237,8 +249,41 @@ fn line(cal: &Calendar, c: &StaffCase, today: NaiveDate) -> Line {
     }
 }
 
+/// The form of the sender search on the work list (`POST /vorgaenge`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SenderForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    sender: String,
+}
+
+/// `POST /vorgaenge`: fields `sender`, `csrf`. Searches all cases by a sender's address or
+/// display name; a POST so that no personal data lands in a URL (or a log of URLs).
+pub async fn sender_search(
+    who: Signed,
+    State(s): State<WebState>,
+    axum::Form(f): axum::Form<SenderForm>,
+) -> Response {
+    if let Err(r) = auth::check_csrf(&s, &who.account, &f.csrf) {
+        return r;
+    }
+    let input = FilterInput {
+        status: vec!["alle".to_string()],
+        page: 1,
+        sender: f.sender,
+        ..FilterInput::default()
+    };
+    show_list(who, s, input).await
+}
+
 /// `GET /vorgaenge`
 pub async fn work_list(who: Signed, State(s): State<WebState>, RawQuery(q): RawQuery) -> Response {
+    let input = FilterInput::parse(q.as_deref().unwrap_or(""));
+    show_list(who, s, input).await
+}
+
+async fn show_list(who: Signed, s: WebState, input: FilterInput) -> Response {
     if !who.account.role.reads_cases() {
         return super::render::message(
             &s.templates,
@@ -248,7 +293,6 @@ pub async fn work_list(who: Signed, State(s): State<WebState>, RawQuery(q): RawQ
             Some(&who.account),
         );
     }
-    let input = FilterInput::parse(q.as_deref().unwrap_or(""));
     let today = calendar::berlin_date(chrono::Utc::now());
     let (status, errors, cases) = match input.to_filter(who.account.staff.as_deref()) {
         Err(errors) => (StatusCode::BAD_REQUEST, errors, Vec::new()),
@@ -309,8 +353,9 @@ pub async fn work_list(who: Signed, State(s): State<WebState>, RawQuery(q): RawQ
             "total": total,
             "page": page,
             "pages": pages,
-            "prev": (page > 1).then(|| link(page - 1)),
-            "next": (page < pages).then(|| link(page + 1)),
+            // A sender search's pages are not links: the search text stays out of URLs.
+            "prev": (page > 1 && input.sender.is_empty()).then(|| link(page - 1)),
+            "next": (page < pages && input.sender.is_empty()).then(|| link(page + 1)),
         }),
     )
 }

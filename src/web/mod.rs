@@ -8,6 +8,7 @@
 //! `assets` the static files, `tls` the optional built-in TLS listener.
 
 pub mod actions;
+pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod case;
@@ -39,7 +40,8 @@ pub struct WebState {
     pub policy: SessionPolicy,
     /// The browser reaches us over https: `Secure` cookies and HSTS.
     pub https: bool,
-    /// Staff names, rules and templates directories, deadline policy (the case actions).
+    /// Staff names, rules and templates directories, deadline policy (the case actions), the
+    /// intake's size limit (the admin pages' rule test).
     pub settings: Arc<Settings>,
     /// The report page's template and topic catalogue.
     pub report: Arc<report::ReportSetup>,
@@ -69,7 +71,10 @@ pub fn router(state: WebState) -> Router {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/healthz", get(healthz))
-        .route("/vorgaenge", get(cases::work_list))
+        .route(
+            "/vorgaenge",
+            get(cases::work_list).post(cases::sender_search),
+        )
         // The case page, its mail content and its actions (web::case, web::actions).
         .route(
             "/vorgaenge/neu",
@@ -82,6 +87,8 @@ pub fn router(state: WebState) -> Router {
         // The report (web/report.rs): leitung and admin.
         .route("/bericht", get(report::report_page))
         .route("/static/{file}", get(assets::serve))
+        // Admin and data protection pages (web/admin, issue 16).
+        .merge(admin::routes(&state))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -90,9 +97,14 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-/// `GET /`: the work list (a session is needed like everywhere else).
-async fn start(_who: auth::Signed) -> Response {
-    auth::see_other("/vorgaenge")
+/// `GET /`: the work list, for the data protection officer the access log (a session is
+/// needed like everywhere else).
+async fn start(who: auth::Signed) -> Response {
+    if who.account.role.reads_cases() {
+        auth::see_other("/vorgaenge")
+    } else {
+        auth::see_other("/zugriffe")
+    }
 }
 
 /// Unknown paths: a signed-in user sees 404, anyone else the login redirect (nothing shown).

@@ -19,6 +19,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("neu.html", include_str!("templates/neu.html")),
     ("vorgang.html", include_str!("templates/vorgang.html")),
     ("vorgaenge.html", include_str!("templates/vorgaenge.html")),
+    // Admin and data protection pages (web/admin).
+    ("zugriffe.html", include_str!("templates/zugriffe.html")),
+    ("benutzer.html", include_str!("templates/benutzer.html")),
+    ("passwort.html", include_str!("templates/passwort.html")),
+    (
+        "quarantaene.html",
+        include_str!("templates/quarantaene.html"),
+    ),
+    ("regeln.html", include_str!("templates/regeln.html")),
 ];
 
 pub struct Templates {
@@ -30,6 +39,8 @@ pub struct Templates {
 pub struct Who<'a> {
     pub name: &'a str,
     pub role: &'static str,
+    /// The role's database spelling (which navigation entries to show).
+    pub role_key: &'static str,
     pub csrf: &'a str,
     /// The role changes cases (the navigation offers "Neue Reaktion").
     pub works_cases: bool,
@@ -42,6 +53,7 @@ impl<'a> Who<'a> {
         Who {
             name: &a.name,
             role: a.role.label(),
+            role_key: a.role.as_str(),
             csrf: &a.csrf,
             works_cases: a.role.works_cases(),
             reads_report: super::report::may_read(a.role),

@@ -21,5 +21,6 @@ mod report;
 mod rules_cli;
 mod staff;
 mod web;
+mod web_admin;
 mod web_case;
 mod web_report;

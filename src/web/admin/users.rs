@@ -1,0 +1,250 @@
+//! `GET /benutzer` (admin): the accounts as `user list` shows them, with forms to add an
+//! account (a one-time password, shown once, that the user must change at the first login),
+//! set a role, disable an account and reset a password. The last enabled admin can be neither
+//! disabled nor demoted. Every change goes to the security log (by `crate::accounts`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Form;
+use serde::Deserialize;
+
+use super::{errors_json, require, unavailable};
+use crate::accounts::{self, AccountError, Role};
+use crate::web::auth::{self, check_csrf, Signed};
+use crate::web::WebState;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    staff: String,
+}
+
+/// What the page shows beside the list after a POST.
+#[derive(Default)]
+struct Outcome {
+    status: Option<StatusCode>,
+    /// (form, message): an error next to the form it came from.
+    error: Option<(&'static str, String)>,
+    notice: Option<String>,
+    /// (account, one-time password), shown once.
+    one_time: Option<(String, String)>,
+    /// The add form's input, kept after an error.
+    kept: Option<AccountForm>,
+}
+
+async fn render(s: &WebState, who: &Signed, o: Outcome) -> Response {
+    let list = match accounts::list(&s.pool).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("web: listing accounts failed: {e}");
+            return unavailable(s, who, "Die Konten lassen sich nicht lesen.");
+        }
+    };
+    let now = chrono::Utc::now();
+    let rows: Vec<serde_json::Value> = list
+        .iter()
+        .map(|a| {
+            let state = a.state(now);
+            serde_json::json!({
+                "name": a.name,
+                "role": a.role.as_str(),
+                "role_label": a.role_label,
+                "staff": a.staff.clone().unwrap_or_default(),
+                "state": if state.is_empty() { "aktiv".to_string() } else { state.join(", ") },
+                "disabled": a.disabled,
+            })
+        })
+        .collect();
+    let roles: Vec<(&str, &str)> = Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect();
+    let staff: Vec<&String> = s.settings.staff.keys().collect();
+    let kept = o.kept.unwrap_or_default();
+    let errors = o.error.map(|(f, m)| vec![(f, m)]).unwrap_or_default();
+    s.templates.page(
+        o.status.unwrap_or(StatusCode::OK),
+        "benutzer.html",
+        serde_json::json!({
+            "title": "Konten",
+            "who": auth::who(who),
+            "nav": "benutzer",
+            "accounts": rows,
+            "roles": roles,
+            "staff": staff,
+            "errors": errors_json(&errors),
+            "notice": o.notice,
+            "one_time": o.one_time.map(|(n, p)| serde_json::json!({ "name": n, "password": p })),
+            "kept": { "name": kept.name, "role": kept.role, "staff": kept.staff },
+        }),
+    )
+}
+
+/// `GET /benutzer`
+pub async fn page(who: Signed, State(s): State<WebState>) -> Response {
+    if let Err(r) = require(&s, &who, &[Role::Admin]) {
+        return r;
+    }
+    render(&s, &who, Outcome::default()).await
+}
+
+/// Admin role plus a valid CSRF token, else the refusal.
+fn guard(s: &WebState, who: &Signed, csrf: &str) -> Result<String, Response> {
+    require(s, who, &[Role::Admin])?;
+    check_csrf(s, &who.account, csrf)?;
+    Ok(format!("web:{}", who.account.name))
+}
+
+/// A refused change beside its form (400), a database fault as 503.
+async fn refused(
+    s: &WebState,
+    who: &Signed,
+    form: &'static str,
+    e: AccountError,
+    kept: Option<AccountForm>,
+) -> Response {
+    match e {
+        AccountError::Refused(m) => {
+            render(
+                s,
+                who,
+                Outcome {
+                    status: Some(StatusCode::BAD_REQUEST),
+                    error: Some((form, m)),
+                    kept,
+                    ..Outcome::default()
+                },
+            )
+            .await
+        }
+        e => {
+            tracing::error!("web: account change failed: {e}");
+            unavailable(s, who, "Die Änderung ist gerade nicht möglich.")
+        }
+    }
+}
+
+fn role_of(v: &str) -> Result<Role, AccountError> {
+    Role::parse(v).ok_or_else(|| AccountError::Refused("Bitte eine Rolle wählen.".to_string()))
+}
+
+/// `POST /benutzer/neu`: fields `name`, `role`, `staff` (optional), `csrf`.
+pub async fn add(who: Signed, State(s): State<WebState>, Form(f): Form<AccountForm>) -> Response {
+    let actor = match guard(&s, &who, &f.csrf) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let name = f.name.trim().to_string();
+    let staff = Some(f.staff.trim()).filter(|x| !x.is_empty());
+    let result = match role_of(&f.role) {
+        Ok(role) => {
+            accounts::add_with_one_time_password(
+                &s.pool,
+                &name,
+                role,
+                staff,
+                &s.settings.staff,
+                &actor,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(password) => {
+            let o = Outcome {
+                notice: Some(format!(
+                    "Konto „{name}“ angelegt. Geben Sie das Einmalpasswort auf sicherem Weg \
+                     weiter; es wird nur jetzt angezeigt und muss bei der ersten Anmeldung \
+                     geändert werden."
+                )),
+                one_time: Some((name, password)),
+                ..Outcome::default()
+            };
+            render(&s, &who, o).await
+        }
+        Err(e) => refused(&s, &who, "neu", e, Some(f)).await,
+    }
+}
+
+/// `POST /benutzer/rolle`: fields `name`, `role`, `csrf`.
+pub async fn set_role(
+    who: Signed,
+    State(s): State<WebState>,
+    Form(f): Form<AccountForm>,
+) -> Response {
+    let actor = match guard(&s, &who, &f.csrf) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let result = match role_of(&f.role) {
+        Ok(role) => accounts::set_role_keeping_an_admin(&s.pool, &f.name, role, &actor)
+            .await
+            .map(|()| role),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(role) => {
+            let notice = format!("Konto „{}“: Rolle {}.", f.name, role.label());
+            let o = Outcome {
+                notice: Some(notice),
+                ..Outcome::default()
+            };
+            render(&s, &who, o).await
+        }
+        Err(e) => refused(&s, &who, "rolle", e, None).await,
+    }
+}
+
+/// `POST /benutzer/sperren`: fields `name`, `csrf`.
+pub async fn disable(
+    who: Signed,
+    State(s): State<WebState>,
+    Form(f): Form<AccountForm>,
+) -> Response {
+    let actor = match guard(&s, &who, &f.csrf) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match accounts::disable_keeping_an_admin(&s.pool, &f.name, &actor).await {
+        Ok(()) => {
+            let o = Outcome {
+                notice: Some(format!("Konto „{}“ gesperrt.", f.name)),
+                ..Outcome::default()
+            };
+            render(&s, &who, o).await
+        }
+        Err(e) => refused(&s, &who, "sperren", e, None).await,
+    }
+}
+
+/// `POST /benutzer/passwort`: fields `name`, `csrf`. A new one-time password, shown once.
+pub async fn reset_password(
+    who: Signed,
+    State(s): State<WebState>,
+    Form(f): Form<AccountForm>,
+) -> Response {
+    let actor = match guard(&s, &who, &f.csrf) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match accounts::reset_password(&s.pool, &f.name, &actor).await {
+        Ok(password) => {
+            let o = Outcome {
+                notice: Some(format!(
+                    "Konto „{}“: neues Einmalpasswort gesetzt, die Sitzungen des Kontos sind \
+                     beendet. Es wird nur jetzt angezeigt.",
+                    f.name
+                )),
+                one_time: Some((f.name.clone(), password)),
+                ..Outcome::default()
+            };
+            render(&s, &who, o).await
+        }
+        Err(e) => refused(&s, &who, "passwort", e, None).await,
+    }
+}

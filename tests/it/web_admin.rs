@@ -1,0 +1,1041 @@
+//! The desk's pages for the administration and the data protection officer (issue 16) at HTTP
+//! level — the real router, a real database — plus the access-log CLI and a queued quarantine
+//! retry carried out by a real `run --once` against Dovecot.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use krm_intake::accounts::Role;
+use tower::ServiceExt;
+
+use crate::helpers::*;
+
+const PASSWORD: &str = "sehr-geheim-123";
+
+struct Desk {
+    w: World,
+    router: Router,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(|v| v.split(';').next().unwrap_or("").to_string())
+    }
+
+    fn csrf_field(&self) -> String {
+        let i = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("csrf field")
+            + 19;
+        self.body[i..i + 64].to_string()
+    }
+
+    /// The text of the element with id `id` (up to the next `<`).
+    fn text_of(&self, id: &str) -> String {
+        let start = self.body.find(&format!("id=\"{id}\">")).expect(id) + id.len() + 6;
+        self.body[start..]
+            .split('<')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+impl Desk {
+    async fn new(test: &str, env: &[(&str, &str)]) -> Desk {
+        let w = World::with_env(test, env).await;
+        let state = krm_intake::web::WebState::new(&w.settings(), w.pool.clone()).expect("state");
+        Desk {
+            router: krm_intake::web::router(state),
+            w,
+        }
+    }
+
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.router.clone().oneshot(req).await.expect("response");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 10 << 20)
+            .await
+            .expect("body");
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut r = Request::get(path);
+        if let Some(c) = cookie {
+            r = r.header(header::COOKIE, c);
+        }
+        self.send(r.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Reply {
+        let mut r =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            r = r.header(header::COOKIE, c);
+        }
+        let body = serde_urlencoded::to_string(form).unwrap();
+        self.send(r.body(Body::from(body)).unwrap()).await
+    }
+
+    /// A multipart upload to `/regeln/pruefen`: `csrf` first, then the file `mail`.
+    async fn upload(&self, cookie: &str, csrf: Option<&str>, mail: &[u8]) -> Reply {
+        let b = "----krmgrenze";
+        let mut body = Vec::new();
+        if let Some(c) = csrf {
+            body.extend_from_slice(
+                format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{c}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"mail\"; filename=\"a.eml\"\r\n\
+                 Content-Type: message/rfc822\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(mail);
+        body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        let r = Request::post("/regeln/pruefen")
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={b}"),
+            )
+            .header(header::COOKIE, cookie);
+        self.send(r.body(Body::from(body)).unwrap()).await
+    }
+
+    async fn add_user(&self, name: &str, role: Role) {
+        krm_intake::accounts::add(
+            &self.w.pool,
+            name,
+            role,
+            None,
+            &self.w.settings().staff,
+            PASSWORD,
+            "test",
+        )
+        .await
+        .expect("add account");
+    }
+
+    async fn try_login(&self, user: &str, password: &str) -> Reply {
+        let form = self.get("/login", None).await;
+        let csrf_cookie = form.cookie("krm_login_csrf").expect("login csrf cookie");
+        let csrf = form.csrf_field();
+        self.post(
+            "/login",
+            Some(&csrf_cookie),
+            &[("username", user), ("password", password), ("csrf", &csrf)],
+        )
+        .await
+    }
+
+    /// Logs in; the session cookie and its CSRF token.
+    async fn login_as(&self, user: &str, password: &str) -> (String, String) {
+        let r = self.try_login(user, password).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let cookie = r.cookie("krm_session").expect("session cookie");
+        let csrf = self.get("/passwort", Some(&cookie)).await.csrf_field();
+        (cookie, csrf)
+    }
+
+    async fn login(&self, user: &str) -> (String, String) {
+        self.login_as(user, PASSWORD).await
+    }
+
+    async fn events(&self) -> Vec<(String, Option<String>, String)> {
+        sqlx::query_as("SELECT event, account, actor FROM security_log ORDER BY id")
+            .fetch_all(&self.w.pool)
+            .await
+            .expect("security log")
+    }
+}
+
+const GET_ROUTES: [&str; 5] = [
+    "/zugriffe",
+    "/benutzer",
+    "/quarantaene",
+    "/regeln",
+    "/passwort",
+];
+
+const POST_ROUTES: [&str; 7] = [
+    "/benutzer/neu",
+    "/benutzer/rolle",
+    "/benutzer/sperren",
+    "/benutzer/passwort",
+    "/passwort",
+    "/quarantaene/1/retry",
+    "/regeln/pruefen",
+];
+
+#[tokio::test]
+async fn admin_pages_need_a_session_the_right_role_and_the_csrf_token() {
+    let d = Desk::new("webadmroles", &[]).await;
+    for path in GET_ROUTES {
+        let r = d.get(path, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(r.header("location").starts_with("/login"), "{path}");
+        assert!(r.body.is_empty(), "{path}: {}", r.body);
+    }
+    for path in POST_ROUTES {
+        let r = d.post(path, None, &[("csrf", "x")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "POST {path}");
+        assert_eq!(r.header("location"), "/login", "POST {path}");
+    }
+    for (name, role) in [
+        ("sb", Role::Sachbearbeitung),
+        ("lead", Role::Leitung),
+        ("dsb", Role::Datenschutz),
+        ("admin", Role::Admin),
+    ] {
+        d.add_user(name, role).await;
+    }
+    // Which role may open which page (everyone may change their own password).
+    let allowed = |role: &str, path: &str| match path {
+        "/zugriffe" => matches!(role, "admin" | "dsb"),
+        "/passwort" => true,
+        _ => role == "admin",
+    };
+    for user in ["sb", "lead", "dsb", "admin"] {
+        let (cookie, csrf) = d.login(user).await;
+        for path in GET_ROUTES {
+            let r = d.get(path, Some(&cookie)).await;
+            let want = if allowed(user, path) {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(r.status, want, "{user} GET {path}");
+            assert_eq!(r.header("cache-control"), "no-store", "{path}");
+            assert!(r
+                .header("content-security-policy")
+                .contains("frame-ancestors 'none'"));
+        }
+        // Navigation entries only for pages the role may open.
+        let page = d.get("/passwort", Some(&cookie)).await.body;
+        assert_eq!(
+            page.contains("href=\"/benutzer\""),
+            user == "admin",
+            "{user}"
+        );
+        assert_eq!(
+            page.contains("href=\"/zugriffe\""),
+            matches!(user, "admin" | "dsb"),
+            "{user}"
+        );
+        assert_eq!(
+            page.contains("href=\"/vorgaenge\""),
+            user != "dsb",
+            "{user}"
+        );
+        if user != "admin" {
+            for path in POST_ROUTES.iter().filter(|p| **p != "/passwort") {
+                let r = if *path == "/regeln/pruefen" {
+                    d.upload(&cookie, Some(&csrf), b"From: a@b.test\r\n\r\nx")
+                        .await
+                } else {
+                    d.post(
+                        path,
+                        Some(&cookie),
+                        &[("csrf", &csrf), ("name", "admin"), ("role", "leitung")],
+                    )
+                    .await
+                };
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{user} POST {path}");
+            }
+        }
+    }
+    // The data protection officer's start page is the log, not the case list.
+    let (cookie, _) = d.login("dsb").await;
+    assert_eq!(
+        d.get("/", Some(&cookie)).await.header("location"),
+        "/zugriffe"
+    );
+
+    // An admin without the right token changes nothing.
+    let (cookie, csrf) = d.login("admin").await;
+    for bad in ["", "falsch"] {
+        for (path, form) in [
+            ("/benutzer/neu", vec![("name", "neu"), ("role", "admin")]),
+            ("/benutzer/rolle", vec![("name", "sb"), ("role", "admin")]),
+            ("/benutzer/sperren", vec![("name", "sb")]),
+            ("/benutzer/passwort", vec![("name", "sb")]),
+            ("/quarantaene/1/retry", vec![]),
+        ] {
+            let mut form = form.clone();
+            form.push(("csrf", bad));
+            let r = d.post(path, Some(&cookie), &form).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} csrf {bad:?}");
+            assert!(r.body.contains("Formular abgelaufen"), "{path}");
+        }
+        let r = d
+            .upload(
+                &cookie,
+                Some(bad).filter(|b| !b.is_empty()),
+                b"From: a@b.test\r\n\r\nx",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "upload csrf {bad:?}");
+    }
+    assert_eq!(d.w.scalar("SELECT count(*) FROM accounts").await, 4);
+    assert_eq!(
+        d.w.scalar("SELECT count(*) FROM accounts WHERE role = 'admin' OR disabled")
+            .await,
+        1
+    );
+    assert_eq!(
+        d.w.scalar("SELECT count(*) FROM quarantine_retries").await,
+        0
+    );
+    let _ = csrf;
+}
+
+#[tokio::test]
+async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
+    let d = Desk::new("webadmusers", &[]).await;
+    d.add_user("chefin", Role::Admin).await;
+    let (admin, csrf) = d.login("chefin").await;
+
+    // Add: the one-time password is shown once.
+    let r = d
+        .post(
+            "/benutzer/neu",
+            Some(&admin),
+            &[
+                ("csrf", &csrf),
+                ("name", "carla"),
+                ("role", "sachbearbeitung"),
+                ("staff", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let one_time = r.text_of("einmalpasswort");
+    assert_eq!(one_time.len(), 16, "{one_time}");
+    assert!(r.body.contains("Einmalpasswort noch nicht geändert"));
+    let again = d.get("/benutzer", Some(&admin)).await;
+    assert!(!again.body.contains(&one_time), "shown once only");
+    // A bad name is refused beside the form, with the input kept, and nothing is added.
+    let r = d
+        .post(
+            "/benutzer/neu",
+            Some(&admin),
+            &[("csrf", &csrf), ("name", "<b>x</b>"), ("role", "leitung")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Ungültiger Kontoname"), "{}", r.body);
+    assert!(
+        r.body.contains("value=\"&lt;b&gt;x&lt;&#x2f;b&gt;\""),
+        "{}",
+        r.body
+    );
+    assert_eq!(d.w.scalar("SELECT count(*) FROM accounts").await, 2);
+
+    // Carla must change the one-time password before anything else opens.
+    let (carla, carla_csrf) = d.login_as("carla", &one_time).await;
+    for path in ["/vorgaenge", "/", "/zugriffe"] {
+        let r = d.get(path, Some(&carla)).await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (StatusCode::SEE_OTHER, "/passwort"),
+            "{path}"
+        );
+    }
+    let page = d.get("/passwort", Some(&carla)).await;
+    assert!(page.body.contains("Einmalpasswort erhalten"));
+    let r = d
+        .post(
+            "/passwort",
+            Some(&carla),
+            &[
+                ("csrf", &carla_csrf),
+                ("current", &one_time),
+                ("new", "kurz"),
+                ("repeat", "kurz"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("zu kurz"), "{}", r.body);
+    let r = d
+        .post(
+            "/passwort",
+            Some(&carla),
+            &[
+                ("csrf", &carla_csrf),
+                ("current", "falsch-falsch"),
+                ("new", "carlas-eigenes-pw"),
+                ("repeat", "carlas-eigenes-pw"),
+            ],
+        )
+        .await;
+    assert!(
+        r.body.contains("bisherige Passwort stimmt nicht"),
+        "{}",
+        r.body
+    );
+    let r = d
+        .post(
+            "/passwort",
+            Some(&carla),
+            &[
+                ("csrf", &carla_csrf),
+                ("current", &one_time),
+                ("new", "carlas-eigenes-pw"),
+                ("repeat", "carlas-eigenes-pw"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (StatusCode::SEE_OTHER, "/")
+    );
+    assert_eq!(
+        d.get("/vorgaenge", Some(&carla)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        d.try_login("carla", &one_time).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Reset: a new one-time password, Carla's session ends, the change is required again.
+    let r = d
+        .post(
+            "/benutzer/passwort",
+            Some(&admin),
+            &[("csrf", &csrf), ("name", "carla")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let second = r.text_of("einmalpasswort");
+    assert_ne!(second, one_time);
+    assert_eq!(
+        d.get("/vorgaenge", Some(&carla)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let (carla, _) = d.login_as("carla", &second).await;
+    assert_eq!(
+        d.get("/vorgaenge", Some(&carla)).await.header("location"),
+        "/passwort"
+    );
+
+    // The last active admin can be neither disabled nor demoted.
+    for (path, form) in [
+        ("/benutzer/sperren", vec![("name", "chefin")]),
+        (
+            "/benutzer/rolle",
+            vec![("name", "chefin"), ("role", "leitung")],
+        ),
+    ] {
+        let mut form = form.clone();
+        form.push(("csrf", &csrf));
+        let r = d.post(path, Some(&admin), &form).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            r.body.contains("letzte aktive Administrationskonto"),
+            "{path}: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        d.w.scalar("SELECT count(*) FROM accounts WHERE name = 'chefin' AND role = 'admin' AND NOT disabled").await,
+        1
+    );
+    // With a second admin, the first may step down; Carla is promoted, then disabled.
+    let r = d
+        .post(
+            "/benutzer/rolle",
+            Some(&admin),
+            &[("csrf", &csrf), ("name", "carla"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = d
+        .post(
+            "/benutzer/sperren",
+            Some(&admin),
+            &[("csrf", &csrf), ("name", "carla")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Konto „carla“ gesperrt"));
+    assert_eq!(
+        d.w.scalar("SELECT count(*) FROM accounts WHERE disabled")
+            .await,
+        1
+    );
+
+    let events: Vec<(String, Option<String>, String)> = d
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.2 == "web:chefin" || e.0.starts_with("password"))
+        .filter(|e| e.0 != "login")
+        .collect();
+    let want: Vec<(String, Option<String>, String)> = [
+        ("account_added", "carla", "web:chefin"),
+        ("password_changed_by_user", "carla", "web:carla"),
+        ("password_reset", "carla", "web:chefin"),
+        ("role_changed", "carla", "web:chefin"),
+        ("account_disabled", "carla", "web:chefin"),
+    ]
+    .iter()
+    .map(|(e, a, w)| (e.to_string(), Some(a.to_string()), w.to_string()))
+    .collect();
+    assert_eq!(events, want);
+}
+
+#[tokio::test]
+async fn the_rules_page_checks_the_rules_and_explains_an_upload_without_storing_it() {
+    let d = Desk::new("webadmrules", &[("KRM_IMAP_MAX_MESSAGE_SIZE", "4000")]).await;
+    d.add_user("admin", Role::Admin).await;
+    let (cookie, csrf) = d.login("admin").await;
+    let r = d.get("/regeln", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Regeln in Ordnung (Version"), "{}", r.body);
+    assert!(r.body.contains("<li>organisationen.toml</li>") || r.body.contains(".toml</li>"));
+
+    let mail = "From: Erika Beispiel <erika@mail.test>\r\nTo: ombudsstelle@jobcenter.test\r\n\
+        Subject: <script>window.__pwned=1</script>\r\nMessage-ID: <up1@mail.test>\r\n\
+        Date: Mon, 7 Dec 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/alternative; boundary=\"g\"\r\n\r\n--g\r\n\
+        Content-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag, <img src=x onerror=alert(1)>\r\n\
+        --g\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hallo<script>alert(2)</script></p>\r\n--g--\r\n";
+    let before = d.w.scalar("SELECT count(*) FROM messages").await
+        + d.w.scalar("SELECT count(*) FROM outbox").await;
+    let r = d.upload(&cookie, Some(&csrf), mail.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Was der Dienst mit dieser Mail täte"));
+    assert!(
+        r.body
+            .contains("&lt;script&gt;window.__pwned=1&lt;&#x2f;script&gt;"),
+        "{}",
+        r.body
+    );
+    assert!(
+        !r.body.contains("<script>"),
+        "nothing from the mail unescaped"
+    );
+    assert!(!r.body.contains("<img"), "nothing from the mail unescaped");
+    let after = d.w.scalar("SELECT count(*) FROM messages").await
+        + d.w.scalar("SELECT count(*) FROM outbox").await;
+    assert_eq!((before, after), (0, 0), "nothing stored, nothing sent");
+
+    // Bad uploads: a German message, 4xx.
+    let r = d
+        .upload(&cookie, Some(&csrf), &[0xffu8, 0x00, 0x12, 0x80, b'x'])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body.contains("keine Mail") || r.body.contains("keine lesbare Mail"),
+        "{}",
+        r.body
+    );
+    let big = format!(
+        "From: a@mail.test\r\nSubject: gross\r\n\r\n{}",
+        "x".repeat(5000)
+    );
+    let r = d.upload(&cookie, Some(&csrf), big.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert!(
+        r.body.contains("größer als die Grenze der Annahme"),
+        "{}",
+        r.body
+    );
+    let huge = "x".repeat(200_000);
+    let r = d.upload(&cookie, Some(&csrf), huge.as_bytes()).await;
+    assert_eq!(
+        r.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "beyond the body limit"
+    );
+    let r = d
+        .post("/regeln/pruefen", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("multipart/form-data"), "{}", r.body);
+    let r = d.upload(&cookie, Some(&csrf), b"").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Bitte eine Mail-Datei"), "{}", r.body);
+}
+
+/// Inserts an access-log row at `at` (RFC 3339).
+async fn access(w: &World, at: &str, actor: &str, case: &str) {
+    sqlx::query(
+        "INSERT INTO access_log (at, actor, case_number, what) VALUES ($1::timestamptz, $2, $3, 'mail_text')",
+    )
+    .bind(at)
+    .bind(actor)
+    .bind(case)
+    .execute(&w.pool)
+    .await
+    .expect("access row");
+}
+
+#[tokio::test]
+async fn the_access_log_on_the_command_line_and_in_the_desk() {
+    let d = Desk::new("webadmlogs", &[]).await;
+    let w = &d.w;
+    access(w, "2026-01-10T09:00:00+01:00", "web:anna", "KRM-2026-00001").await;
+    access(w, "2026-02-10T09:30:00+01:00", "bernd", "KRM-2026-00002").await;
+    access(w, "2026-03-01T23:30:00+01:00", "web:anna", "KRM-2026-00002").await;
+    access(w, "2020-01-01T12:00:00+01:00", "web:alt", "KRM-2020-00001").await;
+
+    let run = |args: &[&str]| {
+        let out = w.command().args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["access-log", "--case", "krm-2026-00002"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "2026-02-10 09:30:00\tbernd\tKRM-2026-00002\tMailtexte gelesen\n\
+         2026-03-01 23:30:00\tweb:anna\tKRM-2026-00002\tMailtexte gelesen\n"
+    );
+    let (_, out, _) = run(&[
+        "access-log",
+        "--account",
+        "anna",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-02-28",
+    ]);
+    assert_eq!(
+        out,
+        "2026-01-10 09:00:00\tweb:anna\tKRM-2026-00001\tMailtexte gelesen\n"
+    );
+    // `--to` takes the whole Berlin day.
+    let (_, out, _) = run(&[
+        "access-log",
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-03-01",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect(&out);
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{out}");
+    assert_eq!(v[0]["actor"], "web:anna");
+    assert_eq!(v[0]["case_number"], "KRM-2026-00002");
+    assert_eq!(v[0]["what"], "mail_text");
+    assert_eq!(v[0]["at"], "2026-03-01 23:30:00");
+    let (code, _, err) = run(&["access-log", "--from", "gestern"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("„gestern“ ist kein Datum"), "{err}");
+    let (code, _, err) = run(&["access-log", "--case", "KRM-1"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("keine Vorgangsnummer"), "{err}");
+    let (code, out, _) = run(&["access-log", "--account", "niemand"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "Keine Zugriffe im gewählten Zeitraum.\n")
+    );
+
+    // The security log on the command line.
+    d.add_user("dsb", Role::Datenschutz).await;
+    let (cookie, _) = d.login("dsb").await;
+    let (code, out, _) = run(&["security-log", "--account", "dsb", "--json"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let events: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["account_added", "login"]);
+    assert_eq!(
+        run(&["security-log", "--case", "KRM-2026-00001"]).0,
+        Some(1)
+    );
+
+    // The same in the desk, with a CSV download.
+    let r = d
+        .get("/zugriffe?account=anna&case=&from=&to=", Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("Zugriffsprotokoll: 2 Einträge"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("bernd"));
+    let r = d
+        .get("/zugriffe?case=KRM-2026-00002&csv=zugriffe", Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "text/csv; charset=utf-8");
+    assert_eq!(
+        r.header("content-disposition"),
+        "attachment; filename=\"zugriffsprotokoll.csv\""
+    );
+    assert_eq!(
+        r.body,
+        "zeit,wer,vorgang,was\r\n2026-02-10 09:30:00,bernd,KRM-2026-00002,Mailtexte gelesen\r\n\
+         2026-03-01 23:30:00,web:anna,KRM-2026-00002,Mailtexte gelesen\r\n"
+    );
+    let r = d
+        .get("/zugriffe?account=dsb&csv=sicherheit", Some(&cookie))
+        .await;
+    assert!(
+        r.body.starts_with("zeit,ereignis,konto,wer,angaben\r\n"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(",Anmeldung,dsb,web:dsb,"), "{}", r.body);
+    let r = d.get("/zugriffe?from=2026-02-30", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("„2026-02-30“ ist kein Datum"), "{}", r.body);
+
+    // Retention: access-log rows older than [retention] access_log_days go with a purge run.
+    let (st, text) = w.run_private(
+        &["purge", "--older-than", "3650d"],
+        &[("KRM_RETENTION_ACCESS_LOG_DAYS", "2000")],
+    );
+    assert!(st.success(), "{text}");
+    assert_eq!(w.scalar("SELECT count(*) FROM access_log").await, 3);
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM access_log WHERE actor = 'web:alt'")
+            .await,
+        0
+    );
+}
+
+/// A citizen's mail for this world's inbox.
+fn citizen(w: &World, n: &str, subject: &str) -> Vec<u8> {
+    mail(
+        &format!("Erika Beispiel <{}>", w.sender(CITIZEN)),
+        &w.inbox_address(),
+        subject,
+        &format!("Guten Tag,\r\nAnliegen {n}.\r\n"),
+        &format!("<{n}.{}@mail.test>", w.name),
+    )
+}
+
+/// While `on`, the database refuses mails whose subject starts with "kaputt" (a stand-in for a
+/// fault fixed later), so the intake quarantines them.
+async fn refuse_kaputt(w: &World, on: bool) {
+    let sql = if on {
+        "CREATE OR REPLACE FUNCTION reject_kaputt() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.subject LIKE 'kaputt%' THEN
+                 RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER reject_kaputt BEFORE INSERT ON messages
+             FOR EACH ROW EXECUTE FUNCTION reject_kaputt();"
+    } else {
+        "DROP TRIGGER reject_kaputt ON messages"
+    };
+    sqlx::raw_sql(sql).execute(&w.pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
+    let d = Desk::new("webadmretry", &[]).await;
+    let w = &d.w;
+    // The database refuses two mails (a stand-in for a fault fixed later): both quarantined.
+    refuse_kaputt(w, true).await;
+    w.append(&citizen(w, "r1", "kaputt eins")).await;
+    w.append(&citizen(w, "r2", "kaputt zwei")).await;
+    let r = w.run_once().await;
+    assert_eq!((r.scan.new_cases, r.scan.quarantined), (0, 2), "{r:?}");
+    refuse_kaputt(w, false).await;
+    let quarantine = format!("{}_quarantaene", w.folder);
+    assert_eq!(w.count(OMBUDS, &quarantine).await, 2);
+    // The second mail is removed from the quarantine folder by hand.
+    let (gone,): (i64,) = sqlx::query_as("SELECT id FROM quarantine WHERE message_id LIKE '<r2.%'")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    let mut mb = login(OMBUDS).await;
+    let uids = mb
+        .find_by_message_id(&quarantine, &format!("<r2.{}@mail.test>", w.name))
+        .await
+        .unwrap();
+    mb.delete_uids(&uids).await.unwrap();
+    mb.logout().await;
+    let kept = w
+        .scalar("SELECT id FROM quarantine WHERE message_id LIKE '<r1.%'")
+        .await;
+
+    d.add_user("admin", Role::Admin).await;
+    let (cookie, csrf) = d.login("admin").await;
+    let page = d.get("/quarantaene", Some(&cookie)).await;
+    assert!(page.body.contains("2 Mails in Quarantäne"), "{}", page.body);
+    for id in [kept, gone] {
+        let r = d
+            .post(
+                &format!("/quarantaene/{id}/retry"),
+                Some(&cookie),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("erneuter Versuch vorgemerkt"), "{}", r.body);
+    }
+    let r = d
+        .post(
+            &format!("/quarantaene/{kept}/retry"),
+            Some(&cookie),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "queued once only");
+    let r = d
+        .post(
+            "/quarantaene/999999/retry",
+            Some(&cookie),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = d
+        .post("/quarantaene/abc/retry", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        w.count(OMBUDS, &quarantine).await,
+        1,
+        "the desk itself moves nothing"
+    );
+
+    // The daemon's next pass (the real binary) carries both out.
+    let (st, log) = w.run_private(&["run", "--once"], &[]);
+    assert!(st.success(), "{log}");
+    assert!(log.contains("Neue Vorgänge: 1,"), "{log}");
+    assert_eq!(w.count(OMBUDS, &quarantine).await, 0);
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0);
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 1);
+    let states: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT quarantine_id, state, reason FROM quarantine_retries ORDER BY quarantine_id",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        states,
+        vec![
+            (
+                kept,
+                "done".to_string(),
+                format!(
+                    "zurück in {} verschoben; der Dienst versucht es erneut.",
+                    w.folder
+                )
+            ),
+            (
+                gone,
+                "failed".to_string(),
+                format!("im Ordner {quarantine} nicht gefunden.")
+            ),
+        ]
+    );
+    let statuses: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, status FROM quarantine ORDER BY id")
+            .fetch_all(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        statuses,
+        vec![
+            (kept, "retried".to_string()),
+            (gone, "quarantined".to_string())
+        ]
+    );
+    let page = d.get("/quarantaene", Some(&cookie)).await;
+    assert!(
+        page.body.contains("erledigt") && page.body.contains("fehlgeschlagen"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("1 Mail in Quarantäne"), "{}", page.body);
+
+    // The sender search finds the case by name or address, in a POST body only.
+    let (number,): (String,) = sqlx::query_as("SELECT number FROM cases")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    d.add_user("sb", Role::Sachbearbeitung).await;
+    let (sb, sb_csrf) = d.login("sb").await;
+    for (needle, found) in [("erika", true), ("BUERGER+", true), ("niemand", false)] {
+        let r = d
+            .post(
+                "/vorgaenge",
+                Some(&sb),
+                &[("csrf", &sb_csrf), ("sender", needle)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body.contains(&number), found, "{needle}");
+    }
+    let r = d
+        .post(
+            "/vorgaenge",
+            Some(&sb),
+            &[("csrf", "falsch"), ("sender", "erika")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let out = w
+        .command()
+        .args([
+            "case", "list", "--status", "open", "--sender", "Beispiel", "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    let out = w
+        .command()
+        .args(["case", "list", "--sender", "gibt-es-nicht", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(0));
+}
+
+/// `krm-intake web` of this world on a free port; the child and its URL.
+async fn spawn_web(w: &World) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut cmd = w.command();
+    cmd.arg("web")
+        .env("KRM_WEB_LISTEN", "127.0.0.1:0")
+        .env_remove("KRM_IMAP_PASSWORD")
+        .env_remove("KRM_SMTP_PASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("krm-intake web");
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        line.trim().to_string()
+    })
+    .await
+    .unwrap();
+    let url = line.rsplit(' ').next().unwrap_or("").to_string();
+    (child, url)
+}
+
+/// The admin pages in the browser (tests/browser/admin.mjs): axe-core on each, the rule test
+/// with an upload, and a retry queued by clicking — then the daemon moves the mail.
+/// Skips like the desk's browser flow where chromium or the npm packages are missing.
+#[tokio::test]
+async fn browser_admin_pages_with_axe_and_a_retry_the_daemon_carries_out() {
+    let dir = project_dir().join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = std::path::Path::new(&chromium).exists()
+        && dir.join("node_modules/playwright-core").exists()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if !ready {
+        assert!(
+            std::env::var("KRM_TEST_BROWSER").as_deref() != Ok("required"),
+            "browser test needs chromium, node and tests/browser/node_modules"
+        );
+        eprintln!("browser test skipped: chromium, node or tests/browser/node_modules missing");
+        return;
+    }
+    let d = Desk::new("webadmbrowser", &[]).await;
+    let w = &d.w;
+    refuse_kaputt(w, true).await;
+    w.append(&citizen(w, "b1", "kaputt")).await;
+    assert_eq!(w.run_once().await.scan.quarantined, 1);
+    refuse_kaputt(w, false).await;
+    d.add_user("admin", Role::Admin).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mail_file = tmp.path().join("probe.eml");
+    std::fs::write(
+        &mail_file,
+        "From: Probe <probe@mail.test>\r\nTo: ombudsstelle@jobcenter.test\r\n\
+         Subject: <img src=x onerror=\"window.__pwned=1\">\r\nMessage-ID: <probe@mail.test>\r\n\
+         Date: Mon, 7 Dec 2026 10:00:00 +0100\r\n\r\n<script>window.__pwned=1</script>\r\n",
+    )
+    .unwrap();
+    let (mut child, url) = spawn_web(w).await;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| project_dir().join("target"));
+    let out = tokio::process::Command::new("node")
+        .arg("admin.mjs")
+        .current_dir(&dir)
+        .env("DESK_URL", &url)
+        .env("DESK_USER", "admin")
+        .env("DESK_PASSWORD", PASSWORD)
+        .env("MAIL_FILE", &mail_file)
+        .env("SHOT_DIR", target.join("browser"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("node");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    assert!(out.status.success(), "admin browser flow failed:\n{text}");
+    assert!(text.contains("Admin-Durchlauf in Ordnung"), "{text}");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM quarantine_retries WHERE state = 'queued'")
+            .await,
+        1
+    );
+    let (st, log) = w.run_private(&["run", "--once"], &[]);
+    assert!(st.success(), "{log}");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM quarantine_retries WHERE state = 'done'")
+            .await,
+        1
+    );
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 1);
+    assert_eq!(
+        w.count(OMBUDS, &format!("{}_quarantaene", w.folder)).await,
+        0
+    );
+}
