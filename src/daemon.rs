@@ -101,35 +101,11 @@ pub async fn intake_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        let mut lock = match IntakeLock::connect(&app.pool, &s).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "intake: database unreachable; retrying");
-                if sleep_or_stop(backoff, &mut stop).await {
-                    return;
-                }
-                backoff = next_backoff(backoff);
-                continue;
-            }
+        let mut lock = match acquire_lock(&app, &mut backoff, &mut stop).await {
+            Acquired::Held(l) => l,
+            Acquired::Retry => continue 'lock,
+            Acquired::Stopped => return,
         };
-        loop {
-            match lock.try_acquire().await {
-                Ok(true) => break,
-                Ok(false) => {
-                    if app.health.role() != Role::Standby {
-                        tracing::info!(channel = %s.imap.channel, "another instance holds the intake; standing by");
-                        app.health.set_role(Role::Standby);
-                    }
-                    if sleep_or_stop(Duration::from_secs(2), &mut stop).await {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "intake: lock connection lost");
-                    continue 'lock;
-                }
-            }
-        }
         tracing::info!(channel = %s.imap.channel, "holding the intake lock");
         app.health.set_role(Role::Active);
         backoff = Duration::from_secs(1);
@@ -220,43 +196,107 @@ pub async fn intake_loop(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                     mailbox.logout().await;
                     return;
                 }
-                // Wait for news: IDLE where the server has it, else poll.
-                if mailbox.capabilities().idle {
-                    tracing::debug!(max_secs = s.imap.idle_secs, "waiting in IDLE");
-                    let mut stop2 = stop.clone();
-                    let stopped = async move {
-                        let _ = stop2.changed().await;
-                    };
-                    match mailbox
-                        .idle(Duration::from_secs(s.imap.idle_secs), stopped)
-                        .await
-                    {
-                        Ok((mb2, wake)) => {
-                            mailbox = mb2;
-                            if wake == Wake::Interrupted && *stop.borrow() {
-                                mailbox.logout().await;
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "intake: IDLE failed; reconnecting");
-                            m::counter(m::IMAP_RECONNECTS, 1);
-                            app.health.set_imap(false);
-                            break;
-                        }
-                    }
-                } else if sleep_or_stop(Duration::from_secs(s.imap.poll_interval_secs), &mut stop)
-                    .await
-                {
-                    mailbox.logout().await;
-                    return;
-                }
+                mailbox = match wait_for_news(&app, mailbox, &mut stop).await {
+                    Waited::News(mb2) => mb2,
+                    Waited::Lost => break,
+                    Waited::Stopped => return,
+                };
             }
             if sleep_or_stop(backoff, &mut stop).await {
                 return;
             }
             backoff = next_backoff(backoff);
         }
+    }
+}
+
+/// How an attempt at the intake lock ended.
+enum Acquired {
+    Held(IntakeLock),
+    /// Try again from a fresh lock connection (the backoff has been waited where due).
+    Retry,
+    Stopped,
+}
+
+/// Connect the lock's own database connection and wait (standing by) until the lock is ours.
+async fn acquire_lock(
+    app: &App,
+    backoff: &mut Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Acquired {
+    let s = &app.settings;
+    let mut lock = match IntakeLock::connect(&app.pool, s).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "intake: database unreachable; retrying");
+            if sleep_or_stop(*backoff, stop).await {
+                return Acquired::Stopped;
+            }
+            *backoff = next_backoff(*backoff);
+            return Acquired::Retry;
+        }
+    };
+    loop {
+        match lock.try_acquire().await {
+            Ok(true) => return Acquired::Held(lock),
+            Ok(false) => {
+                if app.health.role() != Role::Standby {
+                    tracing::info!(channel = %s.imap.channel, "another instance holds the intake; standing by");
+                    app.health.set_role(Role::Standby);
+                }
+                if sleep_or_stop(Duration::from_secs(2), stop).await {
+                    return Acquired::Stopped;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "intake: lock connection lost");
+                return Acquired::Retry;
+            }
+        }
+    }
+}
+
+/// How waiting for news in the inbox ended.
+enum Waited {
+    News(Mailbox),
+    /// The session is gone; reconnect.
+    Lost,
+    /// Asked to stop; the mailbox is logged out.
+    Stopped,
+}
+
+/// Wait for news: IDLE where the server has it, else poll.
+async fn wait_for_news(app: &App, mailbox: Mailbox, stop: &mut watch::Receiver<bool>) -> Waited {
+    let s = &app.settings;
+    if mailbox.capabilities().idle {
+        tracing::debug!(max_secs = s.imap.idle_secs, "waiting in IDLE");
+        let mut stop2 = stop.clone();
+        let stopped = async move {
+            let _ = stop2.changed().await;
+        };
+        match mailbox
+            .idle(Duration::from_secs(s.imap.idle_secs), stopped)
+            .await
+        {
+            Ok((mb2, wake)) => {
+                if wake == Wake::Interrupted && *stop.borrow() {
+                    mb2.logout().await;
+                    return Waited::Stopped;
+                }
+                Waited::News(mb2)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "intake: IDLE failed; reconnecting");
+                m::counter(m::IMAP_RECONNECTS, 1);
+                app.health.set_imap(false);
+                Waited::Lost
+            }
+        }
+    } else if sleep_or_stop(Duration::from_secs(s.imap.poll_interval_secs), stop).await {
+        mailbox.logout().await;
+        Waited::Stopped
+    } else {
+        Waited::News(mailbox)
     }
 }
 

@@ -229,7 +229,7 @@ where
     .map(|_| ())
 }
 
-/// The one arm per verb: parse the fields, call the staff core.
+/// The one arm per verb, in three groups: parse the fields, call the staff core.
 async fn run(
     s: &WebState,
     v: &Verb,
@@ -238,10 +238,30 @@ async fn run(
     actor: &Actor,
     version: i64,
 ) -> Result<(), StaffError> {
-    let cal = &s.calendar;
-    let now = Utc::now();
-    let today = calendar::berlin_date(now);
-    let received = |c: &StaffCase| calendar::berlin_date(c.row.received_at);
+    match v.name {
+        "classify" | "assess" | "assign" | "contact" | "contribution" | "note" => {
+            run_sorting(s, v, number, i, actor, version).await
+        }
+        "hold" | "resume" | "close" | "reopen" | "ack-recorded" => {
+            run_course(s, v, number, i, actor, version).await
+        }
+        "set-third-party" | "confirm" | "discard" | "merge" => {
+            run_outcome(s, v, number, i, actor, version).await
+        }
+        other => Err(unknown_verb(other)),
+    }
+}
+
+/// Sorting a case: what it is about, who has it, what was done (contact, note).
+async fn run_sorting(
+    s: &WebState,
+    v: &Verb,
+    number: &str,
+    i: &Input,
+    actor: &Actor,
+    version: i64,
+) -> Result<(), StaffError> {
+    let today = calendar::berlin_date(Utc::now());
     match v.name {
         "classify" => {
             let rules =
@@ -293,6 +313,24 @@ async fn run(
         "note" => staff::note(&s.pool, number, actor, i.first("text"), Some(version))
             .await
             .map(|_| ()),
+        other => Err(unknown_verb(other)),
+    }
+}
+
+/// The course of a case: hold, resume, close, reopen, the recorded acknowledgement.
+async fn run_course(
+    s: &WebState,
+    v: &Verb,
+    number: &str,
+    i: &Input,
+    actor: &Actor,
+    version: i64,
+) -> Result<(), StaffError> {
+    let cal = &s.calendar;
+    let now = Utc::now();
+    let today = calendar::berlin_date(now);
+    let received = |c: &StaffCase| calendar::berlin_date(c.row.received_at);
+    match v.name {
         "hold" => {
             apply_checked(s, number, actor, v, version, |_, st, n| {
                 staff::hold(st, n, now)
@@ -325,6 +363,29 @@ async fn run(
             })
             .await
         }
+        "ack-recorded" => {
+            let on = i
+                .opt("on", staff::parse_date)?
+                .ok_or_else(|| refused("Bitte den Tag der Bestätigung angeben (JJJJ-MM-TT)"))?;
+            apply_checked(s, number, actor, v, version, |c, st, n| {
+                staff::record_ack(st, n, received(c), on, today)
+            })
+            .await
+        }
+        other => Err(unknown_verb(other)),
+    }
+}
+
+/// Third party, confirmation, discarding and merging.
+async fn run_outcome(
+    s: &WebState,
+    v: &Verb,
+    number: &str,
+    i: &Input,
+    actor: &Actor,
+    version: i64,
+) -> Result<(), StaffError> {
+    match v.name {
         "set-third-party" => {
             let org = if i.flag("none") {
                 None
@@ -337,15 +398,6 @@ async fn run(
             };
             apply_checked(s, number, actor, v, version, |_, st, n| {
                 staff::set_third_party(st, n, org.as_ref())
-            })
-            .await
-        }
-        "ack-recorded" => {
-            let on = i
-                .opt("on", staff::parse_date)?
-                .ok_or_else(|| refused("Bitte den Tag der Bestätigung angeben (JJJJ-MM-TT)"))?;
-            apply_checked(s, number, actor, v, version, |c, st, n| {
-                staff::record_ack(st, n, received(c), on, today)
             })
             .await
         }
@@ -382,8 +434,12 @@ async fn run(
                 other => other.map(|_| ()),
             }
         }
-        other => Err(StaffError::Refused(format!("Unbekannte Aktion „{other}“"))),
+        other => Err(unknown_verb(other)),
     }
+}
+
+fn unknown_verb(other: &str) -> StaffError {
+    StaffError::Refused(format!("Unbekannte Aktion „{other}“"))
 }
 
 /// `assign`'s target: `none` checked, else the chosen name.
