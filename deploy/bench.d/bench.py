@@ -12,6 +12,7 @@ Everything it creates (database krm_bench_<ts>, IMAP folders bench<ts>*) is remo
 """
 
 import argparse
+import base64
 import imaplib
 import json
 import os
@@ -502,6 +503,63 @@ def phase_backlog(ctx, res):
     b["delivery_after_drain_s"] = time.monotonic() - t
     log(f"  drain {r['wall_s']:.2f} s for {sent} acks ({sent / r['wall_s']:.0f}/s); all "
         f"{b['acks_delivered']} in the mailboxes {b['delivery_after_drain_s']:.1f} s later")
+    plain = plain_client_limit(ctx, folder)
+    b["plain_client"] = plain
+    b["drain_share_of_plain"] = (sent / r["wall_s"]) / plain["per_s"]
+    log(f"  plain client, same {plain['connections']} connections and messages: "
+        f"{plain['wall_s']:.2f} s ({plain['per_s']:.0f}/s); the product reaches "
+        f"{b['drain_share_of_plain'] * 100:.0f} %")
+
+
+def plain_client_limit(ctx, folder):
+    """What Postfix accepts from a plain client: the drained acknowledgements again, over as many
+    connections as the product uses ([smtp] parallel, default 4), same port, STARTTLS and AUTH,
+    one `sendmail` per message, from connect to the last 250. Delivered into a folder of its own."""
+    return _send_plain(_outbox_rows(ctx, folder))
+
+
+def _outbox_rows(ctx, folder):
+    out = subprocess.run(
+        ["psql", ctx.db_url, "-X", "-At", "-F", " ", "-c",
+         "SELECT recipient, translate(encode(raw, 'base64'), E'\\n', '') FROM outbox "
+         "WHERE status = 'sent' ORDER BY id"],
+        capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        rcpt, b64 = line.split(" ", 1)
+        rows.append((rcpt.replace(f"+{folder}@", f"+{folder}plain@"),
+                     base64.b64decode(b64)))
+    return rows
+
+
+def _send_plain(rows):
+    import threading
+    n = int(os.environ.get("KRM_SMTP_PARALLEL", "4"))
+    host, port = env("KRM_SMTP_HOST"), int(env("KRM_SMTP_PORT"))
+    user, password = env("KRM_SMTP_USERNAME"), env("KRM_SMTP_PASSWORD")
+    errors = []
+
+    def worker(share):
+        try:
+            c = smtplib.SMTP(host, port, timeout=60)
+            c.starttls(context=ssl_ctx())
+            c.login(user, password)
+            for rcpt, raw in share:
+                c.sendmail(user, [rcpt], raw)
+            c.quit()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(rows[i::n],)) for i in range(n)]
+    t = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    dt = time.monotonic() - t
+    if errors:
+        raise RuntimeError(f"plain client failed: {errors[:3]}")
+    return {"connections": n, "messages": len(rows), "wall_s": dt, "per_s": len(rows) / dt}
 
 
 def phase_bigmail(ctx, res):
@@ -595,7 +653,7 @@ def phase_latency(ctx, res):
 
 def cleanup(ctx):
     log("cleanup: IMAP folders and database")
-    folders = [ctx.folder + s for s in ("", "big", "lat", "desk")]
+    folders = [ctx.folder + s for s in ("", "plain", "big", "lat", "desk")]
     own = []
     for f in folders:
         own += [f, f + "_erfasst", f + "_quarantaene"]
@@ -791,6 +849,11 @@ def summary(res):
             d = b["drain"]
             out.append(f"| outbox drain `run --once` | {d['wall_s']:.2f} s for {b['acks_sent']} acks "
                        f"({b['acks_sent'] / d['wall_s']:.0f}/s) |")
+            if "plain_client" in b:
+                pc = b["plain_client"]
+                out.append(f"| plain client (Python smtplib), same {pc['connections']} connections and messages | "
+                           f"{pc['wall_s']:.2f} s ({pc['per_s']:.0f}/s); **drain at "
+                           f"{b['drain_share_of_plain'] * 100:.0f} %** of it (target ≥ 60 %) |")
             out.append(f"| acks in the mailboxes | {b['acks_delivered']} ({b['delivery_after_drain_s']:.1f} s after the drain) |")
         p = b["phases"]
         tot = i["wall_s"] * 1e6
