@@ -345,7 +345,7 @@ async fn closing(w: &World, number: &str) -> (String, Option<NaiveDate>, Option<
 
 #[tokio::test]
 async fn the_running_daemon_captures_answers_and_close_takes_the_captured_date() {
-    use crate::staff::{json, ok};
+    use crate::staff::ok;
     use std::time::Duration;
     let gesendet = unique("Gesendet");
     let folders = format!("{},{gesendet}", unique("Fehlt"));
@@ -430,11 +430,17 @@ async fn the_running_daemon_captures_answers_and_close_takes_the_captured_date()
         "{}",
         p.log()
     );
+    assert_closing_follows_the_captured_answers(&w, &numbers).await;
+}
 
+/// After the daemon captured answers on 10, 11 and 12 November for three cases (the last two on
+/// hold): what `close_on_answer`, `close` and `close --answered-on` make of them.
+async fn assert_closing_follows_the_captured_answers(w: &World, numbers: &[String]) {
+    use crate::staff::{json, ok};
     let mb = Some("mailbox".to_string());
     // close_on_answer closed the open case with the captured date, as the daemon.
     assert_eq!(
-        closing(&w, &numbers[0]).await,
+        closing(w, &numbers[0]).await,
         ("closed".into(), Some(day("2026-11-10")), mb.clone())
     );
     let closer = w
@@ -443,29 +449,29 @@ async fn the_running_daemon_captures_answers_and_close_takes_the_captured_date()
     assert!(closer >= 1, "no close event by the daemon");
     // The held cases keep waiting, with their answer date.
     assert_eq!(
-        closing(&w, &numbers[1]).await,
+        closing(w, &numbers[1]).await,
         ("on_hold".into(), Some(day("2026-11-11")), mb.clone())
     );
     // close without --answered-on takes the captured date …
-    ok(&w, &["case", "close", &numbers[1]]);
+    ok(w, &["case", "close", &numbers[1]]);
     assert_eq!(
-        closing(&w, &numbers[1]).await,
+        closing(w, &numbers[1]).await,
         ("closed".into(), Some(day("2026-11-11")), mb.clone())
     );
     // … a typed date wins, and the timeline says so.
     ok(
-        &w,
+        w,
         &["case", "close", &numbers[2], "--answered-on", "2026-11-20"],
     );
     assert_eq!(
-        closing(&w, &numbers[2]).await,
+        closing(w, &numbers[2]).await,
         (
             "closed".into(),
             Some(day("2026-11-20")),
             Some("typed".into())
         )
     );
-    let shown = ok(&w, &["case", "show", &numbers[2]]);
+    let shown = ok(w, &["case", "show", &numbers[2]]);
     for needle in [
         "Antwortdatum: aus dem Postfach erfasst → von Hand eingegeben",
         "Antwort versandt am: 2026-11-12 → 2026-11-20",
@@ -474,7 +480,7 @@ async fn the_running_daemon_captures_answers_and_close_takes_the_captured_date()
     ] {
         assert!(shown.contains(needle), "missing {needle:?} in\n{shown}");
     }
-    let listed = json(&w, &["case", "list", "--json", "--status", "closed"]);
+    let listed = json(w, &["case", "list", "--json", "--status", "closed"]);
     let row = listed
         .as_array()
         .unwrap()

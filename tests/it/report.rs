@@ -133,8 +133,30 @@ fn reaction(w: &World, i: usize) -> Fixture {
     let subject = format!("Anliegen Nr. {i}");
     let ask = "seit Wochen wartet die Familie auf eine Entscheidung über den Antrag.";
     let citizen_variant = i == CORRECTED || without_third_party(i);
-    let (from, cc, body): (String, Option<String>, String) = if citizen_variant {
-        match (i / 26) % 3 {
+    let (from, cc, body) = if citizen_variant {
+        citizen_reaction(folder, i, ask)
+    } else {
+        third_party_reaction(folder, i, ask)
+    };
+    Fixture {
+        at,
+        raw: raw(
+            &from,
+            &to,
+            cc.as_deref(),
+            "",
+            &subject,
+            &date,
+            &message_id,
+            &body,
+        ),
+        message_id,
+    }
+}
+
+/// From, Cc and body of a reaction that came without help of a third party.
+fn citizen_reaction(folder: &str, i: usize, ask: &str) -> (String, Option<String>, String) {
+    match (i / 26) % 3 {
             _ if i == CORRECTED => (
                 format!("Max Muster <buerger+{folder}@mail.test>"),
                 None,
@@ -166,8 +188,11 @@ fn reaction(w: &World, i: usize) -> Fixture {
                 ),
             ),
         }
-    } else {
-        match i % 10 {
+}
+
+/// From, Cc and body of a reaction sent or accompanied by a third party.
+fn third_party_reaction(folder: &str, i: usize, ask: &str) -> (String, Option<String>, String) {
+    match i % 10 {
             0 | 1 => (
                 format!("Caritas Schuldnerberatung <beratung+{folder}@caritas-dresden.test>"),
                 None,
@@ -242,21 +267,6 @@ fn reaction(w: &World, i: usize) -> Fixture {
                 ),
             ),
         }
-    };
-    Fixture {
-        at,
-        raw: raw(
-            &from,
-            &to,
-            cc.as_deref(),
-            "",
-            &subject,
-            &date,
-            &message_id,
-            &body,
-        ),
-        message_id,
-    }
 }
 
 /// Mails that are no reaction of 2017: one just before and one just after the year (the latter

@@ -359,73 +359,7 @@ async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
     );
     assert_eq!(d.w.scalar("SELECT count(*) FROM accounts").await, 2);
 
-    // Carla must change the one-time password before anything else opens.
-    let (carla, carla_csrf) = d.login_as("carla", &one_time).await;
-    for path in ["/vorgaenge", "/", "/zugriffe"] {
-        let r = d.get(path, Some(&carla)).await;
-        assert_eq!(
-            (r.status, r.header("location")),
-            (StatusCode::SEE_OTHER, "/passwort"),
-            "{path}"
-        );
-    }
-    let page = d.get("/passwort", Some(&carla)).await;
-    assert!(page.body.contains("Einmalpasswort erhalten"));
-    let r = d
-        .post(
-            "/passwort",
-            Some(&carla),
-            &[
-                ("csrf", &carla_csrf),
-                ("current", &one_time),
-                ("new", "kurz"),
-                ("repeat", "kurz"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body.contains("zu kurz"), "{}", r.body);
-    let r = d
-        .post(
-            "/passwort",
-            Some(&carla),
-            &[
-                ("csrf", &carla_csrf),
-                ("current", "falsch-falsch"),
-                ("new", "carlas-eigenes-pw"),
-                ("repeat", "carlas-eigenes-pw"),
-            ],
-        )
-        .await;
-    assert!(
-        r.body.contains("bisherige Passwort stimmt nicht"),
-        "{}",
-        r.body
-    );
-    let r = d
-        .post(
-            "/passwort",
-            Some(&carla),
-            &[
-                ("csrf", &carla_csrf),
-                ("current", &one_time),
-                ("new", "carlas-eigenes-pw"),
-                ("repeat", "carlas-eigenes-pw"),
-            ],
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.header("location")),
-        (StatusCode::SEE_OTHER, "/")
-    );
-    assert_eq!(
-        d.get("/vorgaenge", Some(&carla)).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        d.try_login("carla", &one_time).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    let carla = carla_changes_her_one_time_password(&d, &one_time).await;
 
     // Reset: a new one-time password, Carla's session ends, the change is required again.
     let r = d
@@ -512,6 +446,80 @@ async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
     .map(|(e, a, w)| (e.to_string(), Some(a.to_string()), w.to_string()))
     .collect();
     assert_eq!(events, want);
+}
+
+/// Carla's first login with her one-time password: every page leads to `/passwort` until she has
+/// chosen her own (too short and a wrong current password refused); then the one-time one is void.
+/// Returns her session.
+async fn carla_changes_her_one_time_password(d: &Desk, one_time: &str) -> String {
+    // Carla must change the one-time password before anything else opens.
+    let (carla, carla_csrf) = d.login_as("carla", one_time).await;
+    for path in ["/vorgaenge", "/", "/zugriffe"] {
+        let r = d.get(path, Some(&carla)).await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (StatusCode::SEE_OTHER, "/passwort"),
+            "{path}"
+        );
+    }
+    let page = d.get("/passwort", Some(&carla)).await;
+    assert!(page.body.contains("Einmalpasswort erhalten"));
+    let r = d
+        .post(
+            "/passwort",
+            Some(&carla),
+            &[
+                ("csrf", &carla_csrf),
+                ("current", one_time),
+                ("new", "kurz"),
+                ("repeat", "kurz"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("zu kurz"), "{}", r.body);
+    let r = d
+        .post(
+            "/passwort",
+            Some(&carla),
+            &[
+                ("csrf", &carla_csrf),
+                ("current", "falsch-falsch"),
+                ("new", "carlas-eigenes-pw"),
+                ("repeat", "carlas-eigenes-pw"),
+            ],
+        )
+        .await;
+    assert!(
+        r.body.contains("bisherige Passwort stimmt nicht"),
+        "{}",
+        r.body
+    );
+    let r = d
+        .post(
+            "/passwort",
+            Some(&carla),
+            &[
+                ("csrf", &carla_csrf),
+                ("current", one_time),
+                ("new", "carlas-eigenes-pw"),
+                ("repeat", "carlas-eigenes-pw"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (StatusCode::SEE_OTHER, "/")
+    );
+    assert_eq!(
+        d.get("/vorgaenge", Some(&carla)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        d.try_login("carla", one_time).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    carla
 }
 
 #[tokio::test]
@@ -683,43 +691,7 @@ async fn the_access_log_on_the_command_line_and_in_the_desk() {
         Some(1)
     );
 
-    // The same in the desk, with a CSV download.
-    let r = d
-        .get("/zugriffe?account=anna&case=&from=&to=", Some(&cookie))
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert!(
-        r.body.contains("Zugriffsprotokoll: 2 Einträge"),
-        "{}",
-        r.body
-    );
-    assert!(!r.body.contains("bernd"));
-    let r = d
-        .get("/zugriffe?case=KRM-2026-00002&csv=zugriffe", Some(&cookie))
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.header("content-type"), "text/csv; charset=utf-8");
-    assert_eq!(
-        r.header("content-disposition"),
-        "attachment; filename=\"zugriffsprotokoll.csv\""
-    );
-    assert_eq!(
-        r.body,
-        "zeit,wer,vorgang,was\r\n2026-02-10 09:30:00,bernd,KRM-2026-00002,Mailtexte gelesen\r\n\
-         2026-03-01 23:30:00,web:anna,KRM-2026-00002,Mailtexte gelesen\r\n"
-    );
-    let r = d
-        .get("/zugriffe?account=dsb&csv=sicherheit", Some(&cookie))
-        .await;
-    assert!(
-        r.body.starts_with("zeit,ereignis,konto,wer,angaben\r\n"),
-        "{}",
-        r.body
-    );
-    assert!(r.body.contains(",Anmeldung,dsb,web:dsb,"), "{}", r.body);
-    let r = d.get("/zugriffe?from=2026-02-30", Some(&cookie)).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body.contains("„2026-02-30“ ist kein Datum"), "{}", r.body);
+    the_desk_shows_and_downloads_the_logs(&d, &cookie).await;
 
     // Retention: access-log rows older than [retention] access_log_days go with a purge run.
     let (st, text) = w.run_private(
@@ -733,6 +705,48 @@ async fn the_access_log_on_the_command_line_and_in_the_desk() {
             .await,
         0
     );
+}
+
+/// `/zugriffe` for the data protection officer's session `cookie`: the access log filtered, both
+/// logs as CSV downloads, an impossible date refused.
+async fn the_desk_shows_and_downloads_the_logs(d: &Desk, cookie: &str) {
+    // The same in the desk, with a CSV download.
+    let r = d
+        .get("/zugriffe?account=anna&case=&from=&to=", Some(cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("Zugriffsprotokoll: 2 Einträge"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("bernd"));
+    let r = d
+        .get("/zugriffe?case=KRM-2026-00002&csv=zugriffe", Some(cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "text/csv; charset=utf-8");
+    assert_eq!(
+        r.header("content-disposition"),
+        "attachment; filename=\"zugriffsprotokoll.csv\""
+    );
+    assert_eq!(
+        r.body,
+        "zeit,wer,vorgang,was\r\n2026-02-10 09:30:00,bernd,KRM-2026-00002,Mailtexte gelesen\r\n\
+         2026-03-01 23:30:00,web:anna,KRM-2026-00002,Mailtexte gelesen\r\n"
+    );
+    let r = d
+        .get("/zugriffe?account=dsb&csv=sicherheit", Some(cookie))
+        .await;
+    assert!(
+        r.body.starts_with("zeit,ereignis,konto,wer,angaben\r\n"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(",Anmeldung,dsb,web:dsb,"), "{}", r.body);
+    let r = d.get("/zugriffe?from=2026-02-30", Some(cookie)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("„2026-02-30“ ist kein Datum"), "{}", r.body);
 }
 
 /// A citizen's mail for this world's inbox.
@@ -886,7 +900,13 @@ async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
     );
     assert!(page.body.contains("1 Mail in Quarantäne"), "{}", page.body);
 
-    // The sender search finds the case by name or address, in a POST body only.
+    the_sender_search_finds_the_case(&d).await;
+}
+
+/// The one case of `d`'s world, found by a case worker's sender search (POST only) and by
+/// `case list --sender`.
+async fn the_sender_search_finds_the_case(d: &Desk) {
+    let w = &d.w;
     let (number,): (String,) = sqlx::query_as("SELECT number FROM cases")
         .fetch_one(&w.pool)
         .await

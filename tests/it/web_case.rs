@@ -151,52 +151,8 @@ async fn the_case_page_shows_mail_content_escaped_framed_and_logged() {
         assert!(!f.body.contains(gone), "{gone}: {}", f.body);
     }
 
-    // Attachments: always a download, inline type only for the harmless ones.
-    let att = attachment_ids(&d.w, &number).await;
-    assert_eq!(att.len(), 2, "{att:?}");
-    let pdf = d
-        .get(
-            &format!("/vorgaenge/{number}/anhaenge/{}", att[0].0),
-            Some(&s),
-        )
-        .await;
-    assert_eq!(pdf.status, StatusCode::OK);
-    assert_eq!(pdf.header("content-type"), "application/pdf");
-    assert!(
-        pdf.header("content-disposition")
-            .starts_with("attachment; filename=\"_script_x__script_.pdf\""),
-        "{}",
-        pdf.header("content-disposition")
-    );
-    assert!(pdf.header("content-security-policy").starts_with("sandbox"));
-    assert!(pdf.body.starts_with("%PDF-1.4"));
-    let html = d
-        .get(
-            &format!("/vorgaenge/{number}/anhaenge/{}", att[1].0),
-            Some(&s),
-        )
-        .await;
-    assert_eq!(html.header("content-type"), "application/octet-stream");
-    assert!(html
-        .header("content-disposition")
-        .starts_with("attachment;"));
-
-    // What belongs to another case, or nothing, is 404.
-    for path in [
-        format!("/vorgaenge/{other}/anhaenge/{}", att[0].0),
-        format!("/vorgaenge/{number}/anhaenge/999999"),
-        format!("/vorgaenge/{number}/anhaenge/x"),
-        format!("/vorgaenge/{other}/mails/{}/html", mail_id.0),
-        "/vorgaenge/KRM-2026-99999".to_string(),
-        "/vorgaenge/KRM-26-1".to_string(),
-        "/vorgaenge/krm-2026-00001".to_string(),
-    ] {
-        assert_eq!(
-            d.get(&path, Some(&s)).await.status,
-            StatusCode::NOT_FOUND,
-            "{path}"
-        );
-    }
+    let att =
+        attachments_are_downloads_and_foreign_ids_404(&d, &s, &number, &other, mail_id.0).await;
 
     // Each opening of mail content is in the access log, with the account.
     let rows = access_rows(&d.w).await;
@@ -281,6 +237,64 @@ fn show_json(w: &World, number: &str) -> serde_json::Value {
         .unwrap();
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The two attachments of the case `number` (a PDF, an HTML file) are downloads, inline only for
+/// the harmless type; ids of another case or of nothing are 404. The attachments' ids and names.
+async fn attachments_are_downloads_and_foreign_ids_404(
+    d: &Desk,
+    s: &str,
+    number: &str,
+    other: &str,
+    mail: i64,
+) -> Vec<(i64, String)> {
+    // Attachments: always a download, inline type only for the harmless ones.
+    let att = attachment_ids(&d.w, number).await;
+    assert_eq!(att.len(), 2, "{att:?}");
+    let pdf = d
+        .get(
+            &format!("/vorgaenge/{number}/anhaenge/{}", att[0].0),
+            Some(s),
+        )
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.header("content-type"), "application/pdf");
+    assert!(
+        pdf.header("content-disposition")
+            .starts_with("attachment; filename=\"_script_x__script_.pdf\""),
+        "{}",
+        pdf.header("content-disposition")
+    );
+    assert!(pdf.header("content-security-policy").starts_with("sandbox"));
+    assert!(pdf.body.starts_with("%PDF-1.4"));
+    let html = d
+        .get(
+            &format!("/vorgaenge/{number}/anhaenge/{}", att[1].0),
+            Some(s),
+        )
+        .await;
+    assert_eq!(html.header("content-type"), "application/octet-stream");
+    assert!(html
+        .header("content-disposition")
+        .starts_with("attachment;"));
+
+    // What belongs to another case, or nothing, is 404.
+    for path in [
+        format!("/vorgaenge/{other}/anhaenge/{}", att[0].0),
+        format!("/vorgaenge/{number}/anhaenge/999999"),
+        format!("/vorgaenge/{number}/anhaenge/x"),
+        format!("/vorgaenge/{other}/mails/{}/html", mail),
+        "/vorgaenge/KRM-2026-99999".to_string(),
+        "/vorgaenge/KRM-26-1".to_string(),
+        "/vorgaenge/krm-2026-00001".to_string(),
+    ] {
+        assert_eq!(
+            d.get(&path, Some(s)).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    att
 }
 
 #[tokio::test]
