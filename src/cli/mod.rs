@@ -154,6 +154,13 @@ pub(crate) fn fail(e: anyhow::Error) -> ExitCode {
 /// Settings for a long-running service (`run`, `web`): logging set up as configured, and
 /// every fault a person must fix in a file reported with exit 2 before any server is contacted.
 pub(crate) fn settings_for_service(cli: &Cli) -> Result<Settings, ExitCode> {
+    settings_and_rules_for_service(cli).map(|(s, _)| s)
+}
+
+/// `settings_for_service`, with the rule set its review loaded (so `run` compiles it once).
+pub(crate) fn settings_and_rules_for_service(
+    cli: &Cli,
+) -> Result<(Settings, Option<crate::rules::RuleSet>), ExitCode> {
     let s = load_settings(cli)?;
     crate::telemetry::init(&s.log.level, s.log.format);
     for w in &s.warnings {
@@ -166,7 +173,7 @@ pub(crate) fn settings_for_service(cli: &Cli) -> Result<Settings, ExitCode> {
         }
         return Err(ExitCode::from(EXIT_CONFIG));
     }
-    Ok(s)
+    Ok((s, review.rules))
 }
 
 /// The database URL, or exit 2 with a German message when it is not set.
@@ -265,7 +272,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
         }
         Command::Run { once, no_send } => {
-            let s = match settings_for_service(&cli) {
+            let (s, rules) = match settings_and_rules_for_service(&cli) {
                 Ok(s) => s,
                 Err(c) => return c,
             };
@@ -276,7 +283,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 errln!("krm-intake: Konfigurationsfehler: {e}");
                 return ExitCode::from(EXIT_CONFIG);
             }
-            let app = match crate::app::build(s).await {
+            let app = match crate::app::build_with(s, rules).await {
                 Ok(a) => a,
                 Err(e) => return fail(e),
             };
@@ -341,6 +348,9 @@ pub(crate) enum Level {
 pub(crate) struct Review {
     lines: Vec<(Level, String)>,
     faults: usize,
+    /// The rule set as checked, when it loaded: `run` starts with it instead of compiling the
+    /// patterns a second time.
+    rules: Option<crate::rules::RuleSet>,
 }
 
 impl Review {
@@ -411,7 +421,7 @@ impl Review {
 
     /// The rules directory: every problem once (file:line), then the set's size and version.
     fn rules(&mut self, dir: &std::path::Path) {
-        let problems = crate::rules::check_dir(dir);
+        let (set, problems) = crate::rules::check_and_load_dir(dir);
         let mut errors = false;
         for p in &problems {
             if p.severity == crate::rules::Severity::Error {
@@ -424,17 +434,24 @@ impl Review {
         if errors {
             return;
         }
-        match crate::rules::RuleSet::load_dir(dir) {
-            Ok(r) => self.push(
-                Level::Info,
-                format!(
-                    "{}: {} Regeln in Ordnung (Version {})",
-                    dir.display(),
-                    r.len(),
-                    r.version()
-                ),
+        match set {
+            Some(r) => {
+                self.push(
+                    Level::Info,
+                    format!(
+                        "{}: {} Regeln in Ordnung (Version {})",
+                        dir.display(),
+                        r.len(),
+                        r.version()
+                    ),
+                );
+                self.rules = Some(r);
+            }
+            // Without an error problem the set loads; this only guards that promise.
+            None => self.push(
+                Level::Fault,
+                format!("Fehler: {}: Regelwerk nicht ladbar", dir.display()),
             ),
-            Err(e) => self.push(Level::Fault, format!("Fehler: {}: {e}", dir.display())),
         }
         let file = dir.join(crate::rules::stellen::STELLEN_FILE);
         match crate::rules::Stellen::load(dir) {

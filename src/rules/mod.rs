@@ -136,10 +136,16 @@ pub struct RuleSet {
 /// Everything `load_dir` would refuse, plus warnings (shadowed rules and the like), plus the
 /// problems of the catalogue of outside bodies (`stellen.toml`, which `Stellen::load` refuses).
 pub fn check_dir(dir: &Path) -> Vec<Problem> {
+    check_and_load_dir(dir).1
+}
+
+/// `check_dir` and `RuleSet::load_dir` in one pass (the patterns compiled once): every problem,
+/// and the set where the sender rules have no error. `check` and the services' start use it.
+pub fn check_and_load_dir(dir: &Path) -> (Option<RuleSet>, Vec<Problem>) {
     let (files, problems) = file::read_dir(dir);
-    let mut problems = analyse(files, problems).1;
+    let (set, mut problems) = analyse(files, problems);
     problems.extend(stellen::check(dir));
-    problems
+    (set, problems)
 }
 
 /// Hex SHA-256 over file names and contents, in name order: identifies the rules a case was
