@@ -72,7 +72,10 @@ pub async fn drain(
 }
 
 /// Runs `[smtp] parallel` workers until no due row is left (or `stop` flips). Each worker
-/// sends one row at a time and commits its result before claiming the next.
+/// sends one row at a time and commits its result before it takes the next, so a crash repeats
+/// at most one send per worker. Rows are claimed a few at a time into a queue the workers share
+/// (one claim statement per `2 × parallel` rows instead of one per row: claiming was the one
+/// step the workers took in turn); what is left in it when the drain stops is given back.
 async fn drain_as(
     pool: &PgPool,
     sender: &Sender,
@@ -84,8 +87,10 @@ async fn drain_as(
     // Rows are claimed in id order; a row tried in this call (a retry) is not claimed again.
     // Claims are taken one worker at a time, so that no worker claims from a position another
     // has already passed (a fast failure could otherwise be retried in the same call).
-    let after = tokio::sync::Mutex::new(0i64);
+    let parallel = settings.smtp.parallel.max(1);
+    let queue = tokio::sync::Mutex::new(Claimed::default());
     let lease = lease_secs(settings);
+    let batch = 2 * parallel as i64;
     let worker = || async {
         let mut stats = DrainStats::default();
         loop {
@@ -93,12 +98,17 @@ async fn drain_as(
                 break;
             }
             let row = {
-                let mut from = after.lock().await;
-                let row = q::claim_one(pool, token, ignore_backoff, *from, lease).await?;
-                if let Some(r) = &row {
-                    *from = (*from).max(r.id);
+                let mut claimed = queue.lock().await;
+                if claimed.rows.is_empty() {
+                    let rows =
+                        q::claim_next(pool, token, ignore_backoff, claimed.after, lease, batch)
+                            .await?;
+                    if let Some(last) = rows.last() {
+                        claimed.after = claimed.after.max(last.id);
+                    }
+                    claimed.rows.extend(rows);
                 }
-                row
+                claimed.rows.pop_front()
             };
             let Some(row) = row else {
                 break;
@@ -109,8 +119,11 @@ async fn drain_as(
         Ok::<_, StoreError>(stats)
     };
     // Every worker finishes the row in hand even if another failed.
-    let results =
-        futures::future::join_all((0..settings.smtp.parallel.max(1)).map(|_| worker())).await;
+    let results = futures::future::join_all((0..parallel).map(|_| worker())).await;
+    let left: Vec<i64> = queue.into_inner().rows.iter().map(|r| r.id).collect();
+    if !left.is_empty() {
+        q::unclaim(pool, token, &left).await?;
+    }
     let mut stats = DrainStats::default();
     let mut first_err = None;
     for r in results {
@@ -128,6 +141,14 @@ async fn drain_as(
         Some(e) => Err(e),
         None => Ok(stats),
     }
+}
+
+/// The drain's queue of claimed rows not yet taken by a worker.
+#[derive(Default)]
+struct Claimed {
+    rows: std::collections::VecDeque<OutboxRow>,
+    /// The highest id claimed in this drain; the next claim starts after it.
+    after: i64,
 }
 
 async fn record(

@@ -505,6 +505,8 @@ def phase_backlog(ctx, res):
     log(f"  drain {r['wall_s']:.2f} s for {sent} acks ({sent / r['wall_s']:.0f}/s); all "
         f"{b['acks_delivered']} in the mailboxes {b['delivery_after_drain_s']:.1f} s later")
     plain = plain_client_limit(ctx, folder)
+    # Let Postfix deliver them before the folders are cleaned up.
+    plain["delivered"] = wait_acks(folder + "plain", plain["messages"], ctx.delivery_timeout)
     b["plain_client"] = plain
     b["drain_share_of_plain"] = (sent / r["wall_s"]) / plain["per_s"]
     log(f"  plain client, same {plain['connections']} connections and messages: "

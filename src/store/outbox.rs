@@ -195,20 +195,22 @@ impl SenderLock {
     }
 }
 
-/// Claims the first due row after `after_id` for the sender `token`, if that sender's lock is
-/// held. With `ignore_backoff`, rows waiting out a retry delay are taken too (`run --once`).
-pub async fn claim_one(
+/// Claims up to `limit` due rows after `after_id`, in id order, for the sender `token`, if that
+/// sender's lock is held. With `ignore_backoff`, rows waiting out a retry delay are taken too
+/// (`run --once`). Claiming counts an attempt; [`unclaim`] takes back what was not tried.
+pub async fn claim_next(
     pool: &PgPool,
     token: i32,
     ignore_backoff: bool,
     after_id: i64,
     lease_secs: i64,
-) -> Result<Option<OutboxRow>> {
-    let row = sqlx::query_as::<_, OutboxRow>(concat!(
+    limit: i64,
+) -> Result<Vec<OutboxRow>> {
+    let mut rows = sqlx::query_as::<_, OutboxRow>(concat!(
         live_senders!(),
         "UPDATE outbox SET locked_until = now() + make_interval(secs => $3),
                 attempts = attempts + 1, claimed_by = $1
-         WHERE id = (
+         WHERE id IN (
              SELECT id FROM outbox
              WHERE status = 'pending'
                AND ($2 OR next_attempt_at <= now())
@@ -219,20 +221,36 @@ pub async fn claim_one(
                AND EXISTS (SELECT 1 FROM live WHERE token = $1)
              ORDER BY id
              FOR UPDATE SKIP LOCKED
-             LIMIT 1)
+             LIMIT $5)
          RETURNING id, kind, case_id, recipient, message_id, raw, attempts"
     ))
     .bind(token)
     .bind(ignore_backoff)
     .bind(lease_secs as f64)
     .bind(after_id)
-    .fetch_optional(pool)
+    .bind(limit)
+    .fetch_all(pool)
     .await?;
-    Ok(row)
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// Gives back rows `token` claimed but never tried (the drain stopped first): unclaimed, and
+/// the attempt their claim counted taken back.
+pub async fn unclaim(pool: &PgPool, token: i32, ids: &[i64]) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE outbox SET locked_until = NULL, claimed_by = NULL, attempts = attempts - 1
+         WHERE id = ANY($2) AND claimed_by = $1 AND status = 'pending'",
+    )
+    .bind(token)
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 /// Pending rows another sender may take now (due or, with `ignore_backoff`, waiting out a
-/// retry delay): the condition [`claim_one`] uses.
+/// retry delay): the condition [`claim_next`] uses.
 pub async fn takeable_count(pool: &PgPool, ignore_backoff: bool) -> Result<i64> {
     let (n,): (i64,) = sqlx::query_as(concat!(
         live_senders!(),
