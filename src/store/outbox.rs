@@ -198,6 +198,11 @@ impl SenderLock {
 /// Claims up to `limit` due rows after `after_id`, in id order, for the sender `token`, if that
 /// sender's lock is held. With `ignore_backoff`, rows waiting out a retry delay are taken too
 /// (`run --once`). Claiming counts an attempt; [`unclaim`] takes back what was not tried.
+///
+/// The rows are found by walking the primary key from `after_id` (sorting is switched off for
+/// the statement): statistics taken before a backlog's acknowledgements were enqueued make the
+/// planner collect every pending row and sort them instead, 5 ms per claim at 2,700 pending
+/// rows and growing with them, against 0.4 ms for the walk (`EXPLAIN ANALYZE`, #17).
 pub async fn claim_next(
     pool: &PgPool,
     token: i32,
@@ -206,6 +211,10 @@ pub async fn claim_next(
     lease_secs: i64,
     limit: i64,
 ) -> Result<Vec<OutboxRow>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL enable_sort = off")
+        .execute(&mut *tx)
+        .await?;
     let mut rows = sqlx::query_as::<_, OutboxRow>(concat!(
         live_senders!(),
         "UPDATE outbox SET locked_until = now() + make_interval(secs => $3),
@@ -229,8 +238,9 @@ pub async fn claim_next(
     .bind(lease_secs as f64)
     .bind(after_id)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     rows.sort_by_key(|r| r.id);
     Ok(rows)
 }
