@@ -436,6 +436,50 @@ pub async fn list(
     f: &ListFilter,
     today: NaiveDate,
 ) -> Result<Vec<StaffCase>> {
+    let sf = list_query(f)?;
+    let mut conn = pool.acquire().await?;
+    let rows = q::list(&mut conn, &sf).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|c| deadline_filter(cal, f, c.row.status, c.row.due, today))
+        .collect())
+}
+
+/// One page of the desk's work list: the matching cases sorted by deadline (the most urgent
+/// first, then by number), `size` per page; with the number of all matching cases and the page
+/// shown (`page` kept within 1 and the last page). Filters as [`list`]; only the page's rows are
+/// loaded whole.
+pub async fn list_page(
+    pool: &PgPool,
+    cal: &Calendar,
+    f: &ListFilter,
+    today: NaiveDate,
+    page: usize,
+    size: usize,
+) -> Result<(usize, usize, Vec<StaffCase>)> {
+    let sf = list_query(f)?;
+    let mut conn = pool.acquire().await?;
+    let mut keys: Vec<q::ListKey> = q::list_keys(&mut conn, &sf)
+        .await?
+        .into_iter()
+        .filter(|k| deadline_filter(cal, f, k.status, k.due, today))
+        .collect();
+    keys.sort_by(|a, b| (a.due, &a.number).cmp(&(b.due, &b.number)));
+    let size = size.max(1);
+    let page = page.clamp(1, keys.len().div_ceil(size).max(1));
+    let ids: Vec<i64> = keys
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|k| k.id)
+        .collect();
+    let mut rows = q::by_ids(&mut conn, &ids).await?;
+    rows.sort_by_key(|c| ids.iter().position(|&i| i == c.row.id));
+    Ok((keys.len(), page, rows))
+}
+
+/// The SQL side of a list filter (a period from after to refused).
+fn list_query(f: &ListFilter) -> Result<q::ListQuery> {
     if let (Some(a), Some(b)) = (f.from, f.to) {
         if a > b {
             return Err(refused(format!(
@@ -446,7 +490,7 @@ pub async fn list(
         }
     }
     let start = |d: NaiveDate| calendar::berlin_local_to_utc(d, NaiveTime::MIN);
-    let sf = q::ListQuery {
+    Ok(q::ListQuery {
         statuses: (!f.statuses.is_empty()).then(|| f.statuses.clone()),
         organisation: f.organisation.clone(),
         kind: f.kind.map(|k| k.as_str().to_string()),
@@ -456,13 +500,7 @@ pub async fn list(
         from: f.from.and_then(start),
         until: f.to.and_then(|d| d.succ_opt()).and_then(start),
         sender: f.sender.clone(),
-    };
-    let mut conn = pool.acquire().await?;
-    let rows = q::list(&mut conn, &sf).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|c| deadline_filter(cal, f, c.row.status, c.row.due, today))
-        .collect())
+    })
 }
 
 /// The deadline filters: only open cases can be overdue or due (a held case's deadline is

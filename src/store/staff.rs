@@ -184,10 +184,8 @@ fn contains_pattern(text: &str) -> String {
     p
 }
 
-pub async fn list(conn: &mut PgConnection, f: &ListQuery) -> Result<Vec<StaffCase>> {
-    let sql = format!(
-        "SELECT {CASE_COLUMNS}, {EXTRA_COLUMNS} FROM cases c
-         WHERE ($1::text[] IS NULL OR c.status = ANY($1))
+/// The conditions of [`ListQuery`] on `cases c`, parameters `$1`–`$9`.
+const LIST_WHERE: &str = "($1::text[] IS NULL OR c.status = ANY($1))
            AND ($2::text IS NULL OR c.organisation ILIKE $2)
            AND ($3::text IS NULL OR c.kind = $3)
            AND (NOT $4 OR c.kind IS NULL)
@@ -197,11 +195,14 @@ pub async fn list(conn: &mut PgConnection, f: &ListQuery) -> Result<Vec<StaffCas
            AND ($8::timestamptz IS NULL OR c.received_at < $8)
            AND ($9::text IS NULL OR EXISTS (
                 SELECT 1 FROM messages m
-                WHERE m.case_id = c.id AND (m.from_addr ILIKE $9 OR m.from_name ILIKE $9)))
-         ORDER BY c.received_at, c.number"
-    );
-    let rows = sqlx::query_as::<_, StaffCase>(sqlx::AssertSqlSafe(sql))
-        .bind(&f.statuses)
+                WHERE m.case_id = c.id AND (m.from_addr ILIKE $9 OR m.from_name ILIKE $9)))";
+
+/// `sql` with the list's nine parameters bound from `f`.
+fn bind_list<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    f: &'q ListQuery,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    q.bind(&f.statuses)
         .bind(f.organisation.as_deref().map(contains_pattern))
         .bind(&f.kind)
         .bind(f.unclassified)
@@ -210,6 +211,43 @@ pub async fn list(conn: &mut PgConnection, f: &ListQuery) -> Result<Vec<StaffCas
         .bind(f.from)
         .bind(f.until)
         .bind(f.sender.as_deref().map(contains_pattern))
+}
+
+pub async fn list(conn: &mut PgConnection, f: &ListQuery) -> Result<Vec<StaffCase>> {
+    let sql = format!(
+        "SELECT {CASE_COLUMNS}, {EXTRA_COLUMNS} FROM cases c
+         WHERE {LIST_WHERE}
+         ORDER BY c.received_at, c.number"
+    );
+    let rows = bind_list(sqlx::query_as::<_, StaffCase>(sqlx::AssertSqlSafe(sql)), f)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows)
+}
+
+/// What the desk's work list needs of every matching case to filter by deadline, sort and
+/// count, before it loads the whole rows of one page ([`by_ids`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListKey {
+    pub id: i64,
+    pub number: String,
+    pub status: CaseStatus,
+    pub due: NaiveDate,
+}
+
+pub async fn list_keys(conn: &mut PgConnection, f: &ListQuery) -> Result<Vec<ListKey>> {
+    let sql = format!("SELECT c.id, c.number, c.status, c.due FROM cases c WHERE {LIST_WHERE}");
+    let rows = bind_list(sqlx::query_as::<_, ListKey>(sqlx::AssertSqlSafe(sql)), f)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows)
+}
+
+/// The cases with these ids, in no particular order.
+pub async fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<StaffCase>> {
+    let sql = format!("SELECT {CASE_COLUMNS}, {EXTRA_COLUMNS} FROM cases c WHERE c.id = ANY($1)");
+    let rows = sqlx::query_as::<_, StaffCase>(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
     Ok(rows)

@@ -294,39 +294,33 @@ async fn show_list(who: Signed, s: WebState, input: FilterInput) -> Response {
         );
     }
     let today = calendar::berlin_date(chrono::Utc::now());
-    let (status, errors, cases) = match input.to_filter(who.account.staff.as_deref()) {
-        Err(errors) => (StatusCode::BAD_REQUEST, errors, Vec::new()),
-        Ok(f) => match staff::list(&s.pool, &s.calendar, &f, today).await {
-            Ok(c) => (StatusCode::OK, Vec::new(), c),
-            Err(staff::StaffError::Refused(m)) => (
-                StatusCode::BAD_REQUEST,
-                vec![("received_to", m)],
-                Vec::new(),
-            ),
-            Err(e) => {
-                tracing::error!("web: work list failed: {e}");
-                return super::render::message(
-                    &s.templates,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Liste derzeit nicht verfügbar",
-                    "Die Datenbank ist nicht erreichbar. Bitte versuchen Sie es später erneut.",
-                    Some(&who.account),
-                );
+    let (status, errors, (total, page, cases)) = match input.to_filter(who.account.staff.as_deref())
+    {
+        Err(errors) => (StatusCode::BAD_REQUEST, errors, (0, 1, Vec::new())),
+        Ok(f) => {
+            match staff::list_page(&s.pool, &s.calendar, &f, today, input.page, PAGE_SIZE).await {
+                Ok(p) => (StatusCode::OK, Vec::new(), p),
+                Err(staff::StaffError::Refused(m)) => (
+                    StatusCode::BAD_REQUEST,
+                    vec![("received_to", m)],
+                    (0, 1, Vec::new()),
+                ),
+                Err(e) => {
+                    tracing::error!("web: work list failed: {e}");
+                    return super::render::message(
+                        &s.templates,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Liste derzeit nicht verfügbar",
+                        "Die Datenbank ist nicht erreichbar. Bitte versuchen Sie es später erneut.",
+                        Some(&who.account),
+                    );
+                }
             }
-        },
+        }
     };
-    let mut cases = cases;
     // `case list` orders by receipt; the work list by deadline, the most urgent first.
-    cases.sort_by(|a, b| (a.row.due, &a.row.number).cmp(&(b.row.due, &b.row.number)));
-    let total = cases.len();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page = input.page.min(pages);
-    let lines: Vec<Line> = cases
-        .iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .map(|c| line(&s.calendar, c, today))
-        .collect();
+    let lines: Vec<Line> = cases.iter().map(|c| line(&s.calendar, c, today)).collect();
     let base = input.query_without_page();
     let link = |p: usize| {
         if base.is_empty() {

@@ -862,3 +862,49 @@ async fn the_web_binary_serves_tls_itself_and_check_validates_the_files() {
     let status = stop_web(child).await;
     assert!(status.success(), "{status:?}");
 }
+
+/// Case numbers in the order a page shows them, each once.
+fn numbers_on(body: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for (i, _) in body.match_indices("KRM-") {
+        let n = body.get(i..i + 14).unwrap_or("");
+        let well_formed = n.len() == 14
+            && n[4..8].bytes().all(|b| b.is_ascii_digit())
+            && &n[8..9] == "-"
+            && n[9..].bytes().all(|b| b.is_ascii_digit());
+        if well_formed && !seen.iter().any(|s| s == n) {
+            seen.push(n.to_string());
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn the_work_list_pages_by_deadline_fifty_at_a_time() {
+    let d = Desk::new("webpages").await;
+    d.add_user("anna", krm_intake::accounts::Role::Sachbearbeitung, None)
+        .await;
+    // 53 reactions received over two months, entered out of order.
+    for i in 0..53u32 {
+        let day = (i * 17) % 53;
+        let received = format!("2026-{:02}-{:02}T09:00", 1 + day / 28, 1 + day % 28);
+        new_case(&d.w, &["--received", &received]);
+    }
+    let want: Vec<String> = sqlx::query_scalar("SELECT number FROM cases ORDER BY due, number")
+        .fetch_all(&d.w.pool)
+        .await
+        .unwrap();
+    let s = d.login("anna").await;
+    let first = d.get("/vorgaenge", Some(&s)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.body.contains("53"), "the total: {}", first.body);
+    let second = d.get("/vorgaenge?page=2", Some(&s)).await;
+    let beyond = d.get("/vorgaenge?page=99", Some(&s)).await;
+    assert_eq!(numbers_on(&first.body), want[..50]);
+    assert_eq!(numbers_on(&second.body), want[50..]);
+    assert_eq!(
+        numbers_on(&beyond.body),
+        want[50..],
+        "kept to the last page"
+    );
+}
