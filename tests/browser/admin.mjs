@@ -3,40 +3,17 @@
 // the admin queueing the retry of a quarantined mail (the Rust test then runs the daemon and
 // checks the move). Started by tests/it/web_admin.rs (browser_admin…) with a running desk:
 //   DESK_URL=… DESK_USER=… DESK_PASSWORD=… MAIL_FILE=… SHOT_DIR=… node admin.mjs
-import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { env, failures, fail, axe, launch } from './common.mjs';
+import { mkdirSync } from 'node:fs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) { console.error(`${k} is not set`); process.exit(2); }
-  return v;
-};
 const base = env('DESK_URL');
 const user = env('DESK_USER');
 const password = env('DESK_PASSWORD');
 const mailFile = env('MAIL_FILE');
 const shots = env('SHOT_DIR');
 mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
 
-const failures = [];
-const fail = (msg) => { failures.push(msg); console.error(`FEHLER: ${msg}`); };
-
-async function axe(page, name) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => window.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-  }));
-  for (const v of result.violations) {
-    fail(`${name}: axe ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  }
-  console.log(`${name}: axe ${result.violations.length} Verstöße, ${result.passes.length} bestanden`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE' });
   const page = await context.newPage();

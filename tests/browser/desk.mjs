@@ -7,14 +7,9 @@
 // Started by tests/it/web.rs (browser_flow…) with a running `krm-intake web`:
 //   DESK_URL=http://127.0.0.1:PORT DESK_USER=… DESK_PASSWORD=… DESK_CASE=KRM-… \
 //   DESK_MAIL_CASE=KRM-… SHOT_DIR=… node desk.mjs
-import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { env, failures, fail, axe, launch } from './common.mjs';
+import { mkdirSync } from 'node:fs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) { console.error(`${k} is not set`); process.exit(2); }
-  return v;
-};
 const base = env('DESK_URL');
 const user = env('DESK_USER');
 const password = env('DESK_PASSWORD');
@@ -22,32 +17,12 @@ const caseNumber = env('DESK_CASE');
 const mailCase = env('DESK_MAIL_CASE');
 const shots = env('SHOT_DIR');
 mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
-
-const failures = [];
-const fail = (msg) => { failures.push(msg); console.error(`FEHLER: ${msg}`); };
-
-async function axe(page, name) {
-  // Runtime.evaluate is not subject to the page's CSP, so the desk's policy stays as served.
-  // The mail frame holds the sender's HTML: not ours to check.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => window.axe.run({ exclude: [['iframe.mail-html']] }, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-  }));
-  for (const v of result.violations) {
-    fail(`${name}: axe ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  }
-  console.log(`${name}: axe ${result.violations.length} Verstöße, ${result.passes.length} bestanden`);
-}
 
 async function shot(page, name) {
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE' });
   const page = await context.newPage();

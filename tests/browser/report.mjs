@@ -2,38 +2,15 @@
 // form, axe-core (WCAG 2.0/2.1 A and AA) on the page with the document, download the CSV and
 // compare it with the CLI's bytes. Started by tests/it/web_report.rs with a running desk:
 //   DESK_URL=… DESK_USER=… DESK_PASSWORD=… REPORT_CSV=file SHOT_DIR=… node report.mjs
-import { chromium } from 'playwright-core';
+import { env, failures, fail, axe, launch } from './common.mjs';
 import { readFileSync, mkdirSync } from 'node:fs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) { console.error(`${k} is not set`); process.exit(2); }
-  return v;
-};
 const base = env('DESK_URL');
 const shots = env('SHOT_DIR');
 const wantCsv = readFileSync(env('REPORT_CSV'));
 mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
 
-const failures = [];
-const fail = (msg) => { failures.push(msg); console.error(`FEHLER: ${msg}`); };
-
-async function axe(page, name) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => window.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-  }));
-  for (const v of result.violations) {
-    fail(`${name}: axe ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  }
-  console.log(`${name}: axe ${result.violations.length} Verstöße, ${result.passes.length} bestanden`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE', acceptDownloads: true });
   const page = await context.newPage();

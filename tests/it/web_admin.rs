@@ -952,25 +952,7 @@ async fn the_sender_search_finds_the_case(d: &Desk) {
 
 /// `krm-intake web` of this world on a free port; the child and its URL.
 async fn spawn_web(w: &World) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut cmd = w.command();
-    cmd.arg("web")
-        .env("KRM_WEB_LISTEN", "127.0.0.1:0")
-        .env_remove("KRM_IMAP_PASSWORD")
-        .env_remove("KRM_SMTP_PASSWORD")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().expect("krm-intake web");
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        line.trim().to_string()
-    })
-    .await
-    .unwrap();
+    let (child, line) = crate::web::spawn_web(w).await;
     let url = line.rsplit(' ').next().unwrap_or("").to_string();
     (child, url)
 }
