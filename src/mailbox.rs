@@ -231,20 +231,35 @@ impl Mailbox {
         Ok(names.iter().any(|n| n.name() == folder))
     }
 
-    /// Header blocks and INTERNALDATEs, without setting \Seen (`BODY.PEEK[HEADER]`).
-    pub async fn fetch_headers(&mut self, uids: &[u32]) -> Result<Vec<MailHeader>, ImapError> {
+    /// `UID FETCH items` of these UIDs, every response collected (none asked, none sent).
+    async fn uid_fetch_all(
+        &mut self,
+        uids: &[u32],
+        items: &str,
+        what: &'static str,
+        t: Duration,
+    ) -> Result<Vec<Fetch>, ImapError> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
         let set = uid_set(uids);
-        let fetched: Vec<Fetch> = timed(self.timeout, "UID FETCH (header)", async {
-            let s = self
-                .session
-                .uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[HEADER])")
-                .await?;
+        timed(t, what, async {
+            let s = self.session.uid_fetch(&set, items).await?;
             s.try_collect::<Vec<_>>().await
         })
-        .await?;
+        .await
+    }
+
+    /// Header blocks and INTERNALDATEs, without setting \Seen (`BODY.PEEK[HEADER]`).
+    pub async fn fetch_headers(&mut self, uids: &[u32]) -> Result<Vec<MailHeader>, ImapError> {
+        let fetched = self
+            .uid_fetch_all(
+                uids,
+                "(UID INTERNALDATE BODY.PEEK[HEADER])",
+                "UID FETCH (header)",
+                self.timeout,
+            )
+            .await?;
         let mut out: Vec<MailHeader> = fetched
             .iter()
             .filter_map(|f| {
@@ -306,18 +321,14 @@ impl Mailbox {
     }
 
     pub async fn fetch_meta(&mut self, uids: &[u32]) -> Result<Vec<MailMeta>, ImapError> {
-        if uids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let set = uid_set(uids);
-        let fetched: Vec<Fetch> = timed(self.timeout, "UID FETCH (size)", async {
-            let s = self
-                .session
-                .uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)")
-                .await?;
-            s.try_collect::<Vec<_>>().await
-        })
-        .await?;
+        let fetched = self
+            .uid_fetch_all(
+                uids,
+                "(UID RFC822.SIZE INTERNALDATE)",
+                "UID FETCH (size)",
+                self.timeout,
+            )
+            .await?;
         let mut out: Vec<MailMeta> = fetched
             .iter()
             .filter_map(|f| {
@@ -338,17 +349,11 @@ impl Mailbox {
         uids: &[u32],
         expected_bytes: usize,
     ) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
-        if uids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let set = uid_set(uids);
         // Allow ~1 MB/s at worst on top of the base timeout.
         let t = self.timeout + Duration::from_secs((expected_bytes / 1_000_000) as u64);
-        let fetched: Vec<Fetch> = timed(t, "UID FETCH (body)", async {
-            let s = self.session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
-            s.try_collect::<Vec<_>>().await
-        })
-        .await?;
+        let fetched = self
+            .uid_fetch_all(uids, "(UID BODY.PEEK[])", "UID FETCH (body)", t)
+            .await?;
         Ok(fetched
             .iter()
             .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))

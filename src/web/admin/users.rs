@@ -171,6 +171,27 @@ pub async fn add(who: Signed, State(s): State<WebState>, Form(f): Form<AccountFo
     }
 }
 
+/// The list again with a change's notice, or the change refused beside its form `form`.
+async fn answer(
+    s: &WebState,
+    who: &Signed,
+    form: &'static str,
+    result: Result<Outcome, AccountError>,
+) -> Response {
+    match result {
+        Ok(o) => render(s, who, o).await,
+        Err(e) => refused(s, who, form, e, None).await,
+    }
+}
+
+/// An outcome that only tells what was done.
+fn notice(text: String) -> Outcome {
+    Outcome {
+        notice: Some(text),
+        ..Outcome::default()
+    }
+}
+
 /// `POST /benutzer/rolle`: fields `name`, `role`, `csrf`.
 pub async fn set_role(
     who: Signed,
@@ -184,20 +205,10 @@ pub async fn set_role(
     let result = match role_of(&f.role) {
         Ok(role) => accounts::set_role_keeping_an_admin(&s.pool, &f.name, role, &actor)
             .await
-            .map(|()| role),
+            .map(|()| notice(format!("Konto „{}“: Rolle {}.", f.name, role.label()))),
         Err(e) => Err(e),
     };
-    match result {
-        Ok(role) => {
-            let notice = format!("Konto „{}“: Rolle {}.", f.name, role.label());
-            let o = Outcome {
-                notice: Some(notice),
-                ..Outcome::default()
-            };
-            render(&s, &who, o).await
-        }
-        Err(e) => refused(&s, &who, "rolle", e, None).await,
-    }
+    answer(&s, &who, "rolle", result).await
 }
 
 /// `POST /benutzer/sperren`: fields `name`, `csrf`.
@@ -210,16 +221,10 @@ pub async fn disable(
         Ok(a) => a,
         Err(r) => return r,
     };
-    match accounts::disable_keeping_an_admin(&s.pool, &f.name, &actor).await {
-        Ok(()) => {
-            let o = Outcome {
-                notice: Some(format!("Konto „{}“ gesperrt.", f.name)),
-                ..Outcome::default()
-            };
-            render(&s, &who, o).await
-        }
-        Err(e) => refused(&s, &who, "sperren", e, None).await,
-    }
+    let result = accounts::disable_keeping_an_admin(&s.pool, &f.name, &actor)
+        .await
+        .map(|()| notice(format!("Konto „{}“ gesperrt.", f.name)));
+    answer(&s, &who, "sperren", result).await
 }
 
 /// `POST /benutzer/passwort`: fields `name`, `csrf`. A new one-time password, shown once.
@@ -232,19 +237,15 @@ pub async fn reset_password(
         Ok(a) => a,
         Err(r) => return r,
     };
-    match accounts::reset_password(&s.pool, &f.name, &actor).await {
-        Ok(password) => {
-            let o = Outcome {
-                notice: Some(format!(
-                    "Konto „{}“: neues Einmalpasswort gesetzt, die Sitzungen des Kontos sind \
-                     beendet. Es wird nur jetzt angezeigt.",
-                    f.name
-                )),
-                one_time: Some((f.name.clone(), password)),
-                ..Outcome::default()
-            };
-            render(&s, &who, o).await
-        }
-        Err(e) => refused(&s, &who, "passwort", e, None).await,
-    }
+    let result = accounts::reset_password(&s.pool, &f.name, &actor)
+        .await
+        .map(|password| Outcome {
+            one_time: Some((f.name.clone(), password)),
+            ..notice(format!(
+                "Konto „{}“: neues Einmalpasswort gesetzt, die Sitzungen des Kontos sind \
+                 beendet. Es wird nur jetzt angezeigt.",
+                f.name
+            ))
+        });
+    answer(&s, &who, "passwort", result).await
 }
