@@ -724,27 +724,7 @@ async fn the_web_binary_serves_and_stops_cleanly_on_sigterm() {
 /// elsewhere the test says why it skips.
 #[tokio::test]
 async fn browser_flow_with_axe_on_every_page() {
-    let dir = crate::helpers::project_dir().join("tests/browser");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let missing: Vec<&str> = [
-        (!std::path::Path::new(&chromium).exists()).then_some("chromium"),
-        (!dir.join("node_modules/playwright-core").exists())
-            .then_some("tests/browser/node_modules"),
-        std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_err()
-            .then_some("node"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !missing.is_empty() {
-        assert!(
-            std::env::var("KRM_TEST_BROWSER").as_deref() != Ok("required"),
-            "browser test needs {missing:?} (deploy/test installs them)"
-        );
-        eprintln!("browser test skipped: {missing:?} missing (deploy/test installs them)");
+    if !browser_ready() {
         return;
     }
     let w = World::new("webbrowser").await;
@@ -780,30 +760,19 @@ async fn browser_flow_with_axe_on_every_page() {
             .0;
     let (child, line) = spawn_web(&w).await;
     let url = line.rsplit(' ').next().unwrap().to_string();
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| crate::helpers::project_dir().join("target"));
-    let out = tokio::process::Command::new("node")
-        .arg("desk.mjs")
-        .current_dir(&dir)
-        .env("DESK_URL", &url)
-        .env("DESK_USER", "anna")
-        .env("DESK_PASSWORD", PASSWORD)
-        .env("DESK_CASE", &number)
-        .env("DESK_MAIL_CASE", &mail_case)
-        .env("SHOT_DIR", target.join("browser"))
-        .env("CHROMIUM", &chromium)
-        .output()
-        .await
-        .expect("node");
+    let (ok, text) = run_browser_flow(
+        "desk.mjs",
+        &url,
+        &[
+            ("DESK_USER", "anna"),
+            ("DESK_PASSWORD", PASSWORD),
+            ("DESK_CASE", &number),
+            ("DESK_MAIL_CASE", &mail_case),
+        ],
+    )
+    .await;
     stop_web(child).await;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{text}");
-    assert!(out.status.success(), "browser flow failed:\n{text}");
+    assert!(ok, "browser flow failed:\n{text}");
     assert!(text.contains("Browser-Durchlauf in Ordnung"), "{text}");
 }
 
@@ -907,4 +876,64 @@ async fn the_work_list_pages_by_deadline_fifty_at_a_time() {
         want[50..],
         "kept to the last page"
     );
+}
+
+/// Whether the browser flows can run: Debian's chromium (or `$CHROMIUM`), node and the pinned
+/// npm packages of tests/browser. Where one is missing the flow is skipped with a line saying
+/// what — unless `KRM_TEST_BROWSER=required` (deploy/test installs them), where it fails.
+pub(crate) fn browser_ready() -> bool {
+    let dir = crate::helpers::project_dir().join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing: Vec<&str> = [
+        (!std::path::Path::new(&chromium).exists()).then_some("chromium"),
+        (!dir.join("node_modules/playwright-core").exists())
+            .then_some("tests/browser/node_modules"),
+        std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_err()
+            .then_some("node"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("KRM_TEST_BROWSER").as_deref() != Ok("required"),
+        "browser test needs {missing:?} (deploy/test installs them)"
+    );
+    eprintln!("browser test skipped: {missing:?} missing (deploy/test installs them)");
+    false
+}
+
+/// Runs `node tests/browser/{script}` against the desk at `url` with the settings `env`
+/// (screenshots under target/browser/); whether it exited 0, and its output (also printed).
+pub(crate) async fn run_browser_flow(
+    script: &str,
+    url: &str,
+    env: &[(&str, &str)],
+) -> (bool, String) {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| crate::helpers::project_dir().join("target"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .current_dir(crate::helpers::project_dir().join("tests/browser"))
+        .env("DESK_URL", url)
+        .envs(env.iter().copied())
+        .env("SHOT_DIR", target.join("browser"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("node");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{text}");
+    (out.status.success(), text)
 }

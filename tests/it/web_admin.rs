@@ -962,20 +962,7 @@ async fn spawn_web(w: &World) -> (std::process::Child, String) {
 /// Skips like the desk's browser flow where chromium or the npm packages are missing.
 #[tokio::test]
 async fn browser_admin_pages_with_axe_and_a_retry_the_daemon_carries_out() {
-    let dir = project_dir().join("tests/browser");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = std::path::Path::new(&chromium).exists()
-        && dir.join("node_modules/playwright-core").exists()
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok();
-    if !ready {
-        assert!(
-            std::env::var("KRM_TEST_BROWSER").as_deref() != Ok("required"),
-            "browser test needs chromium, node and tests/browser/node_modules"
-        );
-        eprintln!("browser test skipped: chromium, node or tests/browser/node_modules missing");
+    if !crate::web::browser_ready() {
         return;
     }
     let d = Desk::new("webadmbrowser", &[]).await;
@@ -994,34 +981,20 @@ async fn browser_admin_pages_with_axe_and_a_retry_the_daemon_carries_out() {
          Date: Mon, 7 Dec 2026 10:00:00 +0100\r\n\r\n<script>window.__pwned=1</script>\r\n",
     )
     .unwrap();
-    let (mut child, url) = spawn_web(w).await;
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| project_dir().join("target"));
-    let out = tokio::process::Command::new("node")
-        .arg("admin.mjs")
-        .current_dir(&dir)
-        .env("DESK_URL", &url)
-        .env("DESK_USER", "admin")
-        .env("DESK_PASSWORD", PASSWORD)
-        .env("MAIL_FILE", &mail_file)
-        .env("SHOT_DIR", target.join("browser"))
-        .env("CHROMIUM", &chromium)
-        .output()
-        .await
-        .expect("node");
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{text}");
-    assert!(out.status.success(), "admin browser flow failed:\n{text}");
+    let (child, url) = spawn_web(w).await;
+    let mail_path = mail_file.display().to_string();
+    let (ok, text) = crate::web::run_browser_flow(
+        "admin.mjs",
+        &url,
+        &[
+            ("DESK_USER", "admin"),
+            ("DESK_PASSWORD", PASSWORD),
+            ("MAIL_FILE", &mail_path),
+        ],
+    )
+    .await;
+    crate::web::stop_web(child).await;
+    assert!(ok, "admin browser flow failed:\n{text}");
     assert!(text.contains("Admin-Durchlauf in Ordnung"), "{text}");
     assert_eq!(
         w.scalar("SELECT count(*) FROM quarantine_retries WHERE state = 'queued'")

@@ -318,16 +318,7 @@ async fn csv_json_and_html_are_the_clis_and_bad_periods_are_refused() {
 /// violation, the CSV download is the CLI's. Skips like the desk's flow without chromium/node.
 #[tokio::test]
 async fn browser_the_lead_opens_the_report_and_downloads_the_csv() {
-    let dir = crate::helpers::project_dir().join("tests/browser");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = std::path::Path::new(&chromium).exists()
-        && dir.join("node_modules/playwright-core").exists();
-    if !ready {
-        assert!(
-            std::env::var("KRM_TEST_BROWSER").as_deref() != Ok("required"),
-            "browser test needs chromium and tests/browser/node_modules"
-        );
-        eprintln!("browser test skipped: chromium or tests/browser/node_modules missing");
+    if !crate::web::browser_ready() {
         return;
     }
     let w = World::new("webrepbrowser").await;
@@ -348,28 +339,18 @@ async fn browser_the_lead_opens_the_report_and_downloads_the_csv() {
     std::fs::write(csv_file.path(), &csv).unwrap();
     let (child, line) = crate::web::spawn_web(&w).await;
     let url = line.rsplit(' ').next().unwrap().to_string();
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| crate::helpers::project_dir().join("target"));
-    let out = tokio::process::Command::new("node")
-        .arg("report.mjs")
-        .current_dir(&dir)
-        .env("DESK_URL", &url)
-        .env("DESK_USER", "lena")
-        .env("DESK_PASSWORD", PASSWORD)
-        .env("REPORT_CSV", csv_file.path())
-        .env("SHOT_DIR", target.join("browser"))
-        .env("CHROMIUM", &chromium)
-        .output()
-        .await
-        .expect("node");
+    let csv_path = csv_file.path().display().to_string();
+    let (ok, text) = crate::web::run_browser_flow(
+        "report.mjs",
+        &url,
+        &[
+            ("DESK_USER", "lena"),
+            ("DESK_PASSWORD", PASSWORD),
+            ("REPORT_CSV", &csv_path),
+        ],
+    )
+    .await;
     crate::web::stop_web(child).await;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{text}");
-    assert!(out.status.success(), "browser flow failed:\n{text}");
+    assert!(ok, "browser flow failed:\n{text}");
     assert!(text.contains("Bericht im Browser in Ordnung"), "{text}");
 }
