@@ -159,6 +159,16 @@ async fn record(
     stats: &mut DrainStats,
 ) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
+    if let (SendOutcome::Accepted { code }, Some(case_id), OutboxKind::Ack) =
+        (outcome, row.case_id, row.kind)
+    {
+        failpoint::hit(failpoint::AFTER_SMTP_BEFORE_MARK);
+        q::record_ack_sent(&mut conn, row.id, case_id, code).await?;
+        m::counter(m::ACKS_SENT, 1);
+        stats.sent += 1;
+        tracing::info!(outbox = row.id, kind = %row.kind, case_id = row.case_id, code = %code, "mail accepted by SMTP server");
+        return Ok(());
+    }
     let mut tx = conn.begin().await?;
     match outcome {
         SendOutcome::Accepted { code } => {

@@ -1482,3 +1482,52 @@ async fn an_ack_template_failing_at_intake_suppresses_the_ack_and_keeps_the_case
     assert!(log.contains("Neue Vorgänge: 0,"), "{log}");
     assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 1);
 }
+
+/// A sent acknowledgement is recorded on its case in one step (outbox row, acknowledgement
+/// state, `ack_sent` event); a case whose acknowledgement staff recorded by hand meanwhile keeps
+/// that entry and gets no `ack_sent` event.
+#[tokio::test]
+async fn a_sent_acknowledgement_is_recorded_on_its_case_unless_recorded_by_hand() {
+    let w = World::new("acksent").await;
+    for (n, subject) in [("s1", "Erstens"), ("s2", "Zweitens")] {
+        let (from, raw) = citizen_mail(&w, n, subject);
+        w.deliver(&from, &raw).await;
+    }
+    let (st, log) = w.run_private(&["run", "--once", "--no-send"], &[]);
+    assert!(st.success(), "{log}");
+    let numbers: Vec<String> = w.cases().await.into_iter().map(|c| c.0).collect();
+    assert_eq!(numbers.len(), 2);
+    let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+    let (st, log) = w.run_private(&["case", "ack-recorded", &numbers[1], "--on", &today], &[]);
+    assert!(st.success(), "{log}");
+    let (st, log) = w.run_private(&["run", "--once"], &[]);
+    assert!(st.success(), "{log}");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM outbox WHERE status = 'sent' AND locked_until IS NULL AND claimed_by IS NULL AND last_code = '250'")
+            .await,
+        2
+    );
+    let state = |number: &str| {
+        let number = number.to_string();
+        let pool = w.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, Option<String>, bool, i64)>(
+                "SELECT c.ack_status, c.ack_detail, c.ack_sent_at IS NOT NULL,
+                        (SELECT count(*) FROM case_events e WHERE e.case_id = c.id
+                           AND e.action = 'ack_sent' AND e.actor = 'krm-intake'
+                           AND e.new_value = 'sent' AND e.detail = 'SMTP-Status 250')
+                 FROM cases c WHERE c.number = $1",
+            )
+            .bind(number)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        state(&numbers[0]).await,
+        ("sent".to_string(), Some("250".to_string()), true, 1)
+    );
+    let (status, _, _, events) = state(&numbers[1]).await;
+    assert_eq!((status.as_str(), events), ("manual", 0));
+}
