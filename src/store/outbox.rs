@@ -316,12 +316,12 @@ pub async fn record_ack_sent(
                     claimed_by = NULL, last_code = $2
              WHERE id = $1),
          acked AS (
-             UPDATE cases SET ack_status = $4, ack_detail = $2,
+             UPDATE cases SET ack_status = $4, ack_detail = NULL,
                     ack_sent_at = coalesce(ack_sent_at, now())
              WHERE id = $3 AND ack_status <> ALL($5)
              RETURNING id)
-         INSERT INTO case_events (case_id, actor, action, new_value, detail)
-         SELECT id, $6, 'ack_sent', $7, $8 FROM acked",
+         INSERT INTO case_events (case_id, actor, action, new_value)
+         SELECT id, $6, 'ack_sent', $7 FROM acked",
     )
     .bind(id)
     .bind(super::text(code))
@@ -330,7 +330,6 @@ pub async fn record_ack_sent(
     .bind([AckStatus::NotDelivered, AckStatus::Manual])
     .bind(super::cases::DAEMON)
     .bind(AckStatus::Sent.as_db())
-    .bind(super::text(&format!("SMTP-Status {code}")))
     .execute(&mut *conn)
     .await?;
     Ok(())
