@@ -196,23 +196,30 @@ impl Mailbox {
 
     /// Selects `folder` and returns its UIDVALIDITY.
     pub async fn select(&mut self, folder: &str) -> Result<u32, ImapError> {
-        let mb = tokio::time::timeout(self.timeout, self.session.select(folder))
-            .await
-            .map_err(|_| ImapError::Timeout("SELECT"))?
-            .map_err(|e| ImapError::Folder {
-                folder: folder.to_string(),
-                message: e.to_string(),
-            })?;
-        self.selected = Some(folder.to_string());
-        Ok(mb.uid_validity.unwrap_or(0))
+        self.open(folder, false).await
     }
 
     /// Opens `folder` read-only (EXAMINE) and returns its UIDVALIDITY: nothing done while it is
     /// open can change a flag or remove a mail there.
     pub async fn examine(&mut self, folder: &str) -> Result<u32, ImapError> {
-        let mb = tokio::time::timeout(self.timeout, self.session.examine(folder))
-            .await
-            .map_err(|_| ImapError::Timeout("EXAMINE"))?
+        self.open(folder, true).await
+    }
+
+    /// SELECT or EXAMINE `folder`; its UIDVALIDITY.
+    async fn open(&mut self, folder: &str, read_only: bool) -> Result<u32, ImapError> {
+        let (what, opened) = if read_only {
+            (
+                "EXAMINE",
+                tokio::time::timeout(self.timeout, self.session.examine(folder)).await,
+            )
+        } else {
+            (
+                "SELECT",
+                tokio::time::timeout(self.timeout, self.session.select(folder)).await,
+            )
+        };
+        let mb = opened
+            .map_err(|_| ImapError::Timeout(what))?
             .map_err(|e| ImapError::Folder {
                 folder: folder.to_string(),
                 message: e.to_string(),

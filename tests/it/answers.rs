@@ -6,20 +6,12 @@
 //! but loses their notes, and its sent mail is not queued for deletion on the server.
 
 use crate::helpers::*;
-use crate::staff::{json, krm, ok, refused};
+use crate::staff::{fails_with, json, ok, refused};
 use serde_json::{json as j, Value};
 
 /// Runs a command that must fail as bad input (exit 2); returns its German message.
 fn bad_input(w: &World, args: &[&str]) -> String {
-    let out = krm(w, args);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "krm-intake {args:?} should fail with 2: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    fails_with(w, args, 2)
 }
 
 /// A case by telephone on 1 March 2017: KRM-2017-00001 in a fresh world.

@@ -29,13 +29,19 @@ pub fn ok(w: &World, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-/// Runs a command that must be refused; returns its German message.
+/// Runs a command that must be refused (exit 1); returns its German message.
 pub fn refused(w: &World, args: &[&str]) -> String {
+    fails_with(w, args, 1)
+}
+
+/// Runs a command that must fail with exit `code` (1 refused, 2 bad input); returns its German
+/// message.
+pub fn fails_with(w: &World, args: &[&str], code: i32) -> String {
     let out = krm(w, args);
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "krm-intake {args:?} should fail with 1: {}{}",
+        Some(code),
+        "krm-intake {args:?} should fail with {code}: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -53,6 +53,16 @@ impl Reply {
     }
 
     /// The value of the first hidden `csrf` field.
+    /// The text of the element with id `id` (up to the next `<`).
+    pub(crate) fn text_of(&self, id: &str) -> String {
+        let start = self.body.find(&format!("id=\"{id}\">")).expect(id) + id.len() + 6;
+        self.body[start..]
+            .split('<')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
     pub(crate) fn csrf_field(&self) -> String {
         let i = self
             .body

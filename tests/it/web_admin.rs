@@ -4,106 +4,24 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use axum::Router;
 use krm_intake::accounts::Role;
-use tower::ServiceExt;
 
 use crate::helpers::*;
+use crate::web::{Desk, PASSWORD};
 
-const PASSWORD: &str = "sehr-geheim-123";
-
-struct Desk {
-    w: World,
-    router: Router,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(&format!("{name}=")))
-            .map(|v| v.split(';').next().unwrap_or("").to_string())
-    }
-
-    fn csrf_field(&self) -> String {
-        let i = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("csrf field")
-            + 19;
-        self.body[i..i + 64].to_string()
-    }
-
-    /// The text of the element with id `id` (up to the next `<`).
-    fn text_of(&self, id: &str) -> String {
-        let start = self.body.find(&format!("id=\"{id}\">")).expect(id) + id.len() + 6;
-        self.body[start..]
-            .split('<')
-            .next()
-            .unwrap_or("")
-            .to_string()
-    }
-}
-
-impl Desk {
-    async fn new(test: &str, env: &[(&str, &str)]) -> Desk {
-        let w = World::with_env(test, env).await;
-        let state = krm_intake::web::WebState::new(&w.settings(), w.pool.clone()).expect("state");
-        Desk {
-            router: krm_intake::web::router(state),
-            w,
-        }
-    }
-
-    async fn send(&self, req: Request<Body>) -> Reply {
-        let res = self.router.clone().oneshot(req).await.expect("response");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 10 << 20)
-            .await
-            .expect("body");
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    }
-
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
-        let mut r = Request::get(path);
-        if let Some(c) = cookie {
-            r = r.header(header::COOKIE, c);
-        }
-        self.send(r.body(Body::empty()).unwrap()).await
-    }
-
-    async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Reply {
-        let mut r =
-            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let Some(c) = cookie {
-            r = r.header(header::COOKIE, c);
-        }
-        let body = serde_urlencoded::to_string(form).unwrap();
-        self.send(r.body(Body::from(body)).unwrap()).await
-    }
-
+/// What the admin pages' tests need beyond the case workers' harness (tests/it/web.rs).
+trait AdminDesk {
     /// A multipart upload to `/regeln/pruefen`: `csrf` first, then the file `mail`.
-    async fn upload(&self, cookie: &str, csrf: Option<&str>, mail: &[u8]) -> Reply {
+    async fn upload(&self, cookie: &str, csrf: Option<&str>, mail: &[u8]) -> crate::web::Reply;
+    /// Logs in with `password`; the session cookie and its CSRF token.
+    async fn login_as(&self, user: &str, password: &str) -> (String, String);
+    /// Logs in with the test password; the session cookie and its CSRF token.
+    async fn login_csrf(&self, user: &str) -> (String, String);
+    async fn events(&self) -> Vec<(String, Option<String>, String)>;
+}
+
+impl AdminDesk for Desk {
+    async fn upload(&self, cookie: &str, csrf: Option<&str>, mail: &[u8]) -> crate::web::Reply {
         let b = "----krmgrenze";
         let mut body = Vec::new();
         if let Some(c) = csrf {
@@ -130,42 +48,15 @@ impl Desk {
         self.send(r.body(Body::from(body)).unwrap()).await
     }
 
-    async fn add_user(&self, name: &str, role: Role) {
-        krm_intake::accounts::add(
-            &self.w.pool,
-            name,
-            role,
-            None,
-            &self.w.settings().staff,
-            PASSWORD,
-            "test",
-        )
-        .await
-        .expect("add account");
-    }
-
-    async fn try_login(&self, user: &str, password: &str) -> Reply {
-        let form = self.get("/login", None).await;
-        let csrf_cookie = form.cookie("krm_login_csrf").expect("login csrf cookie");
-        let csrf = form.csrf_field();
-        self.post(
-            "/login",
-            Some(&csrf_cookie),
-            &[("username", user), ("password", password), ("csrf", &csrf)],
-        )
-        .await
-    }
-
-    /// Logs in; the session cookie and its CSRF token.
     async fn login_as(&self, user: &str, password: &str) -> (String, String) {
-        let r = self.try_login(user, password).await;
+        let r = self.try_login(user, password, "").await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let cookie = r.cookie("krm_session").expect("session cookie");
         let csrf = self.get("/passwort", Some(&cookie)).await.csrf_field();
         (cookie, csrf)
     }
 
-    async fn login(&self, user: &str) -> (String, String) {
+    async fn login_csrf(&self, user: &str) -> (String, String) {
         self.login_as(user, PASSWORD).await
     }
 
@@ -197,7 +88,7 @@ const POST_ROUTES: [&str; 7] = [
 
 #[tokio::test]
 async fn admin_pages_need_a_session_the_right_role_and_the_csrf_token() {
-    let d = Desk::new("webadmroles", &[]).await;
+    let d = Desk::with_env("webadmroles", &[]).await;
     for path in GET_ROUTES {
         let r = d.get(path, None).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
@@ -215,7 +106,7 @@ async fn admin_pages_need_a_session_the_right_role_and_the_csrf_token() {
         ("dsb", Role::Datenschutz),
         ("admin", Role::Admin),
     ] {
-        d.add_user(name, role).await;
+        d.add_user(name, role, None).await;
     }
     // Which role may open which page (everyone may change their own password).
     let allowed = |role: &str, path: &str| match path {
@@ -224,7 +115,7 @@ async fn admin_pages_need_a_session_the_right_role_and_the_csrf_token() {
         _ => role == "admin",
     };
     for user in ["sb", "lead", "dsb", "admin"] {
-        let (cookie, csrf) = d.login(user).await;
+        let (cookie, csrf) = d.login_csrf(user).await;
         for path in GET_ROUTES {
             let r = d.get(path, Some(&cookie)).await;
             let want = if allowed(user, path) {
@@ -273,14 +164,14 @@ async fn admin_pages_need_a_session_the_right_role_and_the_csrf_token() {
         }
     }
     // The data protection officer's start page is the log, not the case list.
-    let (cookie, _) = d.login("dsb").await;
+    let (cookie, _) = d.login_csrf("dsb").await;
     assert_eq!(
         d.get("/", Some(&cookie)).await.header("location"),
         "/zugriffe"
     );
 
     // An admin without the right token changes nothing.
-    let (cookie, csrf) = d.login("admin").await;
+    let (cookie, csrf) = d.login_csrf("admin").await;
     for bad in ["", "falsch"] {
         for (path, form) in [
             ("/benutzer/neu", vec![("name", "neu"), ("role", "admin")]),
@@ -319,9 +210,9 @@ async fn admin_pages_need_a_session_the_right_role_and_the_csrf_token() {
 
 #[tokio::test]
 async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
-    let d = Desk::new("webadmusers", &[]).await;
-    d.add_user("chefin", Role::Admin).await;
-    let (admin, csrf) = d.login("chefin").await;
+    let d = Desk::with_env("webadmusers", &[]).await;
+    d.add_user("chefin", Role::Admin, None).await;
+    let (admin, csrf) = d.login_csrf("chefin").await;
 
     // Add: the one-time password is shown once.
     let r = d
@@ -516,7 +407,7 @@ async fn carla_changes_her_one_time_password(d: &Desk, one_time: &str) -> String
         StatusCode::OK
     );
     assert_eq!(
-        d.try_login("carla", one_time).await.status,
+        d.try_login("carla", one_time, "").await.status,
         StatusCode::UNAUTHORIZED
     );
     carla
@@ -524,9 +415,9 @@ async fn carla_changes_her_one_time_password(d: &Desk, one_time: &str) -> String
 
 #[tokio::test]
 async fn the_rules_page_checks_the_rules_and_explains_an_upload_without_storing_it() {
-    let d = Desk::new("webadmrules", &[("KRM_IMAP_MAX_MESSAGE_SIZE", "4000")]).await;
-    d.add_user("admin", Role::Admin).await;
-    let (cookie, csrf) = d.login("admin").await;
+    let d = Desk::with_env("webadmrules", &[("KRM_IMAP_MAX_MESSAGE_SIZE", "4000")]).await;
+    d.add_user("admin", Role::Admin, None).await;
+    let (cookie, csrf) = d.login_csrf("admin").await;
     let r = d.get("/regeln", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("Regeln in Ordnung (Version"), "{}", r.body);
@@ -611,7 +502,7 @@ async fn access(w: &World, at: &str, actor: &str, case: &str) {
 
 #[tokio::test]
 async fn the_access_log_on_the_command_line_and_in_the_desk() {
-    let d = Desk::new("webadmlogs", &[]).await;
+    let d = Desk::with_env("webadmlogs", &[]).await;
     let w = &d.w;
     access(w, "2026-01-10T09:00:00+01:00", "web:anna", "KRM-2026-00001").await;
     access(w, "2026-02-10T09:30:00+01:00", "bernd", "KRM-2026-00002").await;
@@ -674,8 +565,8 @@ async fn the_access_log_on_the_command_line_and_in_the_desk() {
     );
 
     // The security log on the command line.
-    d.add_user("dsb", Role::Datenschutz).await;
-    let (cookie, _) = d.login("dsb").await;
+    d.add_user("dsb", Role::Datenschutz, None).await;
+    let (cookie, _) = d.login_csrf("dsb").await;
     let (code, out, _) = run(&["security-log", "--account", "dsb", "--json"]);
     assert_eq!(code, Some(0));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -781,7 +672,7 @@ async fn refuse_kaputt(w: &World, on: bool) {
 
 #[tokio::test]
 async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
-    let d = Desk::new("webadmretry", &[]).await;
+    let d = Desk::with_env("webadmretry", &[]).await;
     let w = &d.w;
     // The database refuses two mails (a stand-in for a fault fixed later): both quarantined.
     refuse_kaputt(w, true).await;
@@ -808,8 +699,8 @@ async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
         .scalar("SELECT id FROM quarantine WHERE message_id LIKE '<r1.%'")
         .await;
 
-    d.add_user("admin", Role::Admin).await;
-    let (cookie, csrf) = d.login("admin").await;
+    d.add_user("admin", Role::Admin, None).await;
+    let (cookie, csrf) = d.login_csrf("admin").await;
     let page = d.get("/quarantaene", Some(&cookie)).await;
     assert!(page.body.contains("2 Mails in Quarantäne"), "{}", page.body);
     for id in [kept, gone] {
@@ -911,8 +802,8 @@ async fn the_sender_search_finds_the_case(d: &Desk) {
         .fetch_one(&w.pool)
         .await
         .unwrap();
-    d.add_user("sb", Role::Sachbearbeitung).await;
-    let (sb, sb_csrf) = d.login("sb").await;
+    d.add_user("sb", Role::Sachbearbeitung, None).await;
+    let (sb, sb_csrf) = d.login_csrf("sb").await;
     for (needle, found) in [("erika", true), ("BUERGER+", true), ("niemand", false)] {
         let r = d
             .post(
@@ -965,13 +856,13 @@ async fn browser_admin_pages_with_axe_and_a_retry_the_daemon_carries_out() {
     if !crate::web::browser_ready() {
         return;
     }
-    let d = Desk::new("webadmbrowser", &[]).await;
+    let d = Desk::with_env("webadmbrowser", &[]).await;
     let w = &d.w;
     refuse_kaputt(w, true).await;
     w.append(&citizen(w, "b1", "kaputt")).await;
     assert_eq!(w.run_once().await.scan.quarantined, 1);
     refuse_kaputt(w, false).await;
-    d.add_user("admin", Role::Admin).await;
+    d.add_user("admin", Role::Admin, None).await;
     let tmp = tempfile::tempdir().unwrap();
     let mail_file = tmp.path().join("probe.eml");
     std::fs::write(
