@@ -162,30 +162,24 @@ async fn record(
     stats: &mut DrainStats,
 ) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
-    if let (SendOutcome::Accepted { code }, Some(case_id), OutboxKind::Ack) =
-        (outcome, row.case_id, row.kind)
-    {
+    if let SendOutcome::Accepted { code } = outcome {
         failpoint::hit(failpoint::AFTER_SMTP_BEFORE_MARK);
-        q::record_ack_sent(&mut conn, row.id, case_id, code).await?;
-        m::counter(m::ACKS_SENT, 1);
+        // One statement each: the result is committed before this worker's next send.
+        if let (Some(case_id), OutboxKind::Ack) = (row.case_id, row.kind) {
+            q::record_ack_sent(&mut conn, row.id, case_id, code).await?;
+            m::counter(m::ACKS_SENT, 1);
+        } else {
+            q::mark_sent(&mut conn, row.id, Some(code)).await?;
+            m::counter(m::DIGESTS_SENT, 1);
+        }
         stats.sent += 1;
         tracing::info!(outbox = row.id, kind = %row.kind, case_id = row.case_id, code = %code, "mail accepted by SMTP server");
         return Ok(());
     }
     let mut tx = conn.begin().await?;
     match outcome {
-        SendOutcome::Accepted { code } => {
-            failpoint::hit(failpoint::AFTER_SMTP_BEFORE_MARK);
-            q::mark_sent(&mut tx, row.id, Some(code)).await?;
-            if let (Some(case_id), OutboxKind::Ack) = (row.case_id, row.kind) {
-                mark_case_ack(&mut tx, case_id, AckStatus::Sent, None).await?;
-                m::counter(m::ACKS_SENT, 1);
-            } else {
-                m::counter(m::DIGESTS_SENT, 1);
-            }
-            stats.sent += 1;
-            tracing::info!(outbox = row.id, kind = %row.kind, case_id = row.case_id, code = %code, "mail accepted by SMTP server");
-        }
+        // Recorded above, without a transaction.
+        SendOutcome::Accepted { .. } => {}
         SendOutcome::Transient { code, message }
             if row.attempts < settings.smtp.max_attempts as i32 =>
         {
@@ -205,7 +199,7 @@ async fn record(
         SendOutcome::Transient { code, message } | SendOutcome::Permanent { code, message } => {
             q::mark_failed(&mut tx, row.id, message, code.as_deref()).await?;
             if let (Some(case_id), OutboxKind::Ack) = (row.case_id, row.kind) {
-                mark_case_ack(&mut tx, case_id, AckStatus::Failed, code.as_deref()).await?;
+                mark_case_ack_failed(&mut tx, case_id, code.as_deref()).await?;
                 m::counter(m::ACKS_FAILED, 1);
             }
             stats.failed += 1;
@@ -216,29 +210,25 @@ async fn record(
     Ok(())
 }
 
-async fn mark_case_ack(
+/// The case's acknowledgement failed for good (its event names the SMTP status), unless a
+/// bounce recorded meanwhile (`not_delivered`) or a staff entry (`manual`) stands there.
+async fn mark_case_ack_failed(
     conn: &mut sqlx::PgConnection,
     case_id: i64,
-    status: AckStatus,
     code: Option<&str>,
 ) -> Result<(), StoreError> {
-    // A bounce recorded meanwhile (not_delivered) or a staff entry (manual) stays.
     let current = cases::get(conn, case_id).await?.map(|c| c.ack_status);
     if matches!(current, Some(AckStatus::NotDelivered | AckStatus::Manual)) {
         return Ok(());
     }
-    cases::set_ack_status(conn, case_id, status, code).await?;
+    cases::set_ack_status(conn, case_id, AckStatus::Failed, code).await?;
     cases::add_event(
         conn,
         case_id,
         &cases::Event {
             actor: cases::DAEMON,
-            action: if status == AckStatus::Sent {
-                "ack_sent"
-            } else {
-                "ack_failed"
-            },
-            new_value: Some(status.as_db().to_string()),
+            action: "ack_failed",
+            new_value: Some(AckStatus::Failed.as_db().to_string()),
             detail: code.map(|c| format!("SMTP-Status {c}")),
             ..Default::default()
         },

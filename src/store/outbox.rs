@@ -301,9 +301,8 @@ pub async fn mark_sent(conn: &mut PgConnection, id: i64, code: Option<&str>) -> 
 
 /// A sent acknowledgement recorded in one statement (one round trip, atomic as a transaction):
 /// the outbox row sent, the case's acknowledgement state `sent` unless a bounce or a staff entry
-/// stands there already (`not_delivered`, `manual`), and then the case's `ack_sent` event —
-/// what `mark_sent`, `cases::set_ack_status` and `cases::add_event` do in the outbox's general
-/// path, here for its most frequent outcome (#17: six round trips took as long as the send).
+/// stands there already (`not_delivered`, `manual`), and then the case's `ack_sent` event
+/// (#17: as a transaction of six round trips it took as long as the send itself).
 pub async fn record_ack_sent(
     conn: &mut PgConnection,
     id: i64,
