@@ -271,7 +271,7 @@ impl<'a> Write<'_, 'a, '_> {
         )
         .await?;
         if reopened {
-            cases::reopen(conn, case.id).await?;
+            w.reopen(conn, case.id).await?;
         }
         w.event(
             case.id,

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::cases::{self, CaseRow, Event, NewCase, Origin};
+use super::cases::{self, CaseHead, CaseRow, Event, NewCase, Origin};
 pub use super::pending::HeldOutbox;
 use super::pending::Pending;
 use super::{outbox, text, Result, StoreError};
-use crate::domain::{CaseNumber, MessageRole};
+use crate::domain::{CaseNumber, CaseStatus, MessageRole};
 use crate::message::{Attachment, ParsedMail};
 
 /// What a mail of the batch will ask the store, read from the mail by the caller.
@@ -65,6 +65,9 @@ pub struct BatchWriter<'a> {
     /// table than anything prefetched, as their ids are.
     own_outbox: HashMap<String, (i64, i64)>,
     own_messages: HashMap<String, (i64, i64)>,
+    /// Cases follow-ups may join (those the prefetched references and numbers name, and this
+    /// batch's new ones), locked by this transaction and kept exact in memory.
+    heads: HashMap<i64, CaseHead>,
     pending: Pending<'a>,
 }
 
@@ -128,6 +131,17 @@ impl<'a> BatchWriter<'a> {
             .into_iter()
             .collect();
         b.numbers_known = numbers.into_iter().collect();
+        // The cases those name, locked now in one statement (in id order) rather than one by
+        // one as their follow-ups come.
+        let mut ids: Vec<i64> = (b.ref_outbox.values().chain(b.ref_message.values()))
+            .map(|x| x.1)
+            .chain(b.numbers.values().copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for head in cases::heads(conn, &ids, true).await? {
+            b.heads.insert(head.id, head);
+        }
         Ok(b)
     }
 
@@ -234,31 +248,40 @@ impl<'a> BatchWriter<'a> {
         }
     }
 
-    /// The follow-up's case after following merges, locked (unless read-only). A case created
-    /// in this batch is written first.
+    /// The follow-up's case after following merges, locked (unless read-only). Answered from
+    /// memory for the cases locked ahead and this batch's new ones.
     pub async fn case_for_update(
         &mut self,
         conn: &mut PgConnection,
         mut case_id: i64,
-    ) -> Result<CaseRow> {
+    ) -> Result<CaseHead> {
         for _ in 0..16 {
-            if self.pending.holds_case(case_id) {
-                self.pending.flush(conn).await?;
-            }
-            let found = if self.read_only {
-                cases::get(conn, case_id).await?
-            } else {
-                cases::get_for_update(conn, case_id).await?
+            let head = match self.heads.get(&case_id) {
+                Some(h) => h.clone(),
+                None => {
+                    let Some(h) = cases::heads(conn, &[case_id], !self.read_only).await?.pop()
+                    else {
+                        return Err(StoreError::CaseNotFound(case_id));
+                    };
+                    self.heads.insert(h.id, h.clone());
+                    h
+                }
             };
-            let Some(case) = found else {
-                return Err(StoreError::CaseNotFound(case_id));
-            };
-            match case.merged_into {
+            match head.merged_into {
                 Some(target) => case_id = target,
-                None => return Ok(case),
+                None => return Ok(head),
             }
         }
         Err(StoreError::MergeChainTooLong(case_id))
+    }
+
+    /// Reopens a case a follow-up joined (see [`cases::reopen`]), keeping its head exact.
+    pub async fn reopen(&mut self, conn: &mut PgConnection, case_id: i64) -> Result<()> {
+        cases::reopen(conn, case_id).await?;
+        if let Some(h) = self.heads.get_mut(&case_id) {
+            h.status = CaseStatus::Open;
+        }
+        Ok(())
     }
 
     /// Writes the held rows of the batch (see [`Pending::flush`]).
@@ -269,6 +292,8 @@ impl<'a> BatchWriter<'a> {
     /// Forgets the held rows after their savepoint was rolled back.
     pub fn discard(&mut self) {
         self.pending.discard();
+        // Heads read or created inside the rolled-back savepoint (and their locks) are gone.
+        self.heads.clear();
     }
 
     /// What the store holds of this exact mail and of its Message-ID.
@@ -349,7 +374,18 @@ impl<'a> BatchWriter<'a> {
         c: &NewCase,
         year: i32,
     ) -> Result<(i64, CaseNumber)> {
-        self.pending.new_case(conn, c, year).await
+        let (id, number) = self.pending.new_case(conn, c, year).await?;
+        // A new case is open; nobody else sees it before this transaction commits.
+        self.heads.insert(
+            id,
+            CaseHead {
+                id,
+                number: number.to_string(),
+                status: CaseStatus::Open,
+                merged_into: None,
+            },
+        );
+        Ok((id, number))
     }
 
     /// A new case with its first mail: its id, its number and the mail's row id.
@@ -362,7 +398,7 @@ impl<'a> BatchWriter<'a> {
         mail: &'a ParsedMail,
         raw: &'a [u8],
     ) -> Result<(i64, CaseNumber)> {
-        let (id, number) = self.pending.new_case(conn, c, year).await?;
+        let (id, number) = self.new_case(conn, c, year).await?;
         let row = self
             .message(conn, id, MessageRole::Initial, origin, mail, raw)
             .await?;

@@ -290,14 +290,28 @@ pub async fn ids_by_number(
     Ok(rows)
 }
 
-/// A case, locked for update in the current transaction.
-pub async fn get_for_update(conn: &mut PgConnection, id: i64) -> Result<Option<CaseRow>> {
-    let sql = format!("SELECT {CASE_COLUMNS} FROM cases c WHERE c.id = $1 FOR UPDATE OF c");
-    let row = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row)
+/// What intake needs of a case a follow-up joins.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CaseHead {
+    pub id: i64,
+    pub number: String,
+    pub status: CaseStatus,
+    pub merged_into: Option<i64>,
+}
+
+/// The heads of the cases `ids` that exist, in id order; locked for update in the current
+/// transaction unless `lock` is false (a read-only transaction).
+pub async fn heads(conn: &mut PgConnection, ids: &[i64], lock: bool) -> Result<Vec<CaseHead>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = if lock {
+        "SELECT id, number, status, merged_into FROM cases WHERE id = ANY($1) ORDER BY id
+         FOR UPDATE"
+    } else {
+        "SELECT id, number, status, merged_into FROM cases WHERE id = ANY($1) ORDER BY id"
+    };
+    Ok(sqlx::query_as(sql).bind(ids).fetch_all(&mut *conn).await?)
 }
 
 pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<CaseRow>> {

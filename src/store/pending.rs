@@ -147,11 +147,6 @@ impl<'a> Pending<'a> {
         Ok(())
     }
 
-    /// True when the case `id` is among the held (not yet written) new cases.
-    pub fn holds_case(&self, id: i64) -> bool {
-        self.cases.iter().any(|c| c.id == id)
-    }
-
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
         self.cases.is_empty()
@@ -344,6 +339,7 @@ impl<'a> Pending<'a> {
             .iter()
             .partition(|a| big.iter().any(|b| b.0 == a.0));
         let small_meta = AttachmentColumns::of(&small);
+
         // This statement reads no table by a plan (only by its key checks), so its plan does not
         // depend on table sizes: planned once per connection, not per batch (intake plans its
         // lookups afresh each time, see `scan`).

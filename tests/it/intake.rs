@@ -260,6 +260,48 @@ async fn a_follow_up_reopens_a_closed_case_or_opens_a_linked_one() {
 }
 
 #[tokio::test]
+async fn two_follow_ups_in_one_batch_reopen_a_closed_case_once() {
+    // The batch locks the follow-ups' cases ahead and keeps their status in memory: the second
+    // follow-up must see the case the first one reopened as open.
+    let w = World::with_env("reopen2", &[("KRM_INTAKE_CLOSED_FOLLOWUP", "reopen")]).await;
+    let (from, raw) = citizen_mail(&w, "r1", "Mietkaution");
+    w.deliver(&from, &raw).await;
+    w.run_once().await;
+    let number = w.cases().await[0].0.clone();
+    sqlx::query("UPDATE cases SET status = 'closed', closed_at = now()")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    for (i, text) in [(2, "Es ist wieder passiert."), (3, "Und noch einmal.")] {
+        let reply = mail(
+            &from,
+            &w.inbox_address(),
+            &format!("Aw: [{number}]"),
+            text,
+            &format!("<r{i}.{}@mail.test>", w.name),
+        );
+        w.append(&reply).await;
+    }
+    let r = w.run_once().await;
+    assert_eq!(r.scan.followups, 2, "{r:?}");
+    let cases = w.cases().await;
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].1, "open");
+    let events = |action: &'static str| {
+        let pool = w.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM case_events WHERE action = $1")
+                .bind(action)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(events("reopened_by_followup").await, 1);
+    assert_eq!(events("followup").await, 1);
+}
+
+#[tokio::test]
 async fn machines_get_no_acknowledgement_and_bounces_land_on_their_case() {
     let w = World::new("machines").await;
     let citizen = w.sender(CITIZEN);
