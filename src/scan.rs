@@ -50,7 +50,7 @@ impl ScanStats {
 }
 
 /// Upper bound of raw bytes held in memory per batch (besides one oversized mail).
-/// Two batches are in memory at once (one recorded, the next fetched).
+/// Three batches are in memory at once (one recorded, one waiting, one being fetched).
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// Selects the inbox, makes sure the target folders exist, and checks UIDVALIDITY.
@@ -89,64 +89,82 @@ pub async fn scan(
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<ScanStats, ScanError> {
     let s = &ctx.settings.imap;
-    let mut stats = ScanStats::default();
     let uids = mb.all_uids().await?;
     if uids.is_empty() {
-        return Ok(stats);
+        return Ok(ScanStats::default());
     }
     tracing::debug!(count = uids.len(), "inbox listed");
-    let mut batches = plan_batches(mb, &uids, s.batch_size.max(1), stop)
-        .await?
-        .into_iter();
-    let mut fetched = match batches.next() {
-        Some(first) => Some(fetch_batch(mb, ctx, first).await?),
-        None => None,
-    };
-    let mut committed: Vec<Recorded> = Vec::new();
-    while let Some(batch) = fetched.take() {
-        // Shutdown is honoured between batches: the batch in hand is finished first.
+    let batches = plan_batches(mb, &uids, s.batch_size.max(1), stop).await?;
+    // Two sides, each at its own pace: the IMAP side fetches and parses the next batches (at
+    // most one waits ready) and moves what the database side has committed; the database side
+    // records one batch after the other. Memory: one batch recorded, one waiting, one fetched.
+    let (to_record, fetched) = tokio::sync::mpsc::channel::<Fetched>(1);
+    let (to_move, committed) = tokio::sync::mpsc::unbounded_channel::<Recorded>();
+    let imap = imap_side(mb, ctx, batches, to_record, committed, stop);
+    let db = db_side(pool, ctx, uidvalidity, fetched, to_move);
+    let (imap, db) = tokio::join!(imap, db);
+    // A database error wins: the IMAP side has then stopped fetching and moved what was
+    // committed. After an IMAP error, committed but unmoved mails stay in the inbox; the next
+    // pass finds them again and moves them without a second case.
+    let stats = db?;
+    imap?;
+    Ok(stats)
+}
+
+/// The IMAP side of [`scan`]: fetches and parses the batches in order and hands them to the
+/// database side, and moves committed batches (in groups of at least [`MOVE_GROUP`] mails,
+/// the rest at the end). Stops fetching on shutdown or when the database side gave up, and
+/// always moves what was committed before returning.
+async fn imap_side(
+    mb: &mut Mailbox,
+    ctx: &Context,
+    batches: Vec<Vec<MailMeta>>,
+    to_record: tokio::sync::mpsc::Sender<Fetched>,
+    mut committed: tokio::sync::mpsc::UnboundedReceiver<Recorded>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ScanError> {
+    let mut waiting: Vec<Recorded> = Vec::new();
+    for metas in batches {
+        // Shutdown is honoured between batches: those handed over are finished first.
         if *stop.borrow() {
             break;
         }
-        let next = batches.next();
-        let waiting: usize = committed.iter().map(Recorded::uids).sum();
-        let to_move = if waiting >= MOVE_GROUP {
-            std::mem::take(&mut committed)
-        } else {
-            Vec::new()
-        };
-        let imap = async {
-            if !to_move.is_empty() {
-                move_batches(mb, ctx, to_move).await?;
-            }
-            match next {
-                Some(metas) => fetch_batch(mb, ctx, metas).await.map(Some),
-                None => Ok(None),
-            }
-        };
-        let db = record_batch(pool, ctx, uidvalidity, batch);
-        let (imap, db) = tokio::join!(imap, db);
-        // A recorded batch that cannot be moved now stays in the inbox; the next pass finds its
-        // mails again and moves them without a second case.
-        match db {
-            Ok(r) => {
-                count_and_log(&r, &mut stats);
-                committed.push(r);
-            }
-            Err(e) => {
-                // The IMAP side may be fine: what is committed leaves the inbox before giving up.
-                if imap.is_ok() && !committed.is_empty() {
-                    if let Err(m) = move_batches(mb, ctx, committed).await {
-                        tracing::warn!("committed mails not moved; the next pass moves them: {m}");
-                    }
-                }
-                return Err(e);
-            }
+        while let Ok(r) = committed.try_recv() {
+            waiting.push(r);
         }
-        fetched = imap?;
+        if waiting.iter().map(Recorded::uids).sum::<usize>() >= MOVE_GROUP {
+            move_batches(mb, ctx, std::mem::take(&mut waiting)).await?;
+        }
+        let batch = fetch_batch(mb, ctx, metas).await?;
+        if to_record.send(batch).await.is_err() {
+            break; // the database side gave up
+        }
     }
-    if !committed.is_empty() {
-        move_batches(mb, ctx, committed).await?;
+    drop(to_record);
+    while let Some(r) = committed.recv().await {
+        waiting.push(r);
+    }
+    if !waiting.is_empty() {
+        move_batches(mb, ctx, waiting).await?;
+    }
+    Ok(())
+}
+
+/// The database side of [`scan`]: records each batch handed over, in order, and passes it on
+/// to be moved once committed. Returns at the first error (nothing of that batch is committed).
+async fn db_side(
+    pool: &PgPool,
+    ctx: &Context,
+    uidvalidity: u32,
+    mut fetched: tokio::sync::mpsc::Receiver<Fetched>,
+    to_move: tokio::sync::mpsc::UnboundedSender<Recorded>,
+) -> Result<ScanStats, ScanError> {
+    let mut stats = ScanStats::default();
+    while let Some(batch) = fetched.recv().await {
+        let r = record_batch(pool, ctx, uidvalidity, batch).await?;
+        count_and_log(&r, &mut stats);
+        // The IMAP side only stops listening after this side has finished.
+        let _ = to_move.send(r);
     }
     Ok(stats)
 }
@@ -290,19 +308,15 @@ async fn fetch_batch(
     let fetch_us = t_fetch.elapsed().as_micros() as u64;
     let t_parse = Instant::now();
     let (mails, bytes) = (bodies.len(), bodies.iter().map(|(_, r)| r.len()).sum());
-    let mut parsed = Vec::with_capacity(bodies.len());
-    for (uid, raw) in bodies {
-        match message::parse(&raw, &limits) {
-            Ok(p) => parsed.push((uid, raw, p)),
-            Err(e) => to_quarantine.push(Quarantined {
-                uid,
-                size: raw.len(),
-                message_id: message::raw_message_id(&raw),
-                content_hash: Some(message::content_hash(&raw)),
-                reason: e.reason_de(),
-            }),
-        }
-    }
+    // Parsing is plain CPU work: on a thread of its own it runs beside the database side of the
+    // pipeline instead of holding up this task (and with it the other side of the `join!`).
+    let (parsed, unparseable) =
+        match tokio::task::spawn_blocking(move || parse_all(bodies, &limits)).await {
+            Ok(done) => done,
+            // As if it had panicked here (the runtime is not shut down while this task runs).
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+    to_quarantine.extend(unparseable);
     Ok(Fetched {
         metas,
         parsed,
@@ -312,6 +326,29 @@ async fn fetch_batch(
         fetch_us,
         parse_us: t_parse.elapsed().as_micros() as u64,
     })
+}
+
+/// A batch's mails parsed, or bound for quarantine when they cannot be.
+#[allow(clippy::type_complexity)]
+fn parse_all(
+    bodies: Vec<(u32, Vec<u8>)>,
+    limits: &Limits,
+) -> (Vec<(u32, Vec<u8>, message::ParsedMail)>, Vec<Quarantined>) {
+    let mut parsed = Vec::with_capacity(bodies.len());
+    let mut unparseable = Vec::new();
+    for (uid, raw) in bodies {
+        match message::parse(&raw, limits) {
+            Ok(p) => parsed.push((uid, raw, p)),
+            Err(e) => unparseable.push(Quarantined {
+                uid,
+                size: raw.len(),
+                message_id: message::raw_message_id(&raw),
+                content_hash: Some(message::content_hash(&raw)),
+                reason: e.reason_de(),
+            }),
+        }
+    }
+    (parsed, unparseable)
 }
 
 /// A parsed mail of a batch: its UID, raw bytes and parse.
@@ -414,6 +451,7 @@ async fn record_whole(
     origins: &[Origin<'_>],
     now: chrono::DateTime<Utc>,
 ) -> Result<Option<Vec<(u32, Outcome)>>, ScanError> {
+    let t = Instant::now();
     let keys: Vec<_> = batch.iter().map(|m| intake::batch_keys(m.2)).collect();
     let mut writer = match BatchWriter::prefetch(tx, &keys, now).await {
         Ok(w) => w,
@@ -423,6 +461,8 @@ async fn record_whole(
         }
         Err(e) => return Err(e.into()),
     };
+    let prefetch_us = t.elapsed().as_micros() as u64;
+    let t = Instant::now();
     let mut processed = Vec::with_capacity(batch.len());
     for ((uid, raw, parsed), origin) in batch.iter().zip(origins) {
         match intake::record(tx, ctx, &mut writer, origin, parsed, raw, now).await {
@@ -434,8 +474,17 @@ async fn record_whole(
             Err(e) => return Err(e.into()),
         }
     }
+    let mails_us = t.elapsed().as_micros() as u64;
+    let t = Instant::now();
     // The batch's held rows, in one statement.
-    match writer.flush(tx).await {
+    let flushed = writer.flush(tx).await;
+    tracing::debug!(
+        prefetch_us,
+        mails_us,
+        flush_us = t.elapsed().as_micros() as u64,
+        "batch recorded"
+    );
+    match flushed {
         Ok(()) => Ok(Some(processed)),
         Err(e) if e.is_data_error() => {
             tracing::debug!("data error writing the batch; redoing it mail by mail: {e}");

@@ -307,7 +307,8 @@ def run_timed(args, e, logfile):
 def batch_timings(logfile):
     """Sums the per-batch debug lines that src/scan.rs writes (JSON log format)."""
     sums = {"batches": 0, "mails": 0, "bytes": 0, "meta_us": 0, "fetch_us": 0, "parse_us": 0,
-            "record_us": 0, "commit_us": 0, "move_us": 0}
+            "record_us": 0, "commit_us": 0, "move_us": 0, "prefetch_us": 0, "mails_us": 0,
+            "flush_us": 0}
     with open(logfile, encoding="utf-8", errors="replace") as f:
         for line in f:
             if not line.startswith("{"):
@@ -320,6 +321,9 @@ def batch_timings(logfile):
             if msg == "batch timings":
                 sums["batches"] += 1
                 for k in ("mails", "bytes", "fetch_us", "parse_us", "record_us", "commit_us"):
+                    sums[k] += int(j.get(k, 0))
+            elif msg == "batch recorded":
+                for k in ("prefetch_us", "mails_us", "flush_us"):
                     sums[k] += int(j.get(k, 0))
             elif msg == "batches moved":
                 sums["move_us"] += int(j.get("move_us", 0))
@@ -429,6 +433,22 @@ def fresh_database(ctx):
     r = subprocess.run([BIN, "migrate"], env=product_env(ctx.base_env), capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"migrate failed: {r.stderr}")
+    for sql in ctx.pre_sql:
+        psql(ctx.db_url, sql)
+
+
+def start_perf(ctx, name):
+    """`perf record` of the whole machine (every process, with call graphs) until stop_perf."""
+    path = os.path.join(ctx.out, f"{name}.perf.data")
+    p = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "997", "-o", path],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # perf needs a moment before it samples
+    return p
+
+
+def stop_perf(p):
+    p.send_signal(signal.SIGINT)
+    p.wait()
 
 
 def move_back(folder):
@@ -508,7 +528,10 @@ def phase_backlog(ctx, res, n=None, key="backlog", suffix="", drain=None):
         lf = os.path.join(ctx.out, f"{key}-{k + 1}.log")
         pg0 = postgres_cpu_s()
         sampler = start_sql_sampler(ctx) if ctx.sample_sql else None
+        perf = start_perf(ctx, f"{key}-{k + 1}") if ctx.perf else None
         r = run_timed(["run", "--once", "--no-send"], e, lf)
+        if perf:
+            stop_perf(perf)
         if sampler:
             r["sql_samples"] = stop_sql_sampler(*sampler)
         time.sleep(1)  # let the postmaster reap the product's backends, so their CPU counts
@@ -786,6 +809,9 @@ def main():
                          "is reported (default 3)")
     ap.add_argument("--sample-sql", action="store_true",
                     help="backlog: sample pg_stat_activity every 5 ms during the intake (costs CPU)")
+    ap.add_argument("--perf", action="store_true",
+                    help="backlog and small: `perf record -a -g` of each intake run into "
+                         "<out>/<phase>-<run>.perf.data (costs CPU; for finding where time goes)")
     ap.add_argument("--keep", action="store_true", help="keep database and folders (for inspection)")
     ap.add_argument("--pre-sql", action="append", default=[],
                     help="experiment: SQL run in the bench database after the migrations (e.g. a "
@@ -810,6 +836,8 @@ def main():
     ctx.intake_runs = max(1, a.intake_runs)
     ctx.db_used = False
     ctx.sample_sql = a.sample_sql
+    ctx.perf = a.perf
+    ctx.pre_sql = a.pre_sql
     ctx.settle = 5.0
     ctx.poll_s = 0.01
     ctx.delivery_timeout = 600
@@ -954,7 +982,10 @@ def summary(res):
         out.append("")
         out.append("Where the intake time goes, summed over the batches. The IMAP side (sizes, bodies, "
                    "parse, MOVE) runs while the database side (record, COMMIT) works on another "
-                   "batch, so the two sides overlap; each side's total is shown against the wall time.")
+                   "batch, so the two sides overlap; each side's total is shown against the wall time. "
+                   "The record step's parts: the batch's lookups, its mails one by one (rules, "
+                   "decisions, acknowledgements; queries only where memory cannot answer), and the "
+                   "one INSERT statement.")
         out.append("")
         out.append("| phase (sum over batches) | s | share of wall |")
         out.append("|---|---|---|")
@@ -965,9 +996,14 @@ def summary(res):
                   "parse_us": "parse (mail-parser, text, hash)",
                   "record_us": "rules, lookups and the batch's one INSERT statement",
                   "commit_us": "COMMIT per batch"}
+        parts = {"record_us": (("prefetch_us", "lookups"), ("mails_us", "mail by mail"),
+                               ("flush_us", "INSERT statement"))}
         for side, keys in sides.items():
             for k in keys:
                 out.append(f"| {labels[k]} | {p[k] / 1e6:.2f} | {100 * p[k] / tot:.0f} % |")
+                for pk, pl in parts.get(k, ()):
+                    if p.get(pk):
+                        out.append(f"| &nbsp;&nbsp;of which {pl} | {p[pk] / 1e6:.2f} | {100 * p[pk] / tot:.0f} % |")
             st = sum(p[k] for k in keys)
             out.append(f"| **{side}, total** | {st / 1e6:.2f} | {100 * st / tot:.0f} % |")
     sm = res.get("backlog_small")
