@@ -108,31 +108,45 @@ fn safe_name(name: &str) -> Option<String> {
 
 /// Every part mail-parser lists as an attachment: binary parts (inline images too), text parts
 /// that are not the body, attached messages as .eml bytes; and the trailing parts of a
-/// multipart/report (`report_tail`). uuencoded parts are decoded.
-pub(super) fn collect(message: &Message<'_>, report_tail: &[u32]) -> Vec<Attachment> {
+/// multipart/report (`report_tail`). uuencoded parts are decoded. Takes the message: a binary
+/// part mail-parser has decoded is moved out, not copied (a big attachment is held once).
+pub(super) fn collect(mut message: Message<'_>, report_tail: &[u32]) -> Vec<Attachment> {
     let mut ids: Vec<u32> = message.attachments.clone();
     ids.extend(report_tail);
     ids.sort_unstable();
     ids.dedup();
-    ids.iter()
-        .filter_map(|&id| message.parts.get(id as usize))
-        .filter(|part| !matches!(part.body, PartType::Multipart(_)))
-        .map(|part| {
-            if is_uuencoded(part) {
-                return uuencoded_attachment(message, part);
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(part) = message.parts.get(id as usize) else {
+            continue;
+        };
+        if matches!(part.body, PartType::Multipart(_)) {
+            continue;
+        }
+        if is_uuencoded(part) {
+            out.push(uuencoded_attachment(&message, part));
+            continue;
+        }
+        let (name, content_type) = (file_name(part), content_type(part));
+        let content = match &part.body {
+            PartType::Message(nested) => nested_raw(nested).to_vec(),
+            PartType::Binary(_) | PartType::InlineBinary(_) => {
+                let empty = PartType::Binary(std::borrow::Cow::Borrowed(&[]));
+                match std::mem::replace(&mut message.parts[id as usize].body, empty) {
+                    PartType::Binary(c) | PartType::InlineBinary(c) => c.into_owned(),
+                    _ => Vec::new(),
+                }
             }
-            let content = match &part.body {
-                PartType::Message(nested) => nested_raw(nested).to_vec(),
-                _ => part.contents().to_vec(),
-            };
-            Attachment {
-                name: file_name(part),
-                content_type: content_type(part),
-                size: content.len(),
-                content,
-            }
-        })
-        .collect()
+            _ => part.contents().to_vec(),
+        };
+        out.push(Attachment {
+            name,
+            content_type,
+            size: content.len(),
+            content,
+        });
+    }
+    out
 }
 
 /// Raw bytes of a nested message; unlike `Message::raw_message` this cannot index out of range.
@@ -197,7 +211,13 @@ Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n\
     #[test]
     fn attachments_and_forwarded_senders() {
         let m = MessageParser::default().parse(MAIL.as_bytes()).unwrap();
-        let atts = collect(&m, &report_tail(&m));
+        let fwd = forwarded_from(&m);
+        assert_eq!(fwd.len(), 1);
+        assert_eq!(fwd[0].addr, "max@verein.test");
+        assert_eq!(fwd[0].name.as_deref(), Some("Max M."));
+        assert_eq!(forwarded_texts(&m, 100), vec!["Inhalt".to_string()]);
+        let tail = report_tail(&m);
+        let atts = collect(m, &tail);
         assert_eq!(atts.len(), 3, "{atts:?}");
         assert_eq!(atts[0].name.as_deref(), Some(".._.._Bescheid.pdf"));
         assert_eq!(atts[0].content_type, "application/pdf");
@@ -208,10 +228,7 @@ Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n\
         assert!(atts[1].content.ends_with(b"Inhalt"));
         assert_eq!(atts[2].content_type, "image/png");
         assert_eq!(atts[2].name, None);
-        let fwd = forwarded_from(&m);
-        assert_eq!(fwd.len(), 1);
-        assert_eq!(fwd[0].addr, "max@verein.test");
-        assert_eq!(fwd[0].name.as_deref(), Some("Max M."));
-        assert_eq!(forwarded_texts(&m, 100), vec!["Inhalt".to_string()]);
+        // Taken from the parse: decoded (the PDF above, moved) or as it stands (copied).
+        assert_eq!(atts[2].content, b"iVBORw0KGgo=");
     }
 }

@@ -153,7 +153,7 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<ParsedMail, ParseError> {
     limits::check_structure(body, limits)?;
 
     let message = parse_message(body)?;
-    build(&message, raw, size, limits)
+    build(message, raw, size, limits)
 }
 
 /// The HTML body of a stored raw mail (decoded, not sanitised), if it has one.
@@ -177,12 +177,12 @@ fn parse_message(raw: &[u8]) -> Result<Message<'_>, ParseError> {
 }
 
 fn build(
-    message: &Message<'_>,
+    message: Message<'_>,
     raw: &[u8],
     size: usize,
     limits: &Limits,
 ) -> Result<ParsedMail, ParseError> {
-    let top = headers::TopHeaders::new(message);
+    let top = headers::TopHeaders::new(&message);
 
     let (from, sender_inferred) = match top.from() {
         Some(a) => (Some(a), None),
@@ -191,25 +191,16 @@ fn build(
             None => (None, None),
         },
     };
-    let report_tail = attachments::report_tail(message);
-    let body = text::body_text(message, &report_tail, limits.max_text_chars);
+    let report_tail = attachments::report_tail(&message);
+    let body = text::body_text(&message, &report_tail, limits.max_text_chars);
     let text = body.text;
-    let mut attachments = attachments::collect(message, &report_tail);
-    attachments.extend(body.uuencoded);
-    if from.is_none() && text.trim().is_empty() && attachments.is_empty() {
-        return Err(ParseError::Unparseable(
-            "weder Absender noch Inhalt vorhanden".into(),
-        ));
-    }
-
     let (auto, auto_reason) = classify::classify(&top);
     let bounce = if auto == AutoClass::Bounce {
-        classify::read_bounce(message, &text)
+        classify::read_bounce(&message, &text)
     } else {
         None
     };
-
-    Ok(ParsedMail {
+    let mail = ParsedMail {
         message_id: top.message_id(),
         from,
         sender_inferred,
@@ -223,13 +214,25 @@ fn build(
         references: top.ids(mail_parser::HeaderName::References),
         return_path: top.return_path(),
         text,
-        attachments,
-        forwarded_from: attachments::forwarded_from(message),
-        forwarded_texts: attachments::forwarded_texts(message, 20_000),
+        attachments: Vec::new(),
+        forwarded_from: attachments::forwarded_from(&message),
+        forwarded_texts: attachments::forwarded_texts(&message, 20_000),
         auto,
         auto_reason,
         bounce,
         content_hash: content_hash(raw),
         size,
+    };
+    // Last, as it takes the message apart.
+    let mut attachments = attachments::collect(message, &report_tail);
+    attachments.extend(body.uuencoded);
+    if mail.from.is_none() && mail.text.trim().is_empty() && attachments.is_empty() {
+        return Err(ParseError::Unparseable(
+            "weder Absender noch Inhalt vorhanden".into(),
+        ));
+    }
+    Ok(ParsedMail {
+        attachments,
+        ..mail
     })
 }
