@@ -98,7 +98,7 @@ pub async fn scan(
     // Two sides, each at its own pace: the IMAP side fetches and parses the next batches (at
     // most one waits ready) and moves what the database side has committed; the database side
     // records one batch after the other. Memory: one batch recorded, one waiting, one fetched.
-    let (to_record, fetched) = tokio::sync::mpsc::channel::<Fetched>(1);
+    let (to_record, fetched) = tokio::sync::mpsc::channel::<Parsing>(1);
     let (to_move, committed) = tokio::sync::mpsc::unbounded_channel::<Recorded>();
     let imap = imap_side(mb, ctx, batches, to_record, committed, stop);
     let db = db_side(pool, ctx, uidvalidity, fetched, to_move);
@@ -119,7 +119,7 @@ async fn imap_side(
     mb: &mut Mailbox,
     ctx: &Context,
     batches: Vec<Vec<MailMeta>>,
-    to_record: tokio::sync::mpsc::Sender<Fetched>,
+    to_record: tokio::sync::mpsc::Sender<Parsing>,
     mut committed: tokio::sync::mpsc::UnboundedReceiver<Recorded>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ScanError> {
@@ -156,11 +156,16 @@ async fn db_side(
     pool: &PgPool,
     ctx: &Context,
     uidvalidity: u32,
-    mut fetched: tokio::sync::mpsc::Receiver<Fetched>,
+    mut fetched: tokio::sync::mpsc::Receiver<Parsing>,
     to_move: tokio::sync::mpsc::UnboundedSender<Recorded>,
 ) -> Result<ScanStats, ScanError> {
     let mut stats = ScanStats::default();
-    while let Some(batch) = fetched.recv().await {
+    while let Some(parsing) = fetched.recv().await {
+        let batch = match parsing.await {
+            Ok(batch) => batch,
+            // As if parsing had panicked here (the runtime is not shut down during a scan).
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
         let r = record_batch(pool, ctx, uidvalidity, batch).await?;
         count_and_log(&r, &mut stats);
         // The IMAP side only stops listening after this side has finished.
@@ -226,6 +231,9 @@ struct Fetched {
     parse_us: u64,
 }
 
+/// A fetched batch being parsed.
+type Parsing = tokio::task::JoinHandle<Fetched>;
+
 /// Committed mails moved with one command (see [`scan`]).
 const MOVE_GROUP: usize = 500;
 
@@ -249,13 +257,12 @@ impl Recorded {
     }
 }
 
-/// Fetches and parses a batch (on the IMAP side of the pipeline, so parsing overlaps with the
-/// database work of the batch before).
+/// Fetches a batch and starts parsing it (on a thread of its own: the handle yields the batch).
 async fn fetch_batch(
     mb: &mut Mailbox,
     ctx: &Context,
     metas: Vec<MailMeta>,
-) -> Result<Fetched, ScanError> {
+) -> Result<Parsing, ScanError> {
     let s = &ctx.settings.imap;
     let limits = Limits {
         max_size: s.max_message_size,
@@ -306,26 +313,23 @@ async fn fetch_batch(
         }
     }
     let fetch_us = t_fetch.elapsed().as_micros() as u64;
-    let t_parse = Instant::now();
-    let (mails, bytes) = (bodies.len(), bodies.iter().map(|(_, r)| r.len()).sum());
-    // Parsing is plain CPU work: on a thread of its own it runs beside the database side of the
-    // pipeline instead of holding up this task (and with it the other side of the `join!`).
-    let (parsed, unparseable) =
-        match tokio::task::spawn_blocking(move || parse_all(bodies, &limits)).await {
-            Ok(done) => done,
-            // As if it had panicked here (the runtime is not shut down while this task runs).
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
-    to_quarantine.extend(unparseable);
-    Ok(Fetched {
-        metas,
-        parsed,
-        to_quarantine,
-        mails,
-        bytes,
-        fetch_us,
-        parse_us: t_parse.elapsed().as_micros() as u64,
-    })
+    // Parsing is plain CPU work: on a thread of its own, while this side fetches the next batch
+    // and the database side records the one before.
+    Ok(tokio::task::spawn_blocking(move || {
+        let t_parse = Instant::now();
+        let (mails, bytes) = (bodies.len(), bodies.iter().map(|(_, r)| r.len()).sum());
+        let (parsed, unparseable) = parse_all(bodies, &limits);
+        to_quarantine.extend(unparseable);
+        Fetched {
+            metas,
+            parsed,
+            to_quarantine,
+            mails,
+            bytes,
+            fetch_us,
+            parse_us: t_parse.elapsed().as_micros() as u64,
+        }
+    }))
 }
 
 /// A batch's mails parsed, or bound for quarantine when they cannot be.

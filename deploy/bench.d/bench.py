@@ -375,9 +375,10 @@ def stop_sql_sampler(p, out):
     return [(k, v, round(100 * v / total, 1)) for k, v in sorted(counts.items(), key=lambda x: -x[1])[:20]]
 
 
-def postgres_cpu_s():
-    """CPU seconds of the PostgreSQL server so far: live processes plus reaped backends (the
-    postmaster's cutime/cstime). Shared server: other clients' work counts too."""
+def server_cpu_s(root):
+    """CPU seconds so far of the servers whose master process is called `root` (PostgreSQL's
+    postmaster, Dovecot's master): the masters, their live children and the children they
+    reaped (cutime/cstime). Shared servers: other clients' work counts too."""
     procs = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -389,14 +390,24 @@ def postgres_cpu_s():
             continue
         comm = raw[raw.index("(") + 1:raw.rindex(")")]
         fields = raw.rsplit(")", 1)[1].split()
-        if comm == "postgres" or comm.startswith("postgres:"):
-            procs[int(d)] = (int(fields[1]), [int(x) for x in fields[11:15]])
+        procs[int(d)] = (comm, int(fields[1]), [int(x) for x in fields[11:15]])
+    roots = {pid for pid, (comm, ppid, _) in procs.items()
+             if comm == root and procs.get(ppid, ("",))[0] != root}
     ticks = 0
-    for pid, (ppid, (ut, st, cut, cst)) in procs.items():
-        ticks += ut + st
-        if ppid not in procs:  # the postmaster
-            ticks += cut + cst
+    for pid, (comm, ppid, (ut, st, cut, cst)) in procs.items():
+        if pid in roots:
+            ticks += ut + st + cut + cst
+        elif ppid in roots:
+            ticks += ut + st
     return ticks / CLK_TCK
+
+
+def postgres_cpu_s():
+    return server_cpu_s("postgres")
+
+
+def dovecot_cpu_s():
+    return server_cpu_s("dovecot")
 
 
 def wait_acks(folder, expected, timeout):
@@ -526,7 +537,7 @@ def phase_backlog(ctx, res, n=None, key="backlog", suffix="", drain=None):
         ctx.db_used = True
         log(f"{key} ({n} mails), run {k + 1}/{ctx.intake_runs}: krm-intake run --once --no-send")
         lf = os.path.join(ctx.out, f"{key}-{k + 1}.log")
-        pg0 = postgres_cpu_s()
+        pg0, dc0 = postgres_cpu_s(), dovecot_cpu_s()
         sampler = start_sql_sampler(ctx) if ctx.sample_sql else None
         perf = start_perf(ctx, f"{key}-{k + 1}") if ctx.perf else None
         r = run_timed(["run", "--once", "--no-send"], e, lf)
@@ -536,6 +547,7 @@ def phase_backlog(ctx, res, n=None, key="backlog", suffix="", drain=None):
             r["sql_samples"] = stop_sql_sampler(*sampler)
         time.sleep(1)  # let the postmaster reap the product's backends, so their CPU counts
         r["postgres_cpu_s"] = postgres_cpu_s() - pg0
+        r["dovecot_cpu_s"] = dovecot_cpu_s() - dc0
         r["phases"] = batch_timings(lf)
         log(f"  {r['wall_s']:.2f} s")
         runs.append(r)
@@ -546,6 +558,7 @@ def phase_backlog(ctx, res, n=None, key="backlog", suffix="", drain=None):
     if "sql_samples" in r:
         b["sql_samples"] = r.pop("sql_samples")
     b["postgres_cpu_s"] = r.pop("postgres_cpu_s")
+    b["dovecot_cpu_s"] = r.pop("dovecot_cpu_s")
     b["phases"] = r.pop("phases")
     b["intake"] = r
     b["cases"] = int(scalar(ctx.db_url, "SELECT count(*) FROM cases WHERE channel = 'bench-backlog'"))
@@ -962,6 +975,12 @@ def summary(res):
         out.append(f"| **ratio** intake / (fetch + COPY) | **{i['wall_s'] / limit:.2f}** (target ≤ 2.5) |")
         out.append(f"| CPU of the intake process | user {i['cpu_user_s']} s, sys {i['cpu_sys_s']} s |")
         out.append(f"| CPU of the PostgreSQL server meanwhile | {b['postgres_cpu_s']:.2f} s (shared server) |")
+        if b.get("dovecot_cpu_s") is not None:
+            cpu = i["cpu_user_s"] + i["cpu_sys_s"] + b["postgres_cpu_s"] + b["dovecot_cpu_s"]
+            cores = os.cpu_count() or 1
+            out.append(f"| CPU of Dovecot meanwhile | {b['dovecot_cpu_s']:.2f} s (shared server) |")
+            out.append(f"| CPU of the three together, spread over the machine's {cores} cores | "
+                       f"{cpu:.2f} s → {cpu / cores:.2f} s at the least (ratio {cpu / cores / limit:.2f}) |")
         out.append(f"| peak RSS intake | {i['peak_rss_kib'] / 1024:.1f} MiB (largest mail {b['largest_mail_bytes'] / 1e6:.2f} MB) |")
         out.append(f"| PostgreSQL round trip (`SELECT 1`, median) | {b['pg_round_trip_s'] * 1e3:.3f} ms |")
         out.append(f"| intake SQL per mail (record step / mails) | {b['phases']['record_us'] / max(1, b['phases']['mails']) / 1e3:.2f} ms |")
