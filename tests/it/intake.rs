@@ -1250,7 +1250,7 @@ async fn a_date_header_beyond_year_9999_is_kept_raw_and_the_mail_recorded() {
 /// The Berlin working day on or after today for `digest --preview` (weekends and holidays
 /// print no lists).
 fn preview(w: &World) -> String {
-    let mut day = chrono::Utc::now().date_naive();
+    let mut day = krm_intake::calendar::berlin_date(chrono::Utc::now());
     for _ in 0..14 {
         let out = w
             .command()
@@ -1539,7 +1539,7 @@ async fn a_sent_acknowledgement_is_recorded_on_its_case_unless_recorded_by_hand(
     assert!(st.success(), "{log}");
     let numbers: Vec<String> = w.cases().await.into_iter().map(|c| c.0).collect();
     assert_eq!(numbers.len(), 2);
-    let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+    let today = krm_intake::calendar::berlin_date(chrono::Utc::now()).to_string();
     let (st, log) = w.run_private(&["case", "ack-recorded", &numbers[1], "--on", &today], &[]);
     assert!(st.success(), "{log}");
     let (st, log) = w.run_private(&["run", "--once"], &[]);
