@@ -677,7 +677,14 @@ def phase_latency(ctx, res):
         time.sleep(ctx.settle)
         if d.poll() is not None:
             raise RuntimeError("daemon exited early; see daemon.log")
-        # Idle: nothing arrives; IDLE waits.
+        # Idle: nothing arrives; IDLE waits. The acknowledgements left pending by the phases
+        # before (run with --no-send) are sent first: wait for them, they are not idle work.
+        deadline = time.monotonic() + ctx.delivery_timeout
+        while int(scalar(ctx.db_url, "SELECT count(*) FROM outbox WHERE status = 'pending'")) > 0:
+            if time.monotonic() > deadline or d.poll() is not None:
+                raise RuntimeError("the daemon did not send the pending acknowledgements; see daemon.log")
+            time.sleep(0.5)
+        time.sleep(1)
         log(f"idle daemon: {ctx.idle_s} s of RSS and CPU")
         c0, t0 = proc_stat(d.pid), time.monotonic()
         time.sleep(ctx.idle_s)
