@@ -218,18 +218,24 @@ async fn follow_ups_join_their_case_without_a_new_acknowledgement() {
     assert_eq!(msgs, 3);
 }
 
+/// A citizen's mail recorded as a case, which staff then closed: its sender and case number.
+async fn closed_case(w: &World, id: &str) -> (String, String) {
+    let (from, raw) = citizen_mail(w, id, "Mietkaution");
+    w.deliver(&from, &raw).await;
+    w.run_once().await;
+    let number = w.cases().await[0].0.clone();
+    sqlx::query("UPDATE cases SET status = 'closed', closed_at = now()")
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    (from, number)
+}
+
 #[tokio::test]
 async fn a_follow_up_reopens_a_closed_case_or_opens_a_linked_one() {
     for (mode, expect_cases) in [("reopen", 1usize), ("new_case", 2usize)] {
         let w = World::with_env("closed", &[("KRM_INTAKE_CLOSED_FOLLOWUP", mode)]).await;
-        let (from, raw) = citizen_mail(&w, "c1", "Mietkaution");
-        w.deliver(&from, &raw).await;
-        w.run_once().await;
-        let number = w.cases().await[0].0.clone();
-        sqlx::query("UPDATE cases SET status = 'closed', closed_at = now()")
-            .execute(&w.pool)
-            .await
-            .unwrap();
+        let (from, number) = closed_case(&w, "c1").await;
         let reply = mail(
             &from,
             &w.inbox_address(),
@@ -264,14 +270,7 @@ async fn two_follow_ups_in_one_batch_reopen_a_closed_case_once() {
     // The batch locks the follow-ups' cases ahead and keeps their status in memory: the second
     // follow-up must see the case the first one reopened as open.
     let w = World::with_env("reopen2", &[("KRM_INTAKE_CLOSED_FOLLOWUP", "reopen")]).await;
-    let (from, raw) = citizen_mail(&w, "r1", "Mietkaution");
-    w.deliver(&from, &raw).await;
-    w.run_once().await;
-    let number = w.cases().await[0].0.clone();
-    sqlx::query("UPDATE cases SET status = 'closed', closed_at = now()")
-        .execute(&w.pool)
-        .await
-        .unwrap();
+    let (from, number) = closed_case(&w, "r1").await;
     for (i, text) in [(2, "Es ist wieder passiert."), (3, "Und noch einmal.")] {
         let reply = mail(
             &from,
