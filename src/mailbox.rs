@@ -76,6 +76,25 @@ pub struct Mailbox {
     selected: Option<String>,
 }
 
+/// A fetched mail's raw bytes, left in the server's response as it was read: not copied (a
+/// big mail is held once). Reads as `[u8]`.
+pub struct RawMail(Fetch);
+
+impl std::ops::Deref for RawMail {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // Only built from a response that has a body (`fetch_bodies`).
+        self.0.body().unwrap_or_default()
+    }
+}
+
+impl Debug for RawMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawMail({} bytes)", self.len())
+    }
+}
+
 /// Outcome of one IDLE period.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Wake {
@@ -355,15 +374,18 @@ impl Mailbox {
         &mut self,
         uids: &[u32],
         expected_bytes: usize,
-    ) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+    ) -> Result<Vec<(u32, RawMail)>, ImapError> {
         // Allow ~1 MB/s at worst on top of the base timeout.
         let t = self.timeout + Duration::from_secs((expected_bytes / 1_000_000) as u64);
         let fetched = self
             .uid_fetch_all(uids, "(UID BODY.PEEK[])", "UID FETCH (body)", t)
             .await?;
         Ok(fetched
-            .iter()
-            .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+            .into_iter()
+            .filter_map(|f| match (f.uid, f.body().is_some()) {
+                (Some(uid), true) => Some((uid, RawMail(f))),
+                _ => None,
+            })
             .collect())
     }
 

@@ -13,7 +13,7 @@ use crate::app::Context;
 use crate::config::ImapSettings;
 use crate::failpoint;
 use crate::intake::{self, Outcome};
-use crate::mailbox::{ImapError, MailMeta, Mailbox};
+use crate::mailbox::{ImapError, MailMeta, Mailbox, RawMail};
 use crate::message::{self, Limits};
 use crate::metrics as m;
 use crate::store::batch::BatchWriter;
@@ -227,7 +227,7 @@ struct Quarantined {
 /// out by the server, or not parseable).
 struct Fetched {
     metas: Vec<MailMeta>,
-    parsed: Vec<(u32, Vec<u8>, message::ParsedMail)>,
+    parsed: Vec<(u32, RawMail, message::ParsedMail)>,
     to_quarantine: Vec<Quarantined>,
     mails: usize,
     bytes: usize,
@@ -339,9 +339,9 @@ async fn fetch_batch(
 /// A batch's mails parsed, or bound for quarantine when they cannot be.
 #[allow(clippy::type_complexity)]
 fn parse_all(
-    bodies: Vec<(u32, Vec<u8>)>,
+    bodies: Vec<(u32, RawMail)>,
     limits: &Limits,
-) -> (Vec<(u32, Vec<u8>, message::ParsedMail)>, Vec<Quarantined>) {
+) -> (Vec<(u32, RawMail, message::ParsedMail)>, Vec<Quarantined>) {
     let mut parsed = Vec::with_capacity(bodies.len());
     let mut unparseable = Vec::new();
     for (uid, raw) in bodies {
@@ -388,7 +388,7 @@ async fn record_batch(
     let now = Utc::now();
     let batch: Vec<BatchMail> = parsed
         .iter()
-        .map(|(uid, raw, p)| (*uid, raw.as_slice(), p))
+        .map(|(uid, raw, p)| (*uid, &**raw, p))
         .collect();
     let origins: Vec<Origin> = batch
         .iter()

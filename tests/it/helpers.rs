@@ -526,7 +526,7 @@ pub async fn fetch_all(user: &str, folder: &str) -> Vec<Vec<u8>> {
         .await
         .expect("fetch")
         .into_iter()
-        .map(|(_, b)| b)
+        .map(|(_, b)| b.to_vec())
         .collect()
 }
 
