@@ -89,12 +89,6 @@ impl std::ops::Deref for RawMail {
     }
 }
 
-impl Debug for RawMail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RawMail({} bytes)", self.len())
-    }
-}
-
 /// Outcome of one IDLE period.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Wake {

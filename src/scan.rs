@@ -227,13 +227,16 @@ struct Quarantined {
 /// out by the server, or not parseable).
 struct Fetched {
     metas: Vec<MailMeta>,
-    parsed: Vec<(u32, RawMail, message::ParsedMail)>,
+    parsed: Vec<ParsedRaw>,
     to_quarantine: Vec<Quarantined>,
     mails: usize,
     bytes: usize,
     fetch_us: u64,
     parse_us: u64,
 }
+
+/// A mail of a batch: its UID, its raw bytes (as fetched) and its parse.
+type ParsedRaw = (u32, RawMail, message::ParsedMail);
 
 /// A fetched batch being parsed.
 type Parsing = tokio::task::JoinHandle<Fetched>;
@@ -337,11 +340,7 @@ async fn fetch_batch(
 }
 
 /// A batch's mails parsed, or bound for quarantine when they cannot be.
-#[allow(clippy::type_complexity)]
-fn parse_all(
-    bodies: Vec<(u32, RawMail)>,
-    limits: &Limits,
-) -> (Vec<(u32, RawMail, message::ParsedMail)>, Vec<Quarantined>) {
+fn parse_all(bodies: Vec<(u32, RawMail)>, limits: &Limits) -> (Vec<ParsedRaw>, Vec<Quarantined>) {
     let mut parsed = Vec::with_capacity(bodies.len());
     let mut unparseable = Vec::new();
     for (uid, raw) in bodies {
