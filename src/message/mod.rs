@@ -77,6 +77,41 @@ impl fmt::Debug for Attachment {
     }
 }
 
+/// The attachment at place `ord` (from 1) among a stored mail's attachments, decoded again
+/// from the mail's raw bytes (intake stores an attachment's bytes only inside its mail). It
+/// must still have the `name`, `content_type` and `size` recorded at intake; if the attachment
+/// at `ord` does not (a later version of the parser lists the parts differently), the one
+/// attachment of the mail that has them is taken. None when the mail no longer parses or no
+/// single attachment matches.
+pub fn attachment_of_raw(
+    raw: &[u8],
+    ord: usize,
+    name: Option<&str>,
+    content_type: &str,
+    size: usize,
+) -> Option<Attachment> {
+    let limits = Limits {
+        // The mail was accepted once; its size is not in question now.
+        max_size: raw.len().max(Limits::default().max_size),
+        ..Limits::default()
+    };
+    let mut attachments = parse(raw, &limits).ok()?.attachments;
+    let fits = |a: &Attachment| {
+        a.name.as_deref() == name && a.content_type == content_type && a.size == size
+    };
+    let at = ord
+        .checked_sub(1)
+        .filter(|&i| attachments.get(i).is_some_and(fits))
+        .or_else(|| {
+            let mut matching = attachments.iter().enumerate().filter(|(_, a)| fits(a));
+            match (matching.next(), matching.next()) {
+                (Some((i, _)), None) => Some(i),
+                _ => None,
+            }
+        })?;
+    Some(attachments.swap_remove(at))
+}
+
 /// What a delivery status notification (RFC 3464) says about the returned mail.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Bounce {

@@ -60,6 +60,48 @@ fn parse_ok(raw: &[u8]) -> ParsedMail {
     }
 }
 
+/// A mail with three attachments, the first and the last alike in name, type and size.
+fn three_attachments() -> Vec<u8> {
+    let part = |name: &str, body: &str| {
+        format!(
+            "--b\r\nContent-Type: text/plain; name=\"{name}\"\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n{body}\r\n"
+        )
+    };
+    format!(
+        "From: Erika <erika@mail.test>\r\nSubject: Anlagen\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nAnbei.\r\n{}{}{}--b--\r\n",
+        part("a.txt", "eins"),
+        part("b.txt", "zwei!"),
+        part("a.txt", "drei"),
+    )
+    .into_bytes()
+}
+
+#[test]
+fn an_attachment_is_decoded_again_from_its_stored_mail() {
+    let raw = three_attachments();
+    let at = |ord, name: &str, size| {
+        attachment_of_raw(&raw, ord, Some(name), "text/plain", size).map(|a| a.content)
+    };
+    // By its place, checked against name, type and size.
+    assert_eq!(at(1, "a.txt", 4).as_deref(), Some(&b"eins"[..]));
+    assert_eq!(at(3, "a.txt", 4).as_deref(), Some(&b"drei"[..]));
+    assert_eq!(at(2, "b.txt", 5).as_deref(), Some(&b"zwei!"[..]));
+    // Listed elsewhere now (another parser version): the one attachment that fits.
+    assert_eq!(at(1, "b.txt", 5).as_deref(), Some(&b"zwei!"[..]));
+    assert_eq!(at(7, "b.txt", 5).as_deref(), Some(&b"zwei!"[..]));
+    // Two fit and the place does not: no guess. Nothing fits: nothing.
+    assert_eq!(at(2, "a.txt", 4), None);
+    assert_eq!(at(2, "b.txt", 6), None);
+    assert_eq!(at(0, "c.txt", 4), None);
+    assert_eq!(
+        attachment_of_raw(b"", 1, Some("a.txt"), "text/plain", 4),
+        None
+    );
+}
+
 #[test]
 fn plain_citizen_mail() {
     let mail = parse_ok(fixture!("own-plain-citizen.eml"));

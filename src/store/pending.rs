@@ -110,8 +110,10 @@ struct Counter {
     dirty: bool,
 }
 
-/// An attachment held for writing, with the row id of its mail.
-type HeldAttachment<'x> = (i64, &'x Attachment);
+/// An attachment held for writing: the row id of its mail, its place among the mail's
+/// attachments (from 1) and its name, type and size. Its content is not written: it is
+/// decoded from the stored mail when staff open it (see `message::attachment_of_raw`).
+type HeldAttachment<'x> = (i64, i32, &'x Attachment);
 
 /// Held writes of one transaction; see the module documentation.
 #[derive(Default)]
@@ -286,7 +288,12 @@ impl<'a> Pending<'a> {
             size: raw.len() as i32,
         });
         self.raws.push(raw);
-        self.attachments.extend(attachments.iter().map(|a| (id, a)));
+        self.attachments.extend(
+            attachments
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (id, i as i32 + 1, a)),
+        );
         Ok(id)
     }
 
@@ -326,7 +333,7 @@ impl<'a> Pending<'a> {
             .filter(|(_, c)| c.dirty)
             .map(|(y, c)| (*y, c.last))
             .collect();
-        // Big mails (raw and attachments) are streamed afterwards, see `stream_big`.
+        // Big mails' raw bytes are streamed afterwards, see `stream_big`.
         let big: Vec<(i64, &[u8])> = self
             .messages
             .iter()
@@ -334,11 +341,7 @@ impl<'a> Pending<'a> {
             .filter(|(_, r)| r.len() > STREAM_BYTES)
             .map(|(m, r)| (m.id, *r))
             .collect();
-        let (big_attachments, small): (Vec<HeldAttachment>, Vec<HeldAttachment>) = self
-            .attachments
-            .iter()
-            .partition(|a| big.iter().any(|b| b.0 == a.0));
-        let small_meta = AttachmentColumns::of(&small);
+        let attachments = AttachmentColumns::of(&self.attachments);
 
         // This statement reads no table by a plan (only by its key checks), so its plan does not
         // depend on table sizes: planned once per connection, not per batch (intake plans its
@@ -373,11 +376,11 @@ impl<'a> Pending<'a> {
                  FROM json_populate_recordset(NULL::messages, $4::json) WITH ORDINALITY AS j
                  JOIN unnest($5::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality),
              a AS (
-                 INSERT INTO attachments (message_id, name, content_type, size, content)
-                 SELECT a.message_id, a.name, a.content_type, a.size, a.content
-                 FROM unnest($6::int8[], $7::text[], $8::text[], $9::int4[], $10::bytea[])
-                      WITH ORDINALITY AS a(message_id, name, content_type, size, content, ord)
-                 ORDER BY a.ord),
+                 INSERT INTO attachments (message_id, ord, name, content_type, size)
+                 SELECT a.message_id, a.ord, a.name, a.content_type, a.size
+                 FROM unnest($6::int8[], $7::int4[], $8::text[], $9::text[], $10::int4[])
+                      WITH ORDINALITY AS a(message_id, ord, name, content_type, size, n)
+                 ORDER BY a.n),
              e AS (
                  INSERT INTO case_events (case_id, actor, stated_by, action, old_value, new_value,
                     detail)
@@ -404,16 +407,11 @@ impl<'a> Pending<'a> {
                 .map(|r| (r.len() <= STREAM_BYTES).then_some(*r))
                 .collect::<Vec<_>>(),
         )
-        .bind(small_meta.message_ids)
-        .bind(small_meta.names)
-        .bind(small_meta.content_types)
-        .bind(small_meta.sizes)
-        .bind(
-            small
-                .iter()
-                .map(|a| a.1.content.as_slice())
-                .collect::<Vec<_>>(),
-        )
+        .bind(attachments.message_ids)
+        .bind(attachments.ords)
+        .bind(attachments.names)
+        .bind(attachments.content_types)
+        .bind(attachments.sizes)
         .bind(json(&self.events)?)
         .bind(json(&self.outbox)?)
         .bind(&self.outbox_raws)
@@ -423,7 +421,7 @@ impl<'a> Pending<'a> {
             .execute(&mut *conn)
             .await?;
         if !big.is_empty() {
-            stream_big(conn, &big, &big_attachments).await?;
+            stream_big(conn, &big).await?;
         }
         let counters = std::mem::take(&mut self.counters);
         self.discard();
@@ -449,9 +447,10 @@ async fn next_id(
     Ok(id)
 }
 
-/// The attachments' columns besides their content, as arrays for `unnest`.
+/// The attachments' columns, as arrays for `unnest`.
 struct AttachmentColumns {
     message_ids: Vec<i64>,
+    ords: Vec<i32>,
     names: Vec<Option<String>>,
     content_types: Vec<String>,
     sizes: Vec<i32>,
@@ -461,15 +460,16 @@ impl AttachmentColumns {
     fn of(attachments: &[HeldAttachment<'_>]) -> Self {
         AttachmentColumns {
             message_ids: attachments.iter().map(|a| a.0).collect(),
+            ords: attachments.iter().map(|a| a.1).collect(),
             names: attachments
                 .iter()
-                .map(|a| opt_text(a.1.name.as_deref()))
+                .map(|a| opt_text(a.2.name.as_deref()))
                 .collect(),
             content_types: attachments
                 .iter()
-                .map(|a| text(&a.1.content_type))
+                .map(|a| text(&a.2.content_type))
                 .collect(),
-            sizes: attachments.iter().map(|a| a.1.size as i32).collect(),
+            sizes: attachments.iter().map(|a| a.2.size as i32).collect(),
         }
     }
 }
@@ -478,86 +478,46 @@ impl AttachmentColumns {
 /// whole, twice) but streamed with COPY in chunks; see [`stream_big`].
 const STREAM_BYTES: usize = 1024 * 1024;
 
-/// Writes the raw bytes and the attachments of big mails whose rows the flush wrote without
-/// them: COPY (binary, streamed in chunks) into a session-private staging table, then one UPDATE
-/// and one INSERT from it. Memory stays at one chunk beyond the mail itself.
-async fn stream_big(
-    conn: &mut PgConnection,
-    raws: &[(i64, &[u8])],
-    attachments: &[HeldAttachment<'_>],
-) -> Result<()> {
+/// Writes the raw bytes of big mails whose rows the flush wrote without them: COPY (binary,
+/// streamed in chunks) into a session-private staging table, then one UPDATE from it. Memory
+/// stays at one chunk beyond the mail itself.
+async fn stream_big(conn: &mut PgConnection, raws: &[(i64, &[u8])]) -> Result<()> {
     let (exists,): (bool,) =
-        sqlx::query_as("SELECT to_regclass('pg_temp.krm_big_content') IS NOT NULL")
+        sqlx::query_as("SELECT to_regclass('pg_temp.krm_big_raw') IS NOT NULL")
             .fetch_one(&mut *conn)
             .await?;
     if !exists {
         sqlx::query(
-            "CREATE TEMP TABLE krm_big_content (kind text NOT NULL, id int8 NOT NULL,
-                 ord int4 NOT NULL, content bytea NOT NULL) ON COMMIT DROP",
+            "CREATE TEMP TABLE krm_big_raw (id int8 NOT NULL, raw bytea NOT NULL) ON COMMIT DROP",
         )
         .execute(&mut *conn)
         .await?;
         // Staged only to be copied on: not worth compressing here.
-        sqlx::query("ALTER TABLE krm_big_content ALTER COLUMN content SET STORAGE EXTERNAL")
+        sqlx::query("ALTER TABLE krm_big_raw ALTER COLUMN raw SET STORAGE EXTERNAL")
             .execute(&mut *conn)
             .await?;
     }
-    // The attachments' position within their mail, to insert them in their order.
-    let mut ords: Vec<i32> = Vec::with_capacity(attachments.len());
-    for (i, a) in attachments.iter().enumerate() {
-        let prev = i.checked_sub(1).map(|p| (attachments[p].0, ords[p]));
-        ords.push(match prev {
-            Some((m, o)) if m == a.0 => o + 1,
-            _ => 1,
-        });
-    }
     let mut copy = conn
-        .copy_in_raw("COPY krm_big_content (kind, id, ord, content) FROM STDIN (FORMAT binary)")
+        .copy_in_raw("COPY krm_big_raw (id, raw) FROM STDIN (FORMAT binary)")
         .await?;
     let mut header = b"PGCOPY\n\xff\r\n\0".to_vec();
     header.extend_from_slice(&[0u8; 8]);
     copy.send(header).await?;
-    let rows = raws.iter().map(|(id, raw)| ("raw", *id, 0, *raw)).chain(
-        attachments
-            .iter()
-            .zip(&ords)
-            .map(|((id, a), ord)| ("att", *id, *ord, a.content.as_slice())),
-    );
-    for (kind, id, ord, content) in rows {
-        let mut t = Vec::with_capacity(32);
-        t.extend_from_slice(&4i16.to_be_bytes());
-        t.extend_from_slice(&(kind.len() as i32).to_be_bytes());
-        t.extend_from_slice(kind.as_bytes());
+    for (id, raw) in raws {
+        let mut t = Vec::with_capacity(20);
+        t.extend_from_slice(&2i16.to_be_bytes());
         t.extend_from_slice(&8i32.to_be_bytes());
         t.extend_from_slice(&id.to_be_bytes());
-        t.extend_from_slice(&4i32.to_be_bytes());
-        t.extend_from_slice(&ord.to_be_bytes());
-        t.extend_from_slice(&(content.len() as i32).to_be_bytes());
+        t.extend_from_slice(&(raw.len() as i32).to_be_bytes());
         copy.send(t).await?;
-        copy.send(content).await?;
+        copy.send(*raw).await?;
     }
     copy.send((-1i16).to_be_bytes().to_vec()).await?;
     copy.finish().await?;
-    let meta = AttachmentColumns::of(attachments);
-    sqlx::query(
-        "WITH r AS (
-             UPDATE messages m SET raw = s.content
-             FROM krm_big_content s WHERE s.kind = 'raw' AND m.id = s.id)
-         INSERT INTO attachments (message_id, name, content_type, size, content)
-         SELECT a.message_id, a.name, a.content_type, a.size, s.content
-         FROM unnest($1::int8[], $2::int4[], $3::text[], $4::text[], $5::int4[])
-              WITH ORDINALITY AS a(message_id, ord, name, content_type, size, n)
-         JOIN krm_big_content s ON s.kind = 'att' AND s.id = a.message_id AND s.ord = a.ord
-         ORDER BY a.n",
-    )
-    .bind(meta.message_ids)
-    .bind(&ords)
-    .bind(meta.names)
-    .bind(meta.content_types)
-    .bind(meta.sizes)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM krm_big_content")
+    sqlx::query("UPDATE messages m SET raw = s.raw FROM krm_big_raw s WHERE m.id = s.id")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM krm_big_raw")
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -379,13 +379,18 @@ pub async fn raw_mails(
     Ok(rows)
 }
 
-/// One stored attachment, with the case it belongs to.
+/// One stored attachment, with the case it belongs to: its content where the row holds it
+/// (rows written before 7 December 2026), else the raw mail it is to be decoded from
+/// (`message::attachment_of_raw`); both `None` once the mail is purged.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttachmentContent {
     pub case_id: i64,
+    pub ord: i32,
     pub name: Option<String>,
     pub content_type: String,
+    pub size: i32,
     pub content: Option<Vec<u8>>,
+    pub raw: Option<Vec<u8>>,
 }
 
 /// Attachment `id` if it belongs to a mail of case `number`.
@@ -395,7 +400,8 @@ pub async fn attachment_of_case(
     id: i64,
 ) -> Result<Option<AttachmentContent>> {
     let row = sqlx::query_as::<_, AttachmentContent>(
-        "SELECT c.id AS case_id, a.name, a.content_type, a.content
+        "SELECT c.id AS case_id, a.ord, a.name, a.content_type, a.size, a.content,
+                CASE WHEN a.content IS NULL THEN m.raw END AS raw
          FROM attachments a
          JOIN messages m ON m.id = a.message_id
          JOIN cases c ON c.id = m.case_id

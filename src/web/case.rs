@@ -16,6 +16,7 @@ use super::{render, WebState};
 use crate::accounts::SessionAccount;
 use crate::calendar;
 use crate::domain::{CaseNumber, Category, Kind};
+use crate::message;
 use crate::staff::{self, CaseDetail, StaffError};
 use crate::store::access::{self, AccessWhat};
 use crate::store::staff as q;
@@ -514,13 +515,19 @@ pub async fn attachment(
         Ok(mut conn) => q::attachment_of_case(&mut conn, &number, id).await,
         Err(e) => Err(e.into()),
     };
-    let (a, content) = match found {
-        Ok(Some(a)) => match a.content.clone() {
-            Some(c) => (a, c),
-            None => return not_found(&s, &who),
-        },
+    let mut a = match found {
+        Ok(Some(a)) => a,
         Ok(None) => return not_found(&s, &who),
         Err(e) => return unavailable(&s, &who, "attachment", &e),
+    };
+    let content = match (a.content.take(), a.raw.take()) {
+        (Some(c), _) => c,
+        (None, Some(raw)) => match decode_attachment(&a, raw).await {
+            Some(c) => c,
+            None => return not_found(&s, &who),
+        },
+        // The mail was purged.
+        (None, None) => return not_found(&s, &who),
     };
     let actor = actor_name(&who.account);
     if let Err(e) =
@@ -542,6 +549,31 @@ pub async fn attachment(
         HeaderValue::from_static("sandbox; default-src 'none'"),
     );
     res
+}
+
+/// The attachment's bytes, decoded from its stored mail on a blocking thread (a mail can be
+/// 25 MB). None, logged without content, when the mail no longer yields it.
+async fn decode_attachment(a: &q::AttachmentContent, raw: Vec<u8>) -> Option<Vec<u8>> {
+    let (ord, name, content_type, size) = (
+        a.ord as usize,
+        a.name.clone(),
+        a.content_type.clone(),
+        a.size as usize,
+    );
+    let decoded = tokio::task::spawn_blocking(move || {
+        message::attachment_of_raw(&raw, ord, name.as_deref(), &content_type, size)
+    })
+    .await
+    .ok()
+    .flatten();
+    if decoded.is_none() {
+        tracing::warn!(
+            case_id = a.case_id,
+            ord,
+            "attachment: the stored mail no longer yields it"
+        );
+    }
+    decoded.map(|d| d.content)
 }
 
 #[cfg(test)]

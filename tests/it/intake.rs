@@ -1099,8 +1099,9 @@ async fn a_sample_of_foreign_mail_goes_through_the_live_pipeline() {
 
 #[tokio::test]
 async fn a_big_mail_is_stored_whole_with_its_attachments_in_order_beside_a_small_one() {
-    // Above 1 MiB the raw mail and its attachments are streamed (COPY) instead of being sent as
-    // statement parameters; both ways must store the same bytes, in the same order.
+    // Above 1 MiB the raw mail is streamed (COPY) instead of being sent as a statement
+    // parameter; both ways must store the same bytes. The attachments are listed in order, their
+    // bytes decoded again from the stored mail.
     let w = World::new("bigstream").await;
     let from = w.sender(CITIZEN);
     let big_text: String = (0..40_000)
@@ -1137,19 +1138,38 @@ async fn a_big_mail_is_stored_whole_with_its_attachments_in_order_beside_a_small
         same,
         "the big mail's raw bytes differ from what was delivered"
     );
-    let atts: Vec<(Option<String>, i32, Vec<u8>)> =
-        sqlx::query_as("SELECT name, size, content FROM attachments ORDER BY id")
-            .fetch_all(&w.pool)
-            .await
-            .unwrap();
-    let names: Vec<_> = atts
+    type Row = (Option<String>, String, i32, i32, Option<Vec<u8>>);
+    let atts: Vec<Row> = sqlx::query_as(
+        "SELECT name, content_type, size, ord, content FROM attachments ORDER BY id",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    let listed: Vec<_> = atts
         .iter()
-        .map(|a| a.0.clone().unwrap_or_default())
+        .map(|a| (a.0.clone().unwrap_or_default(), a.3, a.4.is_none()))
         .collect();
-    assert_eq!(names, ["klein.txt", "gross.txt", "letzte.txt"]);
-    assert_eq!(atts[1].1 as usize, atts[1].2.len());
-    assert!(String::from_utf8_lossy(&atts[1].2).starts_with("Zeile 00000 der Anlage"));
-    assert!(String::from_utf8_lossy(&atts[1].2).contains("Zeile 39999 der Anlage"));
+    assert_eq!(
+        listed,
+        [
+            ("klein.txt".into(), 1, true),
+            ("gross.txt".into(), 2, true),
+            ("letzte.txt".into(), 3, true)
+        ],
+        "in order, each stored once (inside the mail)"
+    );
+    let (name, content_type, size, ord, _) = &atts[1];
+    let big = krm_intake::message::attachment_of_raw(
+        raw.as_bytes(),
+        *ord as usize,
+        name.as_deref(),
+        content_type,
+        *size as usize,
+    )
+    .expect("the big attachment is decoded from the stored mail");
+    assert_eq!(big.content.len(), *size as usize);
+    assert!(String::from_utf8_lossy(&big.content).starts_with("Zeile 00000 der Anlage"));
+    assert!(String::from_utf8_lossy(&big.content).contains("Zeile 39999 der Anlage"));
     let (small_raw,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM messages WHERE raw IS NOT NULL")
             .fetch_one(&w.pool)

@@ -208,6 +208,8 @@ async fn the_case_page_shows_mail_content_escaped_framed_and_logged() {
             "mail_text".to_string()
         )
     );
+
+    rows_holding_content_or_changed(&d, &s, &number, &att).await;
 }
 
 /// Posts `verb` on `number` with the page's csrf and version plus `fields`.
@@ -237,6 +239,35 @@ fn show_json(w: &World, number: &str) -> serde_json::Value {
         .unwrap();
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// An attachment row written before 7 December 2026 holds its content: served as stored.
+/// One the stored mail no longer yields as recorded (name, type, size): 404, never another.
+async fn rows_holding_content_or_changed(d: &Desk, s: &str, number: &str, att: &[(i64, String)]) {
+    sqlx::query("UPDATE attachments SET content = '%PDF-1.4 aus der Zeile' WHERE id = $1")
+        .bind(att[0].0)
+        .execute(&d.w.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE attachments SET size = size + 1 WHERE id = $1")
+        .bind(att[1].0)
+        .execute(&d.w.pool)
+        .await
+        .unwrap();
+    let stored = d
+        .get(
+            &format!("/vorgaenge/{number}/anhaenge/{}", att[0].0),
+            Some(s),
+        )
+        .await;
+    assert_eq!(stored.body, "%PDF-1.4 aus der Zeile");
+    let changed = d
+        .get(
+            &format!("/vorgaenge/{number}/anhaenge/{}", att[1].0),
+            Some(s),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NOT_FOUND);
 }
 
 /// The two attachments of the case `number` (a PDF, an HTML file) are downloads, inline only for
