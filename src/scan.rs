@@ -345,7 +345,14 @@ fn parse_all(bodies: Vec<(u32, RawMail)>, limits: &Limits) -> (Vec<ParsedRaw>, V
     let mut unparseable = Vec::new();
     for (uid, raw) in bodies {
         match message::parse(&raw, limits) {
-            Ok(p) => parsed.push((uid, raw, p)),
+            Ok(mut p) => {
+                // An attachment is stored inside its mail only (see `store::pending`): its
+                // decoded bytes are not needed past the parse.
+                for a in &mut p.attachments {
+                    a.content = Vec::new();
+                }
+                parsed.push((uid, raw, p));
+            }
             Err(e) => unparseable.push(Quarantined {
                 uid,
                 size: raw.len(),

@@ -61,7 +61,7 @@ pub struct Attachment {
     pub name: Option<String>,
     /// Lower-case `type/subtype`.
     pub content_type: String,
-    /// Length of `content` in bytes.
+    /// Length of the decoded attachment in bytes (intake empties `content` after the parse).
     pub size: usize,
     pub content: Vec<u8>,
 }
