@@ -241,8 +241,10 @@ type ParsedRaw = (u32, RawMail, message::ParsedMail);
 /// A fetched batch being parsed.
 type Parsing = tokio::task::JoinHandle<Fetched>;
 
-/// Committed mails moved with one command (see [`scan`]).
-const MOVE_GROUP: usize = 500;
+/// Committed mails moved with one command (see [`scan`]). Dovecot's cost per MOVE grows with
+/// the mailbox, so fewer, larger groups cost it less CPU (10,000 mails: 1.21 → 0.95 s from 500
+/// to 2,000); the last group waits for the last commit.
+const MOVE_GROUP: usize = 2000;
 
 /// A committed batch, waiting to be moved.
 struct Recorded {
