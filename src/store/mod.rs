@@ -334,8 +334,8 @@ mod tests {
         known.extend(OutboxKind::ALL.iter().map(|s| s.as_db()));
         known.extend(OutboxStatus::ALL.iter().map(|s| s.as_db()));
         known.extend(MessageRole::ALL.iter().map(|s| s.as_db()));
-        // quarantine.status and krm_big_content.kind: not domain states of a case.
-        known.extend(["quarantined", "retried", "purged", "raw", "att"]);
+        // quarantine.status: not a domain state of a case.
+        known.extend(["quarantined", "retried", "purged"]);
         let cmp = regex::Regex::new(
             r"(?:\b(?:status|ack_status|kind|role|review_reason)|\$\d+)\s*(?:=|<>)\s*'([^']*)'",
         )
