@@ -110,8 +110,47 @@ where
         q::update_state(&mut tx, case.row.id, &new).await?;
         write_changes(&mut tx, case.row.id, actor, verb, &changes).await?;
     }
+    if old.ack_status == AckStatus::Pending && new.ack_status == AckStatus::Manual {
+        withdraw_queued_ack(&mut tx, case.row.id, &number, actor).await?;
+    }
     tx.commit().await?;
     Ok(Applied { number, changes })
+}
+
+/// An acknowledgement recorded by hand while the automatic one still waits in the outbox: the
+/// automatic one is withdrawn (one acknowledgement, not two), noted on the timeline. Refused
+/// while a sender holds it, as it may be on its way; by the time the sender is done, the
+/// timeline says whether it was sent.
+async fn withdraw_queued_ack(
+    conn: &mut sqlx::PgConnection,
+    case_id: i64,
+    number: &str,
+    actor: &Actor,
+) -> Result<()> {
+    use crate::store::outbox::{self, Withdrawal};
+    match outbox::withdraw_pending_ack(conn, case_id).await? {
+        Withdrawal::Nothing => Ok(()),
+        Withdrawal::InFlight => Err(refused(format!(
+            "Die automatische Eingangsbestätigung für {number} wird gerade versandt. Bitte in \
+             einigen Minuten erneut versuchen: dann steht im Verlauf, ob sie hinausging"
+        ))),
+        Withdrawal::Withdrawn => Ok(cases::add_event(
+            conn,
+            case_id,
+            &Event {
+                actor: &actor.os_user,
+                stated_by: actor.stated_by.as_deref(),
+                action: "ack_withdrawn",
+                detail: Some(
+                    "Automatische Eingangsbestätigung zurückgezogen: die Bestätigung wurde von \
+                     Hand erfasst"
+                        .to_string(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await?),
+    }
 }
 
 /// Adds a note (the *Erfasserbemerkung*) to the timeline.

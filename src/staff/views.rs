@@ -293,6 +293,7 @@ pub fn action_label(action: &str) -> &str {
         "merge" => "zusammengeführt",
         "merged_from" => "Vorgang aufgenommen",
         "ack_recorded" => "Bestätigung von Hand erfasst",
+        "ack_withdrawn" => "automatische Eingangsbestätigung zurückgezogen",
         "contact" => "Stelle kontaktiert",
         "contribution" => "Klärung bewertet",
         "answer_captured" => "Antwort aus dem Postfach erfasst",

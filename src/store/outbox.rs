@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::Result;
-use crate::domain::{AckStatus, OutboxKind};
+use crate::domain::{AckStatus, OutboxKind, OutboxStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
@@ -370,6 +370,45 @@ pub async fn mark_failed(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// What [`withdraw_pending_ack`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// No acknowledgement of the case waits in the outbox.
+    Nothing,
+    /// The waiting acknowledgement will not be sent.
+    Withdrawn,
+    /// A sender holds it right now: it may already be on its way.
+    InFlight,
+}
+
+/// Withdraws the case's automatic acknowledgement if it still waits in the outbox and no
+/// sender holds it. The row stays locked until the caller's transaction ends, so a sender
+/// cannot take it in between (senders skip locked rows).
+pub async fn withdraw_pending_ack(conn: &mut PgConnection, case_id: i64) -> Result<Withdrawal> {
+    let row: Option<(i64, bool)> = sqlx::query_as(
+        "SELECT id, coalesce(locked_until > now(), false) FROM outbox
+         WHERE case_id = $1 AND kind = $2 AND status = $3
+         ORDER BY id LIMIT 1 FOR UPDATE",
+    )
+    .bind(case_id)
+    .bind(OutboxKind::Ack)
+    .bind(OutboxStatus::Pending)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        None => Withdrawal::Nothing,
+        Some((_, true)) => Withdrawal::InFlight,
+        Some((id, false)) => {
+            sqlx::query("UPDATE outbox SET status = $2 WHERE id = $1")
+                .bind(id)
+                .bind(OutboxStatus::Withdrawn)
+                .execute(&mut *conn)
+                .await?;
+            Withdrawal::Withdrawn
+        }
+    })
 }
 
 #[derive(Debug, Clone, Default)]

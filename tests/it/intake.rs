@@ -1545,22 +1545,69 @@ async fn an_ack_template_failing_at_intake_suppresses_the_ack_and_keeps_the_case
 }
 
 /// A sent acknowledgement is recorded on its case in one step (outbox row, acknowledgement
-/// state, `ack_sent` event); a case whose acknowledgement staff recorded by hand meanwhile keeps
-/// that entry and gets no `ack_sent` event.
+/// state, `ack_sent` event). An acknowledgement recorded by hand withdraws the automatic one
+/// still waiting (refused while a sender holds it); one that a staff entry overtook while it
+/// was being sent keeps that entry and gets no `ack_sent` event.
 #[tokio::test]
 async fn a_sent_acknowledgement_is_recorded_on_its_case_unless_recorded_by_hand() {
     let w = World::new("acksent").await;
-    for (n, subject) in [("s1", "Erstens"), ("s2", "Zweitens")] {
+    for (n, subject) in [("s1", "Erstens"), ("s2", "Zweitens"), ("s3", "Drittens")] {
         let (from, raw) = citizen_mail(&w, n, subject);
         w.deliver(&from, &raw).await;
     }
     let (st, log) = w.run_private(&["run", "--once", "--no-send"], &[]);
     assert!(st.success(), "{log}");
     let numbers: Vec<String> = w.cases().await.into_iter().map(|c| c.0).collect();
-    assert_eq!(numbers.len(), 2);
+    assert_eq!(numbers.len(), 3);
     let today = krm_intake::calendar::berlin_date(chrono::Utc::now()).to_string();
+    let outbox = |number: &str, status: &str| {
+        let (number, status, pool) = (number.to_string(), status.to_string(), w.pool.clone());
+        async move {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM outbox o JOIN cases c ON c.id = o.case_id
+                 WHERE c.number = $1 AND o.status = $2",
+            )
+            .bind(number)
+            .bind(status)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            n
+        }
+    };
+    let hold = |number: &str, held: bool| {
+        let (number, pool) = (number.to_string(), w.pool.clone());
+        async move {
+            sqlx::query(
+                "UPDATE outbox SET locked_until = CASE WHEN $2 THEN now() + interval '5 minutes' END
+                 WHERE case_id = (SELECT id FROM cases WHERE number = $1)",
+            )
+            .bind(number)
+            .bind(held)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+
+    // While a sender holds the acknowledgement, recording one by hand is refused.
+    hold(&numbers[1], true).await;
+    let (st, log) = w.run_private(&["case", "ack-recorded", &numbers[1], "--on", &today], &[]);
+    assert_eq!(st.code(), Some(1), "refused: {log}");
+    assert!(log.contains("wird gerade versandt"), "{log}");
+    assert_eq!(outbox(&numbers[1], "pending").await, 1);
+    hold(&numbers[1], false).await;
+
+    // Waiting: withdrawn, on the timeline, never sent.
     let (st, log) = w.run_private(&["case", "ack-recorded", &numbers[1], "--on", &today], &[]);
     assert!(st.success(), "{log}");
+    assert_eq!(outbox(&numbers[1], "withdrawn").await, 1);
+    // Case 3: a staff entry that lands while its acknowledgement is being sent.
+    sqlx::query("UPDATE cases SET ack_status = 'manual' WHERE number = $1")
+        .bind(&numbers[2])
+        .execute(&w.pool)
+        .await
+        .unwrap();
     let (st, log) = w.run_private(&["run", "--once"], &[]);
     assert!(st.success(), "{log}");
     assert_eq!(
@@ -1568,15 +1615,18 @@ async fn a_sent_acknowledgement_is_recorded_on_its_case_unless_recorded_by_hand(
             .await,
         2
     );
+    assert_eq!(outbox(&numbers[1], "withdrawn").await, 1);
     let state = |number: &str| {
         let number = number.to_string();
         let pool = w.pool.clone();
         async move {
-            sqlx::query_as::<_, (String, Option<String>, bool, i64)>(
+            sqlx::query_as::<_, (String, Option<String>, bool, i64, i64)>(
                 "SELECT c.ack_status, c.ack_detail, c.ack_sent_at IS NOT NULL,
                         (SELECT count(*) FROM case_events e WHERE e.case_id = c.id
                            AND e.action = 'ack_sent' AND e.actor = 'krm-intake'
-                           AND e.new_value = 'sent' AND e.detail IS NULL)
+                           AND e.new_value = 'sent' AND e.detail IS NULL),
+                        (SELECT count(*) FROM case_events e WHERE e.case_id = c.id
+                           AND e.action = 'ack_withdrawn')
                  FROM cases c WHERE c.number = $1",
             )
             .bind(number)
@@ -1587,8 +1637,10 @@ async fn a_sent_acknowledgement_is_recorded_on_its_case_unless_recorded_by_hand(
     };
     assert_eq!(
         state(&numbers[0]).await,
-        ("sent".to_string(), None, true, 1)
+        ("sent".to_string(), None, true, 1, 0)
     );
-    let (status, _, _, events) = state(&numbers[1]).await;
-    assert_eq!((status.as_str(), events), ("manual", 0));
+    let (status, _, _, sent, withdrawn) = state(&numbers[1]).await;
+    assert_eq!((status.as_str(), sent, withdrawn), ("manual", 0, 1));
+    let (status, _, _, sent, withdrawn) = state(&numbers[2]).await;
+    assert_eq!((status.as_str(), sent, withdrawn), ("manual", 0, 0));
 }
