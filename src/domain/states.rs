@@ -416,7 +416,10 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(", ");
             let needle = format!("{column} IN ({list})");
-            assert!(init.contains(&needle), "missing in the migrations: {needle}");
+            assert!(
+                init.contains(&needle),
+                "missing in the migrations: {needle}"
+            );
         };
         let db = |all: &[&'static str]| all.to_vec();
         check(

@@ -20,7 +20,7 @@ use super::case::{self, Feedback};
 use super::WebState;
 use crate::accounts::Role;
 use crate::calendar;
-use crate::domain::{Category, Kind};
+use crate::domain::{Category, Kind, ReviewReason};
 use crate::staff::{self, Actor, CaseState, Channel, StaffError};
 use crate::store::staff::StaffCase;
 
@@ -130,6 +130,13 @@ pub fn verbs_for(role: Role) -> Vec<Verb> {
         .filter(|v| role.works_cases() && (!v.lead_only || role.leads()))
         .copied()
         .collect()
+}
+
+/// Whether a case's page offers the form of `v`: "Spam-Verdacht aufheben" only on a case held
+/// as suspected spam, where alone it can succeed; every other verb on every case (its refusal
+/// says why where the case's state forbids it).
+pub fn offered(v: &Verb, review_reason: Option<ReviewReason>) -> bool {
+    v.name != "confirm" || review_reason == Some(ReviewReason::Spam)
 }
 
 /// The notice after a successful action (`?erledigt=VERB`).

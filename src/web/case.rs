@@ -187,7 +187,12 @@ pub async fn render_case(
                 "source": c.source.label(),
                 "note": c.note,
             })).collect::<Vec<_>>(),
-            "verbs": actions::verbs_for(who.account.role),
+            "verbs": actions::verbs_for(who.account.role)
+                .into_iter()
+                // A refused form stays, to show its refusal.
+                .filter(|v| actions::offered(v, d.case.row.review_reason)
+                    || error_verb == Some(v.name))
+                .collect::<Vec<_>>(),
             "f": forms,
             "notice": feedback.notice,
             "stale": feedback.stale,
