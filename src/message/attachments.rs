@@ -83,22 +83,16 @@ pub(super) fn uuencoded_attachment(message: &Message<'_>, part: &MessagePart<'_>
         "text/plain" => "application/octet-stream".to_string(),
         ct => ct.to_string(),
     };
-    Attachment {
-        name,
-        content_type,
-        size: content.len(),
-        content,
-    }
+    Attachment::new(name, content_type, content)
 }
 
 /// A uuencoded block found in body text, as an attachment.
 pub(super) fn block_attachment(block: uuencode::Block) -> Attachment {
-    Attachment {
-        name: block.name.as_deref().and_then(safe_name),
-        content_type: "application/octet-stream".into(),
-        size: block.content.len(),
-        content: block.content,
-    }
+    Attachment::new(
+        block.name.as_deref().and_then(safe_name),
+        "application/octet-stream".into(),
+        block.content,
+    )
 }
 
 fn safe_name(name: &str) -> Option<String> {
@@ -139,12 +133,7 @@ pub(super) fn collect(mut message: Message<'_>, report_tail: &[u32]) -> Vec<Atta
             }
             _ => part.contents().to_vec(),
         };
-        out.push(Attachment {
-            name,
-            content_type,
-            size: content.len(),
-            content,
-        });
+        out.push(Attachment::new(name, content_type, content));
     }
     out
 }

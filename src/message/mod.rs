@@ -63,7 +63,23 @@ pub struct Attachment {
     pub content_type: String,
     /// Length of the decoded attachment in bytes (intake empties `content` after the parse).
     pub size: usize,
+    /// SHA-256 of the decoded bytes: what identifies the attachment when it is decoded again
+    /// from its stored mail (see [`attachment_of_raw`]).
+    pub sha256: [u8; 32],
     pub content: Vec<u8>,
+}
+
+impl Attachment {
+    pub fn new(name: Option<String>, content_type: String, content: Vec<u8>) -> Self {
+        use sha2::Digest;
+        Attachment {
+            name,
+            content_type,
+            size: content.len(),
+            sha256: sha2::Sha256::digest(&content).into(),
+            content,
+        }
+    }
 }
 
 // The content can be megabytes; a derived Debug would flood logs.
@@ -78,37 +94,22 @@ impl fmt::Debug for Attachment {
 }
 
 /// The attachment at place `ord` (from 1) among a stored mail's attachments, decoded again
-/// from the mail's raw bytes (intake stores an attachment's bytes only inside its mail). It
-/// must still have the `name`, `content_type` and `size` recorded at intake; if the attachment
-/// at `ord` does not (a later version of the parser lists the parts differently), the one
-/// attachment of the mail that has them is taken. None when the mail no longer parses or no
-/// single attachment matches.
-pub fn attachment_of_raw(
-    raw: &[u8],
-    ord: usize,
-    name: Option<&str>,
-    content_type: &str,
-    size: usize,
-) -> Option<Attachment> {
+/// from the mail's raw bytes (intake stores an attachment's bytes only inside its mail), if its
+/// SHA-256 is still `sha256`; if the one at `ord` differs (a later parser lists the parts
+/// otherwise, or `ord` is unknown: 0), the first attachment of the mail with those bytes. None
+/// when the mail no longer parses or no attachment has those bytes: never other bytes.
+pub fn attachment_of_raw(raw: &[u8], ord: usize, sha256: &[u8]) -> Option<Attachment> {
     let limits = Limits {
         // The mail was accepted once; its size is not in question now.
         max_size: raw.len().max(Limits::default().max_size),
         ..Limits::default()
     };
     let mut attachments = parse(raw, &limits).ok()?.attachments;
-    let fits = |a: &Attachment| {
-        a.name.as_deref() == name && a.content_type == content_type && a.size == size
-    };
+    let fits = |a: &Attachment| a.sha256.as_slice() == sha256;
     let at = ord
         .checked_sub(1)
         .filter(|&i| attachments.get(i).is_some_and(fits))
-        .or_else(|| {
-            let mut matching = attachments.iter().enumerate().filter(|(_, a)| fits(a));
-            match (matching.next(), matching.next()) {
-                (Some((i, _)), None) => Some(i),
-                _ => None,
-            }
-        })?;
+        .or_else(|| attachments.iter().position(fits))?;
     Some(attachments.swap_remove(at))
 }
 

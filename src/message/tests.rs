@@ -82,24 +82,20 @@ fn three_attachments() -> Vec<u8> {
 #[test]
 fn an_attachment_is_decoded_again_from_its_stored_mail() {
     let raw = three_attachments();
-    let at = |ord, name: &str, size| {
-        attachment_of_raw(&raw, ord, Some(name), "text/plain", size).map(|a| a.content)
-    };
-    // By its place, checked against name, type and size.
-    assert_eq!(at(1, "a.txt", 4).as_deref(), Some(&b"eins"[..]));
-    assert_eq!(at(3, "a.txt", 4).as_deref(), Some(&b"drei"[..]));
-    assert_eq!(at(2, "b.txt", 5).as_deref(), Some(&b"zwei!"[..]));
-    // Listed elsewhere now (another parser version): the one attachment that fits.
-    assert_eq!(at(1, "b.txt", 5).as_deref(), Some(&b"zwei!"[..]));
-    assert_eq!(at(7, "b.txt", 5).as_deref(), Some(&b"zwei!"[..]));
-    // Two fit and the place does not: no guess. Nothing fits: nothing.
-    assert_eq!(at(2, "a.txt", 4), None);
-    assert_eq!(at(2, "b.txt", 6), None);
-    assert_eq!(at(0, "c.txt", 4), None);
-    assert_eq!(
-        attachment_of_raw(b"", 1, Some("a.txt"), "text/plain", 4),
-        None
-    );
+    let parsed = parse_ok(&raw).attachments;
+    let hash = |i: usize| parsed[i].sha256;
+    let at = |ord, sha256: [u8; 32]| attachment_of_raw(&raw, ord, &sha256).map(|a| a.content);
+    // By its place, checked against the hash of its bytes.
+    assert_eq!(at(1, hash(0)).as_deref(), Some(&b"eins"[..]));
+    assert_eq!(at(2, hash(1)).as_deref(), Some(&b"zwei!"[..]));
+    assert_eq!(at(3, hash(2)).as_deref(), Some(&b"drei"[..]));
+    // Listed elsewhere now (another parser version), or no place known: the bytes decide.
+    assert_eq!(at(1, hash(1)).as_deref(), Some(&b"zwei!"[..]));
+    assert_eq!(at(7, hash(2)).as_deref(), Some(&b"drei"[..]));
+    assert_eq!(at(0, hash(0)).as_deref(), Some(&b"eins"[..]));
+    // Bytes the mail does not hold: nothing, never other bytes.
+    assert_eq!(at(1, [0; 32]), None);
+    assert_eq!(attachment_of_raw(b"", 1, &hash(0)), None);
 }
 
 #[test]

@@ -106,10 +106,10 @@ pub(super) async fn insert_attachments(
     }
     let a = &mail.attachments;
     sqlx::query(
-        "INSERT INTO attachments (message_id, ord, name, content_type, size)
-         SELECT $1, a.ord, a.name, a.content_type, a.size
-         FROM unnest($2::text[], $3::text[], $4::int4[]) WITH ORDINALITY
-              AS a(name, content_type, size, ord)
+        "INSERT INTO attachments (message_id, ord, name, content_type, size, sha256)
+         SELECT $1, a.ord, a.name, a.content_type, a.size, a.sha256
+         FROM unnest($2::text[], $3::text[], $4::int4[], $5::bytea[]) WITH ORDINALITY
+              AS a(name, content_type, size, sha256, ord)
          ORDER BY a.ord",
     )
     .bind(message_id)
@@ -120,6 +120,7 @@ pub(super) async fn insert_attachments(
     )
     .bind(a.iter().map(|x| text(&x.content_type)).collect::<Vec<_>>())
     .bind(a.iter().map(|x| x.size as i32).collect::<Vec<_>>())
+    .bind(a.iter().map(|x| x.sha256.as_slice()).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -111,7 +111,7 @@ struct Counter {
 }
 
 /// An attachment held for writing: the row id of its mail, its place among the mail's
-/// attachments (from 1) and its name, type and size. Its content is not written: it is
+/// attachments (from 1) and its name, type, size and hash. Its content is not written: it is
 /// decoded from the stored mail when staff open it (see `message::attachment_of_raw`).
 type HeldAttachment<'x> = (i64, i32, &'x Attachment);
 
@@ -376,23 +376,24 @@ impl<'a> Pending<'a> {
                  FROM json_populate_recordset(NULL::messages, $4::json) WITH ORDINALITY AS j
                  JOIN unnest($5::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality),
              a AS (
-                 INSERT INTO attachments (message_id, ord, name, content_type, size)
-                 SELECT a.message_id, a.ord, a.name, a.content_type, a.size
-                 FROM unnest($6::int8[], $7::int4[], $8::text[], $9::text[], $10::int4[])
-                      WITH ORDINALITY AS a(message_id, ord, name, content_type, size, n)
+                 INSERT INTO attachments (message_id, ord, name, content_type, size, sha256)
+                 SELECT a.message_id, a.ord, a.name, a.content_type, a.size, a.sha256
+                 FROM unnest($6::int8[], $7::int4[], $8::text[], $9::text[], $10::int4[],
+                             $11::bytea[])
+                      WITH ORDINALITY AS a(message_id, ord, name, content_type, size, sha256, n)
                  ORDER BY a.n),
              e AS (
                  INSERT INTO case_events (case_id, actor, stated_by, action, old_value, new_value,
                     detail)
                  SELECT j.case_id, j.actor, j.stated_by, j.action, j.old_value, j.new_value,
                     j.detail
-                 FROM json_populate_recordset(NULL::case_events, $11::json) WITH ORDINALITY AS j
+                 FROM json_populate_recordset(NULL::case_events, $12::json) WITH ORDINALITY AS j
                  ORDER BY j.ordinality),
              o AS (
                  INSERT INTO outbox (id, kind, case_id, recipient, message_id, dedupe_key, raw)
                  SELECT j.id, j.kind, j.case_id, j.recipient, j.message_id, j.dedupe_key, r.raw
-                 FROM json_populate_recordset(NULL::outbox, $12::json) WITH ORDINALITY AS j
-                 JOIN unnest($13::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality
+                 FROM json_populate_recordset(NULL::outbox, $13::json) WITH ORDINALITY AS j
+                 JOIN unnest($14::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality
                  ORDER BY j.ordinality
                  ON CONFLICT (dedupe_key) DO NOTHING)
              SELECT 1",
@@ -412,6 +413,7 @@ impl<'a> Pending<'a> {
         .bind(attachments.names)
         .bind(attachments.content_types)
         .bind(attachments.sizes)
+        .bind(attachments.sha256s)
         .bind(json(&self.events)?)
         .bind(json(&self.outbox)?)
         .bind(&self.outbox_raws)
@@ -448,16 +450,17 @@ async fn next_id(
 }
 
 /// The attachments' columns, as arrays for `unnest`.
-struct AttachmentColumns {
+struct AttachmentColumns<'x> {
     message_ids: Vec<i64>,
     ords: Vec<i32>,
     names: Vec<Option<String>>,
     content_types: Vec<String>,
     sizes: Vec<i32>,
+    sha256s: Vec<&'x [u8]>,
 }
 
-impl AttachmentColumns {
-    fn of(attachments: &[HeldAttachment<'_>]) -> Self {
+impl<'x> AttachmentColumns<'x> {
+    fn of(attachments: &[HeldAttachment<'x>]) -> Self {
         AttachmentColumns {
             message_ids: attachments.iter().map(|a| a.0).collect(),
             ords: attachments.iter().map(|a| a.1).collect(),
@@ -470,6 +473,7 @@ impl AttachmentColumns {
                 .map(|a| text(&a.2.content_type))
                 .collect(),
             sizes: attachments.iter().map(|a| a.2.size as i32).collect(),
+            sha256s: attachments.iter().map(|a| a.2.sha256.as_slice()).collect(),
         }
     }
 }

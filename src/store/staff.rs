@@ -381,14 +381,14 @@ pub async fn raw_mails(
 
 /// One stored attachment, with the case it belongs to: its content where the row holds it
 /// (rows written before 7 December 2026), else the raw mail it is to be decoded from
-/// (`message::attachment_of_raw`); both `None` once the mail is purged.
+/// (`message::attachment_of_raw`, by `ord` and `sha256`); `None` once the mail is purged.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttachmentContent {
     pub case_id: i64,
-    pub ord: i32,
+    pub ord: Option<i32>,
     pub name: Option<String>,
     pub content_type: String,
-    pub size: i32,
+    pub sha256: Option<Vec<u8>>,
     pub content: Option<Vec<u8>>,
     pub raw: Option<Vec<u8>>,
 }
@@ -400,7 +400,7 @@ pub async fn attachment_of_case(
     id: i64,
 ) -> Result<Option<AttachmentContent>> {
     let row = sqlx::query_as::<_, AttachmentContent>(
-        "SELECT c.id AS case_id, a.ord, a.name, a.content_type, a.size, a.content,
+        "SELECT c.id AS case_id, a.ord, a.name, a.content_type, a.sha256, a.content,
                 CASE WHEN a.content IS NULL THEN m.raw END AS raw
          FROM attachments a
          JOIN messages m ON m.id = a.message_id

@@ -189,9 +189,10 @@ pub async fn render_case(
             })).collect::<Vec<_>>(),
             "verbs": actions::verbs_for(who.account.role)
                 .into_iter()
-                // A refused form stays, to show its refusal.
+                // A refused form stays, to show its refusal (not after a stale post: the
+                // alert above says the case changed, and the case may not take it any more).
                 .filter(|v| actions::offered(v, d.case.row.review_reason)
-                    || error_verb == Some(v.name))
+                    || (error_verb == Some(v.name) && !feedback.stale))
                 .collect::<Vec<_>>(),
             "f": forms,
             "notice": feedback.notice,
@@ -527,7 +528,7 @@ pub async fn attachment(
     };
     let content = match (a.content.take(), a.raw.take()) {
         (Some(c), _) => c,
-        (None, Some(raw)) => match decode_attachment(&a, raw).await {
+        (None, Some(raw)) => match decode_attachment(&s, &a, raw).await {
             Some(c) => c,
             None => return not_found(&s, &who),
         },
@@ -557,20 +558,27 @@ pub async fn attachment(
 }
 
 /// The attachment's bytes, decoded from its stored mail on a blocking thread (a mail can be
-/// 25 MB). None, logged without content, when the mail no longer yields it.
-async fn decode_attachment(a: &q::AttachmentContent, raw: Vec<u8>) -> Option<Vec<u8>> {
-    let (ord, name, content_type, size) = (
-        a.ord as usize,
-        a.name.clone(),
-        a.content_type.clone(),
-        a.size as usize,
-    );
-    let decoded = tokio::task::spawn_blocking(move || {
-        message::attachment_of_raw(&raw, ord, name.as_deref(), &content_type, size)
-    })
-    .await
-    .ok()
-    .flatten();
+/// 25 MB; at most [`super::DECODING`] at a time). None, logged without content, when the mail
+/// no longer yields the bytes recorded at intake.
+async fn decode_attachment(
+    s: &WebState,
+    a: &q::AttachmentContent,
+    raw: Vec<u8>,
+) -> Option<Vec<u8>> {
+    let ord = a.ord.unwrap_or(0).max(0) as usize;
+    let Some(sha256) = a.sha256.clone() else {
+        tracing::warn!(
+            case_id = a.case_id,
+            "attachment: stored without content or hash"
+        );
+        return None;
+    };
+    let _turn = s.decoding.acquire().await.ok()?;
+    let decoded =
+        tokio::task::spawn_blocking(move || message::attachment_of_raw(&raw, ord, &sha256))
+            .await
+            .ok()
+            .flatten();
     if decoded.is_none() {
         tracing::warn!(
             case_id = a.case_id,

@@ -45,7 +45,13 @@ pub struct WebState {
     pub settings: Arc<Settings>,
     /// The report page's template and topic catalogue.
     pub report: Arc<report::ReportSetup>,
+    /// Attachments decoded from their stored mail at the same time (a 25 MB mail takes ~70 MiB
+    /// while it is decoded): at most [`DECODING`], the others wait their turn.
+    pub decoding: Arc<tokio::sync::Semaphore>,
 }
+
+/// Attachments the desk decodes at the same time.
+pub const DECODING: usize = 2;
 
 impl WebState {
     pub fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<WebState> {
@@ -60,6 +66,7 @@ impl WebState {
             https: settings.web.https(),
             settings: Arc::new(settings.clone()),
             report: Arc::new(report::ReportSetup::load(settings)),
+            decoding: Arc::new(tokio::sync::Semaphore::new(DECODING)),
         })
     }
 }

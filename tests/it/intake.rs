@@ -1100,34 +1100,48 @@ async fn a_sample_of_foreign_mail_goes_through_the_live_pipeline() {
 #[tokio::test]
 async fn a_big_mail_is_stored_whole_with_its_attachments_in_order_beside_a_small_one() {
     // Above 1 MiB the raw mail is streamed (COPY) instead of being sent as a statement
-    // parameter; both ways must store the same bytes. The attachments are listed in order, their
-    // bytes decoded again from the stored mail.
+    // parameter; both ways must store the same bytes. The attachments are listed in order, each
+    // mail's from 1, their bytes decoded again from the stored mail by place and hash.
     let w = World::new("bigstream").await;
     let from = w.sender(CITIZEN);
     let big_text: String = (0..40_000)
         .map(|i| format!("Zeile {i:05} der Anlage, Seite {}\r\n", i / 40))
         .collect();
-    let raw = format!(
-        "From: Erika Beispiel <{from}>\r\nTo: {to}\r\nSubject: Unterlagen\r\n\
-         Message-ID: <{n}-big@mail.test>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
-         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnbei alles.\r\n\
-         --b1\r\nContent-Type: text/plain; name=\"klein.txt\"\r\n\
-         Content-Disposition: attachment; filename=\"klein.txt\"\r\n\r\nklein\r\n\
-         --b1\r\nContent-Type: text/plain; name=\"gross.txt\"\r\n\
-         Content-Disposition: attachment; filename=\"gross.txt\"\r\n\r\n{big_text}\r\n\
-         --b1\r\nContent-Type: text/plain; name=\"letzte.txt\"\r\n\
-         Content-Disposition: attachment; filename=\"letzte.txt\"\r\n\r\nende\r\n--b1--\r\n",
-        to = w.inbox_address(),
-        n = w.name
+    let part = |name: &str, body: &str| {
+        format!(
+            "--b1\r\nContent-Type: text/plain; name=\"{name}\"\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n{body}\r\n"
+        )
+    };
+    let with_parts = |id: &str, parts: &[String]| {
+        format!(
+            "From: Erika Beispiel <{from}>\r\nTo: {to}\r\nSubject: Unterlagen {id}\r\n\
+             Message-ID: <{n}-{id}@mail.test>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+             --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnbei alles.\r\n\
+             {}--b1--\r\n",
+            parts.concat(),
+            to = w.inbox_address(),
+            n = w.name
+        )
+    };
+    let raw = with_parts(
+        "big",
+        &[
+            part("klein.txt", "klein"),
+            part("gross.txt", &big_text),
+            part("letzte.txt", "ende"),
+        ],
     );
     assert!(raw.len() > 1024 * 1024);
     w.append(raw.as_bytes()).await;
     let (_, small) = citizen_mail(&w, "s1", "Kleines Anliegen");
     w.append(&small).await;
+    let two = with_parts("zwei", &[part("a.txt", "erste"), part("b.txt", "zweite")]);
+    w.append(two.as_bytes()).await;
 
     let r = w.run_once().await;
-    assert_eq!((r.scan.new_cases, r.scan.quarantined), (2, 0), "{r:?}");
+    assert_eq!((r.scan.new_cases, r.scan.quarantined), (3, 0), "{r:?}");
     let (same,): (bool,) =
         sqlx::query_as("SELECT raw = $1 FROM messages WHERE message_id LIKE '%-big@mail.test>'")
             .bind(raw.as_bytes())

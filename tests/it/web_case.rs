@@ -274,32 +274,28 @@ async fn confirm_is_offered_only_where_it_can_succeed(d: &Desk, s: &str, keep: &
         .unwrap();
 }
 
+/// Attachment `id` of case `number`, as the account of session `s` downloads it.
+async fn attachment(d: &Desk, s: &str, number: &str, id: i64) -> Reply {
+    d.get(&format!("/vorgaenge/{number}/anhaenge/{id}"), Some(s))
+        .await
+}
+
 /// An attachment row written before 7 December 2026 holds its content: served as stored.
-/// One the stored mail no longer yields as recorded (name, type, size): 404, never another.
+/// One whose bytes the stored mail no longer holds (another hash): 404, never other bytes.
 async fn rows_holding_content_or_changed(d: &Desk, s: &str, number: &str, att: &[(i64, String)]) {
     sqlx::query("UPDATE attachments SET content = '%PDF-1.4 aus der Zeile' WHERE id = $1")
         .bind(att[0].0)
         .execute(&d.w.pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE attachments SET size = size + 1 WHERE id = $1")
+    sqlx::query("UPDATE attachments SET sha256 = sha256(sha256) WHERE id = $1")
         .bind(att[1].0)
         .execute(&d.w.pool)
         .await
         .unwrap();
-    let stored = d
-        .get(
-            &format!("/vorgaenge/{number}/anhaenge/{}", att[0].0),
-            Some(s),
-        )
-        .await;
+    let stored = attachment(d, s, number, att[0].0).await;
     assert_eq!(stored.body, "%PDF-1.4 aus der Zeile");
-    let changed = d
-        .get(
-            &format!("/vorgaenge/{number}/anhaenge/{}", att[1].0),
-            Some(s),
-        )
-        .await;
+    let changed = attachment(d, s, number, att[1].0).await;
     assert_eq!(changed.status, StatusCode::NOT_FOUND);
 }
 
@@ -315,12 +311,7 @@ async fn attachments_are_downloads_and_foreign_ids_404(
     // Attachments: always a download, inline type only for the harmless ones.
     let att = attachment_ids(&d.w, number).await;
     assert_eq!(att.len(), 2, "{att:?}");
-    let pdf = d
-        .get(
-            &format!("/vorgaenge/{number}/anhaenge/{}", att[0].0),
-            Some(s),
-        )
-        .await;
+    let pdf = attachment(d, s, number, att[0].0).await;
     assert_eq!(pdf.status, StatusCode::OK);
     assert_eq!(pdf.header("content-type"), "application/pdf");
     assert!(
@@ -330,13 +321,11 @@ async fn attachments_are_downloads_and_foreign_ids_404(
         pdf.header("content-disposition")
     );
     assert!(pdf.header("content-security-policy").starts_with("sandbox"));
-    assert!(pdf.body.starts_with("%PDF-1.4"));
-    let html = d
-        .get(
-            &format!("/vorgaenge/{number}/anhaenge/{}", att[1].0),
-            Some(s),
-        )
-        .await;
+    assert_eq!(
+        pdf.body, "%PDF-1.4\n%%EOF\n",
+        "decoded from the stored mail, whole"
+    );
+    let html = attachment(d, s, number, att[1].0).await;
     assert_eq!(html.header("content-type"), "application/octet-stream");
     assert!(html
         .header("content-disposition")
