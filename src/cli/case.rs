@@ -334,6 +334,9 @@ fn print_applied(a: &Applied) {
     for c in &a.changes {
         outln!("{}: {c}", a.number);
     }
+    for n in &a.notes {
+        outln!("{}: {n}", a.number);
+    }
 }
 
 pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {

@@ -24,6 +24,8 @@ use super::*;
 pub struct Applied {
     pub number: String,
     pub changes: Vec<FieldChange>,
+    /// What else the command did, in German (e.g. an automatic acknowledgement withdrawn).
+    pub notes: Vec<String>,
 }
 
 pub(super) fn normalise_number(number: &str) -> Result<String> {
@@ -110,46 +112,60 @@ where
         q::update_state(&mut tx, case.row.id, &new).await?;
         write_changes(&mut tx, case.row.id, actor, verb, &changes).await?;
     }
-    if old.ack_status == AckStatus::Pending && new.ack_status == AckStatus::Manual {
-        withdraw_queued_ack(&mut tx, case.row.id, &number, actor).await?;
+    let mut notes = Vec::new();
+    if old.ack_status == AckStatus::Pending
+        && new.ack_status == AckStatus::Manual
+        && withdraw_queued_ack(&mut tx, case.row.id, &number, actor).await?
+    {
+        notes.push(WITHDRAWN.to_string());
     }
     tx.commit().await?;
-    Ok(Applied { number, changes })
+    Ok(Applied {
+        number,
+        changes,
+        notes,
+    })
 }
 
+/// The note of a withdrawn automatic acknowledgement.
+const WITHDRAWN: &str = "automatische Eingangsbestätigung zurückgezogen (sie wird nicht versandt)";
+
 /// An acknowledgement recorded by hand while the automatic one still waits in the outbox: the
-/// automatic one is withdrawn (one acknowledgement, not two), noted on the timeline. Refused
-/// while a sender holds it, as it may be on its way; by the time the sender is done, the
-/// timeline says whether it was sent.
+/// automatic one is withdrawn (one acknowledgement, not two), noted on the timeline; true when
+/// one was. Refused while a sender holds it, as it may be on its way; by the time the sender is
+/// done, the timeline says whether it was sent.
 async fn withdraw_queued_ack(
     conn: &mut sqlx::PgConnection,
     case_id: i64,
     number: &str,
     actor: &Actor,
-) -> Result<()> {
+) -> Result<bool> {
     use crate::store::outbox::{self, Withdrawal};
     match outbox::withdraw_pending_ack(conn, case_id).await? {
-        Withdrawal::Nothing => Ok(()),
+        Withdrawal::Nothing => Ok(false),
         Withdrawal::InFlight => Err(refused(format!(
             "Die automatische Eingangsbestätigung für {number} wird gerade versandt. Bitte in \
-             einigen Minuten erneut versuchen: dann steht im Verlauf, ob sie hinausging"
+             einigen Minuten erneut versuchen: dann steht im Verlauf, ob sie versandt wurde"
         ))),
-        Withdrawal::Withdrawn => Ok(cases::add_event(
-            conn,
-            case_id,
-            &Event {
-                actor: &actor.os_user,
-                stated_by: actor.stated_by.as_deref(),
-                action: "ack_withdrawn",
-                detail: Some(
-                    "Automatische Eingangsbestätigung zurückgezogen: die Bestätigung wurde von \
-                     Hand erfasst"
-                        .to_string(),
-                ),
-                ..Default::default()
-            },
-        )
-        .await?),
+        Withdrawal::Withdrawn => {
+            cases::add_event(
+                conn,
+                case_id,
+                &Event {
+                    actor: &actor.os_user,
+                    stated_by: actor.stated_by.as_deref(),
+                    action: "ack_withdrawn",
+                    detail: Some(
+                        "Automatische Eingangsbestätigung zurückgezogen: die Bestätigung wurde \
+                         von Hand erfasst"
+                            .to_string(),
+                    ),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            Ok(true)
+        }
     }
 }
 
@@ -185,6 +201,7 @@ pub async fn note(
     Ok(Applied {
         number,
         changes: Vec::new(),
+        notes: Vec::new(),
     })
 }
 
@@ -238,7 +255,11 @@ pub async fn merge_cases(
     )
     .await?;
     tx.commit().await?;
-    Ok(Applied { number, changes })
+    Ok(Applied {
+        number,
+        changes,
+        notes: Vec::new(),
+    })
 }
 
 /// The outcome of `case confirm`.
@@ -355,7 +376,11 @@ pub async fn confirm(
     }
     tx.commit().await?;
     Ok(Confirmed {
-        applied: Applied { number, changes },
+        applied: Applied {
+            number,
+            changes,
+            notes: Vec::new(),
+        },
         ack_enqueued,
     })
 }
@@ -428,7 +453,11 @@ pub async fn new_case(
         write_changes(&mut tx, id, actor, "new", &changes).await?;
     }
     tx.commit().await?;
-    Ok(Applied { number, changes })
+    Ok(Applied {
+        number,
+        changes,
+        notes: Vec::new(),
+    })
 }
 
 pub async fn detail(pool: &PgPool, number: &str) -> Result<CaseDetail> {

@@ -69,7 +69,7 @@ pub async fn enqueue(conn: &mut PgConnection, o: &NewOutbox<'_>) -> Result<bool>
     Ok(r.rows_affected() == 1)
 }
 
-/// Acknowledgements enqueued for this exact address within the last hour.
+/// Acknowledgements enqueued for this exact address within the last hour (not withdrawn).
 pub async fn acks_last_hour(
     conn: &mut PgConnection,
     recipient: &str,
@@ -77,7 +77,7 @@ pub async fn acks_last_hour(
 ) -> Result<i64> {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM outbox WHERE kind = 'ack' AND recipient = lower($1)
-           AND created_at > $2 - interval '1 hour'",
+           AND created_at > $2 - interval '1 hour' AND status <> 'withdrawn'",
     )
     .bind(recipient)
     .bind(now)
@@ -98,7 +98,7 @@ pub async fn acks_last_hour_many(
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT r.ord, (SELECT count(*) FROM outbox
                         WHERE kind = 'ack' AND recipient = lower(r.addr)
-                          AND created_at > $2 - interval '1 hour')
+                          AND created_at > $2 - interval '1 hour' AND status <> 'withdrawn')
          FROM unnest($1::text[]) WITH ORDINALITY AS r(addr, ord)
          ORDER BY r.ord",
     )
@@ -384,19 +384,31 @@ pub enum Withdrawal {
 }
 
 /// Withdraws the case's automatic acknowledgement if it still waits in the outbox and no
-/// sender holds it. The row stays locked until the caller's transaction ends, so a sender
-/// cannot take it in between (senders skip locked rows).
+/// sender holds it: not claimed by a running sender, no lease running, and not locked right now
+/// (`NOWAIT`: a sender in the middle of claiming or recording it counts as holding it, and the
+/// caller, which already locks the case, never waits on a sender that may want the case next).
+/// The row stays locked until the caller's transaction ends, so no sender takes it meanwhile.
 pub async fn withdraw_pending_ack(conn: &mut PgConnection, case_id: i64) -> Result<Withdrawal> {
-    let row: Option<(i64, bool)> = sqlx::query_as(
-        "SELECT id, coalesce(locked_until > now(), false) FROM outbox
+    let row: std::result::Result<Option<(i64, bool)>, sqlx::Error> = sqlx::query_as(concat!(
+        live_senders!(),
+        "SELECT id, coalesce(locked_until > now(), false)
+                    OR coalesce(claimed_by IN (SELECT token FROM live), false)
+         FROM outbox
          WHERE case_id = $1 AND kind = $2 AND status = $3
-         ORDER BY id LIMIT 1 FOR UPDATE",
-    )
+         ORDER BY id LIMIT 1
+         FOR UPDATE OF outbox NOWAIT"
+    ))
     .bind(case_id)
     .bind(OutboxKind::Ack)
     .bind(OutboxStatus::Pending)
     .fetch_optional(&mut *conn)
-    .await?;
+    .await;
+    let row = match row {
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {
+            return Ok(Withdrawal::InFlight)
+        }
+        other => other?,
+    };
     Ok(match row {
         None => Withdrawal::Nothing,
         Some((_, true)) => Withdrawal::InFlight,
@@ -410,6 +422,9 @@ pub async fn withdraw_pending_ack(conn: &mut PgConnection, case_id: i64) -> Resu
         }
     })
 }
+
+/// SQLSTATE of `FOR UPDATE NOWAIT` on a row another transaction holds.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 #[derive(Debug, Clone, Default)]
 pub struct OutboxCounts {
