@@ -115,12 +115,18 @@ where
     }
 }
 
-/// Formats UIDs as an IMAP sequence set with ranges.
-pub fn uid_set(uids: &[u32]) -> String {
+/// The longest sequence set one command carries: RFC 7162 asks servers to accept command
+/// lines of at least 8,192 octets; a scattered set of 2,000 UIDs could be longer.
+const MAX_SET_LEN: usize = 4000;
+
+/// UIDs as IMAP sequence sets with ranges, each at most `max_len` octets (a single range is
+/// never split), in ascending order.
+pub fn uid_sets(uids: &[u32], max_len: usize) -> Vec<String> {
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let mut out = String::new();
+    let mut out = Vec::new();
+    let mut set = String::new();
     let mut i = 0;
     while i < sorted.len() {
         let start = sorted[i];
@@ -129,15 +135,22 @@ pub fn uid_set(uids: &[u32]) -> String {
             i += 1;
             end = sorted[i];
         }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
+        let range = if start == end {
+            start.to_string()
         } else {
-            out.push_str(&format!("{start}:{end}"));
+            format!("{start}:{end}")
+        };
+        if !set.is_empty() && set.len() + 1 + range.len() > max_len {
+            out.push(std::mem::take(&mut set));
         }
+        if !set.is_empty() {
+            set.push(',');
+        }
+        set.push_str(&range);
         i += 1;
+    }
+    if !set.is_empty() {
+        out.push(set);
     }
     out
 }
@@ -259,15 +272,20 @@ impl Mailbox {
         what: &'static str,
         t: Duration,
     ) -> Result<Vec<Fetch>, ImapError> {
-        if uids.is_empty() {
-            return Ok(Vec::new());
+        let mut all = Vec::new();
+        for set in uid_sets(uids, MAX_SET_LEN) {
+            let part = timed(t, what, async {
+                let s = self.session.uid_fetch(&set, items).await?;
+                s.try_collect::<Vec<_>>().await
+            })
+            .await?;
+            if all.is_empty() {
+                all = part;
+            } else {
+                all.extend(part);
+            }
         }
-        let set = uid_set(uids);
-        timed(t, what, async {
-            let s = self.session.uid_fetch(&set, items).await?;
-            s.try_collect::<Vec<_>>().await
-        })
-        .await
+        Ok(all)
     }
 
     /// Header blocks and INTERNALDATEs, without setting \Seen (`BODY.PEEK[HEADER]`).
@@ -389,20 +407,19 @@ impl Mailbox {
         if uids.is_empty() {
             return Ok(());
         }
-        let set = uid_set(uids);
+        let sets = uid_sets(uids, MAX_SET_LEN);
         if self.caps.r#move {
-            timed(self.timeout, "UID MOVE", self.session.uid_mv(&set, target)).await?;
+            for set in &sets {
+                timed(self.timeout, "UID MOVE", self.session.uid_mv(set, target)).await?;
+            }
             return Ok(());
         }
         if !self.caps.uidplus {
             return Err(ImapError::NoSafeMove);
         }
-        timed(
-            self.timeout,
-            "UID COPY",
-            self.session.uid_copy(&set, target),
-        )
-        .await?;
+        for set in &sets {
+            timed(self.timeout, "UID COPY", self.session.uid_copy(set, target)).await?;
+        }
         crate::failpoint::hit(crate::failpoint::AFTER_COPY_BEFORE_EXPUNGE);
         self.delete_uids(uids).await
     }
@@ -447,12 +464,13 @@ impl Mailbox {
             return Err(ImapError::NoSafeMove);
         }
         self.flag_deleted(uids).await?;
-        let set = uid_set(uids);
-        timed(self.timeout, "UID EXPUNGE", async {
-            let s = self.session.uid_expunge(&set).await?;
-            s.try_collect::<Vec<_>>().await
-        })
-        .await?;
+        for set in uid_sets(uids, MAX_SET_LEN) {
+            timed(self.timeout, "UID EXPUNGE", async {
+                let s = self.session.uid_expunge(&set).await?;
+                s.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        }
         Ok(())
     }
 
@@ -461,15 +479,16 @@ impl Mailbox {
         if uids.is_empty() {
             return Ok(());
         }
-        let set = uid_set(uids);
-        timed(self.timeout, "UID STORE", async {
-            let s = self
-                .session
-                .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                .await?;
-            s.try_collect::<Vec<_>>().await
-        })
-        .await?;
+        for set in uid_sets(uids, MAX_SET_LEN) {
+            timed(self.timeout, "UID STORE", async {
+                let s = self
+                    .session
+                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                    .await?;
+                s.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        }
         Ok(())
     }
 
@@ -566,12 +585,27 @@ fn login_message(e: &async_imap::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::uid_set;
+    use super::{uid_sets, MAX_SET_LEN};
 
     #[test]
     fn uid_sets_compress_ranges() {
-        assert_eq!(uid_set(&[5, 1, 2, 3, 9, 10]), "1:3,5,9:10");
-        assert_eq!(uid_set(&[7]), "7");
-        assert_eq!(uid_set(&[]), "");
+        assert_eq!(uid_sets(&[5, 1, 2, 3, 9, 10], usize::MAX), ["1:3,5,9:10"]);
+        assert_eq!(uid_sets(&[7], usize::MAX), ["7"]);
+    }
+
+    #[test]
+    fn scattered_uid_sets_are_cut_into_commands_of_bounded_length() {
+        let scattered: Vec<u32> = (0..2000).map(|i| 100_000 + 2 * i).collect();
+        let sets = uid_sets(&scattered, MAX_SET_LEN);
+        assert!(sets.len() > 1, "{}", sets.len());
+        assert!(sets.iter().all(|s| s.len() <= MAX_SET_LEN));
+        let back: Vec<u32> = sets
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(back, scattered, "every UID once, in order");
+        assert_eq!(uid_sets(&[5, 1, 2, 3, 9, 10], 4), ["1:3", "5", "9:10"]);
+        assert!(uid_sets(&[], MAX_SET_LEN).is_empty());
     }
 }
