@@ -1152,44 +1152,51 @@ async fn a_big_mail_is_stored_whole_with_its_attachments_in_order_beside_a_small
         same,
         "the big mail's raw bytes differ from what was delivered"
     );
-    type Row = (Option<String>, String, i32, i32, Option<Vec<u8>>);
+    type Row = (
+        Option<String>,
+        i32,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Vec<u8>,
+    );
     let atts: Vec<Row> = sqlx::query_as(
-        "SELECT name, content_type, size, ord, content FROM attachments ORDER BY id",
+        "SELECT a.name, a.ord, a.sha256, a.content, m.raw
+         FROM attachments a JOIN messages m ON m.id = a.message_id ORDER BY a.id",
     )
     .fetch_all(&w.pool)
     .await
     .unwrap();
     let listed: Vec<_> = atts
         .iter()
-        .map(|a| (a.0.clone().unwrap_or_default(), a.3, a.4.is_none()))
+        .map(|a| (a.0.clone().unwrap_or_default(), a.1, a.3.is_none()))
         .collect();
     assert_eq!(
         listed,
         [
             ("klein.txt".into(), 1, true),
             ("gross.txt".into(), 2, true),
-            ("letzte.txt".into(), 3, true)
+            ("letzte.txt".into(), 3, true),
+            ("a.txt".into(), 1, true),
+            ("b.txt".into(), 2, true)
         ],
-        "in order, each stored once (inside the mail)"
+        "in order, each mail's from 1, each stored once (inside the mail)"
     );
-    let (name, content_type, size, ord, _) = &atts[1];
-    let big = krm_intake::message::attachment_of_raw(
-        raw.as_bytes(),
-        *ord as usize,
-        name.as_deref(),
-        content_type,
-        *size as usize,
-    )
-    .expect("the big attachment is decoded from the stored mail");
-    assert_eq!(big.content.len(), *size as usize);
-    assert!(String::from_utf8_lossy(&big.content).starts_with("Zeile 00000 der Anlage"));
-    assert!(String::from_utf8_lossy(&big.content).contains("Zeile 39999 der Anlage"));
+    let decoded = |a: &Row| {
+        krm_intake::message::attachment_of_raw(&a.4, a.1 as usize, a.2.as_deref().unwrap())
+            .expect("decoded from the stored mail")
+            .content
+    };
+    let big = decoded(&atts[1]);
+    assert!(String::from_utf8_lossy(&big).starts_with("Zeile 00000 der Anlage"));
+    assert!(String::from_utf8_lossy(&big).contains("Zeile 39999 der Anlage"));
+    assert_eq!(decoded(&atts[2]), b"ende");
+    assert_eq!(decoded(&atts[4]), b"zweite");
     let (small_raw,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM messages WHERE raw IS NOT NULL")
             .fetch_one(&w.pool)
             .await
             .unwrap();
-    assert_eq!(small_raw, 2);
+    assert_eq!(small_raw, 3);
 }
 
 #[tokio::test]
