@@ -136,12 +136,9 @@ pub async fn record_contact(
         &mut tx,
         case.row.id,
         &Event {
-            actor: &actor.os_user,
-            stated_by: actor.stated_by.as_deref(),
-            action: "contact",
             new_value: Some(stelle.name.clone()),
             detail: Some(detail),
-            ..Default::default()
+            ..actor.event("contact")
         },
     )
     .await?;

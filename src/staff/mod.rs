@@ -145,3 +145,15 @@ pub struct Actor {
     pub os_user: String,
     pub stated_by: Option<String>,
 }
+
+impl Actor {
+    /// A timeline event of this actor; the caller fills in the values.
+    pub fn event<'a>(&'a self, action: &'a str) -> crate::store::cases::Event<'a> {
+        crate::store::cases::Event {
+            actor: &self.os_user,
+            stated_by: self.stated_by.as_deref(),
+            action,
+            ..Default::default()
+        }
+    }
+}

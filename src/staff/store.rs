@@ -77,12 +77,10 @@ async fn write_changes(
             conn,
             case_id,
             &Event {
-                actor: &actor.os_user,
-                stated_by: actor.stated_by.as_deref(),
-                action: verb,
                 old_value: c.old.clone(),
                 new_value: c.new.clone(),
                 detail: Some(c.field.key().to_string()),
+                ..actor.event(verb)
             },
         )
         .await?;
@@ -152,15 +150,12 @@ async fn withdraw_queued_ack(
                 conn,
                 case_id,
                 &Event {
-                    actor: &actor.os_user,
-                    stated_by: actor.stated_by.as_deref(),
-                    action: "ack_withdrawn",
                     detail: Some(
                         "Automatische Eingangsbestätigung zurückgezogen: die Bestätigung wurde \
                          von Hand erfasst"
                             .to_string(),
                     ),
-                    ..Default::default()
+                    ..actor.event("ack_withdrawn")
                 },
             )
             .await?;
@@ -189,11 +184,8 @@ pub async fn note(
         &mut tx,
         case.row.id,
         &Event {
-            actor: &actor.os_user,
-            stated_by: actor.stated_by.as_deref(),
-            action: "note",
             new_value: Some(text.to_string()),
-            ..Default::default()
+            ..actor.event("note")
         },
     )
     .await?;
@@ -245,12 +237,9 @@ pub async fn merge_cases(
         &mut tx,
         b_id,
         &Event {
-            actor: &actor.os_user,
-            stated_by: actor.stated_by.as_deref(),
-            action: "merged_from",
             new_value: Some(number.clone()),
             detail: Some(format!("{number} in diesen Vorgang zusammengeführt")),
-            ..Default::default()
+            ..actor.event("merged_from")
         },
     )
     .await?;
@@ -299,12 +288,10 @@ pub async fn confirm(
         &mut tx,
         id,
         &Event {
-            actor: &actor.os_user,
-            stated_by: actor.stated_by.as_deref(),
-            action: "confirm",
             old_value: Some(ReviewReason::Spam.as_db().to_string()),
             new_value: None,
             detail: Some("review_reason".to_string()),
+            ..actor.event("confirm")
         },
     )
     .await?;
@@ -435,15 +422,12 @@ pub async fn new_case(
         &mut tx,
         id,
         &Event {
-            actor: &actor.os_user,
-            stated_by: actor.stated_by.as_deref(),
-            action: "created",
             new_value: Some(m.channel.as_str().to_string()),
             detail: Some(format!(
                 "Vorgang von Hand erfasst (Eingang per {})",
                 m.channel.label()
             )),
-            ..Default::default()
+            ..actor.event("created")
         },
     )
     .await?;
