@@ -44,12 +44,18 @@ pub fn backoff_secs(attempts: i32) -> i64 {
     (30i64.saturating_mul(1i64 << n.min(16))).min(3600)
 }
 
-/// The lease on a claimed row: longer than any send can take (`send_raw` gives up after three
-/// times `timeout_secs`), so a live sender never loses a row it is sending. It matters only for
-/// rows without a sender token; a dead sender's rows are taken over when its lock is gone.
+/// The lease on a claimed row: longer than a row can stay claimed under a live sender, so such a
+/// sender never loses a row to another. A row is claimed into the workers' shared queue (at most
+/// `2 × parallel` rows for `parallel` workers), so it may wait for one send of its worker before
+/// its own; a send gives up after three times `timeout_secs`: two sends, plus a margin. A dead
+/// sender's rows are taken over as soon as its lock is gone, whatever the lease.
 fn lease_secs(settings: &Settings) -> i64 {
-    (settings.smtp.timeout_secs as i64)
-        .saturating_mul(3)
+    lease_for(settings.smtp.timeout_secs)
+}
+
+fn lease_for(timeout_secs: u64) -> i64 {
+    (timeout_secs as i64)
+        .saturating_mul(2 * 3)
         .saturating_add(120)
         .max(120)
 }
@@ -333,7 +339,19 @@ async fn drain_round(
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_secs;
+    use super::{backoff_secs, lease_for};
+
+    #[test]
+    fn a_lease_outlasts_a_wait_in_the_queue_and_the_own_send() {
+        for t in [1u64, 10, 30, 41, 60, 300] {
+            let one_send = 3 * t as i64;
+            assert!(
+                lease_for(t) > 2 * one_send,
+                "timeout {t}: lease {}",
+                lease_for(t)
+            );
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
