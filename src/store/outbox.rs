@@ -384,15 +384,16 @@ pub enum Withdrawal {
 }
 
 /// Withdraws the case's automatic acknowledgement if it still waits in the outbox and no
-/// sender holds it: not claimed by a running sender, no lease running, and not locked right now
+/// sender holds it: not claimed by a running sender (a dead one's claim is void at once, as for
+/// the senders), no lease running on a row claimed without a sender token, and not locked now
 /// (`NOWAIT`: a sender in the middle of claiming or recording it counts as holding it, and the
 /// caller, which already locks the case, never waits on a sender that may want the case next).
 /// The row stays locked until the caller's transaction ends, so no sender takes it meanwhile.
 pub async fn withdraw_pending_ack(conn: &mut PgConnection, case_id: i64) -> Result<Withdrawal> {
     let row: std::result::Result<Option<(i64, bool)>, sqlx::Error> = sqlx::query_as(concat!(
         live_senders!(),
-        "SELECT id, coalesce(locked_until > now(), false)
-                    OR coalesce(claimed_by IN (SELECT token FROM live), false)
+        "SELECT id, coalesce(claimed_by IN (SELECT token FROM live), false)
+                    OR (claimed_by IS NULL AND coalesce(locked_until > now(), false))
          FROM outbox
          WHERE case_id = $1 AND kind = $2 AND status = $3
          ORDER BY id LIMIT 1

@@ -1611,13 +1611,39 @@ async fn a_sent_acknowledgement_is_recorded_on_its_case_unless_recorded_by_hand(
         }
     };
 
-    // While a sender holds the acknowledgement, recording one by hand is refused.
+    // While a sender holds the acknowledgement, recording one by hand is refused: a lease
+    // without a sender token, or a running sender's claim even after its lease.
+    let refused = || {
+        let (st, log) = w.run_private(&["case", "ack-recorded", &numbers[1], "--on", &today], &[]);
+        assert_eq!(st.code(), Some(1), "refused: {log}");
+        assert!(log.contains("wird gerade versandt"), "{log}");
+    };
     hold(&numbers[1], true).await;
-    let (st, log) = w.run_private(&["case", "ack-recorded", &numbers[1], "--on", &today], &[]);
-    assert_eq!(st.code(), Some(1), "refused: {log}");
-    assert!(log.contains("wird gerade versandt"), "{log}");
-    assert_eq!(outbox(&numbers[1], "pending").await, 1);
+    refused();
     hold(&numbers[1], false).await;
+    use sqlx::Connection;
+    let mut sender = sqlx::PgConnection::connect(&w.db_url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1, 4242)")
+        .bind(krm_intake::store::outbox::SENDER_LOCK_CLASS)
+        .execute(&mut sender)
+        .await
+        .unwrap();
+    let claim = "UPDATE outbox SET claimed_by = 4242, locked_until = now() - interval '1 minute'
+                 WHERE case_id = (SELECT id FROM cases WHERE number = $1)";
+    sqlx::query(claim)
+        .bind(&numbers[1])
+        .execute(&w.pool)
+        .await
+        .unwrap();
+    refused();
+    assert_eq!(outbox(&numbers[1], "pending").await, 1);
+    // The sender's lock is gone (as when its session ends): its claim no longer holds the row.
+    sqlx::query("SELECT pg_advisory_unlock($1, 4242)")
+        .bind(krm_intake::store::outbox::SENDER_LOCK_CLASS)
+        .execute(&mut sender)
+        .await
+        .unwrap();
+    sender.close().await.unwrap();
 
     // Waiting: withdrawn, on the timeline, never sent.
     let (st, log) = w.run_private(&["case", "ack-recorded", &numbers[1], "--on", &today], &[]);
