@@ -139,15 +139,24 @@ pub fn offered(v: &Verb, review_reason: Option<ReviewReason>) -> bool {
     v.name != "confirm" || review_reason == Some(ReviewReason::Spam)
 }
 
-/// The notice after a successful action (`?erledigt=VERB`).
-pub fn done_notice(verb: &str) -> Option<String> {
+/// The notice after a successful action (`?erledigt=VERB`, and `hinweis=…` for what else
+/// happened: only `bestaetigung-zurueckgezogen`, after `ack-recorded` withdrew the automatic
+/// acknowledgement).
+pub fn done_notice(verb: &str, hint: Option<&str>) -> Option<String> {
     if verb == "neu" {
         return Some("Der Vorgang ist erfasst.".to_string());
     }
-    VERBS
+    let done = VERBS
         .iter()
         .find(|v| v.name == verb)
-        .map(|v| format!("Gespeichert: {}.", v.label))
+        .map(|v| format!("Gespeichert: {}.", v.label))?;
+    Some(match hint {
+        Some("bestaetigung-zurueckgezogen") if verb == "ack-recorded" => format!(
+            "{done} Die automatische Eingangsbestätigung, die noch wartete, ist zurückgezogen \
+             und wird nicht versandt."
+        ),
+        _ => done,
+    })
 }
 
 /// A posted form: every field with all its values, in order.
@@ -244,16 +253,30 @@ async fn run(
     i: &Input,
     actor: &Actor,
     version: i64,
-) -> Result<(), StaffError> {
+) -> Result<Vec<String>, StaffError> {
+    let none = |()| Vec::new();
     match v.name {
         "classify" | "assess" | "assign" | "contact" | "contribution" | "note" => {
-            run_sorting(s, v, number, i, actor, version).await
+            run_sorting(s, v, number, i, actor, version).await.map(none)
         }
-        "hold" | "resume" | "close" | "reopen" | "ack-recorded" => {
-            run_course(s, v, number, i, actor, version).await
+        "hold" | "resume" | "close" | "reopen" => {
+            run_course(s, v, number, i, actor, version).await.map(none)
+        }
+        "ack-recorded" => {
+            let on = i
+                .opt("on", staff::parse_date)?
+                .ok_or_else(|| refused("Bitte den Tag der Bestätigung angeben (JJJJ-MM-TT)"))?;
+            let today = calendar::berlin_date(Utc::now());
+            staff::apply(&s.pool, number, actor, v.action, |c, st, n| {
+                staff::check_version(c, Some(version))?;
+                let received = calendar::berlin_date(c.row.received_at);
+                staff::record_ack(st, n, received, on, today)
+            })
+            .await
+            .map(|a| a.notes)
         }
         "set-third-party" | "confirm" | "discard" | "merge" => {
-            run_outcome(s, v, number, i, actor, version).await
+            run_outcome(s, v, number, i, actor, version).await.map(none)
         }
         other => Err(unknown_verb(other)),
     }
@@ -324,7 +347,7 @@ async fn run_sorting(
     }
 }
 
-/// The course of a case: hold, resume, close, reopen, the recorded acknowledgement.
+/// The course of a case: hold, resume, close, reopen.
 async fn run_course(
     s: &WebState,
     v: &Verb,
@@ -367,15 +390,6 @@ async fn run_course(
         "reopen" => {
             apply_checked(s, number, actor, v, version, |_, st, n| {
                 staff::reopen(st, n)
-            })
-            .await
-        }
-        "ack-recorded" => {
-            let on = i
-                .opt("on", staff::parse_date)?
-                .ok_or_else(|| refused("Bitte den Tag der Bestätigung angeben (JJJJ-MM-TT)"))?;
-            apply_checked(s, number, actor, v, version, |c, st, n| {
-                staff::record_ack(st, n, received(c), on, today)
             })
             .await
         }
@@ -549,8 +563,14 @@ pub async fn post(
         )),
     };
     let (status, fb) = match result {
-        Ok(()) => {
-            return auth::see_other(&format!("/vorgaenge/{number}?erledigt={}", v.name));
+        Ok(notes) => {
+            // A fixed key for what else happened, never text from the request.
+            let hint = if notes.is_empty() {
+                ""
+            } else {
+                "&hinweis=bestaetigung-zurueckgezogen"
+            };
+            return auth::see_other(&format!("/vorgaenge/{number}?erledigt={}{hint}", v.name));
         }
         Err(StaffError::Stale(_)) => (
             StatusCode::CONFLICT,

@@ -104,12 +104,15 @@ pub async fn page(
     let Some(number) = route_number(&number) else {
         return not_found(&s, &who);
     };
-    let done: Option<String> =
-        serde_urlencoded::from_str::<Vec<(String, String)>>(q.as_deref().unwrap_or(""))
-            .unwrap_or_default()
-            .into_iter()
-            .find(|(k, _)| k == "erledigt")
-            .and_then(|(_, v)| actions::done_notice(&v));
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
+    let value = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let done = value("erledigt").and_then(|v| actions::done_notice(v, value("hinweis")));
     render_case(
         &s,
         &who,

@@ -768,3 +768,45 @@ async fn clarification_work_is_recorded_from_the_case_page() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn an_acknowledgement_recorded_by_hand_withdraws_the_waiting_one_and_says_so() {
+    let d = Desk::new("wcwithdraw").await;
+    d.w.append(&html_mail(&d.w)).await;
+    // Intake without sending: the automatic acknowledgement waits in the outbox.
+    let app = d.w.app().await;
+    krm_intake::daemon::run_once(&app, true)
+        .await
+        .expect("run --once --no-send");
+    let number = d.w.cases().await[0].0.clone();
+    d.add_user("anna", Role::Sachbearbeitung, None).await;
+    let s = d.login("anna").await;
+    let today = krm_intake::calendar::berlin_date(chrono::Utc::now()).to_string();
+    let r = act(&d, &s, &number, "ack-recorded", &[("on", &today)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let location = r.header("location");
+    assert_eq!(
+        location,
+        format!("/vorgaenge/{number}?erledigt=ack-recorded&hinweis=bestaetigung-zurueckgezogen")
+    );
+    let page = d.get(location, Some(&s)).await;
+    assert!(
+        page.body
+            .contains("ist zurückgezogen und wird nicht versandt"),
+        "{}",
+        page.body
+    );
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM outbox")
+        .fetch_one(&d.w.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "withdrawn");
+    // The hint is a fixed key: anything else adds nothing to the notice.
+    let other = d
+        .get(
+            &format!("/vorgaenge/{number}?erledigt=ack-recorded&hinweis=%3Cscript%3E"),
+            Some(&s),
+        )
+        .await;
+    assert!(!other.body.contains("zurückgezogen und") && !other.body.contains("<script>"));
+}
