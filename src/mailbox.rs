@@ -279,11 +279,7 @@ impl Mailbox {
                 s.try_collect::<Vec<_>>().await
             })
             .await?;
-            if all.is_empty() {
-                all = part;
-            } else {
-                all.extend(part);
-            }
+            all.extend(part);
         }
         Ok(all)
     }
