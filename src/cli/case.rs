@@ -334,8 +334,8 @@ fn print_applied(a: &Applied) {
     for c in &a.changes {
         outln!("{}: {c}", a.number);
     }
-    for n in &a.notes {
-        outln!("{}: {n}", a.number);
+    for also in &a.also {
+        outln!("{}: {}", a.number, also.text());
     }
 }
 

@@ -24,8 +24,40 @@ use super::*;
 pub struct Applied {
     pub number: String,
     pub changes: Vec<FieldChange>,
-    /// What else the command did, in German (e.g. an automatic acknowledgement withdrawn).
-    pub notes: Vec<String>,
+    /// What else the command did.
+    pub also: Vec<Also>,
+}
+
+/// What a command did besides changing the case's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Also {
+    /// `ack-recorded` withdrew the automatic acknowledgement still waiting in the outbox.
+    AckWithdrawn,
+}
+
+impl Also {
+    const ALL: [Also; 1] = [Also::AckWithdrawn];
+
+    /// What staff read (CLI and desk).
+    pub fn text(self) -> &'static str {
+        match self {
+            Also::AckWithdrawn => {
+                "Die automatische Eingangsbestätigung, die noch wartete, ist zurückgezogen und \
+                 wird nicht versandt."
+            }
+        }
+    }
+
+    /// Its key in the desk's redirect after the action (`hinweis=`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Also::AckWithdrawn => "bestaetigung-zurueckgezogen",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Also> {
+        Also::ALL.into_iter().find(|a| a.key() == key)
+    }
 }
 
 pub(super) fn normalise_number(number: &str) -> Result<String> {
@@ -110,23 +142,20 @@ where
         q::update_state(&mut tx, case.row.id, &new).await?;
         write_changes(&mut tx, case.row.id, actor, verb, &changes).await?;
     }
-    let mut notes = Vec::new();
+    let mut also = Vec::new();
     if old.ack_status == AckStatus::Pending
         && new.ack_status == AckStatus::Manual
         && withdraw_queued_ack(&mut tx, case.row.id, &number, actor).await?
     {
-        notes.push(WITHDRAWN.to_string());
+        also.push(Also::AckWithdrawn);
     }
     tx.commit().await?;
     Ok(Applied {
         number,
         changes,
-        notes,
+        also,
     })
 }
-
-/// The note of a withdrawn automatic acknowledgement.
-const WITHDRAWN: &str = "automatische Eingangsbestätigung zurückgezogen (sie wird nicht versandt)";
 
 /// An acknowledgement recorded by hand while the automatic one still waits in the outbox: the
 /// automatic one is withdrawn (one acknowledgement, not two), noted on the timeline; true when
@@ -193,7 +222,7 @@ pub async fn note(
     Ok(Applied {
         number,
         changes: Vec::new(),
-        notes: Vec::new(),
+        also: Vec::new(),
     })
 }
 
@@ -247,7 +276,7 @@ pub async fn merge_cases(
     Ok(Applied {
         number,
         changes,
-        notes: Vec::new(),
+        also: Vec::new(),
     })
 }
 
@@ -366,7 +395,7 @@ pub async fn confirm(
         applied: Applied {
             number,
             changes,
-            notes: Vec::new(),
+            also: Vec::new(),
         },
         ack_enqueued,
     })
@@ -440,7 +469,7 @@ pub async fn new_case(
     Ok(Applied {
         number,
         changes,
-        notes: Vec::new(),
+        also: Vec::new(),
     })
 }
 

@@ -21,7 +21,7 @@ use super::WebState;
 use crate::accounts::Role;
 use crate::calendar;
 use crate::domain::{Category, Kind, ReviewReason};
-use crate::staff::{self, Actor, CaseState, Channel, StaffError};
+use crate::staff::{self, Actor, Also, CaseState, Channel, StaffError};
 use crate::store::staff::StaffCase;
 
 /// One case action of the desk.
@@ -139,24 +139,21 @@ pub fn offered(v: &Verb, review_reason: Option<ReviewReason>) -> bool {
     v.name != "confirm" || review_reason == Some(ReviewReason::Spam)
 }
 
-/// The notice after a successful action (`?erledigt=VERB`, and `hinweis=…` for what else
-/// happened: only `bestaetigung-zurueckgezogen`, after `ack-recorded` withdrew the automatic
-/// acknowledgement).
-pub fn done_notice(verb: &str, hint: Option<&str>) -> Option<String> {
+/// The notice after a successful action (`?erledigt=VERB`), with what else it did (`hinweis=`
+/// keys of [`Also`]; an unknown one adds nothing).
+pub fn done_notice(verb: &str, hints: &[&str]) -> Option<String> {
     if verb == "neu" {
         return Some("Der Vorgang ist erfasst.".to_string());
     }
-    let done = VERBS
+    let mut done = VERBS
         .iter()
         .find(|v| v.name == verb)
         .map(|v| format!("Gespeichert: {}.", v.label))?;
-    Some(match hint {
-        Some("bestaetigung-zurueckgezogen") if verb == "ack-recorded" => format!(
-            "{done} Die automatische Eingangsbestätigung, die noch wartete, ist zurückgezogen \
-             und wird nicht versandt."
-        ),
-        _ => done,
-    })
+    for also in hints.iter().filter_map(|h| Also::from_key(h)) {
+        done.push(' ');
+        done.push_str(also.text());
+    }
+    Some(done)
 }
 
 /// A posted form: every field with all its values, in order.
@@ -233,7 +230,7 @@ async fn apply_checked<F>(
     v: &Verb,
     version: i64,
     f: F,
-) -> Result<(), StaffError>
+) -> Result<Vec<Also>, StaffError>
 where
     F: FnOnce(&StaffCase, &CaseState, &str) -> Result<CaseState, StaffError>,
 {
@@ -242,7 +239,7 @@ where
         f(c, st, n)
     })
     .await
-    .map(|_| ())
+    .map(|a| a.also)
 }
 
 /// The one arm per verb, in three groups: parse the fields, call the staff core.
@@ -253,30 +250,16 @@ async fn run(
     i: &Input,
     actor: &Actor,
     version: i64,
-) -> Result<Vec<String>, StaffError> {
-    let none = |()| Vec::new();
+) -> Result<Vec<Also>, StaffError> {
     match v.name {
         "classify" | "assess" | "assign" | "contact" | "contribution" | "note" => {
-            run_sorting(s, v, number, i, actor, version).await.map(none)
+            run_sorting(s, v, number, i, actor, version).await
         }
-        "hold" | "resume" | "close" | "reopen" => {
-            run_course(s, v, number, i, actor, version).await.map(none)
-        }
-        "ack-recorded" => {
-            let on = i
-                .opt("on", staff::parse_date)?
-                .ok_or_else(|| refused("Bitte den Tag der Bestätigung angeben (JJJJ-MM-TT)"))?;
-            let today = calendar::berlin_date(Utc::now());
-            staff::apply(&s.pool, number, actor, v.action, |c, st, n| {
-                staff::check_version(c, Some(version))?;
-                let received = calendar::berlin_date(c.row.received_at);
-                staff::record_ack(st, n, received, on, today)
-            })
-            .await
-            .map(|a| a.notes)
+        "hold" | "resume" | "close" | "reopen" | "ack-recorded" => {
+            run_course(s, v, number, i, actor, version).await
         }
         "set-third-party" | "confirm" | "discard" | "merge" => {
-            run_outcome(s, v, number, i, actor, version).await.map(none)
+            run_outcome(s, v, number, i, actor, version).await
         }
         other => Err(unknown_verb(other)),
     }
@@ -290,7 +273,7 @@ async fn run_sorting(
     i: &Input,
     actor: &Actor,
     version: i64,
-) -> Result<(), StaffError> {
+) -> Result<Vec<Also>, StaffError> {
     let today = calendar::berlin_date(Utc::now());
     match v.name {
         "classify" => {
@@ -329,7 +312,7 @@ async fn run_sorting(
             let note = Some(i.first("note")).filter(|n| !n.is_empty());
             staff::record_contact(&s.pool, number, actor, stelle, on, note, today)
                 .await
-                .map(|_| ())
+                .map(|_| Vec::new())
         }
         "contribution" => {
             let contributed = i
@@ -342,12 +325,12 @@ async fn run_sorting(
         }
         "note" => staff::note(&s.pool, number, actor, i.first("text"), Some(version))
             .await
-            .map(|_| ()),
+            .map(|a| a.also),
         other => Err(unknown_verb(other)),
     }
 }
 
-/// The course of a case: hold, resume, close, reopen.
+/// The course of a case: hold, resume, close, reopen, the recorded acknowledgement.
 async fn run_course(
     s: &WebState,
     v: &Verb,
@@ -355,7 +338,7 @@ async fn run_course(
     i: &Input,
     actor: &Actor,
     version: i64,
-) -> Result<(), StaffError> {
+) -> Result<Vec<Also>, StaffError> {
     let cal = &s.calendar;
     let now = Utc::now();
     let today = calendar::berlin_date(now);
@@ -393,6 +376,15 @@ async fn run_course(
             })
             .await
         }
+        "ack-recorded" => {
+            let on = i
+                .opt("on", staff::parse_date)?
+                .ok_or_else(|| refused("Bitte den Tag der Bestätigung angeben (JJJJ-MM-TT)"))?;
+            apply_checked(s, number, actor, v, version, |c, st, n| {
+                staff::record_ack(st, n, received(c), on, today)
+            })
+            .await
+        }
         other => Err(unknown_verb(other)),
     }
 }
@@ -405,7 +397,7 @@ async fn run_outcome(
     i: &Input,
     actor: &Actor,
     version: i64,
-) -> Result<(), StaffError> {
+) -> Result<Vec<Also>, StaffError> {
     match v.name {
         "set-third-party" => {
             let org = if i.flag("none") {
@@ -434,7 +426,7 @@ async fn run_outcome(
                 Some(version),
             )
             .await
-            .map(|_| ())
+            .map(|c| c.applied.also)
         }
         "discard" => {
             let reason = i.first("reason").to_string();
@@ -452,7 +444,7 @@ async fn run_outcome(
                 Err(StaffError::NotFound(n)) if n != number => {
                     Err(StaffError::Refused(format!("Vorgang {n} gibt es nicht")))
                 }
-                other => other.map(|_| ()),
+                other => other.map(|a| a.also),
             }
         }
         other => Err(unknown_verb(other)),
@@ -563,14 +555,12 @@ pub async fn post(
         )),
     };
     let (status, fb) = match result {
-        Ok(notes) => {
-            // A fixed key for what else happened, never text from the request.
-            let hint = if notes.is_empty() {
-                ""
-            } else {
-                "&hinweis=bestaetigung-zurueckgezogen"
-            };
-            return auth::see_other(&format!("/vorgaenge/{number}?erledigt={}{hint}", v.name));
+        Ok(also) => {
+            let hints: String = also
+                .iter()
+                .map(|a| format!("&hinweis={}", a.key()))
+                .collect();
+            return auth::see_other(&format!("/vorgaenge/{number}?erledigt={}{hints}", v.name));
         }
         Err(StaffError::Stale(_)) => (
             StatusCode::CONFLICT,

@@ -106,13 +106,16 @@ pub async fn page(
     };
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
-    let value = |key: &str| {
+    let values = |key: &str| -> Vec<&str> {
         query
             .iter()
-            .find(|(k, _)| k == key)
+            .filter(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+            .collect()
     };
-    let done = value("erledigt").and_then(|v| actions::done_notice(v, value("hinweis")));
+    let done = values("erledigt")
+        .first()
+        .and_then(|v| actions::done_notice(v, &values("hinweis")));
     render_case(
         &s,
         &who,
