@@ -79,8 +79,9 @@ pub async fn prepare(mb: &mut Mailbox, pool: &PgPool, s: &ImapSettings) -> Resul
 /// Pipelined: while one batch is parsed and recorded in the database, the IMAP connection moves
 /// the batches before it (already committed) and fetches the batch after it. A batch is moved
 /// only after its own commit, so the exactly-once guarantees do not depend on the overlap.
-/// Committed batches are moved together once they hold [`MOVE_GROUP`] mails (and at the end):
-/// each MOVE costs the server an index transaction, whatever its size.
+/// Committed batches are moved together once they hold [`MOVE_GROUP`] mails (each MOVE costs
+/// the server an index transaction, whatever its size), and as they come once nothing is left
+/// to fetch.
 pub async fn scan(
     mb: &mut Mailbox,
     pool: &PgPool,
@@ -88,19 +89,17 @@ pub async fn scan(
     uidvalidity: u32,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<ScanStats, ScanError> {
-    let s = &ctx.settings.imap;
     let uids = mb.all_uids().await?;
     if uids.is_empty() {
         return Ok(ScanStats::default());
     }
     tracing::debug!(count = uids.len(), "inbox listed");
-    let batches = plan_batches(mb, &uids, s.batch_size.max(1), stop).await?;
     // Two sides, each at its own pace: the IMAP side fetches and parses the next batches (at
     // most one waits ready) and moves what the database side has committed; the database side
     // records one batch after the other. Memory: one batch recorded, one waiting, one fetched.
     let (to_record, fetched) = tokio::sync::mpsc::channel::<Parsing>(1);
     let (to_move, committed) = tokio::sync::mpsc::unbounded_channel::<Recorded>();
-    let imap = imap_side(mb, ctx, batches, to_record, committed, stop);
+    let imap = imap_side(mb, ctx, &uids, to_record, committed, stop);
     let db = db_side(pool, ctx, uidvalidity, fetched, to_move);
     let (imap, db) = tokio::join!(imap, db);
     // A database error wins: the IMAP side has then stopped fetching and moved what was
@@ -111,43 +110,57 @@ pub async fn scan(
     Ok(stats)
 }
 
-/// The IMAP side of [`scan`]: fetches and parses the batches in order and hands them to the
-/// database side, and moves committed batches (in groups of at least [`MOVE_GROUP`] mails,
-/// the rest at the end). Stops fetching on shutdown or when the database side gave up, and
-/// always moves what was committed before returning.
+/// The IMAP side of [`scan`]: asks the sizes of the listed mails chunk by chunk (the first
+/// chunk one batch long, so the first batch is fetched at once), fetches and parses the
+/// batches in order and hands them to the database side, and moves committed batches: in
+/// groups of at least [`MOVE_GROUP`] mails while it still fetches, then, with nothing left to
+/// fetch, whatever is committed as soon as it is, so the pass does not end with one large
+/// MOVE after the last commit. Stops fetching on shutdown or when the database side gave up,
+/// and always moves what was committed before returning.
 async fn imap_side(
     mb: &mut Mailbox,
     ctx: &Context,
-    batches: Vec<Vec<MailMeta>>,
+    uids: &[u32],
     to_record: tokio::sync::mpsc::Sender<Parsing>,
     mut committed: tokio::sync::mpsc::UnboundedReceiver<Recorded>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ScanError> {
+    let batch_size = ctx.settings.imap.batch_size.max(1);
     let mut waiting: Vec<Recorded> = Vec::new();
-    for metas in batches {
+    'fetching: for chunk in meta_chunks(uids, batch_size) {
         // Shutdown is honoured between batches: those handed over are finished first.
         if *stop.borrow() {
             break;
         }
-        while let Ok(r) = committed.try_recv() {
-            waiting.push(r);
-        }
-        if waiting.iter().map(Recorded::uids).sum::<usize>() >= MOVE_GROUP {
-            move_batches(mb, ctx, std::mem::take(&mut waiting)).await?;
-        }
-        let batch = fetch_batch(mb, ctx, metas).await?;
-        if to_record.send(batch).await.is_err() {
-            break; // the database side gave up
+        for metas in plan_batches(mb, chunk, batch_size).await? {
+            if *stop.borrow() {
+                break 'fetching;
+            }
+            while let Ok(r) = committed.try_recv() {
+                waiting.push(r);
+            }
+            if waiting.iter().map(Recorded::uids).sum::<usize>() >= MOVE_GROUP {
+                move_batches(mb, ctx, std::mem::take(&mut waiting)).await?;
+            }
+            let batch = fetch_batch(mb, ctx, metas).await?;
+            if to_record.send(batch).await.is_err() {
+                break 'fetching; // the database side gave up
+            }
         }
     }
     drop(to_record);
-    while let Some(r) = committed.recv().await {
+    loop {
+        if !waiting.is_empty() {
+            move_batches(mb, ctx, std::mem::take(&mut waiting)).await?;
+        }
+        let Some(r) = committed.recv().await else {
+            return Ok(());
+        };
         waiting.push(r);
+        while let Ok(r) = committed.try_recv() {
+            waiting.push(r);
+        }
     }
-    if !waiting.is_empty() {
-        move_batches(mb, ctx, waiting).await?;
-    }
-    Ok(())
 }
 
 /// The database side of [`scan`]: records each batch handed over, in order, and passes it on
@@ -174,45 +187,48 @@ async fn db_side(
     Ok(stats)
 }
 
-/// The sizes of all listed mails, cut into batches bounded by count and by bytes, so memory
-/// stays bounded whatever the backlog. Sizes are asked for [`META_CHUNK`] mails at a time.
+/// The listed UIDs in the chunks whose sizes are asked in one command: the first one batch
+/// long, the others [`META_CHUNK`] long.
+fn meta_chunks(uids: &[u32], batch_size: usize) -> impl Iterator<Item = &[u32]> {
+    let (first, rest) = uids.split_at(uids.len().min(batch_size));
+    std::iter::once(first)
+        .filter(|c| !c.is_empty())
+        .chain(rest.chunks(META_CHUNK))
+}
+
+/// The sizes of a chunk of listed mails, cut into batches bounded by count and by bytes, so
+/// memory stays bounded whatever the backlog.
 async fn plan_batches(
     mb: &mut Mailbox,
     uids: &[u32],
     batch_size: usize,
-    stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<Vec<Vec<MailMeta>>, ScanError> {
+    let t_meta = Instant::now();
+    let metas = mb.fetch_meta(uids).await?;
+    tracing::debug!(
+        uids = uids.len(),
+        meta_us = t_meta.elapsed().as_micros() as u64,
+        "batch sizes fetched"
+    );
     let mut batches = Vec::new();
-    for chunk in uids.chunks(META_CHUNK) {
-        if *stop.borrow() {
-            break;
+    let mut batch: Vec<MailMeta> = Vec::new();
+    let mut bytes = 0usize;
+    for meta in metas {
+        if !batch.is_empty() && (batch.len() >= batch_size || bytes + meta.size > BATCH_BYTES) {
+            batches.push(std::mem::take(&mut batch));
+            bytes = 0;
         }
-        let t_meta = Instant::now();
-        let metas = mb.fetch_meta(chunk).await?;
-        tracing::debug!(
-            uids = chunk.len(),
-            meta_us = t_meta.elapsed().as_micros() as u64,
-            "batch sizes fetched"
-        );
-        let mut batch: Vec<MailMeta> = Vec::new();
-        let mut bytes = 0usize;
-        for meta in metas {
-            if !batch.is_empty() && (batch.len() >= batch_size || bytes + meta.size > BATCH_BYTES) {
-                batches.push(std::mem::take(&mut batch));
-                bytes = 0;
-            }
-            bytes += meta.size;
-            batch.push(meta);
-        }
-        if !batch.is_empty() {
-            batches.push(batch);
-        }
+        bytes += meta.size;
+        batch.push(meta);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
     }
     Ok(batches)
 }
 
-/// Mails whose sizes are asked in one command: each answer line is small (UID, size, date), so
-/// one round trip per 2,000 mails instead of one per batch.
+/// Mails whose sizes are asked in one command (after the first batch's): each answer line is
+/// small (UID, size, date), so one round trip per 2,000 mails instead of one per batch.
 const META_CHUNK: usize = 2000;
 
 struct Quarantined {
@@ -243,7 +259,7 @@ type Parsing = tokio::task::JoinHandle<Fetched>;
 
 /// Committed mails moved with one command (see [`scan`]). Dovecot's cost per MOVE grows with
 /// the mailbox, so fewer, larger groups cost it less CPU (10,000 mails: 1.21 → 0.95 s from 500
-/// to 2,000); the last group waits for the last commit.
+/// to 2,000). Once nothing is left to fetch, batches move as they are committed.
 const MOVE_GROUP: usize = 2000;
 
 /// A committed batch, waiting to be moved.
@@ -663,5 +679,24 @@ fn ack_label(a: &intake::AckDecision) -> &'static str {
     match a {
         intake::AckDecision::Enqueued => "enqueued",
         intake::AckDecision::Suppressed(_) => "suppressed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_asked_for_one_batch_first_then_in_large_chunks() {
+        let uids: Vec<u32> = (1..=4500).collect();
+        let chunks: Vec<&[u32]> = meta_chunks(&uids, 100).collect();
+        let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(lens, [100, META_CHUNK, META_CHUNK, 400]);
+        assert_eq!(chunks.concat(), uids, "every UID once, in order");
+        assert_eq!(
+            meta_chunks(&uids[..30], 100).collect::<Vec<_>>(),
+            [&uids[..30]]
+        );
+        assert_eq!(meta_chunks(&[], 100).count(), 0);
     }
 }
