@@ -152,6 +152,8 @@ pub struct ParsedMail {
     pub text: String,
     /// Every attachment of the top-level message, inline images and attached messages included.
     pub attachments: Vec<Attachment>,
+    /// True when the mail has an HTML body the desk can show (see [`html_body`]).
+    pub has_html: bool,
     /// From: of each attached message/rfc822 part.
     pub forwarded_from: Vec<Address>,
     /// Text bodies of the attached messages (same order), for the sender rules.
@@ -251,6 +253,7 @@ fn build(
         return_path: top.return_path(),
         text,
         attachments: Vec::new(),
+        has_html: text::html_body(&message).is_some(),
         forwarded_from: attachments::forwarded_from(&message),
         forwarded_texts: attachments::forwarded_texts(&message, 20_000),
         auto,

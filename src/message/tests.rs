@@ -124,6 +124,7 @@ fn plain_citizen_mail() {
     assert!(mail.text.contains("Weiterbewilligungsantrag"));
     assert!(mail.text.contains("Mit freundlichen Grüßen"));
     assert!(mail.attachments.is_empty() && mail.forwarded_from.is_empty());
+    assert!(!mail.has_html);
     assert_eq!(mail.auto, AutoClass::None);
     assert_eq!(mail.auto_reason, None);
     assert_eq!(mail.bounce, None);
@@ -152,10 +153,24 @@ fn html_only_keeps_list_items_and_table_rows_on_their_own_lines() {
     assert!(!line_with("12.01.2026").contains("19.01.2026"));
     line_with("Beratungsstelle Süd");
     assert!(!mail.text.contains("<li>"));
+    assert!(mail.has_html);
     assert_eq!(
         mail.from.unwrap().name.as_deref(),
         Some("Beratungsstelle Süd")
     );
+}
+
+#[test]
+fn has_html_says_what_html_body_finds() {
+    let mut seen = Vec::new();
+    for (i, raw) in FIXTURES.iter().copied().enumerate() {
+        let Ok(mail) = parse(raw, &Limits::default()) else {
+            continue;
+        };
+        assert_eq!(mail.has_html, html_body(raw).is_some(), "fixture {i}");
+        seen.push(mail.has_html);
+    }
+    assert!(seen.contains(&true) && seen.contains(&false), "{seen:?}");
 }
 
 #[test]

@@ -97,9 +97,9 @@ pub async fn insert_sent(
             "INSERT INTO messages (case_id, role, direction, message_id, content_hash, channel,
                 uidvalidity, uid, received_at, date_header, date_raw, from_addr, from_name,
                 reply_to, to_addrs, cc_addrs, subject, in_reply_to, refs, auto_class, text_body,
-                raw, size)
+                raw, size, has_html)
              VALUES ($1, $2, 'out', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                $17, $18, $19, $20, $21, $22)
+                $17, $18, $19, $20, $21, $22, $23)
              ON CONFLICT (case_id, content_hash) WHERE direction = 'out' DO NOTHING
              RETURNING id",
         )

@@ -427,4 +427,5 @@ pub(super) fn bind_mail<'q, O>(
         .bind(text(&mail.text))
         .bind(raw)
         .bind(raw.len() as i32)
+        .bind(mail.has_html)
 }

@@ -70,6 +70,7 @@ struct MessageOut {
     auto_class: &'static str,
     text_body: String,
     size: i32,
+    has_html: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -286,6 +287,7 @@ impl<'a> Pending<'a> {
             auto_class: mail.auto.as_str(),
             text_body: text(&mail.text),
             size: raw.len() as i32,
+            has_html: mail.has_html,
         });
         self.raws.push(raw);
         self.attachments.extend(
@@ -368,11 +370,11 @@ impl<'a> Pending<'a> {
                  INSERT INTO messages (id, case_id, role, message_id, content_hash, channel,
                     uidvalidity, uid, received_at, date_header, date_raw, from_addr, from_name,
                     reply_to, to_addrs, cc_addrs, subject, in_reply_to, refs, auto_class,
-                    text_body, raw, size)
+                    text_body, raw, size, has_html)
                  SELECT j.id, j.case_id, j.role, j.message_id, j.content_hash, j.channel,
                     j.uidvalidity, j.uid, j.received_at, j.date_header, j.date_raw, j.from_addr,
                     j.from_name, j.reply_to, j.to_addrs, j.cc_addrs, j.subject, j.in_reply_to,
-                    j.refs, j.auto_class, j.text_body, r.raw, j.size
+                    j.refs, j.auto_class, j.text_body, r.raw, j.size, j.has_html
                  FROM json_populate_recordset(NULL::messages, $4::json) WITH ORDINALITY AS j
                  JOIN unnest($5::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality),
              a AS (

@@ -209,8 +209,8 @@ pub async fn purge_case(
     // Message-ID and content hash stay: they let intake recognise a leftover copy of a purged
     // mail as "seen again" instead of opening a new case with the personal data.
     sqlx::query(
-        "UPDATE messages SET raw = NULL, text_body = NULL, from_addr = NULL, from_name = NULL,
-             reply_to = '{}', to_addrs = '{}', cc_addrs = '{}', subject = NULL,
+        "UPDATE messages SET raw = NULL, has_html = false, text_body = NULL, from_addr = NULL,
+             from_name = NULL, reply_to = '{}', to_addrs = '{}', cc_addrs = '{}', subject = NULL,
              in_reply_to = '{}', refs = '{}', date_raw = NULL
          WHERE case_id = $1",
     )

@@ -366,16 +366,20 @@ pub async fn initial_mail(conn: &mut PgConnection, case_id: i64) -> Result<Optio
     Ok(row)
 }
 
-/// The raw mails of a case, by message row id (None where purged).
-pub async fn raw_mails(
+/// Whether each mail of a case has an HTML body, by message row id, as recorded at intake;
+/// for a mail stored before that was recorded (7 December 2026), its raw bytes instead, to be
+/// looked at (None where purged).
+pub async fn html_of_mails(
     conn: &mut PgConnection,
     case_id: i64,
-) -> Result<Vec<(i64, Option<Vec<u8>>)>> {
-    let rows =
-        sqlx::query_as("SELECT id, raw FROM messages WHERE case_id = $1 ORDER BY received_at, id")
-            .bind(case_id)
-            .fetch_all(&mut *conn)
-            .await?;
+) -> Result<Vec<(i64, Option<bool>, Option<Vec<u8>>)>> {
+    let rows = sqlx::query_as(
+        "SELECT id, has_html, CASE WHEN has_html IS NULL THEN raw END
+         FROM messages WHERE case_id = $1 ORDER BY received_at, id",
+    )
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(rows)
 }
 

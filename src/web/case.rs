@@ -209,16 +209,17 @@ pub async fn render_case(
     )
 }
 
-/// Ids of the case's mails that have an HTML part.
+/// Ids of the case's mails that have an HTML part: as recorded at intake; a mail stored before
+/// that was recorded is read and parsed here.
 async fn html_messages(s: &WebState, d: &CaseDetail) -> Result<Vec<i64>, crate::store::StoreError> {
     let mut conn = s.pool.acquire().await?;
-    let raws = q::raw_mails(&mut conn, d.case.row.id).await?;
-    Ok(raws
+    let mails = q::html_of_mails(&mut conn, d.case.row.id).await?;
+    Ok(mails
         .into_iter()
-        .filter_map(|(id, raw)| {
-            raw.as_deref()
-                .and_then(crate::message::html_body)
-                .map(|_| id)
+        .filter_map(|(id, has_html, raw)| {
+            let has_html = has_html
+                .unwrap_or_else(|| raw.as_deref().and_then(crate::message::html_body).is_some());
+            has_html.then_some(id)
         })
         .collect())
 }
@@ -427,6 +428,9 @@ pub async fn mail_html(
         Ok(x) => x,
         Err(r) => return r,
     };
+    // The whole mail is loaded and parsed: one of the few at a time (the semaphore is never
+    // closed).
+    let _turn = s.decoding.acquire().await;
     let found = match s.pool.acquire().await {
         Ok(mut conn) => q::raw_mail_of_case(&mut conn, &number, id).await,
         Err(e) => Err(e.into()),
@@ -436,7 +440,8 @@ pub async fn mail_html(
         Ok(_) => return not_found(&s, &who),
         Err(e) => return unavailable(&s, &who, "mail frame", &e),
     };
-    let Some(html) = crate::message::html_body(&raw) else {
+    let parsed = tokio::task::spawn_blocking(move || crate::message::html_body(&raw)).await;
+    let Ok(Some(html)) = parsed else {
         return not_found(&s, &who);
     };
     let actor = actor_name(&who.account);
@@ -523,6 +528,9 @@ pub async fn attachment(
         Ok(x) => x,
         Err(r) => return r,
     };
+    // The row may carry the whole mail, to be decoded: one of the few at a time (the semaphore
+    // is never closed).
+    let _turn = s.decoding.acquire().await;
     let found = match s.pool.acquire().await {
         Ok(mut conn) => q::attachment_of_case(&mut conn, &number, id).await,
         Err(e) => Err(e.into()),
@@ -534,7 +542,7 @@ pub async fn attachment(
     };
     let content = match (a.content.take(), a.raw.take()) {
         (Some(c), _) => c,
-        (None, Some(raw)) => match decode_attachment(&s, &a, raw).await {
+        (None, Some(raw)) => match decode_attachment(&a, raw).await {
             Some(c) => c,
             None => return not_found(&s, &who),
         },
@@ -564,13 +572,9 @@ pub async fn attachment(
 }
 
 /// The attachment's bytes, decoded from its stored mail on a blocking thread (a mail can be
-/// 25 MB; at most [`super::DECODING`] at a time). None, logged without content, when the mail
-/// no longer yields the bytes recorded at intake.
-async fn decode_attachment(
-    s: &WebState,
-    a: &q::AttachmentContent,
-    raw: Vec<u8>,
-) -> Option<Vec<u8>> {
+/// 25 MB; the caller holds a turn of [`WebState::decoding`]). None, logged without content,
+/// when the mail no longer yields the bytes recorded at intake.
+async fn decode_attachment(a: &q::AttachmentContent, raw: Vec<u8>) -> Option<Vec<u8>> {
     let ord = a.ord.unwrap_or(0).max(0) as usize;
     let Some(sha256) = a.sha256.clone() else {
         tracing::warn!(
@@ -579,7 +583,6 @@ async fn decode_attachment(
         );
         return None;
     };
-    let _turn = s.decoding.acquire().await.ok()?;
     let decoded =
         tokio::task::spawn_blocking(move || message::attachment_of_raw(&raw, ord, &sha256))
             .await

@@ -45,12 +45,13 @@ pub struct WebState {
     pub settings: Arc<Settings>,
     /// The report page's template and topic catalogue.
     pub report: Arc<report::ReportSetup>,
-    /// Attachments decoded from their stored mail at the same time (a 25 MB mail takes ~70 MiB
-    /// while it is decoded): at most [`DECODING`], the others wait their turn.
+    /// Stored mails read whole at the same time, from loading to the end of their parse (an
+    /// attachment decoded, an HTML part shown; a 25 MB mail takes ~70 MiB meanwhile): at most
+    /// [`DECODING`], the others wait their turn.
     pub decoding: Arc<tokio::sync::Semaphore>,
 }
 
-/// Attachments the desk decodes at the same time.
+/// Stored mails the desk reads whole at the same time.
 pub const DECODING: usize = 2;
 
 impl WebState {

@@ -569,7 +569,8 @@ async fn a_deletion_log_replayed_into_a_restored_backup_purges_again() {
     assert!(ok, "{text}");
     assert!(text.contains("Bereinigte Vorgänge: 1"), "{text}");
     let (n,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM messages WHERE raw IS NOT NULL OR text_body IS NOT NULL",
+        "SELECT count(*) FROM messages
+         WHERE raw IS NOT NULL OR text_body IS NOT NULL OR has_html IS DISTINCT FROM false",
     )
     .fetch_one(&backup)
     .await

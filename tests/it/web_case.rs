@@ -7,7 +7,7 @@
 use axum::http::StatusCode;
 use clap::CommandFactory;
 
-use crate::helpers::{World, CITIZEN};
+use crate::helpers::{numbered_citizen_mail, World, CITIZEN};
 use crate::web::{new_case, Desk, Reply};
 use krm_intake::accounts::Role;
 
@@ -213,6 +213,51 @@ async fn the_case_page_shows_mail_content_escaped_framed_and_logged() {
 }
 
 /// Posts `verb` on `number` with the page's csrf and version plus `fields`.
+/// Whether case `number`'s page offers the HTML view of a mail.
+async fn offers_html_view(d: &Desk, s: &str, number: &str) -> bool {
+    let r = d.get(&format!("/vorgaenge/{number}"), Some(s)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body.contains("<iframe class=\"mail-html\"")
+}
+
+#[tokio::test]
+async fn the_html_view_is_offered_by_what_intake_recorded() {
+    let d = Desk::new("wchtml").await;
+    d.w.append(&html_mail(&d.w)).await;
+    d.w.append(&numbered_citizen_mail(&d.w, "plain", 1)).await;
+    d.w.run_once().await;
+    let rows: Vec<(String, Option<bool>)> = sqlx::query_as(
+        "SELECT c.number, m.has_html FROM messages m JOIN cases c ON c.id = m.case_id
+         ORDER BY m.id",
+    )
+    .fetch_all(&d.w.pool)
+    .await
+    .unwrap();
+    let recorded: Vec<Option<bool>> = rows.iter().map(|r| r.1).collect();
+    assert_eq!(recorded, [Some(true), Some(false)]);
+    let (html, plain) = (&rows[0].0, &rows[1].0);
+    d.add_user("anna", Role::Sachbearbeitung, None).await;
+    let s = d.login("anna").await;
+    assert!(offers_html_view(&d, &s, html).await);
+    assert!(!offers_html_view(&d, &s, plain).await);
+
+    // The page goes by the recorded answer and does not read the stored mails.
+    sqlx::query("UPDATE messages SET has_html = NOT has_html")
+        .execute(&d.w.pool)
+        .await
+        .unwrap();
+    assert!(!offers_html_view(&d, &s, html).await);
+    assert!(offers_html_view(&d, &s, plain).await);
+
+    // Mails stored before the answer was recorded are read, as before.
+    sqlx::query("UPDATE messages SET has_html = NULL")
+        .execute(&d.w.pool)
+        .await
+        .unwrap();
+    assert!(offers_html_view(&d, &s, html).await);
+    assert!(!offers_html_view(&d, &s, plain).await);
+}
+
 async fn act(d: &Desk, s: &str, number: &str, verb: &str, fields: &[(&str, &str)]) -> Reply {
     let page = d.get(&format!("/vorgaenge/{number}"), Some(s)).await;
     let (csrf, version) = (page.csrf_field(), version_or_one(&page));
