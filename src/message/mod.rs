@@ -253,7 +253,7 @@ fn build(
         return_path: top.return_path(),
         text,
         attachments: Vec::new(),
-        has_html: text::html_body(&message).is_some(),
+        has_html: text::has_html_body(&message),
         forwarded_from: attachments::forwarded_from(&message),
         forwarded_texts: attachments::forwarded_texts(&message, 20_000),
         auto,

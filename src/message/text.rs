@@ -186,6 +186,20 @@ fn nesting_depth(html: &str) -> usize {
     max
 }
 
+/// Whether [`html_body`] finds something to show, without joining the parts.
+pub fn has_html_body(message: &Message<'_>) -> bool {
+    message
+        .html_body
+        .iter()
+        .any(|&id| match message.parts.get(id as usize) {
+            Some(part) => match &part.body {
+                PartType::Html(html) => !charset::part_text(message, part, html).trim().is_empty(),
+                _ => false,
+            },
+            None => false,
+        })
+}
+
 /// The HTML body parts of a stored mail, decoded and joined (the desk shows them sanitised in a
 /// sandboxed frame); None when the mail has no HTML part or cannot be read.
 pub fn html_body(message: &Message<'_>) -> Option<String> {

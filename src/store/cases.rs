@@ -398,7 +398,7 @@ pub async fn reopen(conn: &mut PgConnection, case_id: i64) -> Result<()> {
     .await?;
     Ok(())
 }
-/// Binds the 20 stored columns of a mail, from `message_id` to `size`, in table order.
+/// Binds the 21 stored columns of a mail, from `message_id` to `has_html`, in table order.
 pub(super) fn bind_mail<'q, O>(
     q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
     origin: &Origin<'q>,

@@ -366,21 +366,36 @@ pub async fn initial_mail(conn: &mut PgConnection, case_id: i64) -> Result<Optio
     Ok(row)
 }
 
-/// Whether each mail of a case has an HTML body, by message row id, as recorded at intake;
-/// for a mail stored before that was recorded (7 December 2026), its raw bytes instead, to be
-/// looked at (None where purged).
+/// Whether each mail of a case has an HTML body to show, by message row id, as recorded at
+/// intake; None for a mail stored by an earlier version, which did not record it. A purged
+/// mail has none (whichever version purged it).
 pub async fn html_of_mails(
     conn: &mut PgConnection,
     case_id: i64,
-) -> Result<Vec<(i64, Option<bool>, Option<Vec<u8>>)>> {
+) -> Result<Vec<(i64, Option<bool>)>> {
     let rows = sqlx::query_as(
-        "SELECT id, has_html, CASE WHEN has_html IS NULL THEN raw END
+        "SELECT id, CASE WHEN raw IS NULL THEN false ELSE has_html END
          FROM messages WHERE case_id = $1 ORDER BY received_at, id",
     )
     .bind(case_id)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows)
+}
+
+/// Records whether a mail stored by an earlier version has an HTML body (see
+/// [`html_of_mails`]); a value already there is kept.
+pub async fn record_has_html(
+    conn: &mut PgConnection,
+    message_id: i64,
+    has_html: bool,
+) -> Result<()> {
+    sqlx::query("UPDATE messages SET has_html = $2 WHERE id = $1 AND has_html IS NULL")
+        .bind(message_id)
+        .bind(has_html)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// One stored attachment, with the case it belongs to: its content where the row holds it

@@ -209,19 +209,43 @@ pub async fn render_case(
     )
 }
 
-/// Ids of the case's mails that have an HTML part: as recorded at intake; a mail stored before
-/// that was recorded is read and parsed here.
+/// Ids of the case's mails that have an HTML part, as recorded at intake (the mails are not
+/// read); see [`html_of_older_mail`] for mails stored by an earlier version.
 async fn html_messages(s: &WebState, d: &CaseDetail) -> Result<Vec<i64>, crate::store::StoreError> {
+    let mails = q::html_of_mails(&mut *s.pool.acquire().await?, d.case.row.id).await?;
+    let mut ids = Vec::new();
+    for (id, has_html) in mails {
+        let has_html = match has_html {
+            Some(known) => known,
+            None => html_of_older_mail(s, &d.case.row.number, id).await?,
+        };
+        if has_html {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Whether a mail stored by an earlier version (which did not record it) has an HTML part:
+/// the mail is read once, within one of the desk's turns and on a blocking thread, and the
+/// answer recorded for the next view.
+async fn html_of_older_mail(
+    s: &WebState,
+    number: &str,
+    id: i64,
+) -> Result<bool, crate::store::StoreError> {
+    // The turn first, then a connection: a request holding a connection never waits for a turn
+    // (the turns' holders may be waiting for a connection).
+    let _turn = s.decoding.acquire().await;
     let mut conn = s.pool.acquire().await?;
-    let mails = q::html_of_mails(&mut conn, d.case.row.id).await?;
-    Ok(mails
-        .into_iter()
-        .filter_map(|(id, has_html, raw)| {
-            let has_html = has_html
-                .unwrap_or_else(|| raw.as_deref().and_then(crate::message::html_body).is_some());
-            has_html.then_some(id)
-        })
-        .collect())
+    let Some((_, Some(raw))) = q::raw_mail_of_case(&mut conn, number, id).await? else {
+        return Ok(false);
+    };
+    let has_html =
+        tokio::task::spawn_blocking(move || crate::message::html_body(&raw).is_some()).await;
+    let has_html = has_html.unwrap_or(false);
+    q::record_has_html(&mut conn, id, has_html).await?;
+    Ok(has_html)
 }
 
 /// A topic choice of the classify form.
@@ -429,8 +453,8 @@ pub async fn mail_html(
         Err(r) => return r,
     };
     // The whole mail is loaded and parsed: one of the few at a time (the semaphore is never
-    // closed).
-    let _turn = s.decoding.acquire().await;
+    // closed), on a blocking thread.
+    let turn = s.decoding.acquire().await;
     let found = match s.pool.acquire().await {
         Ok(mut conn) => q::raw_mail_of_case(&mut conn, &number, id).await,
         Err(e) => Err(e.into()),
@@ -440,8 +464,11 @@ pub async fn mail_html(
         Ok(_) => return not_found(&s, &who),
         Err(e) => return unavailable(&s, &who, "mail frame", &e),
     };
-    let parsed = tokio::task::spawn_blocking(move || crate::message::html_body(&raw)).await;
-    let Ok(Some(html)) = parsed else {
+    let cleaned =
+        tokio::task::spawn_blocking(move || crate::message::html_body(&raw).map(|h| sanitise(&h)))
+            .await;
+    drop(turn);
+    let Ok(Some(html)) = cleaned else {
         return not_found(&s, &who);
     };
     let actor = actor_name(&who.account);
@@ -450,8 +477,7 @@ pub async fn mail_html(
     }
     let doc = format!(
         "<!doctype html>\n<html lang=\"de\"><head><meta charset=\"utf-8\"><title>HTML-Teil der \
-         Mail</title></head><body>{}</body></html>\n",
-        sanitise(&html)
+         Mail</title></head><body>{html}</body></html>\n"
     );
     let mut res = Html(doc).into_response();
     let h = res.headers_mut();
@@ -530,7 +556,7 @@ pub async fn attachment(
     };
     // The row may carry the whole mail, to be decoded: one of the few at a time (the semaphore
     // is never closed).
-    let _turn = s.decoding.acquire().await;
+    let turn = s.decoding.acquire().await;
     let found = match s.pool.acquire().await {
         Ok(mut conn) => q::attachment_of_case(&mut conn, &number, id).await,
         Err(e) => Err(e.into()),
@@ -549,6 +575,7 @@ pub async fn attachment(
         // The mail was purged.
         (None, None) => return not_found(&s, &who),
     };
+    drop(turn);
     let actor = actor_name(&who.account);
     if let Err(e) =
         access::record(&s.pool, &actor, a.case_id, &number, AccessWhat::Attachment).await

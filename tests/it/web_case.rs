@@ -212,7 +212,6 @@ async fn the_case_page_shows_mail_content_escaped_framed_and_logged() {
     rows_holding_content_or_changed(&d, &s, &number, &att).await;
 }
 
-/// Posts `verb` on `number` with the page's csrf and version plus `fields`.
 /// Whether case `number`'s page offers the HTML view of a mail.
 async fn offers_html_view(d: &Desk, s: &str, number: &str) -> bool {
     let r = d.get(&format!("/vorgaenge/{number}"), Some(s)).await;
@@ -226,13 +225,7 @@ async fn the_html_view_is_offered_by_what_intake_recorded() {
     d.w.append(&html_mail(&d.w)).await;
     d.w.append(&numbered_citizen_mail(&d.w, "plain", 1)).await;
     d.w.run_once().await;
-    let rows: Vec<(String, Option<bool>)> = sqlx::query_as(
-        "SELECT c.number, m.has_html FROM messages m JOIN cases c ON c.id = m.case_id
-         ORDER BY m.id",
-    )
-    .fetch_all(&d.w.pool)
-    .await
-    .unwrap();
+    let rows = html_recorded(&d).await;
     let recorded: Vec<Option<bool>> = rows.iter().map(|r| r.1).collect();
     assert_eq!(recorded, [Some(true), Some(false)]);
     let (html, plain) = (&rows[0].0, &rows[1].0);
@@ -249,15 +242,36 @@ async fn the_html_view_is_offered_by_what_intake_recorded() {
     assert!(!offers_html_view(&d, &s, html).await);
     assert!(offers_html_view(&d, &s, plain).await);
 
-    // Mails stored before the answer was recorded are read, as before.
+    // Mails stored by an earlier version are read once, and the answer recorded.
     sqlx::query("UPDATE messages SET has_html = NULL")
         .execute(&d.w.pool)
         .await
         .unwrap();
     assert!(offers_html_view(&d, &s, html).await);
     assert!(!offers_html_view(&d, &s, plain).await);
+    let again: Vec<Option<bool>> = html_recorded(&d).await.iter().map(|r| r.1).collect();
+    assert_eq!(again, [Some(true), Some(false)]);
+
+    // A purged mail has nothing to show, whatever was recorded.
+    sqlx::query("UPDATE messages SET raw = NULL, has_html = true")
+        .execute(&d.w.pool)
+        .await
+        .unwrap();
+    assert!(!offers_html_view(&d, &s, html).await);
 }
 
+/// (case number, `has_html`) of every stored mail, in the order they were stored.
+async fn html_recorded(d: &Desk) -> Vec<(String, Option<bool>)> {
+    sqlx::query_as(
+        "SELECT c.number, m.has_html FROM messages m JOIN cases c ON c.id = m.case_id
+         ORDER BY m.id",
+    )
+    .fetch_all(&d.w.pool)
+    .await
+    .unwrap()
+}
+
+/// Posts `verb` on `number` with the page's csrf and version plus `fields`.
 async fn act(d: &Desk, s: &str, number: &str, verb: &str, fields: &[(&str, &str)]) -> Reply {
     let page = d.get(&format!("/vorgaenge/{number}"), Some(s)).await;
     let (csrf, version) = (page.csrf_field(), version_or_one(&page));
