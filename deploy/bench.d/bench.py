@@ -278,9 +278,10 @@ def product_env(base, **extra):
     return e
 
 
-def run_timed(args, e, logfile):
-    """Runs the binary under /usr/bin/time -v; wall seconds, peak RSS (KiB), CPU seconds, stdout."""
-    cmd = (["/usr/bin/time", "-v"] if os.path.exists("/usr/bin/time") else []) + [BIN] + args
+def run_timed(args, e, logfile, binary=None):
+    """Runs the binary (this build unless `binary`) under /usr/bin/time -v; wall seconds, peak
+    RSS (KiB), CPU seconds, stdout."""
+    cmd = (["/usr/bin/time", "-v"] if os.path.exists("/usr/bin/time") else []) + [binary or BIN] + args
     with open(logfile, "wb") as lf:
         t = time.monotonic()
         r = subprocess.run(cmd, env=e, stdout=subprocess.PIPE, stderr=lf)
@@ -436,12 +437,14 @@ def pctl(values, p):
 
 # ------------------------------------------------------------------ phases
 
-def fresh_database(ctx):
-    """The bench database dropped, created and migrated again (an intake run starts empty)."""
+def fresh_database(ctx, binary=None):
+    """The bench database dropped, created and migrated again (an intake run starts empty), by
+    this build or by `binary` (a binary refuses a database with migrations it does not know)."""
     admin = env("KRM_TEST_POSTGRES_ADMIN_URL")
     psql(admin, f'DROP DATABASE IF EXISTS "{ctx.db}" WITH (FORCE)')
     psql(admin, f'CREATE DATABASE "{ctx.db}"')
-    r = subprocess.run([BIN, "migrate"], env=product_env(ctx.base_env), capture_output=True, text=True)
+    r = subprocess.run([binary or BIN, "migrate"], env=product_env(ctx.base_env), capture_output=True,
+                       text=True)
     if r.returncode != 0:
         raise RuntimeError(f"migrate failed: {r.stderr}")
     for sql in ctx.pre_sql:
@@ -470,6 +473,47 @@ def move_back(folder):
     if typ != "OK":
         raise RuntimeError(f"UID MOVE back to {folder}: {data}")
     m.logout()
+
+
+def compare_run(ctx, key, k, n, e):
+    """One intake run of the `--compare` binary (the database fresh, the mails in the inbox)."""
+    log(f"{key} ({n} mails), run {k + 1}/{ctx.intake_runs} of {ctx.compare_name}")
+    r = run_timed(["run", "--once", "--no-send"], e,
+                  os.path.join(ctx.out, f"{key}-{k + 1}-compare.log"), ctx.compare)
+    log(f"  {r['wall_s']:.2f} s")
+    return r
+
+
+def compared(ctx, runs, other):
+    """This build's runs against the other binary's, paired by round (each pair ran within a
+    minute of each other, so a machine that speeds up or slows down over the bench affects both
+    alike)."""
+    mine = [r["wall_s"] for r in runs]
+    theirs = [r["wall_s"] for r in other]
+    diffs = [a - b for a, b in zip(mine, theirs)]
+    cpu = lambda rs: [round((r["cpu_user_s"] or 0) + (r["cpu_sys_s"] or 0), 2) for r in rs]  # noqa: E731
+    return {
+        "other": ctx.compare_name,
+        "runs_s": mine, "other_runs_s": theirs,
+        "median_s": statistics.median(mine), "other_median_s": statistics.median(theirs),
+        "paired_diff_s": diffs, "paired_diff_median_s": statistics.median(diffs),
+        "this_faster": sum(1 for d in diffs if d < 0),
+        "cpu_s": cpu(runs), "other_cpu_s": cpu(other),
+    }
+
+
+def compare_summary(label, c):
+    """Summary lines of a `--compare` run."""
+    return [
+        "",
+        f"{label}, compared with `{c['other']}` (the same mails, each run into an empty database, "
+        f"the two binaries alternating): this build {', '.join(f'{x:.2f}' for x in c['runs_s'])} s "
+        f"(median {c['median_s']:.2f}), the other {', '.join(f'{x:.2f}' for x in c['other_runs_s'])} s "
+        f"(median {c['other_median_s']:.2f}); paired differences "
+        f"{', '.join(f'{x:+.2f}' for x in c['paired_diff_s'])} s (median {c['paired_diff_median_s']:+.2f}), "
+        f"this build faster in {c['this_faster']} of {len(c['runs_s'])}; intake CPU "
+        f"{', '.join(map(str, c['cpu_s']))} against {', '.join(map(str, c['other_cpu_s']))} s.",
+    ]
 
 
 def phase_small(ctx, res):
@@ -529,12 +573,22 @@ def phase_backlog(ctx, res, n=None, key="backlog", suffix="", drain=None):
     e = product_env(ctx.base_env, KRM_IMAP_MAILBOX=folder, KRM_IMAP_CHANNEL="bench-backlog",
                     KRM_LOG_FORMAT="json", KRM_LOG_LEVEL="info,krm_intake::scan=debug")
     runs = []
+    other = []
     for k in range(ctx.intake_runs):
         if k > 0:
             move_back(folder)
         if k > 0 or ctx.db_used:
             fresh_database(ctx)
         ctx.db_used = True
+        # With --compare, the other binary runs on the same mails, into an empty database of its
+        # own schema, before or after this build's run, alternating; this build runs last in
+        # the last round, so what is counted below (and drained) is its work.
+        other_first = ctx.compare and (ctx.intake_runs - 1 - k) % 2 == 0
+        if other_first:
+            fresh_database(ctx, ctx.compare)
+            other.append(compare_run(ctx, key, k, n, e))
+            move_back(folder)
+            fresh_database(ctx)
         log(f"{key} ({n} mails), run {k + 1}/{ctx.intake_runs}: krm-intake run --once --no-send")
         lf = os.path.join(ctx.out, f"{key}-{k + 1}.log")
         pg0, dc0 = postgres_cpu_s(), dovecot_cpu_s()
@@ -551,7 +605,17 @@ def phase_backlog(ctx, res, n=None, key="backlog", suffix="", drain=None):
         r["phases"] = batch_timings(lf)
         log(f"  {r['wall_s']:.2f} s")
         runs.append(r)
+        if ctx.compare and not other_first:
+            move_back(folder)
+            fresh_database(ctx, ctx.compare)
+            other.append(compare_run(ctx, key, k, n, e))
     b["intake_runs_s"] = [x["wall_s"] for x in runs]
+    if ctx.compare:
+        b["compare"] = compared(ctx, runs, other)
+        c = b["compare"]
+        log(f"  compared with {ctx.compare_name}: this build {c['median_s']:.2f} s, the other "
+            f"{c['other_median_s']:.2f} s; this build faster in {c['this_faster']} of "
+            f"{len(runs)} pairs, paired difference median {c['paired_diff_median_s']:+.2f} s")
     r = sorted(runs, key=lambda x: x["wall_s"])[len(runs) // 2]
     if ctx.intake_runs % 2 == 0:
         log("  (an even number of runs: the upper middle one is reported)")
@@ -833,6 +897,11 @@ def main():
                     help="backlog and small: `perf record -a -g` of each intake run into "
                          "<out>/<phase>-<run>.perf.data (costs CPU; for finding where time goes)")
     ap.add_argument("--keep", action="store_true", help="keep database and folders (for inspection)")
+    ap.add_argument("--compare", metavar="BINARY", default=None,
+                    help="backlog and small: after (or, every other round, before) each intake run, "
+                         "one of BINARY (e.g. a build of an earlier commit) on the same mails into an "
+                         "empty database; both series and their paired differences are reported "
+                         "(the headline figures stay this build's)")
     ap.add_argument("--pre-sql", action="append", default=[],
                     help="experiment: SQL run in the bench database after the migrations (e.g. a "
                          "candidate index), repeatable; recorded in results.json")
@@ -870,6 +939,13 @@ def main():
     shutil.copy2(BIN, private)
     built = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(os.path.getmtime(BIN)))
     BIN = private
+    ctx.compare, ctx.compare_name = None, None
+    if a.compare:
+        if not os.path.exists(a.compare):
+            sys.exit(f"bench: --compare {a.compare}: no such file")
+        ctx.compare = os.path.join(ctx.tmp, "krm-intake-compare")
+        shutil.copy2(a.compare, ctx.compare)
+        ctx.compare_name = a.compare
     admin = env("KRM_TEST_POSTGRES_ADMIN_URL")
     base = admin.rsplit("/", 1)[0]
     # Connect as the local services configure the product (e.g. `?sslmode=disable` on loopback).
@@ -1032,6 +1108,8 @@ def summary(res):
                         out.append(f"| &nbsp;&nbsp;of which {pl} | {p[pk] / 1e6:.2f} | {100 * p[pk] / tot:.0f} % |")
             st = sum(p[k] for k in keys)
             out.append(f"| **{side}, total** | {st / 1e6:.2f} | {100 * st / tot:.0f} % |")
+        if "compare" in b:
+            out.extend(compare_summary(f"Backlog of {b['mails']} mails", b["compare"]))
     sm = res.get("backlog_small")
     if sm and "intake" in sm:
         lim = sm["limit_fetch_s"] + sm["limit_copy_s"]
@@ -1040,6 +1118,8 @@ def summary(res):
                    f"(runs {', '.join(f'{x:.2f}' for x in sm['intake_runs_s'])} s, the median reported), limit "
                    f"{sm['limit_fetch_s']:.2f} s FETCH + {sm['limit_copy_s']:.2f} s COPY, "
                    f"**ratio {sm['intake']['wall_s'] / lim:.2f}** (target ≤ 2.5)")
+        if "compare" in sm:
+            out.extend(compare_summary(f"Backlog of {sm['mails']} mails", sm["compare"]))
     if b and b.get("sql_samples"):
         out.append("")
         out.append("| database session during the intake (pg_stat_activity every 5 ms) | samples | share |")
@@ -1071,13 +1151,15 @@ def summary(res):
     if d:
         out.append("")
         out.append(f"Desk with {d.get('cases')} cases (one client, keep-alive; target p95 ≤ 50 ms):")
-        for page in ("work_list_first_page", "case_page"):
+        for page in ("work_list_first_page", "case_page", "case_page_big_mail"):
             v = d.get(page)
             if isinstance(v, dict):
                 out.append(f"- {page}: p50 {v['p50_ms']:.1f} ms, p95 {v['p95_ms']:.1f} ms, "
                            f"max {v['max_ms']:.1f} ms ({v['requests']} requests)")
             elif v:
                 out.append(f"- {page}: {v}")
+        if d.get("peak_rss_kib"):
+            out.append(f"- peak RSS of `krm-intake web`: {d['peak_rss_kib'] / 1024:.1f} MiB")
     return "\n".join(out)
 
 
