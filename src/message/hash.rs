@@ -56,16 +56,21 @@ pub fn strip_mbox_from_line(raw: &[u8]) -> &[u8] {
 /// continuation lines go with their field), CRLF normalised to LF, a leading mbox line skipped,
 /// and trailing line breaks ignored (SMTP clients and stores add or drop a final CRLF).
 pub fn content_hash(raw: &[u8]) -> String {
+    let raw = hashed_part(raw);
+    let mut hasher = Sha256::new();
+    let body = hash_header_block(&mut hasher, raw);
+    hash_crlf_as_lf(&mut hasher, body);
+    hex::encode(hasher.finalize())
+}
+
+/// What the hash covers: the mail without a leading mbox line and without trailing line breaks.
+fn hashed_part(raw: &[u8]) -> &[u8] {
     let raw = strip_mbox_from_line(raw);
     let end = raw
         .iter()
         .rposition(|&b| b != b'\n' && b != b'\r')
         .map_or(0, |p| p + 1);
-    let raw = &raw[..end];
-    let mut hasher = Sha256::new();
-    let body = hash_header_block(&mut hasher, raw);
-    hash_crlf_as_lf(&mut hasher, body);
-    hex::encode(hasher.finalize())
+    &raw[..end]
 }
 
 /// Hashes the top header block line by line, each line without its CR and followed by LF,
@@ -214,12 +219,7 @@ Authentication-Results: mx.jobcenter.test; dkim=pass\n{MAIL}"
 
     /// The definition, line by line, as it was written first: the fast path must agree.
     fn reference_hash(raw: &[u8]) -> String {
-        let raw = strip_mbox_from_line(raw);
-        let end = raw
-            .iter()
-            .rposition(|&b| b != b'\n' && b != b'\r')
-            .map_or(0, |p| p + 1);
-        let raw = &raw[..end];
+        let raw = hashed_part(raw);
         let mut hasher = Sha256::new();
         let mut in_headers = true;
         let mut skipping = false;
