@@ -1094,7 +1094,7 @@ def summary(res):
         sides = {"IMAP side": ("meta_us", "fetch_us", "parse_us", "move_us"),
                  "database side": ("record_us", "commit_us")}
         labels = {"meta_us": "IMAP sizes (UID FETCH RFC822.SIZE)", "fetch_us": "IMAP bodies (UID FETCH BODY.PEEK[])",
-                  "move_us": "IMAP UID MOVE (groups of ≥ 2,000 mails)",
+                  "move_us": "IMAP UID MOVE (groups of ≥ 2,000 mails; each batch once all are fetched)",
                   "parse_us": "parse (mail-parser, text, hash)",
                   "record_us": "rules, lookups and the batch's one INSERT statement",
                   "commit_us": "COMMIT per batch"}
