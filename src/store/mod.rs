@@ -31,6 +31,10 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database's schema and this program's migrations do not fit together: a German
+    /// sentence saying which migration and what to do (see [`migrate_failure`]).
+    #[error("{0}")]
+    Schema(String),
     #[error("database URL: {0}")]
     Url(String),
     /// Connecting failed: a German sentence naming the server (no password) and what to check.
@@ -124,8 +128,32 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
         .connect_with(opts.clone())
         .await
         .map_err(|e| StoreError::Connect(connect_failure(&opts, &e)))?;
-    MIGRATOR.run(&pool).await?;
+    MIGRATOR.run(&pool).await.map_err(migrate_failure)?;
     Ok(pool)
+}
+
+/// The migration errors an operator meets after installing another version, as German
+/// sentences with what to do; any other as it is.
+fn migrate_failure(e: sqlx::migrate::MigrateError) -> StoreError {
+    use sqlx::migrate::MigrateError as M;
+    match e {
+        M::VersionMissing(v) => StoreError::Schema(format!(
+            "Die Datenbank ist neuer als dieses Programm: sie enthält die Migration {v}, die \
+             dieses Programm nicht kennt (eine neuere Version hat sie angelegt). Die neuere \
+             Version installieren; zurück geht es nur über die Sicherung von vor dem Update \
+             (docs/operations.md, Abschnitt 7)."
+        )),
+        M::VersionMismatch(v) => StoreError::Schema(format!(
+            "Die Migration {v} in der Datenbank weicht von der dieses Programms ab (die \
+             Migrationsdatei wurde nach dem Einspielen geändert). Nichts wurde verändert; die \
+             Version installieren, die die Datenbank angelegt hat, und den Fehler melden."
+        )),
+        M::Dirty(v) => StoreError::Schema(format!(
+            "Die Migration {v} ist in der Datenbank nur zum Teil ausgeführt. Die Sicherung von \
+             vor dem Update einspielen und `migrate` erneut ausführen."
+        )),
+        other => StoreError::Migrate(other),
+    }
 }
 
 /// One connection whose every transaction is read-only, without migrations (`explain --db`

@@ -275,6 +275,29 @@ async fn a_missing_database_is_named_in_german_with_what_to_check() {
 }
 
 #[tokio::test]
+async fn a_database_migrated_by_a_newer_version_is_named_in_german() {
+    let w = World::new("newerdb").await;
+    // As if a later version had migrated this database.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (29991231000000, 'later', true, '\\x00', 0)",
+    )
+    .execute(&w.pool)
+    .await
+    .unwrap();
+    for args in [&["case", "list"][..], &["migrate"]] {
+        let (code, out) = krm(&w, &[], args);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("Die Datenbank ist neuer als dieses Programm")
+                && out.contains("Migration 29991231000000"),
+            "{out}"
+        );
+        assert!(!out.contains("resolved migrations"), "{out}");
+    }
+}
+
+#[tokio::test]
 async fn no_server_on_the_port_fails_at_once_naming_host_and_port() {
     let w = World::new("closedport").await;
     // A port that was just free: bind, note the number, release.
