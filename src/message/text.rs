@@ -4,6 +4,7 @@
 use super::headers::truncate_chars;
 use super::{attachments, charset, uuencode, Attachment};
 use mail_parser::{Message, PartType};
+use std::borrow::Cow;
 
 /// Characters per line for converted HTML.
 const HTML_WIDTH: usize = 100;
@@ -186,32 +187,26 @@ fn nesting_depth(html: &str) -> usize {
     max
 }
 
+/// The mail's HTML body parts, each decoded.
+fn html_parts<'m>(message: &'m Message<'m>) -> impl Iterator<Item = Cow<'m, str>> + 'm {
+    message.html_body.iter().filter_map(|&id| {
+        let part = message.parts.get(id as usize)?;
+        match &part.body {
+            PartType::Html(html) => Some(charset::part_text(message, part, html)),
+            _ => None,
+        }
+    })
+}
+
 /// Whether [`html_body`] finds something to show, without joining the parts.
 pub fn has_html_body(message: &Message<'_>) -> bool {
-    message
-        .html_body
-        .iter()
-        .any(|&id| match message.parts.get(id as usize) {
-            Some(part) => match &part.body {
-                PartType::Html(html) => !charset::part_text(message, part, html).trim().is_empty(),
-                _ => false,
-            },
-            None => false,
-        })
+    html_parts(message).any(|p| !p.trim().is_empty())
 }
 
 /// The HTML body parts of a stored mail, decoded and joined (the desk shows them sanitised in a
 /// sandboxed frame); None when the mail has no HTML part or cannot be read.
 pub fn html_body(message: &Message<'_>) -> Option<String> {
-    let mut out = String::new();
-    for &id in &message.html_body {
-        let Some(part) = message.parts.get(id as usize) else {
-            continue;
-        };
-        if let PartType::Html(html) = &part.body {
-            out.push_str(&charset::part_text(message, part, html));
-        }
-    }
+    let out: String = html_parts(message).collect();
     (!out.trim().is_empty()).then_some(out)
 }
 

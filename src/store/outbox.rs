@@ -75,15 +75,8 @@ pub async fn acks_last_hour(
     recipient: &str,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM outbox WHERE kind = 'ack' AND recipient = lower($1)
-           AND created_at > $2 - interval '1 hour' AND status <> 'withdrawn'",
-    )
-    .bind(recipient)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(n)
+    let n = acks_last_hour_many(conn, &[recipient.to_string()], now).await?;
+    Ok(n.first().copied().unwrap_or(0))
 }
 
 /// [`acks_last_hour`] for several addresses in one query, in input order.
