@@ -335,7 +335,8 @@ pub async fn set_role(pool: &PgPool, name: &str, role: Role, actor: &str) -> Res
     change_role(pool, name, role, actor, false).await
 }
 
-/// The desk's role change: refused when it would leave no enabled admin.
+/// The desk's role change (and `user set-role` without `--force`): refused when it would
+/// leave no enabled admin.
 pub async fn set_role_keeping_an_admin(
     pool: &PgPool,
     name: &str,
@@ -385,7 +386,8 @@ pub async fn disable(pool: &PgPool, name: &str, actor: &str) -> Result<()> {
     disable_account(pool, name, actor, false).await
 }
 
-/// The desk's disable: refused when it would leave no enabled admin.
+/// The desk's disable (and `user disable` without `--force`): refused when it would leave no
+/// enabled admin.
 pub async fn disable_keeping_an_admin(pool: &PgPool, name: &str, actor: &str) -> Result<()> {
     disable_account(pool, name, actor, true).await
 }

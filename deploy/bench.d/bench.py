@@ -452,9 +452,11 @@ def fresh_database(ctx, binary=None):
 
 
 def start_perf(ctx, name):
-    """`perf record` of the whole machine (every process, with call graphs) until stop_perf."""
+    """`perf record` of the whole machine (every process, with call graphs) until stop_perf.
+    DWARF call graphs: the release build has no frame pointers, so `-g` alone shows no callers."""
     path = os.path.join(ctx.out, f"{name}.perf.data")
-    p = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "997", "-o", path],
+    p = subprocess.Popen(["perf", "record", "-a", "--call-graph", "dwarf,32768", "-F", "499",
+                          "-o", path],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # perf needs a moment before it samples
     return p
@@ -894,7 +896,7 @@ def main():
     ap.add_argument("--sample-sql", action="store_true",
                     help="backlog: sample pg_stat_activity every 5 ms during the intake (costs CPU)")
     ap.add_argument("--perf", action="store_true",
-                    help="backlog and small: `perf record -a -g` of each intake run into "
+                    help="backlog and small: `perf record -a --call-graph dwarf` of each intake run into "
                          "<out>/<phase>-<run>.perf.data (costs CPU; for finding where time goes)")
     ap.add_argument("--keep", action="store_true", help="keep database and folders (for inspection)")
     ap.add_argument("--compare", metavar="BINARY", default=None,

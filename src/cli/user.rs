@@ -33,9 +33,17 @@ pub enum UserCommand {
         name: String,
         #[arg(value_enum)]
         role: Role,
+        /// Auch das letzte aktive Administrationskonto herabstufen.
+        #[arg(long)]
+        force: bool,
     },
     /// Ein Konto sperren (beendet seine Sitzungen).
-    Disable { name: String },
+    Disable {
+        name: String,
+        /// Auch das letzte aktive Administrationskonto sperren (etwa wenn es missbraucht wird).
+        #[arg(long)]
+        force: bool,
+    },
     /// Ein neues Passwort setzen (hebt eine Sperre nach Fehlversuchen auf, beendet Sitzungen).
     Password {
         name: String,
@@ -73,7 +81,13 @@ fn prompt_or_file(file: Option<&Path>) -> Result<String, String> {
 }
 
 fn account_fail(e: AccountError) -> ExitCode {
-    errln!("krm-intake: {e}");
+    match e {
+        // The desk's refusal, with the operator's way past it.
+        AccountError::Refused(m) if m == accounts::LAST_ADMIN => {
+            errln!("krm-intake: {m} Mit --force geschieht es trotzdem.");
+        }
+        e => errln!("krm-intake: {e}"),
+    }
     ExitCode::from(1)
 }
 
@@ -142,16 +156,28 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
             }
             Err(e) => account_fail(e),
         },
-        UserCommand::SetRole { name, role } => {
-            match accounts::set_role(&pool, name, *role, &actor).await {
+        UserCommand::SetRole { name, role, force } => {
+            let changed = if *force {
+                accounts::set_role(&pool, name, *role, &actor).await
+            } else {
+                accounts::set_role_keeping_an_admin(&pool, name, *role, &actor).await
+            };
+            match changed {
                 Ok(()) => done(format!("Konto „{name}“: Rolle {}.", role.label())),
                 Err(e) => account_fail(e),
             }
         }
-        UserCommand::Disable { name } => match accounts::disable(&pool, name, &actor).await {
-            Ok(()) => done(format!("Konto „{name}“ gesperrt.")),
-            Err(e) => account_fail(e),
-        },
+        UserCommand::Disable { name, force } => {
+            let disabled = if *force {
+                accounts::disable(&pool, name, &actor).await
+            } else {
+                accounts::disable_keeping_an_admin(&pool, name, &actor).await
+            };
+            match disabled {
+                Ok(()) => done(format!("Konto „{name}“ gesperrt.")),
+                Err(e) => account_fail(e),
+            }
+        }
         UserCommand::Password {
             name,
             password_file,

@@ -648,7 +648,24 @@ async fn user_commands_manage_accounts_and_write_the_security_log() {
         d.try_login("bernd", "ein-neues-passwort", "").await.status,
         StatusCode::SEE_OTHER
     );
-    assert_eq!(run(&["user", "disable", "bernd"]).0, Some(0));
+    // bernd is the only admin: neither demoted nor disabled without --force.
+    for args in [
+        &["user", "set-role", "bernd", "sachbearbeitung"][..],
+        &["user", "disable", "bernd"][..],
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(
+            err.contains("letzte aktive Administrationskonto") && err.contains("--force"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        d.try_login("bernd", "ein-neues-passwort", "").await.status,
+        StatusCode::SEE_OTHER,
+        "still an admin and enabled"
+    );
+    assert_eq!(run(&["user", "disable", "bernd", "--force"]).0, Some(0));
     assert_eq!(
         d.try_login("bernd", "ein-neues-passwort", "").await.status,
         StatusCode::UNAUTHORIZED
@@ -663,6 +680,7 @@ async fn user_commands_manage_accounts_and_write_the_security_log() {
             "role_changed",
             "login",
             "password_changed",
+            "login",
             "login",
             "account_disabled",
             "login_failed"
