@@ -136,13 +136,23 @@ where
     let mut tx = pool.begin().await?;
     let case = load_locked(&mut tx, &number).await?;
     let old = CaseState::of(&case);
-    let new = f(&case, &old, &number)?;
+    let mut new = f(&case, &old, &number)?;
+    let mut also = Vec::new();
+    let ended = match new.status {
+        CaseStatus::Discarded => Some("verworfen"),
+        CaseStatus::Closed => Some("abgeschlossen, bevor sie versandt war"),
+        _ => None,
+    };
+    if let Some(ended) = ended.filter(|_| old.status != new.status) {
+        if withdraw_on_end(&mut tx, case.row.id, &old, &mut new, ended).await? {
+            also.push(Also::AckWithdrawn);
+        }
+    }
     let changes = changes(&old, &new);
     if !changes.is_empty() {
         q::update_state(&mut tx, case.row.id, &new).await?;
         write_changes(&mut tx, case.row.id, actor, verb, &changes).await?;
     }
-    let mut also = Vec::new();
     if old.ack_status == AckStatus::Pending
         && new.ack_status == AckStatus::Manual
         && withdraw_queued_ack(&mut tx, case.row.id, &number, actor).await?
@@ -154,6 +164,33 @@ where
         number,
         changes,
         also,
+    })
+}
+
+/// A case discarded, closed or merged while its automatic acknowledgement still waits in the
+/// outbox (the mail server was unreachable, say): the acknowledgement is withdrawn and the case's
+/// acknowledgement state says why (`new` is changed; the caller writes it and its audit rows),
+/// so that no sender gets an acknowledgement of a case that is already over or lives on in
+/// another one. True when one was withdrawn. One that a sender holds right now may be on its
+/// way: it is left to the sender, which records it as sent; the action goes ahead either way.
+async fn withdraw_on_end(
+    conn: &mut sqlx::PgConnection,
+    case_id: i64,
+    old: &CaseState,
+    new: &mut CaseState,
+    why: &str,
+) -> Result<bool> {
+    use crate::store::outbox::{self, Withdrawal};
+    if old.ack_status != AckStatus::Pending {
+        return Ok(false);
+    }
+    Ok(match outbox::withdraw_pending_ack(conn, case_id).await? {
+        Withdrawal::Withdrawn => {
+            new.ack_status = AckStatus::Suppressed;
+            new.ack_detail = Some(format!("zurückgezogen: der Vorgang wurde {why}"));
+            true
+        }
+        Withdrawal::Nothing | Withdrawal::InFlight => false,
     })
 }
 
@@ -258,7 +295,12 @@ pub async fn merge_cases(
         id: b_id,
         number: into.clone(),
     };
-    let new = merge(&old, &number, &target, &CaseState::of(&b))?;
+    let mut new = merge(&old, &number, &target, &CaseState::of(&b))?;
+    let mut also = Vec::new();
+    let why = format!("mit {into} zusammengeführt");
+    if withdraw_on_end(&mut tx, a_id, &old, &mut new, &why).await? {
+        also.push(Also::AckWithdrawn);
+    }
     let changes = changes(&old, &new);
     q::update_state(&mut tx, a_id, &new).await?;
     write_changes(&mut tx, a_id, actor, "merge", &changes).await?;
@@ -276,7 +318,7 @@ pub async fn merge_cases(
     Ok(Applied {
         number,
         changes,
-        also: Vec::new(),
+        also,
     })
 }
 

@@ -1565,6 +1565,81 @@ async fn an_ack_template_failing_at_intake_suppresses_the_ack_and_keeps_the_case
     assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 1);
 }
 
+/// A case discarded, closed or merged while its acknowledgement still waits in the outbox (the
+/// mail server was away) does not get it sent afterwards: withdrawn, and the case says why.
+#[tokio::test]
+async fn a_case_that_ends_before_its_acknowledgement_went_out_withdraws_it() {
+    let w = World::new("ackend").await;
+    for (n, subject) in [
+        ("e1", "Erstens"),
+        ("e2", "Zweitens"),
+        ("e3", "Drittens"),
+        ("e4", "Viertens"),
+    ] {
+        let (from, raw) = citizen_mail(&w, n, subject);
+        w.deliver(&from, &raw).await;
+    }
+    let (st, log) = w.run_private(&["run", "--once", "--no-send"], &[]);
+    assert!(st.success(), "{log}");
+    let numbers: Vec<String> = w.cases().await.into_iter().map(|c| c.0).collect();
+    assert_eq!(numbers.len(), 4);
+    for args in [
+        vec!["case", "discard", &numbers[0], "--reason", "fehlgeleitet"],
+        vec!["case", "close", &numbers[1]],
+        vec!["case", "merge", &numbers[2], "--into", &numbers[3]],
+    ] {
+        let (st, log) = w.run_private(&args, &[]);
+        assert!(st.success(), "{args:?}: {log}");
+        assert!(
+            log.contains("ist zurückgezogen und wird nicht versandt"),
+            "{log}"
+        );
+    }
+    let (st, log) = w.run_private(&["run", "--once"], &[]);
+    assert!(st.success(), "{log}");
+    let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT c.number, o.status, c.ack_status, c.ack_detail
+         FROM cases c JOIN outbox o ON o.case_id = c.id ORDER BY c.number",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    let detail = |why: &str| Some(format!("zurückgezogen: der Vorgang wurde {why}"));
+    assert_eq!(
+        rows,
+        [
+            (
+                numbers[0].clone(),
+                "withdrawn".into(),
+                "suppressed".into(),
+                detail("verworfen")
+            ),
+            (
+                numbers[1].clone(),
+                "withdrawn".into(),
+                "suppressed".into(),
+                detail("abgeschlossen, bevor sie versandt war")
+            ),
+            (
+                numbers[2].clone(),
+                "withdrawn".into(),
+                "suppressed".into(),
+                detail(&format!("mit {} zusammengeführt", numbers[3]))
+            ),
+            (numbers[3].clone(), "sent".into(), "sent".into(), None),
+        ]
+    );
+    // The timeline says it, as every changed field: the acknowledgement state of each.
+    assert_eq!(
+        w.scalar(
+            "SELECT count(*) FROM case_events WHERE detail = 'ack_status'
+             AND old_value = 'pending' AND new_value = 'suppressed'"
+        )
+        .await,
+        3
+    );
+}
+
 /// A sent acknowledgement is recorded on its case in one step (outbox row, acknowledgement
 /// state, `ack_sent` event). An acknowledgement recorded by hand withdraws the automatic one
 /// still waiting (refused while a sender holds it); one that a staff entry overtook while it
