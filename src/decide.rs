@@ -337,7 +337,11 @@ pub fn bounce_references(mail: &ParsedMail) -> Vec<String> {
 pub const NO_SENDER: &str = "kein Absender angegeben";
 
 /// `ack_detail` of an acknowledgement held back for suspected spam; `case confirm` sends it.
-pub const SPAM_HELD: &str = "zurückgehalten: Spam-Verdacht (Versand nach „case confirm“)";
+pub const SPAM_HELD: &str =
+    "zurückgehalten: Spam-Verdacht (Versand, sobald der Spam-Verdacht aufgehoben ist)";
+
+/// [`SPAM_HELD`] as versions before session 11 stored it (it named the CLI command).
+pub const SPAM_HELD_BEFORE: &str = "zurückgehalten: Spam-Verdacht (Versand nach „case confirm“)";
 
 /// Local parts that never get an automatic answer.
 const NO_REPLY: &[&str] = &[

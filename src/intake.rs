@@ -20,7 +20,7 @@ use crate::store::cases::{self, Event, NewCase, Origin, DAEMON};
 use crate::store::StoreError;
 use crate::templates::{AckContext, Templates};
 
-pub use crate::decide::{AckDecision, NO_SENDER, SPAM_HELD};
+pub use crate::decide::{AckDecision, NO_SENDER, SPAM_HELD, SPAM_HELD_BEFORE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -392,7 +392,7 @@ fn new_case_events(
     let spam_note = plan.spam.as_ref().map(|h| {
         format!(
             "Spam-Verdacht ({h}): keine Eingangsbestätigung, nicht im Bericht, bis das Team \
-             den Vorgang bestätigt (case confirm) oder verwirft (case discard)"
+             den Spam-Verdacht aufhebt oder den Vorgang verwirft"
         )
     });
     for (action, detail) in [

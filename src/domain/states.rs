@@ -176,7 +176,7 @@ impl ReviewReason {
     /// German label for `case show`.
     pub fn label(self) -> &'static str {
         match self {
-            ReviewReason::Spam => "Spam-Verdacht (bestätigen: case confirm, sonst case discard)",
+            ReviewReason::Spam => "Spam-Verdacht: bestätigen oder verwerfen",
             ReviewReason::Bulk => "Massen- oder Listenmail",
             ReviewReason::AutoReply => "automatische Antwort",
             ReviewReason::Bounce => "Unzustellbarkeitsnachricht",
@@ -189,8 +189,8 @@ impl ReviewReason {
     pub fn digest_text(self) -> &'static str {
         match self {
             ReviewReason::Spam => {
-                "Spam-Verdacht (vom Mailserver markiert): bestätigen (case confirm) oder \
-                 verwerfen (case discard)"
+                "Spam-Verdacht (vom Mailserver markiert): Spam-Verdacht aufheben oder den \
+                 Vorgang verwerfen"
             }
             ReviewReason::Bulk => "Massen- oder Listenmail (bulk)",
             ReviewReason::AutoReply => "automatische Antwort (z. B. Abwesenheitsnotiz)",

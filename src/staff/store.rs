@@ -370,7 +370,7 @@ pub async fn confirm(
     let mut new = old.clone();
     let mut ack_enqueued = false;
     let held = old.ack_status == AckStatus::Suppressed
-        && old.ack_detail.as_deref() == Some(intake::SPAM_HELD);
+        && matches!(old.ack_detail.as_deref(), Some(d) if d == intake::SPAM_HELD || d == intake::SPAM_HELD_BEFORE);
     if held {
         match q::initial_mail(&mut tx, id).await?.and_then(|m| {
             let to = m.recipient.clone().filter(|r| !r.is_empty())?;

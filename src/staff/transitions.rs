@@ -265,18 +265,46 @@ pub fn classify(
         return Err(refused("--topic und --no-topics schließen sich aus"));
     }
     let mut next = s.clone();
-    if let Some(k) = kind {
-        next.kind = Some(k.as_str().to_string());
-        if k != Kind::Beschwerde {
-            next.justified = None;
-        }
-    }
+    set_kind(&mut next, kind);
     if clear_topics {
         next.topics.clear();
     } else if !topics.is_empty() {
         next.topics = checked_topics(rules, topics)?;
     }
     Ok(next)
+}
+
+/// The desk's form, which lists every topic: the ticked ones are the case's topics (none
+/// ticked: none). The topics the case has already are not checked against the catalogue again
+/// when they stay as they are (one may have been retired since).
+pub fn classify_listed(
+    s: &CaseState,
+    number: &str,
+    rules: &RuleSet,
+    kind: Option<Kind>,
+    ticked: &[String],
+) -> Result<CaseState> {
+    refuse_if_gone(s, number)?;
+    let mut next = s.clone();
+    set_kind(&mut next, kind);
+    let same = ticked.len() == s.topics.len()
+        && ticked
+            .iter()
+            .all(|t| s.topics.iter().any(|c| c.eq_ignore_ascii_case(t)));
+    if !same {
+        next.topics = checked_topics(rules, ticked)?;
+    }
+    Ok(next)
+}
+
+/// A confirmed kind; an assessment is dropped unless it is a complaint (only those are assessed).
+fn set_kind(next: &mut CaseState, kind: Option<Kind>) {
+    if let Some(k) = kind {
+        next.kind = Some(k.as_str().to_string());
+        if k != Kind::Beschwerde {
+            next.justified = None;
+        }
+    }
 }
 
 /// Catalogue names for `topics` (at most three, no retired ones, no repeats).
@@ -709,7 +737,9 @@ pub fn manual_state(
             )?;
         }
         (None, Some(_), _) => {
-            return Err(refused("--category braucht --organisation"));
+            return Err(refused(
+                "Eine Kategorie gibt es nur zusammen mit einer Organisation",
+            ));
         }
         (None, None, Some(tp)) => {
             next.third_party = tp;
@@ -1063,7 +1093,7 @@ pub(super) mod tests {
         assert!(manual_state(&base, &late, &r, now).is_err());
         let mut cat_only = m.clone();
         cat_only.organisation = None;
-        assert!(msg(manual_state(&base, &cat_only, &r, now)).contains("--organisation"));
+        assert!(msg(manual_state(&base, &cat_only, &r, now)).contains("Organisation"));
         let mut future = m;
         future.received_at = berlin(2026, 3, 13, 9, 0);
         assert!(check_manual(&future, now).is_err());

@@ -156,6 +156,27 @@ pub fn done_notice(verb: &str, hints: &[&str]) -> Option<String> {
     Some(done)
 }
 
+/// A refusal of the staff core as the desk says it: a CLI command it names (`` `case reopen
+/// KRM-…` ``) becomes the desk's button („Wieder öffnen“); the rest is worded for both.
+pub fn desk_wording(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(start) = rest.find("`case ") {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('`') else { break };
+        let command = &after[..end];
+        let verb = command.split_whitespace().nth(1).unwrap_or_default();
+        out.push_str(&rest[..start]);
+        match VERBS.iter().find(|v| v.name == verb) {
+            Some(v) => out.push_str(&format!("„{}“", v.label)),
+            None => out.push_str(&rest[start..start + end + 2]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A posted form: every field with all its values, in order.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Input(pub std::collections::BTreeMap<String, Vec<String>>);
@@ -281,8 +302,18 @@ async fn run_sorting(
                 staff::topic_catalogue(&s.settings.rules_dir).map_err(StaffError::Refused)?;
             let kind = i.opt("kind", |k| k.parse::<Kind>())?;
             let (topics, none) = (i.all("topic"), i.flag("no_topics"));
+            // The form lists the topics (an empty hidden `topic` marks that it did): the ticked
+            // boxes are the case's topics. Without the list (no catalogue), the kind alone.
+            let listed = i.0.contains_key("topic") && !none;
+            if kind.is_none() && !listed && !none {
+                return Err(refused("Bitte eine Art wählen."));
+            }
             apply_checked(s, number, actor, v, version, |_, st, n| {
-                staff::classify(st, n, &rules, kind, &topics, none)
+                if listed {
+                    staff::classify_listed(st, n, &rules, kind, &topics)
+                } else {
+                    staff::classify(st, n, &rules, kind, &topics, none)
+                }
             })
             .await
         }
@@ -579,7 +610,7 @@ pub async fn post(
         Err(StaffError::Refused(m)) => (
             StatusCode::BAD_REQUEST,
             Feedback {
-                error: Some((v.name, m, input)),
+                error: Some((v.name, desk_wording(&m), input)),
                 ..Feedback::default()
             },
         ),
@@ -702,9 +733,38 @@ pub async fn create(
     };
     match result {
         Ok(a) => auth::see_other(&format!("/vorgaenge/{}?erledigt=neu", a.number)),
-        Err(StaffError::Refused(m)) => {
-            new_page(&s, &who, StatusCode::BAD_REQUEST, &input, Some(&m))
-        }
+        Err(StaffError::Refused(m)) => new_page(
+            &s,
+            &who,
+            StatusCode::BAD_REQUEST,
+            &input,
+            Some(&desk_wording(&m)),
+        ),
         Err(e) => case::unavailable(&s, &who, "new case", &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::desk_wording;
+
+    #[test]
+    fn a_cli_command_in_a_refusal_becomes_the_desks_button() {
+        assert_eq!(
+            desk_wording("KRM-2026-00001 ist verworfen (spam); erst `case reopen KRM-2026-00001`"),
+            "KRM-2026-00001 ist verworfen (spam); erst „Wieder öffnen“"
+        );
+        assert_eq!(
+            desk_wording(
+                "zuerst `case classify KRM-2026-00001 --kind beschwerde`, dann `case assess X`."
+            ),
+            "zuerst „Einstufen“, dann „Bewerten“."
+        );
+        // Unknown commands and unpaired backticks stay as they are.
+        assert_eq!(
+            desk_wording("`case list` und `case"),
+            "`case list` und `case"
+        );
+        assert_eq!(desk_wording("ohne Befehl"), "ohne Befehl");
     }
 }

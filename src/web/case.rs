@@ -348,7 +348,6 @@ fn form_values(
             "kind": kind,
             "kind_suggested": kind_suggested,
             "topics": topics,
-            "no_topics": ci.flag("no_topics"),
         },
         "assess": { "justified": kept("assess", "justified", yes_no(r.justified).into()) },
         "close": { "answered_on": kept("close", "answered_on", staff::ymd(r.answered_on.unwrap_or(today))) },

@@ -432,6 +432,34 @@ async fn every_verb_changes_the_case_through_the_staff_core_as_the_account() {
         ],
     )
     .await;
+    // The form lists every topic (an empty `topic` marks the list): unticking one removes it,
+    // unticking all clears them, the kind left as it is.
+    act_ok(
+        &d,
+        &s,
+        &n,
+        "classify",
+        &[("kind", ""), ("topic", ""), ("topic", "Mietkaution")],
+    )
+    .await;
+    assert_eq!(
+        show_json(&d.w, &n)["topics"],
+        serde_json::json!(["Mietkaution"])
+    );
+    act_ok(&d, &s, &n, "classify", &[("kind", ""), ("topic", "")]).await;
+    let v = show_json(&d.w, &n);
+    assert_eq!(
+        (&v["topics"], &v["kind"]),
+        (&serde_json::json!([]), &serde_json::json!("beschwerde"))
+    );
+    act_ok(
+        &d,
+        &s,
+        &n,
+        "classify",
+        &[("topic", ""), ("topic", "Umzug"), ("topic", "Mietkaution")],
+    )
+    .await;
     act_ok(&d, &s, &n, "assess", &[("justified", "yes")]).await;
     act_ok(
         &d,
@@ -566,8 +594,9 @@ async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = act(&d, &s, &n, "assess", &[("justified", "yes")]).await;
     assert!(
-        r.body.contains("noch nicht als Beschwerde eingestuft"),
-        "{}",
+        r.body
+            .contains("noch nicht als Beschwerde eingestuft; zuerst „Einstufen“"),
+        "the desk's button, not the CLI command: {}",
         r.body
     );
     let r = act(&d, &s, &n, "close", &[("answered_on", "gestern")]).await;
