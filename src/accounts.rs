@@ -446,8 +446,17 @@ pub async fn reset_password(pool: &PgPool, name: &str, actor: &str) -> Result<St
     Ok(password)
 }
 
+/// What [`change_own_password`] refuses with after the wrong current password was typed
+/// [`MAX_FAILED_LOGINS`] times: the account is locked as after failed logins, every session of
+/// it ended.
+pub const LOCKED_WHILE_CHANGING: &str = "Das bisherige Passwort wurde zu oft falsch eingegeben: \
+    das Konto ist für 15 Minuten gesperrt, und Sie sind abgemeldet.";
+
 /// A user changes their own password (`/passwort`): the current one must match, the new one
 /// follow the rules and differ. Clears "must change"; other sessions of the account end.
+/// A wrong current password counts as a failed login (someone at an unlocked workstation must
+/// not try passwords without limit or trace): logged, and the [`MAX_FAILED_LOGINS`]th locks the
+/// account and ends its sessions ([`LOCKED_WHILE_CHANGING`]).
 pub async fn change_own_password(
     pool: &PgPool,
     name: &str,
@@ -458,7 +467,30 @@ pub async fn change_own_password(
     let Some(a) = q::by_name(pool, name).await? else {
         return Err(no_such(name));
     };
+    let actor = format!("web:{name}");
     if !verify_blocking(current.to_string(), a.password_hash.clone()).await {
+        let until = Utc::now() + Duration::minutes(LOCKOUT_MINUTES);
+        if q::record_failure(pool, a.id, MAX_FAILED_LOGINS, until).await? {
+            let mut tx = pool.begin().await?;
+            // No token hash is empty: every session of the account ends.
+            q::end_other_sessions(&mut tx, name, "").await?;
+            let detail = format!(
+                "{MAX_FAILED_LOGINS} Fehlversuche beim Passwortwechsel, gesperrt für \
+                 {LOCKOUT_MINUTES} Minuten, Sitzungen beendet"
+            );
+            q::log_security(&mut *tx, "lockout", Some(name), &actor, Some(&detail)).await?;
+            tx.commit().await?;
+            return Err(refused(LOCKED_WHILE_CHANGING));
+        }
+        let detail = "falsches bisheriges Passwort beim Passwortwechsel";
+        q::log_security(
+            pool,
+            "password_change_failed",
+            Some(name),
+            &actor,
+            Some(detail),
+        )
+        .await?;
         return Err(refused("Das bisherige Passwort stimmt nicht."));
     }
     check_password(name, new)?;
@@ -471,7 +503,6 @@ pub async fn change_own_password(
     let mut tx = pool.begin().await?;
     q::set_own_password(&mut tx, name, &hash).await?;
     q::end_other_sessions(&mut tx, name, &token_hash(session_token)).await?;
-    let actor = format!("web:{name}");
     q::log_security(
         &mut *tx,
         "password_changed_by_user",
@@ -481,6 +512,8 @@ pub async fn change_own_password(
     )
     .await?;
     tx.commit().await?;
+    // Knowing the current password ends a run of failures, as a login does.
+    q::reset_failures(pool, a.id).await?;
     Ok(())
 }
 

@@ -135,6 +135,7 @@ pub fn event_label(event: &str) -> String {
         "password_changed" => "Passwort gesetzt",
         "password_reset" => "Passwort zurückgesetzt",
         "password_changed_by_user" => "Passwort selbst geändert",
+        "password_change_failed" => "Passwortwechsel: bisheriges Passwort falsch",
         other => other,
     }
     .to_string()

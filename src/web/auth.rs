@@ -157,6 +157,8 @@ pub struct LoginQuery {
     abgelaufen: Option<String>,
     #[serde(default)]
     abgemeldet: Option<String>,
+    #[serde(default)]
+    gesperrt: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,7 +221,9 @@ pub async fn login_form(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let notice = if q.abgemeldet.is_some() {
+    let notice = if q.gesperrt.is_some() {
+        Some(accounts::LOCKED_WHILE_CHANGING)
+    } else if q.abgemeldet.is_some() {
         Some("Sie sind abgemeldet.")
     } else if q.abgelaufen.is_some() {
         Some("Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.")

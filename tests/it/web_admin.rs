@@ -328,6 +328,7 @@ async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
         .collect();
     let want: Vec<(String, Option<String>, String)> = [
         ("account_added", "carla", "web:chefin"),
+        ("password_change_failed", "carla", "web:carla"),
         ("password_changed_by_user", "carla", "web:carla"),
         ("password_reset", "carla", "web:chefin"),
         ("role_changed", "carla", "web:chefin"),
@@ -904,4 +905,72 @@ async fn browser_admin_pages_with_axe_and_a_retry_the_daemon_carries_out() {
         w.count(OMBUDS, &format!("{}_quarantaene", w.folder)).await,
         0
     );
+}
+
+/// A wrong current password on `/passwort` counts as a failed login: logged each time, and the
+/// fifth locks the account and ends its sessions (someone at an unlocked workstation cannot try
+/// passwords without limit or trace).
+#[tokio::test]
+async fn guessing_the_current_password_is_logged_and_locks_the_account() {
+    let d = Desk::new("webadmguess").await;
+    d.add_user("gustav", Role::Sachbearbeitung, None).await;
+    let (cookie, csrf) = d.login_csrf("gustav").await;
+    let (other, _) = d.login_csrf("gustav").await;
+    let guess = |n: usize| {
+        let (cookie, csrf) = (cookie.clone(), csrf.clone());
+        let d = &d;
+        async move {
+            let current = format!("geraten-{n}-xyz");
+            d.post(
+                "/passwort",
+                Some(&cookie),
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("current", current.as_str()),
+                    ("new", "gustavs-neues-pw"),
+                    ("repeat", "gustavs-neues-pw"),
+                ],
+            )
+            .await
+        }
+    };
+    for n in 1..5 {
+        let r = guess(n).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "guess {n}");
+        assert!(
+            r.body.contains("bisherige Passwort stimmt nicht"),
+            "{}",
+            r.body
+        );
+    }
+    let r = guess(5).await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (StatusCode::SEE_OTHER, "/login?gesperrt=1")
+    );
+    let login = d.get("/login?gesperrt=1", None).await;
+    assert!(
+        login.body.contains("zu oft falsch eingegeben"),
+        "{}",
+        login.body
+    );
+    for c in [&cookie, &other] {
+        crate::web::assert_login_redirect(&d.get("/vorgaenge", Some(c)).await, "sessions ended");
+    }
+    assert_eq!(
+        d.try_login("gustav", PASSWORD, "").await.status,
+        StatusCode::UNAUTHORIZED,
+        "locked"
+    );
+    let events: Vec<String> = d
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.1.as_deref() == Some("gustav"))
+        .map(|e| e.0)
+        .collect();
+    let mut wanted = vec!["account_added", "login", "login"];
+    wanted.extend(["password_change_failed"; 4]);
+    wanted.extend(["lockout", "login_locked"]);
+    assert_eq!(events, wanted);
 }

@@ -60,6 +60,9 @@ pub async fn change(
         .await
     {
         Ok(()) => see_other("/"),
+        Err(AccountError::Refused(m)) if m == accounts::LOCKED_WHILE_CHANGING => {
+            see_other("/login?gesperrt=1")
+        }
         Err(AccountError::Refused(m)) => render(&s, &who, StatusCode::BAD_REQUEST, Some(&m)),
         Err(e) => {
             tracing::error!("web: password change failed: {e}");
