@@ -60,15 +60,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation), and rows
-    /// that cannot be encoded: the data of one mail is at fault, not the database. Only these
-    /// quarantine a mail.
+    /// SQLSTATE classes 22 (data exception), 23 (integrity constraint violation) and 54
+    /// (program limit exceeded: a value too long for an index entry, say), and rows that cannot
+    /// be encoded: the data of one mail is at fault, not the database. Only these quarantine a
+    /// mail (a batch that hits one is redone mail by mail, so only that mail is quarantined).
     pub fn is_data_error(&self) -> bool {
         match self {
             StoreError::Json(_) => true,
             StoreError::Sql(sqlx::Error::Database(db)) => db
                 .code()
-                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+                .is_some_and(|c| ["22", "23", "54"].iter().any(|class| c.starts_with(class))),
             _ => false,
         }
     }

@@ -367,3 +367,25 @@ async fn log_lines_to_a_pipe_are_plain_text_and_plain_values() {
         }
     }
 }
+
+/// A value too long for an index entry (SQLSTATE 54000, program limit exceeded) is the data's
+/// fault, as a data exception is: a batch that hits it is redone mail by mail and only that mail
+/// is quarantined, instead of the intake pausing for good.
+#[tokio::test]
+async fn a_value_too_long_for_an_index_is_a_data_error() {
+    let w = World::new("limit54").await;
+    let mut conn = w.pool.acquire().await.unwrap();
+    sqlx::query("CREATE TEMP TABLE t (k text PRIMARY KEY)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let err = sqlx::query(
+        "INSERT INTO t SELECT string_agg(md5(i::text), '') FROM generate_series(1, 200) i",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap_err();
+    let err = krm_intake::store::StoreError::from(err);
+    assert_eq!(err.sqlstate().as_deref(), Some("54000"), "{err}");
+    assert!(err.is_data_error());
+}
