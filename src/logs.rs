@@ -175,11 +175,7 @@ pub async fn security(pool: &PgPool, f: &LogFilter) -> Result<Vec<SecurityEntry>
 /// One CSV field (RFC 4180 quoting). A field that a spreadsheet would run as a formula gets a
 /// leading apostrophe.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
+    let s = crate::domain::text::spreadsheet_text(s).into_owned();
     if s.contains([',', '"', '\n', '\r', ';']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

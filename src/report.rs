@@ -809,7 +809,8 @@ impl Report {
     pub fn to_csv(&self, top: usize) -> String {
         let mut out = String::new();
         let esc = |s: &str| {
-            if s.contains([';', '"', '\n']) {
+            let s = crate::domain::text::spreadsheet_text(s);
+            if s.contains([';', '"', '\n', '\r']) {
                 format!("\"{}\"", s.replace('"', "\"\""))
             } else {
                 s.to_string()
@@ -1186,6 +1187,25 @@ mod tests {
             "{text}"
         );
         assert!(r.to_csv(10).contains("Netzwerkarbeit;Termine;1\n"));
+    }
+
+    /// A name a spreadsheet would run as a formula is written as text (an outside try put
+    /// `=HYPERLINK(…)` into an organisation).
+    #[test]
+    fn the_csv_defuses_formulas_in_names() {
+        let span = Selection::HalfYear(2017, 1).span().unwrap();
+        let a = AppointmentRow {
+            on_date: d("2017-03-01"),
+            kind: "fachgruppe".into(),
+            organisations: vec!["=HYPERLINK(\"http://x.test\";\"klick\")".into()],
+            invited: false,
+        };
+        let csv = build(&span, &[], &[a], &opts()).to_csv(10);
+        assert!(
+            csv.contains("\"'=HYPERLINK(\"\"http://x.test\"\";\"\"klick\"\")\""),
+            "{csv}"
+        );
+        assert!(!csv.contains(";=") && !csv.contains(";\"="), "{csv}");
     }
 
     #[test]

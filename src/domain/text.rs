@@ -42,6 +42,17 @@ pub fn neutralise(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A CSV field a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return) gets a leading apostrophe, so that it is shown as text (the OWASP advice
+/// for CSV injection). Every CSV the product writes passes its text fields through this.
+pub fn spreadsheet_text(s: &str) -> Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 /// Serialised JSON with the characters a terminal would act on written as `\uXXXX`. serde_json
 /// already escapes C0; it leaves DEL, C1 and the bidi controls raw. Those can only stand inside
 /// JSON strings, where the escape means the same character, so the document keeps its value.
