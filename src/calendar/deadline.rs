@@ -3,7 +3,8 @@
 //! period ends at the end (24:00 Berlin time) of that day.
 
 use chrono::{
-    DateTime, Days, LocalResult, NaiveDate, NaiveTime, Offset, TimeDelta, TimeZone, Timelike, Utc,
+    DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
+    Timelike, Utc,
 };
 use chrono_tz::Europe::Berlin;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,14 @@ pub fn berlin_date(ts: DateTime<Utc>) -> NaiveDate {
     let offset = Berlin.offset_from_utc_datetime(&utc).fix();
     utc.checked_add_offset(offset)
         .map_or(utc.date(), |local| local.date())
+}
+
+/// The Berlin wall-clock time of an instant (seconds kept); the UTC time where the local one
+/// leaves chrono's range, as [`berlin_date`].
+pub fn berlin_date_time(ts: DateTime<Utc>) -> NaiveDateTime {
+    let utc = ts.naive_utc();
+    let offset = Berlin.offset_from_utc_datetime(&utc).fix();
+    utc.checked_add_offset(offset).unwrap_or(utc)
 }
 
 /// Largest spring-forward gap searched past; Berlin's gaps are one hour (two in 1945–1949).

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use deadline::{
-    berlin_date, berlin_local_to_utc, compute, extend_for_hold, held_whole_days, is_due_within,
-    shift_section_193, working_days_overdue, DeadlinePolicy, Deadlines,
+    berlin_date, berlin_date_time, berlin_local_to_utc, compute, extend_for_hold, held_whole_days,
+    is_due_within, shift_section_193, working_days_overdue, DeadlinePolicy, Deadlines,
 };
 pub use holidays::{day_of_repentance, easter_sunday, holiday_name, holidays, Holiday, Land};
 

@@ -601,8 +601,17 @@ pub async fn list_page(
     Ok((keys.len(), page, rows))
 }
 
+/// The longest "due within" a list asks for, in working days (the desk's limit too): the
+/// horizon is counted day by day, and four billion days kept `case list` busy for hours.
+pub const MAX_DUE_WITHIN: u32 = 366;
+
 /// The SQL side of a list filter (a period from after to refused).
 fn list_query(f: &ListFilter) -> Result<q::ListQuery> {
+    if let Some(n) = f.due_within.filter(|n| *n > MAX_DUE_WITHIN) {
+        return Err(refused(format!(
+            "„Fällig binnen“ höchstens {MAX_DUE_WITHIN} Arbeitstage; angegeben: {n}"
+        )));
+    }
     if let (Some(a), Some(b)) = (f.from, f.to) {
         if a > b {
             return Err(refused(format!(
@@ -704,6 +713,16 @@ mod tests {
             due_within: Some(2),
             ..Default::default()
         };
+        // A horizon beyond the limit is refused before anything counts days toward it.
+        let far = |n| ListFilter {
+            due_within: Some(n),
+            ..Default::default()
+        };
+        assert!(list_query(&far(MAX_DUE_WITHIN)).is_ok());
+        assert!(matches!(
+            list_query(&far(u32::MAX)),
+            Err(StaffError::Refused(m)) if m.contains("höchstens 366 Arbeitstage")
+        ));
         assert!(deadline_filter(
             &c,
             &within,

@@ -691,8 +691,21 @@ pub fn parse_received(s: &str) -> Result<DateTime<Utc>> {
             NaiveTime::MIN,
         ),
     };
-    calendar::berlin_local_to_utc(date, time).ok_or_else(bad)
+    let at = calendar::berlin_local_to_utc(date, time).ok_or_else(bad)?;
+    // A time the clocks skipped (spring) is refused rather than moved to when they resumed.
+    if calendar::berlin_date_time(at) != date.and_time(time) {
+        return Err(refused(format!(
+            "{} Uhr gibt es am {} nicht (Umstellung auf die Sommerzeit); bitte die Uhrzeit prüfen",
+            time.format("%H:%M"),
+            date.format("%d.%m.%Y")
+        )));
+    }
+    Ok(at)
 }
+
+/// The earliest day a reaction can have come in: the Jobcenters (SGB II) exist since then. An
+/// earlier date is a typing error (a case `KRM-1999-…` would top every list as overdue).
+pub const EARLIEST_RECEIVED: (i32, u32, u32) = (2005, 1, 1);
 
 /// A reaction that came by letter, phone, in person, fax or another way.
 #[derive(Debug, Clone)]
@@ -754,6 +767,16 @@ pub fn manual_state(
 }
 
 pub fn check_manual(m: &ManualCase, now: DateTime<Utc>) -> Result<()> {
+    let (y, mo, da) = EARLIEST_RECEIVED;
+    let earliest = NaiveDate::from_ymd_opt(y, mo, da).unwrap_or_default();
+    if calendar::berlin_date(m.received_at) < earliest {
+        return Err(refused(format!(
+            "Der Eingang {} liegt vor dem {} (seit dann gibt es die Jobcenter); bitte das Jahr \
+             prüfen",
+            berlin_minute(m.received_at),
+            earliest.format("%d.%m.%Y")
+        )));
+    }
     if m.received_at > now {
         return Err(refused(format!(
             "Der Eingang {} liegt in der Zukunft",
@@ -1063,6 +1086,43 @@ pub(super) mod tests {
         for bad in ["2017-13-01", "gestern", "2017-01-01T25:00", ""] {
             assert!(parse_received(bad).is_err(), "{bad}");
         }
+        // The hour the clocks skip in spring is refused, not moved; the one they repeat in
+        // autumn is the first of the two.
+        assert!(msg(parse_received("2026-03-29T02:30").map(|_| state()))
+            .contains("02:30 Uhr gibt es am 29.03.2026 nicht"));
+        assert_eq!(
+            parse_received("2026-10-25T02:30").unwrap(),
+            Utc.with_ymd_and_hms(2026, 10, 25, 0, 30, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn received_before_the_jobcenters_or_in_the_future_is_refused() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 7, 10, 0, 0).unwrap();
+        let manual = |received: &str| ManualCase {
+            channel: Channel::Brief,
+            received_at: parse_received(received).unwrap(),
+            organisation: None,
+            category: None,
+            third_party: None,
+            kind: None,
+            topics: Vec::new(),
+            ack_sent_on: None,
+        };
+        assert!(check_manual(&manual("2005-01-01"), now).is_ok());
+        assert!(check_manual(&manual("2026-12-07T10:00"), now).is_ok());
+        assert!(
+            msg(check_manual(&manual("2004-12-31T23:59"), now).map(|()| state()))
+                .contains("liegt vor dem 01.01.2005")
+        );
+        assert!(
+            msg(check_manual(&manual("1999-01-05"), now).map(|()| state()))
+                .contains("bitte das Jahr prüfen")
+        );
+        assert!(
+            msg(check_manual(&manual("2026-12-07T11:30"), now).map(|()| state()))
+                .contains("Zukunft")
+        );
     }
 
     #[test]

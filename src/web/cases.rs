@@ -98,10 +98,13 @@ impl FilterInput {
         f.overdue = self.overdue;
         if !self.due_within.is_empty() {
             match self.due_within.parse::<u32>() {
-                Ok(n) if n <= 366 => f.due_within = Some(n),
+                Ok(n) if n <= staff::MAX_DUE_WITHIN => f.due_within = Some(n),
                 _ => errors.push((
                     "due_within",
-                    "Bitte eine Zahl von Arbeitstagen zwischen 0 und 366 angeben.".to_string(),
+                    format!(
+                        "Bitte eine Zahl von Arbeitstagen zwischen 0 und {} angeben.",
+                        staff::MAX_DUE_WITHIN
+                    ),
                 )),
             }
         }
