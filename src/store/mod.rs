@@ -8,6 +8,7 @@ pub(crate) mod batch;
 pub(crate) mod cases;
 pub mod contacts;
 pub(crate) mod digest;
+pub mod forms;
 pub mod logs;
 pub mod network;
 pub mod outbox;

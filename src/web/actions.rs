@@ -22,6 +22,7 @@ use crate::accounts::Role;
 use crate::calendar;
 use crate::domain::{Category, Kind, ReviewReason};
 use crate::staff::{self, Actor, Also, CaseState, Channel, StaffError};
+use crate::store::forms;
 use crate::store::staff::StaffCase;
 
 /// One case action of the desk.
@@ -144,6 +145,11 @@ pub fn offered(v: &Verb, review_reason: Option<ReviewReason>) -> bool {
 pub fn done_notice(verb: &str, hints: &[&str]) -> Option<String> {
     if verb == "neu" {
         return Some("Der Vorgang ist erfasst.".to_string());
+    }
+    if verb == "doppelt" {
+        return Some(
+            "Dieses Formular war schon abgeschickt; es ist nur einmal gespeichert.".to_string(),
+        );
     }
     let mut done = VERBS
         .iter()
@@ -527,6 +533,50 @@ async fn allowed(
     Ok(mine(current.row.assignee.as_deref()) && mine(target.as_deref()))
 }
 
+/// The form's one-time token (`once`, see [`store::forms`]), if it carries a well-formed one; a
+/// form without one (a page rendered by an older version) is handled as before.
+fn once_token(i: &Input) -> Option<String> {
+    let t = i.first("once");
+    (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())).then(|| t.to_string())
+}
+
+/// Claims the form's token; `Err` is the answer to a repeat (or a database fault).
+async fn claim_once(
+    s: &WebState,
+    who: &Signed,
+    token: Option<&str>,
+    number: Option<&str>,
+) -> Result<(), Response> {
+    let Some(token) = token else { return Ok(()) };
+    match forms::claim(&s.pool, token, number).await {
+        Ok(forms::Claim::First) => Ok(()),
+        Ok(forms::Claim::Repeated(Some(n))) => {
+            Err(auth::see_other(&format!("/vorgaenge/{n}?erledigt=doppelt")))
+        }
+        Ok(forms::Claim::Repeated(None)) => Err(case::message(
+            s,
+            who,
+            StatusCode::OK,
+            "Schon abgeschickt",
+            "Dieses Formular wurde schon abgeschickt; es wird nur einmal gespeichert. Der \
+             Vorgang steht gleich in der Vorgangsliste.",
+        )),
+        Err(e) => Err(case::unavailable(s, who, "form token", &e)),
+    }
+}
+
+/// After the action: its case remembered for a repeat, or the token freed when nothing was done.
+async fn settle_once(s: &WebState, token: Option<&str>, done: Option<&str>) {
+    let Some(token) = token else { return };
+    let settled = match done {
+        Some(number) => forms::done(&s.pool, token, number).await,
+        None => forms::release(&s.pool, token).await,
+    };
+    if let Err(e) = settled {
+        tracing::warn!("web: form token not settled: {e}");
+    }
+}
+
 /// Refuses a posted form without the session's CSRF token in its `csrf` field (403).
 fn check_form_csrf(s: &WebState, who: &Signed, pairs: &[(String, String)]) -> Result<(), Response> {
     let csrf = pairs
@@ -578,6 +628,10 @@ pub async fn post(
         os_user: case::actor_name(&who.account),
         stated_by: None,
     };
+    let once = once_token(&input);
+    if let Err(r) = claim_once(&s, &who, once.as_deref(), Some(&number)).await {
+        return r;
+    }
     let result = match input.first("version").parse::<i64>() {
         Ok(version) => run(&s, v, &number, &input, &actor, version).await,
         Err(_) => Err(refused(
@@ -585,6 +639,12 @@ pub async fn post(
              die Seite neu.",
         )),
     };
+    settle_once(
+        &s,
+        once.as_deref(),
+        result.is_ok().then_some(number.as_str()),
+    )
+    .await;
     let (status, fb) = match result {
         Ok(also) => {
             let hints: String = also
@@ -652,6 +712,7 @@ fn new_page(
         json!({
             "title": "Neue Reaktion erfassen",
             "who": auth::who(who),
+            "once": crate::accounts::random_token(),
             "nav": "neu",
             "channels": Channel::ALL.iter().map(|c| (c.as_str(), c.label())).collect::<Vec<_>>(),
             "categories": Category::ALL.iter().map(|c| c.label()).collect::<Vec<_>>(),
@@ -720,6 +781,10 @@ pub async fn create(
         os_user: case::actor_name(&who.account),
         stated_by: None,
     };
+    let once = once_token(&input);
+    if let Err(r) = claim_once(&s, &who, once.as_deref(), None).await {
+        return r;
+    }
     let result = match (
         manual_case(&input),
         staff::topic_catalogue(&s.settings.rules_dir),
@@ -731,6 +796,8 @@ pub async fn create(
             staff::new_case(&s.pool, &s.calendar, policy, &rules, &m, &actor, Utc::now()).await
         }
     };
+    let created = result.as_ref().ok().map(|a| a.number.as_str());
+    settle_once(&s, once.as_deref(), created).await;
     match result {
         Ok(a) => auth::see_other(&format!("/vorgaenge/{}?erledigt=neu", a.number)),
         Err(StaffError::Refused(m)) => new_page(

@@ -184,6 +184,7 @@ pub async fn render_case(
             "nav": "vorgaenge",
             "number": d.case.row.number,
             "version": d.case.version,
+            "once": crate::accounts::random_token(),
             "facts": facts,
             "messages": messages,
             "events": d.event_views(),

@@ -193,6 +193,10 @@ where
             {
                 tracing::warn!("web: removing expired sessions failed: {e}");
             }
+            let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
+            if let Err(e) = crate::store::forms::forget(&state.pool, day_ago).await {
+                tracing::warn!("web: forgetting sent forms failed: {e}");
+            }
             tokio::time::sleep(Duration::from_secs(600)).await;
         }
     });

@@ -64,11 +64,17 @@ impl Reply {
     }
 
     pub(crate) fn csrf_field(&self) -> String {
+        self.hidden_field("csrf")
+    }
+
+    /// The value of the first hidden 64-hex-digit field `name` (`csrf`, `once`).
+    pub(crate) fn hidden_field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
         let i = self
             .body
-            .find("name=\"csrf\" value=\"")
-            .expect("csrf field")
-            + 19;
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{name} field"))
+            + marker.len();
         self.body[i..i + 64].to_string()
     }
 }

@@ -898,3 +898,107 @@ async fn an_acknowledgement_recorded_by_hand_withdraws_the_waiting_one_and_says_
         .await;
     assert!(!other.body.contains("zurückgezogen und") && !other.body.contains("<script>"));
 }
+
+/// A form sent twice (a double click, a reload of the POST) is stored once: every case form and
+/// `/vorgaenge/neu` carry a one-time token; a repeat leads to what the first one did. A refused
+/// form frees its token, so the corrected form can be sent.
+#[tokio::test]
+async fn a_form_sent_twice_is_stored_once() {
+    let d = Desk::with_env("wconce", &[STAFF, STAFF2]).await;
+    d.add_user("anna", Role::Sachbearbeitung, Some("Frau Beispiel"))
+        .await;
+    let s = d.login("anna").await;
+    let n = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
+
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    let (csrf, version, once) = (
+        page.csrf_field(),
+        version_of(&page),
+        page.hidden_field("once"),
+    );
+    let note = [
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("once", once.as_str()),
+        ("text", "Rückruf vereinbart"),
+    ];
+    let first = d
+        .post(&format!("/vorgaenge/{n}/note"), Some(&s), &note)
+        .await;
+    assert_eq!(
+        first.header("location"),
+        format!("/vorgaenge/{n}?erledigt=note")
+    );
+    let again = d
+        .post(&format!("/vorgaenge/{n}/note"), Some(&s), &note)
+        .await;
+    assert_eq!(
+        (again.status, again.header("location")),
+        (
+            StatusCode::SEE_OTHER,
+            format!("/vorgaenge/{n}?erledigt=doppelt").as_str()
+        )
+    );
+    let shown = d.get(again.header("location"), Some(&s)).await;
+    assert!(shown.body.contains("schon abgeschickt"), "{}", shown.body);
+    assert_eq!(
+        d.w.scalar("SELECT count(*) FROM case_events WHERE action = 'note'")
+            .await,
+        1
+    );
+
+    // Refused (a date in the future): the token is free again for the corrected form.
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    let (version, once) = (version_of(&page), page.hidden_field("once"));
+    let close = |on: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("version", version.clone()),
+            ("once", once.clone()),
+            ("answered_on", on.to_string()),
+        ]
+    };
+    let form = close("2099-01-01");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = d
+        .post(&format!("/vorgaenge/{n}/close"), Some(&s), &form)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let today = krm_intake::staff::ymd(krm_intake::calendar::berlin_date(chrono::Utc::now()));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("once", once.as_str()),
+        ("answered_on", today.as_str()),
+    ];
+    let r = d
+        .post(&format!("/vorgaenge/{n}/close"), Some(&s), &form)
+        .await;
+    assert_eq!(
+        r.header("location"),
+        format!("/vorgaenge/{n}?erledigt=close")
+    );
+
+    // A new case sent twice: one case; the repeat leads to it.
+    let page = d.get("/vorgaenge/neu", Some(&s)).await;
+    let once = page.hidden_field("once");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("once", once.as_str()),
+        ("channel", "fax"),
+        ("received", "2026-01-07T10:00"),
+    ];
+    let before = d.w.scalar("SELECT count(*) FROM cases").await;
+    let first = d.post("/vorgaenge/neu", Some(&s), &form).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    let created = first
+        .header("location")
+        .trim_end_matches("?erledigt=neu")
+        .to_string();
+    let again = d.post("/vorgaenge/neu", Some(&s), &form).await;
+    assert_eq!(
+        again.header("location"),
+        format!("{created}?erledigt=doppelt")
+    );
+    assert_eq!(d.w.scalar("SELECT count(*) FROM cases").await, before + 1);
+}
