@@ -217,6 +217,47 @@ fn out_of_office_is_an_auto_reply() {
     assert_eq!(mail.bounce, None);
 }
 
+/// Automatic replies that only their subject gives away (an outside try got acknowledgements
+/// to both): no acknowledgement, so no loop. A subject that merely mentions absence is a person's.
+#[test]
+fn an_auto_reply_known_only_by_its_subject_is_one() {
+    let with = |subject: &str| {
+        format!(
+            "From: Erika Beispiel <erika@mail.test>\r\nTo: ombudsstelle@jobcenter.test\r\n\
+             Subject: {subject}\r\nMessage-ID: <s@mail.test>\r\n\r\nIch bin nicht im Haus.\r\n"
+        )
+    };
+    for subject in [
+        "Abwesenheitsnotiz: Beschwerde",
+        "Automatische Antwort: Ihre Eingangsbestätigung KRM-2026-00042",
+        "=?UTF-8?Q?Automatische_Antwort:_Ihre_Eingangsbest=C3=A4tigung?=",
+        "Out of Office AutoReply: Ihr Anliegen",
+        "Automatic reply: Eingangsbestätigung",
+        "AUTO: Erika Beispiel ist nicht im Büro",
+    ] {
+        let mail = parse_ok(with(subject).as_bytes());
+        assert_eq!(mail.auto, AutoClass::AutoReply, "{subject}");
+        assert!(
+            mail.auto_reason
+                .as_deref()
+                .unwrap()
+                .starts_with("Subject: "),
+            "{subject}"
+        );
+    }
+    for subject in [
+        "Meine Abwesenheitsnotiz wurde ignoriert",
+        "AW: Abwesenheit beim Termin",
+        "Automatisierte Bescheide",
+    ] {
+        assert_eq!(
+            parse_ok(with(subject).as_bytes()).auto,
+            AutoClass::None,
+            "{subject}"
+        );
+    }
+}
+
 #[test]
 fn dsn_bounce_of_our_acknowledgement() {
     let mail = parse_ok(fixture!("own-dsn-bounce.eml"));
