@@ -405,6 +405,17 @@ async fn disable_account(pool: &PgPool, name: &str, actor: &str, keep: bool) -> 
     Ok(())
 }
 
+/// Enables a disabled account again (`user enable`; the desk has no form for it).
+pub async fn enable(pool: &PgPool, name: &str, actor: &str) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    if !q::enable(&mut tx, name).await? {
+        return Err(no_such(name));
+    }
+    q::log_security(&mut *tx, "account_enabled", Some(name), actor, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Sets a new password (lifting a lockout, ending the account's sessions).
 pub async fn set_password(pool: &PgPool, name: &str, password: &str, actor: &str) -> Result<()> {
     check_password(name, password)?;

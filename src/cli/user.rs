@@ -44,6 +44,8 @@ pub enum UserCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Ein gesperrtes Konto wieder freigeben (das Passwort bleibt).
+    Enable { name: String },
     /// Ein neues Passwort setzen (hebt eine Sperre nach Fehlversuchen auf, beendet Sitzungen).
     Password {
         name: String,
@@ -178,6 +180,10 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
                 Err(e) => account_fail(e),
             }
         }
+        UserCommand::Enable { name } => match accounts::enable(&pool, name, &actor).await {
+            Ok(()) => done(format!("Konto „{name}“ wieder freigegeben.")),
+            Err(e) => account_fail(e),
+        },
         UserCommand::Password {
             name,
             password_file,

@@ -93,6 +93,16 @@ pub async fn disable(conn: &mut PgConnection, name: &str) -> Result<bool> {
     Ok(r.rows_affected() == 1)
 }
 
+/// Enables a disabled account again (its password stays as it was); false when there is no such
+/// account.
+pub async fn enable(conn: &mut PgConnection, name: &str) -> Result<bool> {
+    let r = sqlx::query("UPDATE accounts SET disabled = false WHERE name = $1")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Sets a new password hash, lifts a lockout and ends the account's sessions.
 pub async fn set_password(conn: &mut PgConnection, name: &str, hash: &str) -> Result<bool> {
     let r = sqlx::query(

@@ -678,6 +678,16 @@ async fn user_commands_manage_accounts_and_write_the_security_log() {
     );
     let (_, out, _) = run(&["user", "list"]);
     assert!(out.contains("bernd  Administration (gesperrt)"), "{out}");
+    // Enabled again, with the password it had; then disabled for the rest of the test.
+    assert_eq!(run(&["user", "enable", "bernd"]).0, Some(0));
+    assert_eq!(
+        d.try_login("bernd", "ein-neues-passwort", "").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(run(&["user", "enable", "niemand"]).0, Some(1));
+    assert_eq!(run(&["user", "disable", "bernd", "--force"]).0, Some(0));
+    let (_, out, _) = run(&["user", "list"]);
+    assert!(out.contains("bernd  Administration (gesperrt)"), "{out}");
     let events: Vec<String> = d.security_events().await.into_iter().map(|e| e.0).collect();
     assert_eq!(
         events,
@@ -689,7 +699,10 @@ async fn user_commands_manage_accounts_and_write_the_security_log() {
             "login",
             "login",
             "account_disabled",
-            "login_failed"
+            "login_failed",
+            "account_enabled",
+            "login",
+            "account_disabled"
         ]
     );
 }
