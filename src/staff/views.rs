@@ -529,6 +529,12 @@ impl EventView {
                 f.display(e.new_value.as_deref())
             ),
             None if e.action == "note" => format!("„{}“", e.new_value.as_deref().unwrap_or("")),
+            // The label says it all: the state written (`sent`) and the field cleared
+            // (`review_reason`) are stored for the record, not for reading.
+            None if e.action == "ack_sent" && e.detail.is_none() => String::new(),
+            None if e.action == "confirm" && e.detail.as_deref() == Some("review_reason") => {
+                String::new()
+            }
             None => match (&e.detail, &e.new_value) {
                 (Some(d), _) => d.clone(),
                 (None, Some(v)) => v.clone(),

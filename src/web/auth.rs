@@ -114,8 +114,13 @@ impl FromRequestParts<WebState> for Signed {
             .map(|p| p.as_str())
             .unwrap_or("/");
         let mut q: Vec<(&str, &str)> = Vec::new();
-        if parts.method == axum::http::Method::GET && wanted != "/" {
-            q.push(("next", wanted));
+        let back = if parts.method == axum::http::Method::GET {
+            wanted.to_string()
+        } else {
+            page_of_form(parts.uri.path())
+        };
+        if back != "/" {
+            q.push(("next", &back));
         }
         if token.is_some() {
             q.push(("abgelaufen", "1"));
@@ -147,6 +152,19 @@ fn forbidden_csrf(s: &WebState, who: Option<&SessionAccount>) -> Response {
          neu und versuchen Sie es noch einmal.",
         who,
     )
+}
+
+/// The page a posted form came from, to return to after signing in again (a case action's
+/// case page, else the section's page): the form's input itself is not kept.
+fn page_of_form(path: &str) -> String {
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next()) {
+        (Some("vorgaenge"), Some(n)) if n.starts_with("KRM-") || n == "neu" => {
+            format!("/vorgaenge/{n}")
+        }
+        (Some(section), _) if !section.is_empty() => format!("/{section}"),
+        _ => "/".to_string(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -344,6 +362,18 @@ pub fn who(s: &Signed) -> Who<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_sent_after_the_session_ended_returns_to_its_page() {
+        assert_eq!(
+            page_of_form("/vorgaenge/KRM-2026-00008/note"),
+            "/vorgaenge/KRM-2026-00008"
+        );
+        assert_eq!(page_of_form("/vorgaenge/neu"), "/vorgaenge/neu");
+        assert_eq!(page_of_form("/benutzer/rolle"), "/benutzer");
+        assert_eq!(page_of_form("/passwort"), "/passwort");
+        assert_eq!(page_of_form("/"), "/");
+    }
 
     #[test]
     fn next_is_local_only() {

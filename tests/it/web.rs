@@ -410,6 +410,19 @@ async fn sessions_end_when_idle_too_long_at_their_absolute_end_and_on_logout() {
         .execute(&d.w.pool)
         .await
         .unwrap();
+    // A form sent into an ended session leads back to its case page after signing in.
+    let r = d
+        .post(
+            "/vorgaenge/KRM-2026-00008/note",
+            Some(&s),
+            &[("text", "verloren")],
+        )
+        .await;
+    assert_login_redirect(&r, "idle session, a form");
+    assert_eq!(
+        r.header("location"),
+        "/login?next=%2Fvorgaenge%2FKRM-2026-00008&abgelaufen=1"
+    );
     let r = d.get("/vorgaenge", Some(&s)).await;
     assert_login_redirect(&r, "idle session");
     assert!(r.header("location").contains("abgelaufen=1"));

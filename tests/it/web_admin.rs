@@ -98,7 +98,7 @@ async fn admin_pages_need_a_session_the_right_role_and_the_csrf_token() {
     for path in POST_ROUTES {
         let r = d.post(path, None, &[("csrf", "x")]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "POST {path}");
-        assert_eq!(r.header("location"), "/login", "POST {path}");
+        assert!(r.header("location").starts_with("/login"), "POST {path}");
     }
     for (name, role) in [
         ("sb", Role::Sachbearbeitung),
