@@ -140,6 +140,49 @@ pub fn offered(v: &Verb, review_reason: Option<ReviewReason>) -> bool {
     v.name != "confirm" || review_reason == Some(ReviewReason::Spam)
 }
 
+/// The case page after an action, with its notice (`erledigt=VERB`, `hinweis=KEY`…) sealed by
+/// `z`, a digest of the notice under the session's CSRF token: the page shows a notice only
+/// with its seal, so a link cannot make the desk claim that something was done.
+pub fn done_location(csrf: &str, number: &str, verb: &str, hints: &[&str]) -> String {
+    let notice = notice_query(verb, hints);
+    format!(
+        "/vorgaenge/{number}?{notice}&z={}",
+        seal(csrf, number, &notice)
+    )
+}
+
+fn notice_query(verb: &str, hints: &[&str]) -> String {
+    let mut q = format!("erledigt={verb}");
+    for h in hints {
+        q.push_str("&hinweis=");
+        q.push_str(h);
+    }
+    q
+}
+
+fn seal(csrf: &str, number: &str, notice: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{csrf}\n{number}\n{notice}").as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// The notice a case page shows for its query: only one sealed for this session and case.
+pub fn sealed_notice(
+    csrf: &str,
+    number: &str,
+    verb: &str,
+    hints: &[&str],
+    z: &str,
+) -> Option<String> {
+    let expected = seal(csrf, number, &notice_query(verb, hints));
+    let fits = z.len() == expected.len()
+        && z.bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |d, (a, b)| d | (a ^ b))
+            == 0;
+    fits.then(|| done_notice(verb, hints)).flatten()
+}
+
 /// The notice after a successful action (`?erledigt=VERB`), with what else it did (`hinweis=`
 /// keys of [`Also`]; an unknown one adds nothing).
 pub fn done_notice(verb: &str, hints: &[&str]) -> Option<String> {
@@ -550,9 +593,12 @@ async fn claim_once(
     let Some(token) = token else { return Ok(()) };
     match forms::claim(&s.pool, token, number).await {
         Ok(forms::Claim::First) => Ok(()),
-        Ok(forms::Claim::Repeated(Some(n))) => {
-            Err(auth::see_other(&format!("/vorgaenge/{n}?erledigt=doppelt")))
-        }
+        Ok(forms::Claim::Repeated(Some(n))) => Err(auth::see_other(&done_location(
+            &who.account.csrf,
+            &n,
+            "doppelt",
+            &[],
+        ))),
         Ok(forms::Claim::Repeated(None)) => Err(case::message(
             s,
             who,
@@ -647,11 +693,8 @@ pub async fn post(
     .await;
     let (status, fb) = match result {
         Ok(also) => {
-            let hints: String = also
-                .iter()
-                .map(|a| format!("&hinweis={}", a.key()))
-                .collect();
-            return auth::see_other(&format!("/vorgaenge/{number}?erledigt={}{hints}", v.name));
+            let hints: Vec<&str> = also.iter().map(|a| a.key()).collect();
+            return auth::see_other(&done_location(&who.account.csrf, &number, v.name, &hints));
         }
         Err(StaffError::Stale(_)) => (
             StatusCode::CONFLICT,
@@ -799,7 +842,7 @@ pub async fn create(
     let created = result.as_ref().ok().map(|a| a.number.as_str());
     settle_once(&s, once.as_deref(), created).await;
     match result {
-        Ok(a) => auth::see_other(&format!("/vorgaenge/{}?erledigt=neu", a.number)),
+        Ok(a) => auth::see_other(&done_location(&who.account.csrf, &a.number, "neu", &[])),
         Err(StaffError::Refused(m)) => new_page(
             &s,
             &who,

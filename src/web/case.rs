@@ -113,9 +113,10 @@ pub async fn page(
             .map(|(_, v)| v.as_str())
             .collect()
     };
+    let z = values("z").first().copied().unwrap_or_default();
     let done = values("erledigt")
         .first()
-        .and_then(|v| actions::done_notice(v, &values("hinweis")));
+        .and_then(|v| actions::sealed_notice(&who.account.csrf, &number, v, &values("hinweis"), z));
     render_case(
         &s,
         &who,

@@ -139,7 +139,7 @@ try {
   await page.check('#channel-telefon');
   await page.fill('#received', '2026-01-07T10:00');
   await Promise.all([page.waitForNavigation(), page.click('button:has-text("Erfassen")')]);
-  if (!/\/vorgaenge\/KRM-\d{4}-\d{5}\?erledigt=neu$/.test(page.url())) fail(`new reaction not created: ${page.url()}`);
+  if (!/\/vorgaenge\/KRM-\d{4}-\d{5}\?erledigt=neu&z=[0-9a-f]{16}$/.test(page.url())) fail(`new reaction not created: ${page.url()}`);
   await shot(page, '11-neu-erfasst');
   if (await page.evaluate(() => window.__pwned !== undefined)) fail('a payload ran: window.__pwned is set');
 

@@ -284,9 +284,21 @@ async fn act(d: &Desk, s: &str, number: &str, verb: &str, fields: &[(&str, &str)
 async fn act_ok(d: &Desk, s: &str, number: &str, verb: &str, fields: &[(&str, &str)]) {
     let r = act(d, s, number, verb, fields).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{verb}: {}", r.body);
-    assert_eq!(
+    assert_sealed(
         r.header("location"),
-        format!("/vorgaenge/{number}?erledigt={verb}")
+        &format!("/vorgaenge/{number}?erledigt={verb}"),
+    );
+}
+
+/// A redirect after an action: `wanted`, then the notice's seal (`&z=` and 16 hex digits).
+fn assert_sealed(location: &str, wanted: &str) {
+    let z = location
+        .strip_prefix(wanted)
+        .and_then(|rest| rest.strip_prefix("&z="))
+        .unwrap_or_else(|| panic!("{location} is not {wanted}&z=…"));
+    assert!(
+        z.len() == 16 && z.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{location}"
     );
 }
 
@@ -714,9 +726,9 @@ async fn a_new_reaction_by_letter_phone_or_in_person() {
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let number = d.w.cases().await[0].0.clone();
-    assert_eq!(
+    assert_sealed(
         r.header("location"),
-        format!("/vorgaenge/{number}?erledigt=neu")
+        &format!("/vorgaenge/{number}?erledigt=neu"),
     );
     let v = show_json(&d.w, &number);
     assert_eq!(v["channel"], "telefon");
@@ -873,9 +885,9 @@ async fn an_acknowledgement_recorded_by_hand_withdraws_the_waiting_one_and_says_
     let r = act(&d, &s, &number, "ack-recorded", &[("on", &today)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let location = r.header("location");
-    assert_eq!(
+    assert_sealed(
         location,
-        format!("/vorgaenge/{number}?erledigt=ack-recorded&hinweis=bestaetigung-zurueckgezogen")
+        &format!("/vorgaenge/{number}?erledigt=ack-recorded&hinweis=bestaetigung-zurueckgezogen"),
     );
     let page = d.get(location, Some(&s)).await;
     assert!(
@@ -897,6 +909,25 @@ async fn an_acknowledgement_recorded_by_hand_withdraws_the_waiting_one_and_says_
         )
         .await;
     assert!(!other.body.contains("zurückgezogen und") && !other.body.contains("<script>"));
+    // A notice without its seal (a link someone sent) is not shown: the desk claims nothing
+    // that was not done — neither a verb nor a hint, nor a seal of another case or session.
+    let z = location.rsplit_once("&z=").unwrap().1;
+    for forged in [
+        format!("/vorgaenge/{number}?erledigt=discard"),
+        format!("/vorgaenge/{number}?erledigt=ack-recorded&hinweis=bestaetigung-zurueckgezogen"),
+        format!("/vorgaenge/{number}?erledigt=close&z={z}"),
+    ] {
+        let page = d.get(&forged, Some(&s)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            !page.body.contains("Gespeichert") && !page.body.contains("zurückgezogen und"),
+            "{forged}: {}",
+            page.body
+        );
+    }
+    let other_session = d.login("anna").await;
+    let page = d.get(location, Some(&other_session)).await;
+    assert!(!page.body.contains("Gespeichert"), "another session's seal");
 }
 
 /// A form sent twice (a double click, a reload of the POST) is stored once: every case form and
@@ -925,19 +956,17 @@ async fn a_form_sent_twice_is_stored_once() {
     let first = d
         .post(&format!("/vorgaenge/{n}/note"), Some(&s), &note)
         .await;
-    assert_eq!(
+    assert_sealed(
         first.header("location"),
-        format!("/vorgaenge/{n}?erledigt=note")
+        &format!("/vorgaenge/{n}?erledigt=note"),
     );
     let again = d
         .post(&format!("/vorgaenge/{n}/note"), Some(&s), &note)
         .await;
-    assert_eq!(
-        (again.status, again.header("location")),
-        (
-            StatusCode::SEE_OTHER,
-            format!("/vorgaenge/{n}?erledigt=doppelt").as_str()
-        )
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_sealed(
+        again.header("location"),
+        &format!("/vorgaenge/{n}?erledigt=doppelt"),
     );
     let shown = d.get(again.header("location"), Some(&s)).await;
     assert!(shown.body.contains("schon abgeschickt"), "{}", shown.body);
@@ -974,9 +1003,9 @@ async fn a_form_sent_twice_is_stored_once() {
     let r = d
         .post(&format!("/vorgaenge/{n}/close"), Some(&s), &form)
         .await;
-    assert_eq!(
+    assert_sealed(
         r.header("location"),
-        format!("/vorgaenge/{n}?erledigt=close")
+        &format!("/vorgaenge/{n}?erledigt=close"),
     );
 
     // A new case sent twice: one case; the repeat leads to it.
@@ -993,12 +1022,14 @@ async fn a_form_sent_twice_is_stored_once() {
     assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
     let created = first
         .header("location")
-        .trim_end_matches("?erledigt=neu")
+        .split_once("?erledigt=neu")
+        .unwrap()
+        .0
         .to_string();
     let again = d.post("/vorgaenge/neu", Some(&s), &form).await;
-    assert_eq!(
+    assert_sealed(
         again.header("location"),
-        format!("{created}?erledigt=doppelt")
+        &format!("{created}?erledigt=doppelt"),
     );
     assert_eq!(d.w.scalar("SELECT count(*) FROM cases").await, before + 1);
 }
