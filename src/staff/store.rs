@@ -230,6 +230,10 @@ async fn withdraw_queued_ack(
     }
 }
 
+/// The longest note on a case's timeline (a page of text; a two-million-character one made the
+/// case page 2 MB).
+pub const MAX_CASE_NOTE_CHARS: usize = 10_000;
+
 /// Adds a note (the *Erfasserbemerkung*) to the timeline.
 pub async fn note(
     pool: &PgPool,
@@ -242,6 +246,12 @@ pub async fn note(
     let text = text.trim();
     if text.is_empty() {
         return Err(refused("Die Bemerkung ist leer"));
+    }
+    if text.chars().count() > MAX_CASE_NOTE_CHARS {
+        return Err(refused(format!(
+            "Die Bemerkung ist zu lang (höchstens {MAX_CASE_NOTE_CHARS} Zeichen, sind {})",
+            text.chars().count()
+        )));
     }
     let mut tx = pool.begin().await?;
     let case = load_locked(&mut tx, &number).await?;

@@ -587,6 +587,12 @@ pub fn set_third_party(
             if name.is_empty() {
                 return Err(refused("Der Name der Organisation darf nicht leer sein"));
             }
+            let max = super::network::MAX_ORGANISATION_CHARS;
+            if name.chars().count() > max {
+                return Err(refused(format!(
+                    "Der Name der Organisation ist zu lang (höchstens {max} Zeichen)"
+                )));
+            }
             next.organisation = Some(name.to_string());
             next.category = o.category.map(|c| c.label().to_string());
             next.third_party = o.third_party;

@@ -143,7 +143,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Headers on every response. Pages are `no-store` (they carry case data); static assets set
 /// their own caching; the mail frame and attachments set their own (sandboxed) policy.
 async fn security_headers(State(s): State<WebState>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+    let mut res = framework_answer_in_german(&s, next.run(req).await);
     let h = res.headers_mut();
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
@@ -172,6 +172,39 @@ async fn security_headers(State(s): State<WebState>, req: Request, next: Next) -
         );
     }
     res
+}
+
+/// The framework's own answers (an extractor's refusal as English `text/plain`, an empty 405)
+/// as German pages; the desk's own pages are HTML and pass unchanged.
+fn framework_answer_in_german(s: &WebState, res: Response) -> Response {
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !plain {
+        return res;
+    }
+    let (title, text) = match res.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Zu viele Daten",
+            "Das Formular war zu groß, um es anzunehmen (höchstens 2 MB); es wurde nichts \
+             gespeichert. Bitte gehen Sie zurück und kürzen Sie den Text.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+        | StatusCode::UNPROCESSABLE_ENTITY
+        | StatusCode::BAD_REQUEST => (
+            "Formular nicht lesbar",
+            "Das Formular kam in einer unerwarteten Form an; es wurde nichts gespeichert. Bitte \
+             laden Sie die Seite neu und senden Sie es erneut.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Nicht so aufrufbar",
+            "Diese Adresse nimmt nur Formulare des Schreibtischs an (zum Abmelden etwa die \
+             Schaltfläche „Abmelden“). Zur Vorgangsliste: /vorgaenge",
+        ),
+        _ => return res,
+    };
+    render::message(&s.templates, res.status(), title, text, None)
 }
 
 /// Runs the desk until `shutdown` completes, then lets open requests finish.

@@ -502,6 +502,35 @@ async fn every_verb_changes_the_case_through_the_staff_core_as_the_account() {
     act_ok(&d, &s, &n, "reopen", &[]).await;
     act_ok(&d, &s, &n, "merge", &[("into", &keep)]).await;
 
+    // A merged case offers a note only, and leads to the case it lives on in; an open case
+    // offers no form that could only be refused.
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    assert!(
+        page.body.contains(&format!(
+            "<a href=\"/vorgaenge/{keep}\">{keep}</a> zusammengeführt"
+        )),
+        "{}",
+        page.body
+    );
+    let forms = |body: &str, number: &str| -> Vec<String> {
+        body.match_indices(&format!("action=\"/vorgaenge/{number}/"))
+            .map(|(i, m)| {
+                body[i + m.len()..]
+                    .split('"')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(forms(&page.body, &n), ["note"]);
+    let open = d.get(&format!("/vorgaenge/{keep}"), Some(&s)).await;
+    let offered = forms(&open.body, &keep);
+    assert!(offered.contains(&"hold".to_string()) && offered.contains(&"close".to_string()));
+    assert!(
+        !offered.contains(&"resume".to_string()) && !offered.contains(&"reopen".to_string()),
+        "{offered:?}"
+    );
     let v = show_json(&d.w, &n);
     assert_eq!(v["status"], "merged");
     assert_eq!(v["merged_into"], keep.as_str());
@@ -1032,4 +1061,74 @@ async fn a_form_sent_twice_is_stored_once() {
         &format!("{created}?erledigt=doppelt"),
     );
     assert_eq!(d.w.scalar("SELECT count(*) FROM cases").await, before + 1);
+}
+
+/// Limits a person can meet: a note of more than a page and an organisation's name of more than
+/// a line are refused beside the form (the input kept); what the framework itself refuses (too
+/// big, not a form, the wrong method) is a German page, not English plain text.
+#[tokio::test]
+async fn overlong_input_and_framework_refusals_are_german() {
+    let d = Desk::with_env("wclimits", &[STAFF, STAFF2]).await;
+    d.add_user("anna", Role::Sachbearbeitung, Some("Frau Beispiel"))
+        .await;
+    let s = d.login("anna").await;
+    let n = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
+    let long_note = "x".repeat(krm_intake::staff::MAX_CASE_NOTE_CHARS + 1);
+    let r = act(&d, &s, &n, "note", &[("text", &long_note)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body
+            .contains("Die Bemerkung ist zu lang (höchstens 10000 Zeichen"),
+        "{}",
+        r.body
+    );
+    let r = act(
+        &d,
+        &s,
+        &n,
+        "set-third-party",
+        &[("organisation", &"O".repeat(201)), ("third_party", "yes")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("Der Name der Organisation ist zu lang"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        d.w.scalar("SELECT count(*) FROM case_events WHERE action IN ('note', 'set_third_party')")
+            .await,
+        0
+    );
+
+    let german = |r: &Reply, status: StatusCode, words: &str| {
+        assert_eq!(r.status, status, "{}", r.body);
+        assert!(
+            r.header("content-type").starts_with("text/html"),
+            "{status}"
+        );
+        assert!(r.body.contains(words), "{status}: {}", r.body);
+        assert!(
+            !r.body.contains("Failed to") && !r.body.contains("Form requests"),
+            "{}",
+            r.body
+        );
+    };
+    let big = "x".repeat(3 * 1024 * 1024);
+    let r = d
+        .post(&format!("/vorgaenge/{n}/note"), Some(&s), &[("text", &big)])
+        .await;
+    german(&r, StatusCode::PAYLOAD_TOO_LARGE, "zu groß");
+    let r = d
+        .send(
+            axum::http::Request::post(format!("/vorgaenge/{n}/note"))
+                .header(axum::http::header::COOKIE, &s)
+                .body(axum::body::Body::from("text=ohne-Formular"))
+                .unwrap(),
+        )
+        .await;
+    german(&r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unerwarteten Form");
+    let r = d.get("/logout", Some(&s)).await;
+    german(&r, StatusCode::METHOD_NOT_ALLOWED, "Abmelden");
 }
