@@ -20,7 +20,7 @@ use super::case::{self, Feedback};
 use super::WebState;
 use crate::accounts::Role;
 use crate::calendar;
-use crate::domain::{Category, Kind, ReviewReason};
+use crate::domain::{CaseStatus, Category, Kind, ReviewReason};
 use crate::staff::{self, Actor, Also, CaseState, Channel, StaffError};
 use crate::store::forms;
 use crate::store::staff::StaffCase;
@@ -133,11 +133,23 @@ pub fn verbs_for(role: Role) -> Vec<Verb> {
         .collect()
 }
 
-/// Whether a case's page offers the form of `v`: "Spam-Verdacht aufheben" only on a case held
-/// as suspected spam, where alone it can succeed; every other verb on every case (its refusal
-/// says why where the case's state forbids it).
-pub fn offered(v: &Verb, review_reason: Option<ReviewReason>) -> bool {
-    v.name != "confirm" || review_reason == Some(ReviewReason::Spam)
+/// Whether a case's page offers the form of `v`: only where it can succeed by the case's state
+/// ("Fortsetzen" on a case on hold, "Wieder öffnen" on a closed or discarded one, "Spam-Verdacht
+/// aufheben" on one held as suspected spam; on a discarded or merged case nothing else but a
+/// note). A form posted anyway is refused with the reason, and shown with it.
+pub fn offered(v: &Verb, status: CaseStatus, review_reason: Option<ReviewReason>) -> bool {
+    use CaseStatus::{Closed, Discarded, Merged, OnHold, Open};
+    match v.name {
+        "note" => true,
+        "hold" => status == Open,
+        "resume" => status == OnHold,
+        "close" => matches!(status, Open | OnHold),
+        "reopen" => matches!(status, Closed | Discarded),
+        "confirm" => {
+            review_reason == Some(ReviewReason::Spam) && !matches!(status, Discarded | Merged)
+        }
+        _ => !matches!(status, Discarded | Merged),
+    }
 }
 
 /// The case page after an action, with its notice (`erledigt=VERB`, `hinweis=KEY`…) sealed by

@@ -184,6 +184,7 @@ pub async fn render_case(
             "who": auth::who(who),
             "nav": "vorgaenge",
             "number": d.case.row.number,
+            "merged_into": d.case.merged_into_number,
             "version": d.case.version,
             "once": crate::accounts::random_token(),
             "facts": facts,
@@ -199,7 +200,7 @@ pub async fn render_case(
                 .into_iter()
                 // A refused form stays, to show its refusal (not after a stale post: the
                 // alert above says the case changed, and the case may not take it any more).
-                .filter(|v| actions::offered(v, d.case.row.review_reason)
+                .filter(|v| actions::offered(v, d.case.row.status, d.case.row.review_reason)
                     || (error_verb == Some(v.name) && !feedback.stale))
                 .collect::<Vec<_>>(),
             "f": forms,
