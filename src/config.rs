@@ -600,6 +600,31 @@ impl Values<'_> {
         }
     }
 
+    /// `int_or` for a setting where 0 (or less) would break `run` (a zero timeout, a busy poll).
+    fn int_at_least_1<T: TryFrom<i64>>(
+        &self,
+        section: &str,
+        key: &str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match self.raw(section, key) {
+            Some(toml::Value::Integer(i)) if *i < 1 => {
+                Err(self.err(section, key, "muss mindestens 1 sein"))
+            }
+            _ => self.int_or(section, key, default),
+        }
+    }
+
+    /// A TCP port: 1–65535 (0 would only fail when connecting).
+    fn port(&self, section: &str, default: u16) -> Result<u16, ConfigError> {
+        match self.raw(section, "port") {
+            Some(toml::Value::Integer(i)) if !(1..=65535).contains(i) => {
+                Err(self.err(section, "port", "muss zwischen 1 und 65535 liegen"))
+            }
+            _ => self.int_or(section, "port", default),
+        }
+    }
+
     fn bool_or(&self, section: &str, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.raw(section, key) {
             None => Ok(default),
@@ -720,7 +745,7 @@ fn database_settings(v: &Values) -> Result<DatabaseSettings, ConfigError> {
             }
             None => Secret(None),
         },
-        max_connections: v.int_or("database", "max_connections", 5u32)?,
+        max_connections: v.int_at_least_1("database", "max_connections", 5u32)?,
     };
     Ok(database)
 }
@@ -735,7 +760,7 @@ fn imap_settings(v: &Values) -> Result<ImapSettings, ConfigError> {
         143
     };
     let imap = ImapSettings {
-        port: v.int_or("imap", "port", imap_default_port)?,
+        port: v.port("imap", imap_default_port)?,
         tls: imap_tls,
         username: v.str_or("imap", "username", "")?,
         password: v.secret("imap")?,
@@ -744,10 +769,10 @@ fn imap_settings(v: &Values) -> Result<ImapSettings, ConfigError> {
         processed_folder: v.str_or("imap", "processed_folder", "Erfasst")?,
         quarantine_folder: v.str_or("imap", "quarantine_folder", "Quarantaene")?,
         ca_file: v.str_opt("imap", "ca_file")?.map(PathBuf::from),
-        timeout_secs: v.int_or("imap", "timeout_secs", 30u64)?,
+        timeout_secs: v.int_at_least_1("imap", "timeout_secs", 30u64)?,
         idle_secs: v.int_or("imap", "idle_secs", 300u64)?,
-        poll_interval_secs: v.int_or("imap", "poll_interval_secs", 60u64)?,
-        max_message_size: v.int_or("imap", "max_message_size", 25usize * 1024 * 1024)?,
+        poll_interval_secs: v.int_at_least_1("imap", "poll_interval_secs", 60u64)?,
+        max_message_size: v.int_at_least_1("imap", "max_message_size", 25usize * 1024 * 1024)?,
         batch_size: v.int_or("imap", "batch_size", 100usize)?,
         host: imap_host,
     };
@@ -800,13 +825,13 @@ fn smtp_settings(v: &Values) -> Result<SmtpSettings, ConfigError> {
         .map(|(_, d)| d.to_string())
         .unwrap_or_default();
     let smtp = SmtpSettings {
-        port: v.int_or("smtp", "port", smtp_default_port)?,
+        port: v.port("smtp", smtp_default_port)?,
         tls: smtp_tls,
         username: v.str_opt("smtp", "username")?,
         password: v.secret("smtp")?,
         from_name: v.str_or("smtp", "from_name", "Ombudsstelle des Jobcenters")?,
         ca_file: v.str_opt("smtp", "ca_file")?.map(PathBuf::from),
-        timeout_secs: v.int_or("smtp", "timeout_secs", 30u64)?,
+        timeout_secs: v.int_at_least_1("smtp", "timeout_secs", 30u64)?,
         hello_name: v.str_or("smtp", "hello_name", &from_domain)?,
         message_id_domain: v.str_or("smtp", "message_id_domain", &from_domain)?,
         max_attempts: v.int_or("smtp", "max_attempts", 8u32)?,
@@ -871,7 +896,7 @@ fn deadline_settings(v: &Values) -> Result<DeadlineSettings, ConfigError> {
         extra_closed,
         policy: DeadlinePolicy {
             ack_working_days: v.int_or("deadlines", "ack_working_days", 3u32)?,
-            processing_days: v.int_or("deadlines", "processing_days", 14u32)?,
+            processing_days: v.int_at_least_1("deadlines", "processing_days", 14u32)?,
         },
     };
     Ok(deadlines)
@@ -1361,6 +1386,62 @@ mod tests {
             "{:?}",
             s.warnings
         );
+    }
+
+    #[test]
+    fn a_port_of_0_and_a_zero_timeout_are_refused_with_the_key_named() {
+        for (var, key) in [
+            ("KRM_IMAP_PORT", "imap.port"),
+            ("KRM_SMTP_PORT", "smtp.port"),
+        ] {
+            for bad in ["0", "65536", "-1"] {
+                let e = Settings::load_from(None, &env(&[(var, bad)]))
+                    .unwrap_err()
+                    .to_string();
+                assert_eq!(
+                    e,
+                    format!("Umgebung: {key} ({var}): muss zwischen 1 und 65535 liegen"),
+                    "{bad}"
+                );
+            }
+        }
+        let s = Settings::load_from(
+            None,
+            &env(&[("KRM_IMAP_PORT", "1"), ("KRM_SMTP_PORT", "65535")]),
+        )
+        .unwrap();
+        assert_eq!((s.imap.port, s.smtp.port), (1, 65535));
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("krm.toml");
+        std::fs::write(&p, "[smtp]\nport = 0\n").unwrap();
+        let e = Settings::load_from(Some(&p), &[]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{} (oder Umgebung): smtp.port (KRM_SMTP_PORT): muss zwischen 1 und 65535 liegen",
+                p.display()
+            )
+        );
+
+        for (var, key) in [
+            ("KRM_IMAP_TIMEOUT_SECS", "imap.timeout_secs"),
+            ("KRM_SMTP_TIMEOUT_SECS", "smtp.timeout_secs"),
+            ("KRM_IMAP_POLL_INTERVAL_SECS", "imap.poll_interval_secs"),
+            ("KRM_IMAP_MAX_MESSAGE_SIZE", "imap.max_message_size"),
+            ("KRM_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
+            ("KRM_DEADLINES_PROCESSING_DAYS", "deadlines.processing_days"),
+        ] {
+            let e = Settings::load_from(None, &env(&[(var, "0")]))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!("Umgebung: {key} ({var}): muss mindestens 1 sein")
+            );
+            let s = Settings::load_from(None, &env(&[(var, "1")])).unwrap();
+            assert_eq!(s.imap.port, 993, "{var}");
+        }
     }
 
     #[test]
