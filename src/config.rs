@@ -615,14 +615,28 @@ impl Values<'_> {
         }
     }
 
+    /// `int_or` for a setting bounded by what `run` can work with.
+    fn int_between<T: TryFrom<i64>>(
+        &self,
+        section: &str,
+        key: &str,
+        default: T,
+        min: i64,
+        max: i64,
+    ) -> Result<T, ConfigError> {
+        match self.raw(section, key) {
+            Some(toml::Value::Integer(i)) if !(min..=max).contains(i) => Err(self.err(
+                section,
+                key,
+                format!("muss zwischen {min} und {max} liegen"),
+            )),
+            _ => self.int_or(section, key, default),
+        }
+    }
+
     /// A TCP port: 1–65535 (0 would only fail when connecting).
     fn port(&self, section: &str, default: u16) -> Result<u16, ConfigError> {
-        match self.raw(section, "port") {
-            Some(toml::Value::Integer(i)) if !(1..=65535).contains(i) => {
-                Err(self.err(section, "port", "muss zwischen 1 und 65535 liegen"))
-            }
-            _ => self.int_or(section, "port", default),
-        }
+        self.int_between(section, "port", default, 1, 65535)
     }
 
     fn bool_or(&self, section: &str, key: &str, default: bool) -> Result<bool, ConfigError> {
@@ -895,7 +909,13 @@ fn deadline_settings(v: &Values) -> Result<DeadlineSettings, ConfigError> {
         land,
         extra_closed,
         policy: DeadlinePolicy {
-            ack_working_days: v.int_or("deadlines", "ack_working_days", 3u32)?,
+            ack_working_days: v.int_between(
+                "deadlines",
+                "ack_working_days",
+                3u32,
+                0,
+                MAX_WORKING_DAYS,
+            )?,
             processing_days: v.int_at_least_1("deadlines", "processing_days", 14u32)?,
         },
     };
@@ -923,7 +943,13 @@ fn digest_settings(v: &Values) -> Result<DigestSettings, ConfigError> {
         time,
         team: v.str_opt("digest", "team")?,
         lead: v.str_opt("digest", "lead")?,
-        within_working_days: v.int_or("digest", "within_working_days", 3u32)?,
+        within_working_days: v.int_between(
+            "digest",
+            "within_working_days",
+            3u32,
+            0,
+            MAX_WORKING_DAYS,
+        )?,
         escalate_after_working_days: v.int_or("digest", "escalate_after_working_days", 2u32)?,
         send_empty: v.bool_or("digest", "send_empty", false)?,
     };
@@ -999,11 +1025,14 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             }
         },
         first_run_after_secs: v.int_or("retention", "first_run_after_secs", 60u64)?,
-        access_log_days: v.int_or("retention", "access_log_days", 365u32)?,
+        access_log_days: v.int_between(
+            "retention",
+            "access_log_days",
+            365u32,
+            1,
+            MAX_DURATION_DAYS,
+        )?,
     };
-    if retention.access_log_days == 0 {
-        return Err(v.err("retention", "access_log_days", "muss mindestens 1 sein"));
-    }
 
     Ok(Settings {
         file: None,
@@ -1136,22 +1165,40 @@ fn answers_settings(v: &Values) -> Result<AnswersSettings, ConfigError> {
     })
 }
 
+/// The longest retention period (cases, access log): a century. Far longer ones panicked or
+/// reached before the database's first date only when a purge ran.
+const MAX_DURATION_DAYS: i64 = 100 * 365;
+
+/// The largest working-day count (acknowledgement deadline, digest window), as `case list
+/// --due-within`: counting billions of working days kept intake or the digest busy for minutes.
+const MAX_WORKING_DAYS: i64 = 366;
+
 /// Parses retention durations like `730d`, `2y`, `18m` (months), `6w`.
 pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     let t = s.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} ist keine Dauer wie 730d, 2y, 18m oder 6w"))?;
-    let days = match unit {
-        "d" => n,
-        "w" => n * 7,
-        "m" => n * 30,
-        "y" => n * 365,
-        _ => return Err(format!("{s:?} ist keine Dauer wie 730d, 2y, 18m oder 6w")),
+    let not_a_duration = || format!("{s:?} ist keine Dauer wie 730d, 2y, 18m oder 6w");
+    let unit_days: i64 = match unit {
+        "d" => 1,
+        "w" => 7,
+        "m" => 30,
+        "y" => 365,
+        _ => return Err(not_a_duration()),
     };
-    if days <= 0 {
+    if num.is_empty() {
+        return Err(not_a_duration());
+    }
+    // `num` is all digits: where it does not fit, it is merely too long.
+    let days = num
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_days))
+        .unwrap_or(i64::MAX);
+    if days == 0 {
         return Err(format!("{s:?}: Dauer muss größer als null sein"));
+    }
+    if days > MAX_DURATION_DAYS {
+        return Err(format!("{s:?}: höchstens 100 Jahre ({MAX_DURATION_DAYS}d)"));
     }
     Ok(chrono::Duration::days(days))
 }
@@ -1445,6 +1492,62 @@ mod tests {
     }
 
     #[test]
+    fn counts_that_would_panic_or_spin_in_run_are_refused() {
+        for (var, key, bounds) in [
+            (
+                "KRM_RETENTION_ACCESS_LOG_DAYS",
+                "retention.access_log_days",
+                "1 und 36500",
+            ),
+            (
+                "KRM_DEADLINES_ACK_WORKING_DAYS",
+                "deadlines.ack_working_days",
+                "0 und 366",
+            ),
+            (
+                "KRM_DIGEST_WITHIN_WORKING_DAYS",
+                "digest.within_working_days",
+                "0 und 366",
+            ),
+        ] {
+            for bad in ["4294967295", "-1"] {
+                let e = Settings::load_from(None, &env(&[(var, bad)]))
+                    .unwrap_err()
+                    .to_string();
+                assert_eq!(
+                    e,
+                    format!("Umgebung: {key} ({var}): muss zwischen {bounds} liegen"),
+                    "{bad}"
+                );
+            }
+        }
+        let e = Settings::load_from(None, &env(&[("KRM_RETENTION_ACCESS_LOG_DAYS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("muss zwischen 1 und 36500 liegen"), "{e}");
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("KRM_RETENTION_ACCESS_LOG_DAYS", "36500"),
+                ("KRM_DEADLINES_ACK_WORKING_DAYS", "0"),
+                ("KRM_DIGEST_WITHIN_WORKING_DAYS", "366"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.retention.access_log_days, 36500);
+        assert_eq!(s.deadlines.policy.ack_working_days, 0);
+        assert_eq!(s.digest.within_working_days, 366);
+        let e = Settings::load_from(None, &env(&[("KRM_RETENTION_CLOSED_OLDER_THAN", "500y")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "Umgebung: retention.closed_older_than (KRM_RETENTION_CLOSED_OLDER_THAN): \
+             \"500y\": höchstens 100 Jahre (36500d)"
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("730d").unwrap().num_days(), 730);
         assert_eq!(parse_duration("2y").unwrap().num_days(), 730);
@@ -1456,6 +1559,21 @@ mod tests {
             parse_duration("0d").unwrap_err(),
             "\"0d\": Dauer muss größer als null sein"
         );
+        assert!(parse_duration("d").is_err() && parse_duration("-5d").is_err());
+        assert_eq!(parse_duration("100y").unwrap().num_days(), 36500);
+        // These panicked (check) or failed every retention run.
+        let thirty_digits = "1".repeat(30) + "d";
+        for long in [
+            "101y",
+            "99999999999999999d",
+            "99999999999999999y",
+            thirty_digits.as_str(),
+        ] {
+            assert_eq!(
+                parse_duration(long).unwrap_err(),
+                format!("{long:?}: höchstens 100 Jahre (36500d)")
+            );
+        }
     }
 
     #[test]
