@@ -15,7 +15,7 @@ use crate::calendar::{Calendar, ClosingDay, DeadlinePolicy, Land};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: nicht lesbar: {}", io_reason(.source))]
     Read {
         path: String,
         source: std::io::Error,
@@ -28,15 +28,28 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error("environment: unknown variable {0} (no such configuration key)")]
+    #[error("Umgebung: unbekannte Variable {0} (kein solcher Konfigurationsschlüssel)")]
     UnknownEnv(String),
+}
+
+/// An I/O error in German where its kind says enough; the system's own text otherwise.
+fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "Datei nicht gefunden".into(),
+        ErrorKind::PermissionDenied => "keine Berechtigung".into(),
+        ErrorKind::IsADirectory => "ist ein Verzeichnis".into(),
+        // `read_to_string` on a file that is not UTF-8.
+        ErrorKind::InvalidData => "kein gültiger UTF-8-Text".into(),
+        _ => e.to_string(),
+    }
 }
 
 /// Where a value came from, for error messages.
 fn origin(file: Option<&Path>) -> String {
     match file {
-        Some(p) => format!("{} (or environment)", p.display()),
-        None => "environment".to_string(),
+        Some(p) => format!("{} (oder Umgebung)", p.display()),
+        None => "Umgebung".to_string(),
     }
 }
 
@@ -55,7 +68,9 @@ impl FromStr for TlsMode {
             "implicit" => Ok(TlsMode::Implicit),
             "starttls" => Ok(TlsMode::Starttls),
             "none" => Ok(TlsMode::None),
-            o => Err(format!("unknown TLS mode {o:?} (implicit, starttls, none)")),
+            o => Err(format!(
+                "unbekannter TLS-Modus {o:?} (implicit, starttls, none)"
+            )),
         }
     }
 }
@@ -386,7 +401,7 @@ fn read_table(path: &Path, warnings: &mut Vec<String>) -> Result<toml::Table, Co
             return Err(ConfigError::Syntax {
                 path: path.display().to_string(),
                 message: format!(
-                    "line {}: top-level key `{section}` is not a section",
+                    "Zeile {}: `{section}` ist kein Abschnitt (Schlüssel stehen unter einem Abschnitt wie [imap])",
                     line_of(&text, section)
                 ),
             });
@@ -399,7 +414,7 @@ fn read_table(path: &Path, warnings: &mut Vec<String>) -> Result<toml::Table, Co
                 return Err(ConfigError::Syntax {
                     path: path.display().to_string(),
                     message: format!(
-                        "line {}: unknown key `{key}` in section [{section}]",
+                        "Zeile {}: unbekannter Schlüssel `{key}` im Abschnitt [{section}]",
                         line_of_key(&text, section, key)
                     ),
                 });
@@ -414,7 +429,7 @@ fn read_table(path: &Path, warnings: &mut Vec<String>) -> Result<toml::Table, Co
     });
     if has_password && world_readable(path) {
         warnings.push(format!(
-            "{}: file is readable by other users but holds a password or database URL; use chmod 600 or password_file",
+            "{}: Datei ist für andere Benutzer lesbar, enthält aber ein Passwort oder eine Datenbank-URL; chmod 600 setzen oder password_file verwenden",
             path.display()
         ));
     }
@@ -438,7 +453,7 @@ fn toml_error_with_line(text: &str, e: &toml::de::Error) -> String {
     match e.span() {
         Some(span) => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {}", e.message())
+            format!("Zeile {line}: {}", e.message())
         }
         None => e.message().to_string(),
     }
@@ -497,9 +512,9 @@ fn overlay_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), 
                 Ok(i) => toml::Value::Integer(i),
                 Err(_) => {
                     return Err(ConfigError::Invalid {
-                        origin: "environment".into(),
+                        origin: "Umgebung".into(),
                         key: name.clone(),
-                        message: "expected a whole number".into(),
+                        message: "erwartet eine ganze Zahl".into(),
                     })
                 }
             },
@@ -508,9 +523,9 @@ fn overlay_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), 
                 "false" | "0" | "no" => toml::Value::Boolean(false),
                 _ => {
                     return Err(ConfigError::Invalid {
-                        origin: "environment".into(),
+                        origin: "Umgebung".into(),
                         key: name.clone(),
-                        message: "expected true or false".into(),
+                        message: "erwartet true oder false".into(),
                     })
                 }
             },
@@ -556,7 +571,7 @@ impl Values<'_> {
             None => Ok(None),
             Some(toml::Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(self.err(section, key, "expected a string")),
+            Some(_) => Err(self.err(section, key, "erwartet eine Zeichenkette")),
         }
     }
 
@@ -574,18 +589,61 @@ impl Values<'_> {
     ) -> Result<T, ConfigError> {
         match self.raw(section, key) {
             None => Ok(default),
-            Some(toml::Value::Integer(i)) => {
-                T::try_from(*i).map_err(|_| self.err(section, key, format!("{i} is out of range")))
-            }
-            Some(_) => Err(self.err(section, key, "expected a whole number")),
+            Some(toml::Value::Integer(i)) => T::try_from(*i).map_err(|_| {
+                self.err(
+                    section,
+                    key,
+                    format!("{i} liegt außerhalb des zulässigen Bereichs"),
+                )
+            }),
+            Some(_) => Err(self.err(section, key, "erwartet eine ganze Zahl")),
         }
+    }
+
+    /// `int_or` for a setting where 0 (or less) would break `run` (a zero timeout, a busy poll).
+    fn int_at_least_1<T: TryFrom<i64>>(
+        &self,
+        section: &str,
+        key: &str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match self.raw(section, key) {
+            Some(toml::Value::Integer(i)) if *i < 1 => {
+                Err(self.err(section, key, "muss mindestens 1 sein"))
+            }
+            _ => self.int_or(section, key, default),
+        }
+    }
+
+    /// `int_or` for a setting bounded by what `run` can work with.
+    fn int_between<T: TryFrom<i64>>(
+        &self,
+        section: &str,
+        key: &str,
+        default: T,
+        min: i64,
+        max: i64,
+    ) -> Result<T, ConfigError> {
+        match self.raw(section, key) {
+            Some(toml::Value::Integer(i)) if !(min..=max).contains(i) => Err(self.err(
+                section,
+                key,
+                format!("muss zwischen {min} und {max} liegen"),
+            )),
+            _ => self.int_or(section, key, default),
+        }
+    }
+
+    /// A TCP port: 1–65535 (0 would only fail when connecting).
+    fn port(&self, section: &str, default: u16) -> Result<u16, ConfigError> {
+        self.int_between(section, "port", default, 1, 65535)
     }
 
     fn bool_or(&self, section: &str, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.raw(section, key) {
             None => Ok(default),
             Some(toml::Value::Boolean(b)) => Ok(*b),
-            Some(_) => Err(self.err(section, key, "expected true or false")),
+            Some(_) => Err(self.err(section, key, "erwartet true oder false")),
         }
     }
 
@@ -595,9 +653,9 @@ impl Values<'_> {
             Some(toml::Value::Array(a)) => a
                 .iter()
                 .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| self.err(section, key, "expected a list of strings"))
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        self.err(section, key, "erwartet eine Liste von Zeichenketten")
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
@@ -608,7 +666,7 @@ impl Values<'_> {
                     .map(str::to_string)
                     .collect(),
             )),
-            Some(_) => Err(self.err(section, key, "expected a list of strings")),
+            Some(_) => Err(self.err(section, key, "erwartet eine Liste von Zeichenketten")),
         }
     }
 
@@ -619,17 +677,21 @@ impl Values<'_> {
             (Some(_), Some(_)) => Err(self.err(
                 section,
                 "password",
-                "set either password or password_file, not both",
+                "entweder password oder password_file setzen, nicht beides",
             )),
             (Some(p), None) => Ok(Secret(Some(SecretString::from(p)))),
             (None, Some(f)) => {
                 let f = expand_credentials_dir(&f);
                 let text = std::fs::read_to_string(&f).map_err(|e| {
-                    self.err(section, "password_file", format!("cannot read {f}: {e}"))
+                    self.err(
+                        section,
+                        "password_file",
+                        format!("{f}: nicht lesbar: {}", io_reason(&e)),
+                    )
                 })?;
                 let pw = text.trim_end_matches(['\n', '\r']).to_string();
                 if pw.is_empty() {
-                    return Err(self.err(section, "password_file", format!("{f} is empty")));
+                    return Err(self.err(section, "password_file", format!("{f} ist leer")));
                 }
                 Ok(Secret(Some(SecretString::from(pw))))
             }
@@ -668,7 +730,7 @@ fn tls_of(v: &Values, section: &str, host: &str) -> Result<TlsMode, ConfigError>
         return Err(v.err(
             section,
             "tls",
-            format!("\"none\" is only allowed for a loopback host, not {host}"),
+            format!("\"none\" ist nur für einen Loopback-Host erlaubt, nicht für {host}"),
         ));
     }
     Ok(tls)
@@ -681,7 +743,7 @@ fn check_address(v: &Values, section: &str, key: &str, addr: &str) -> Result<(),
     if ok {
         Ok(())
     } else {
-        Err(v.err(section, key, format!("{addr:?} is not a mail address")))
+        Err(v.err(section, key, format!("{addr:?} ist keine Mailadresse")))
     }
 }
 
@@ -691,13 +753,13 @@ fn database_settings(v: &Values) -> Result<DatabaseSettings, ConfigError> {
         url: match v.str_opt("database", "url")? {
             Some(u) => {
                 if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
-                    return Err(v.err("database", "url", "expected a postgres:// URL"));
+                    return Err(v.err("database", "url", "erwartet eine postgres://-URL"));
                 }
                 Secret(Some(SecretString::from(u)))
             }
             None => Secret(None),
         },
-        max_connections: v.int_or("database", "max_connections", 5u32)?,
+        max_connections: v.int_at_least_1("database", "max_connections", 5u32)?,
     };
     Ok(database)
 }
@@ -712,7 +774,7 @@ fn imap_settings(v: &Values) -> Result<ImapSettings, ConfigError> {
         143
     };
     let imap = ImapSettings {
-        port: v.int_or("imap", "port", imap_default_port)?,
+        port: v.port("imap", imap_default_port)?,
         tls: imap_tls,
         username: v.str_or("imap", "username", "")?,
         password: v.secret("imap")?,
@@ -721,10 +783,10 @@ fn imap_settings(v: &Values) -> Result<ImapSettings, ConfigError> {
         processed_folder: v.str_or("imap", "processed_folder", "Erfasst")?,
         quarantine_folder: v.str_or("imap", "quarantine_folder", "Quarantaene")?,
         ca_file: v.str_opt("imap", "ca_file")?.map(PathBuf::from),
-        timeout_secs: v.int_or("imap", "timeout_secs", 30u64)?,
+        timeout_secs: v.int_at_least_1("imap", "timeout_secs", 30u64)?,
         idle_secs: v.int_or("imap", "idle_secs", 300u64)?,
-        poll_interval_secs: v.int_or("imap", "poll_interval_secs", 60u64)?,
-        max_message_size: v.int_or("imap", "max_message_size", 25usize * 1024 * 1024)?,
+        poll_interval_secs: v.int_at_least_1("imap", "poll_interval_secs", 60u64)?,
+        max_message_size: v.int_at_least_1("imap", "max_message_size", 25usize * 1024 * 1024)?,
         batch_size: v.int_or("imap", "batch_size", 100usize)?,
         host: imap_host,
     };
@@ -732,11 +794,11 @@ fn imap_settings(v: &Values) -> Result<ImapSettings, ConfigError> {
         return Err(v.err(
             "imap",
             "idle_secs",
-            "must be between 1 and 1740 (29 minutes)",
+            "muss zwischen 1 und 1740 (29 Minuten) liegen",
         ));
     }
     if imap.batch_size == 0 {
-        return Err(v.err("imap", "batch_size", "must be at least 1"));
+        return Err(v.err("imap", "batch_size", "muss mindestens 1 sein"));
     }
     for (k, f) in [
         ("mailbox", &imap.mailbox),
@@ -744,14 +806,18 @@ fn imap_settings(v: &Values) -> Result<ImapSettings, ConfigError> {
         ("quarantine_folder", &imap.quarantine_folder),
     ] {
         if f.contains(['\r', '\n', '"', '\\']) {
-            return Err(v.err("imap", k, "folder name contains forbidden characters"));
+            return Err(v.err(
+                "imap",
+                k,
+                "Ordnername enthält unzulässige Zeichen (Zeilenumbruch, \" oder \\)",
+            ));
         }
     }
     if imap.processed_folder == imap.mailbox || imap.quarantine_folder == imap.mailbox {
         return Err(v.err(
             "imap",
             "processed_folder",
-            "processed and quarantine folders must differ from the mailbox",
+            "processed_folder und quarantine_folder müssen sich von mailbox unterscheiden",
         ));
     }
     Ok(imap)
@@ -773,13 +839,13 @@ fn smtp_settings(v: &Values) -> Result<SmtpSettings, ConfigError> {
         .map(|(_, d)| d.to_string())
         .unwrap_or_default();
     let smtp = SmtpSettings {
-        port: v.int_or("smtp", "port", smtp_default_port)?,
+        port: v.port("smtp", smtp_default_port)?,
         tls: smtp_tls,
         username: v.str_opt("smtp", "username")?,
         password: v.secret("smtp")?,
         from_name: v.str_or("smtp", "from_name", "Ombudsstelle des Jobcenters")?,
         ca_file: v.str_opt("smtp", "ca_file")?.map(PathBuf::from),
-        timeout_secs: v.int_or("smtp", "timeout_secs", 30u64)?,
+        timeout_secs: v.int_at_least_1("smtp", "timeout_secs", 30u64)?,
         hello_name: v.str_or("smtp", "hello_name", &from_domain)?,
         message_id_domain: v.str_or("smtp", "message_id_domain", &from_domain)?,
         max_attempts: v.int_or("smtp", "max_attempts", 8u32)?,
@@ -788,10 +854,10 @@ fn smtp_settings(v: &Values) -> Result<SmtpSettings, ConfigError> {
         host: smtp_host,
     };
     if smtp.max_attempts == 0 {
-        return Err(v.err("smtp", "max_attempts", "must be at least 1"));
+        return Err(v.err("smtp", "max_attempts", "muss mindestens 1 sein"));
     }
     if !(1..=32).contains(&smtp.parallel) {
-        return Err(v.err("smtp", "parallel", "must be between 1 and 32"));
+        return Err(v.err("smtp", "parallel", "muss zwischen 1 und 32 liegen"));
     }
     Ok(smtp)
 }
@@ -806,7 +872,7 @@ fn intake_settings(v: &Values) -> Result<IntakeSettings, ConfigError> {
                 return Err(v.err(
                     "intake",
                     "closed_followup",
-                    format!("{o:?}: expected \"reopen\" or \"new_case\""),
+                    format!("{o:?}: erwartet \"reopen\" oder \"new_case\""),
                 ))
             }
         },
@@ -843,8 +909,14 @@ fn deadline_settings(v: &Values) -> Result<DeadlineSettings, ConfigError> {
         land,
         extra_closed,
         policy: DeadlinePolicy {
-            ack_working_days: v.int_or("deadlines", "ack_working_days", 3u32)?,
-            processing_days: v.int_or("deadlines", "processing_days", 14u32)?,
+            ack_working_days: v.int_between(
+                "deadlines",
+                "ack_working_days",
+                3u32,
+                0,
+                MAX_WORKING_DAYS,
+            )?,
+            processing_days: v.int_at_least_1("deadlines", "processing_days", 14u32)?,
         },
     };
     Ok(deadlines)
@@ -857,21 +929,27 @@ fn digest_settings(v: &Values) -> Result<DigestSettings, ConfigError> {
         v.err(
             "digest",
             "time",
-            format!("{time_raw:?} is not a time HH:MM"),
+            format!("{time_raw:?} ist keine Uhrzeit HH:MM"),
         )
     })?;
     if (2..3).contains(&chrono::Timelike::hour(&time)) {
         return Err(v.err(
             "digest",
             "time",
-            "times between 02:00 and 03:00 are refused (they do not exist or repeat on DST days)",
+            "Uhrzeiten zwischen 02:00 und 03:00 sind nicht erlaubt (an den Tagen der Zeitumstellung fehlen sie oder kommen doppelt vor)",
         ));
     }
     let digest = DigestSettings {
         time,
         team: v.str_opt("digest", "team")?,
         lead: v.str_opt("digest", "lead")?,
-        within_working_days: v.int_or("digest", "within_working_days", 3u32)?,
+        within_working_days: v.int_between(
+            "digest",
+            "within_working_days",
+            3u32,
+            0,
+            MAX_WORKING_DAYS,
+        )?,
         escalate_after_working_days: v.int_or("digest", "escalate_after_working_days", 2u32)?,
         send_empty: v.bool_or("digest", "send_empty", false)?,
     };
@@ -888,9 +966,9 @@ fn staff_table(v: &Values) -> Result<BTreeMap<String, String>, ConfigError> {
     let mut staff = BTreeMap::new();
     if let Some(t) = v.table.get("staff").and_then(|t| t.as_table()) {
         for (name, addr) in t {
-            let a = addr
-                .as_str()
-                .ok_or_else(|| v.err("staff", name, "expected a mail address string"))?;
+            let a = addr.as_str().ok_or_else(|| {
+                v.err("staff", name, "erwartet eine Mailadresse als Zeichenkette")
+            })?;
             check_address(v, "staff", name, a)?;
             staff.insert(name.clone(), a.to_string());
         }
@@ -921,7 +999,7 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
         format: match v.str_or("log", "format", "text")?.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            o => return Err(v.err("log", "format", format!("{o:?}: expected text or json"))),
+            o => return Err(v.err("log", "format", format!("{o:?}: erwartet text oder json"))),
         },
         level: v.str_or("log", "level", "info")?,
     };
@@ -929,10 +1007,13 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
     let http = HttpSettings {
         listen: match v.str_opt("http", "listen")? {
             None => None,
-            Some(s) => Some(
-                s.parse()
-                    .map_err(|_| v.err("http", "listen", format!("{s:?} is not HOST:PORT")))?,
-            ),
+            Some(s) => Some(s.parse().map_err(|_| {
+                v.err(
+                    "http",
+                    "listen",
+                    format!("{s:?} ist nicht von der Form HOST:PORT"),
+                )
+            })?),
         },
     };
 
@@ -944,11 +1025,14 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
             }
         },
         first_run_after_secs: v.int_or("retention", "first_run_after_secs", 60u64)?,
-        access_log_days: v.int_or("retention", "access_log_days", 365u32)?,
+        access_log_days: v.int_between(
+            "retention",
+            "access_log_days",
+            365u32,
+            1,
+            MAX_DURATION_DAYS,
+        )?,
     };
-    if retention.access_log_days == 0 {
-        return Err(v.err("retention", "access_log_days", "must be at least 1"));
-    }
 
     Ok(Settings {
         file: None,
@@ -973,9 +1057,13 @@ fn build(v: &Values) -> Result<Settings, ConfigError> {
 
 fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
     let listen_raw = v.str_or("web", "listen", "127.0.0.1:8080")?;
-    let listen = listen_raw
-        .parse()
-        .map_err(|_| v.err("web", "listen", format!("{listen_raw:?} is not HOST:PORT")))?;
+    let listen = listen_raw.parse().map_err(|_| {
+        v.err(
+            "web",
+            "listen",
+            format!("{listen_raw:?} ist nicht von der Form HOST:PORT"),
+        )
+    })?;
     let base_url = match v.str_opt("web", "base_url")? {
         None => None,
         Some(u) => {
@@ -983,13 +1071,13 @@ fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
                 .strip_prefix("https://")
                 .or_else(|| u.strip_prefix("http://"))
                 .ok_or_else(|| {
-                    v.err("web", "base_url", format!("{u:?}: expected http(s)://HOST"))
+                    v.err("web", "base_url", format!("{u:?}: erwartet http(s)://HOST"))
                 })?;
             if rest.is_empty() || rest.contains(['?', '#', ' ']) {
                 return Err(v.err(
                     "web",
                     "base_url",
-                    format!("{u:?}: expected http(s)://HOST[/PATH]"),
+                    format!("{u:?}: erwartet http(s)://HOST[/PFAD]"),
                 ));
             }
             Some(u.trim_end_matches('/').to_string())
@@ -1005,16 +1093,16 @@ fn web_settings(v: &Values) -> Result<WebSettings, ConfigError> {
         return Err(v.err(
             "web",
             "tls_cert",
-            "set both tls_cert and tls_key, or neither",
+            "tls_cert und tls_key beide setzen oder keines von beiden",
         ));
     }
     let session_idle_minutes: u32 = v.int_or("web", "session_idle_minutes", 30u32)?;
     if session_idle_minutes == 0 {
-        return Err(v.err("web", "session_idle_minutes", "must be at least 1"));
+        return Err(v.err("web", "session_idle_minutes", "muss mindestens 1 sein"));
     }
     let session_max_hours: u32 = v.int_or("web", "session_max_hours", 10u32)?;
     if session_max_hours == 0 || session_max_hours > 24 * 7 {
-        return Err(v.err("web", "session_max_hours", "must be between 1 and 168"));
+        return Err(v.err("web", "session_max_hours", "muss zwischen 1 und 168 liegen"));
     }
     Ok(WebSettings {
         listen,
@@ -1035,7 +1123,7 @@ fn check_answers_folders(v: &Values, s: &Settings) -> Result<(), ConfigError> {
             return Err(v.err(
                 "answers",
                 "folders",
-                format!("{f:?} is the inbox or a folder of the intake; name the Sent folder"),
+                format!("{f:?} ist der Posteingang oder ein Ordner der Annahme; hier den Gesendet-Ordner angeben"),
             ));
         }
     }
@@ -1046,13 +1134,17 @@ fn answers_settings(v: &Values) -> Result<AnswersSettings, ConfigError> {
     let folders = v.list("answers", "folders")?.unwrap_or_default();
     for f in &folders {
         if f.trim().is_empty() || f.chars().any(char::is_control) {
-            return Err(v.err("answers", "folders", format!("{f:?} is not a folder name")));
+            return Err(v.err("answers", "folders", format!("{f:?} ist kein Ordnername")));
         }
     }
     let mut seen = std::collections::BTreeSet::new();
     for f in &folders {
         if !seen.insert(f.as_str()) {
-            return Err(v.err("answers", "folders", format!("{f:?} is listed twice")));
+            return Err(v.err(
+                "answers",
+                "folders",
+                format!("{f:?} ist doppelt aufgeführt"),
+            ));
         }
     }
     let interim_markers = match v.list("answers", "interim_markers")? {
@@ -1073,22 +1165,40 @@ fn answers_settings(v: &Values) -> Result<AnswersSettings, ConfigError> {
     })
 }
 
+/// The longest retention period (cases, access log): a century. Far longer ones panicked or
+/// reached before the database's first date only when a purge ran.
+const MAX_DURATION_DAYS: i64 = 100 * 365;
+
+/// The largest working-day count (acknowledgement deadline, digest window), as `case list
+/// --due-within`: counting billions of working days kept intake or the digest busy for minutes.
+const MAX_WORKING_DAYS: i64 = 366;
+
 /// Parses retention durations like `730d`, `2y`, `18m` (months), `6w`.
 pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     let t = s.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 730d, 2y, 18m or 6w"))?;
-    let days = match unit {
-        "d" => n,
-        "w" => n * 7,
-        "m" => n * 30,
-        "y" => n * 365,
-        _ => return Err(format!("{s:?} is not a duration like 730d, 2y, 18m or 6w")),
+    let not_a_duration = || format!("{s:?} ist keine Dauer wie 730d, 2y, 18m oder 6w");
+    let unit_days: i64 = match unit {
+        "d" => 1,
+        "w" => 7,
+        "m" => 30,
+        "y" => 365,
+        _ => return Err(not_a_duration()),
     };
-    if days <= 0 {
-        return Err(format!("{s:?}: duration must be positive"));
+    if num.is_empty() {
+        return Err(not_a_duration());
+    }
+    // `num` is all digits: where it does not fit, it is merely too long.
+    let days = num
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_days))
+        .unwrap_or(i64::MAX);
+    if days == 0 {
+        return Err(format!("{s:?}: Dauer muss größer als null sein"));
+    }
+    if days > MAX_DURATION_DAYS {
+        return Err(format!("{s:?}: höchstens 100 Jahre ({MAX_DURATION_DAYS}d)"));
     }
     Ok(chrono::Duration::days(days))
 }
@@ -1102,7 +1212,7 @@ impl Settings {
             .ok_or_else(|| ConfigError::Invalid {
                 origin: origin(self.file.as_deref()),
                 key: "database.url (KRM_DATABASE_URL)".into(),
-                message: "not set".into(),
+                message: "nicht gesetzt".into(),
             })
     }
 
@@ -1111,7 +1221,7 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 origin: origin(self.file.as_deref()),
                 key: "imap.username / imap.password (KRM_IMAP_USERNAME, KRM_IMAP_PASSWORD)".into(),
-                message: "not set".into(),
+                message: "nicht gesetzt".into(),
             });
         }
         Ok(())
@@ -1161,12 +1271,18 @@ mod tests {
 
         std::fs::write(&p, "[imap]\nport = 993\nhots = \"x\"\n").unwrap();
         let e = Settings::load_from(Some(&p), &[]).unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("hots"), "{e}");
+        assert!(
+            e.contains("Zeile 3: unbekannter Schlüssel `hots` im Abschnitt [imap]"),
+            "{e}"
+        );
 
         let e = Settings::load_from(None, &env(&[("KRM_IMAP_PORTT", "1")]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("KRM_IMAP_PORTT"), "{e}");
+        assert_eq!(
+            e,
+            "Umgebung: unbekannte Variable KRM_IMAP_PORTT (kein solcher Konfigurationsschlüssel)"
+        );
     }
 
     #[test]
@@ -1180,7 +1296,12 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("loopback"), "{e}");
+        assert!(
+            e.contains(
+                "\"none\" ist nur für einen Loopback-Host erlaubt, nicht für mail.example.test"
+            ),
+            "{e}"
+        );
         let s = Settings::load_from(
             None,
             &env(&[
@@ -1206,7 +1327,10 @@ mod tests {
             let e = Settings::load_from(None, &env(&[("KRM_SMTP_PARALLEL", bad)]))
                 .unwrap_err()
                 .to_string();
-            assert!(e.contains("parallel"), "{bad}: {e}");
+            assert!(
+                e.contains("smtp.parallel (KRM_SMTP_PARALLEL)"),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -1223,15 +1347,233 @@ mod tests {
         let e = Settings::load_from(None, &env(&[("KRM_IMAP_PORT", "abc")]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("KRM_IMAP_PORT"), "{e}");
+        assert_eq!(e, "Umgebung: KRM_IMAP_PORT: erwartet eine ganze Zahl");
+    }
+
+    #[test]
+    fn messages_are_german_and_name_file_key_and_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("krm.toml");
+        let shown = p.display().to_string();
+        let load = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            Settings::load_from(Some(&p), &[]).unwrap_err().to_string()
+        };
+        assert_eq!(
+            load("[digest]\nwithin_working_days = \"drei\"\n"),
+            format!(
+                "{shown} (oder Umgebung): digest.within_working_days \
+                 (KRM_DIGEST_WITHIN_WORKING_DAYS): erwartet eine ganze Zahl"
+            )
+        );
+        // The toml crate's own detail follows in English; the line is ours.
+        let e = load("[imap\nport = 1\n");
+        assert!(e.starts_with(&format!("{shown}: Zeile 1: ")), "{e}");
+        let e = load("port = 1\n");
+        assert!(e.contains("Zeile 1: `port` ist kein Abschnitt"), "{e}");
+        let e = load("[smtp]\nparallel = 33\n");
+        assert!(
+            e.ends_with("smtp.parallel (KRM_SMTP_PARALLEL): muss zwischen 1 und 32 liegen"),
+            "{e}"
+        );
+        let e = load("[smtp]\nmax_attempts = -1\n");
+        assert!(
+            e.ends_with("-1 liegt außerhalb des zulässigen Bereichs"),
+            "{e}"
+        );
+        let e = load("[smtp]\nfrom = \"ombudsstelle\"\n");
+        assert!(e.ends_with("\"ombudsstelle\" ist keine Mailadresse"), "{e}");
+        let e = load("[imap]\npassword_file = \"/nonexistent/krm-pw\"\n");
+        assert!(
+            e.ends_with("/nonexistent/krm-pw: nicht lesbar: Datei nicht gefunden"),
+            "{e}"
+        );
+
+        let missing = dir.path().join("fehlt.toml");
+        let e = Settings::load_from(Some(&missing), &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!("{}: nicht lesbar: Datei nicht gefunden", missing.display())
+        );
+
+        let e = Settings::load_from(None, &env(&[("KRM_DIGEST_SEND_EMPTY", "vielleicht")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "Umgebung: KRM_DIGEST_SEND_EMPTY: erwartet true oder false"
+        );
+
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(
+            s.require_database().unwrap_err().to_string(),
+            "Umgebung: database.url (KRM_DATABASE_URL): nicht gesetzt"
+        );
+        assert!(s
+            .require_imap()
+            .unwrap_err()
+            .to_string()
+            .ends_with("(KRM_IMAP_USERNAME, KRM_IMAP_PASSWORD): nicht gesetzt"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_readable_file_with_a_password_warns_in_german() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("krm.toml");
+        std::fs::write(&p, "[imap]\npassword = \"x\"\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let s = Settings::load_from(Some(&p), &[]).unwrap();
+        assert_eq!(s.warnings.len(), 1);
+        assert!(
+            s.warnings[0].contains("Datei ist für andere Benutzer lesbar"),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn a_port_of_0_and_a_zero_timeout_are_refused_with_the_key_named() {
+        for (var, key) in [
+            ("KRM_IMAP_PORT", "imap.port"),
+            ("KRM_SMTP_PORT", "smtp.port"),
+        ] {
+            for bad in ["0", "65536", "-1"] {
+                let e = Settings::load_from(None, &env(&[(var, bad)]))
+                    .unwrap_err()
+                    .to_string();
+                assert_eq!(
+                    e,
+                    format!("Umgebung: {key} ({var}): muss zwischen 1 und 65535 liegen"),
+                    "{bad}"
+                );
+            }
+        }
+        let s = Settings::load_from(
+            None,
+            &env(&[("KRM_IMAP_PORT", "1"), ("KRM_SMTP_PORT", "65535")]),
+        )
+        .unwrap();
+        assert_eq!((s.imap.port, s.smtp.port), (1, 65535));
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("krm.toml");
+        std::fs::write(&p, "[smtp]\nport = 0\n").unwrap();
+        let e = Settings::load_from(Some(&p), &[]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{} (oder Umgebung): smtp.port (KRM_SMTP_PORT): muss zwischen 1 und 65535 liegen",
+                p.display()
+            )
+        );
+
+        for (var, key) in [
+            ("KRM_IMAP_TIMEOUT_SECS", "imap.timeout_secs"),
+            ("KRM_SMTP_TIMEOUT_SECS", "smtp.timeout_secs"),
+            ("KRM_IMAP_POLL_INTERVAL_SECS", "imap.poll_interval_secs"),
+            ("KRM_IMAP_MAX_MESSAGE_SIZE", "imap.max_message_size"),
+            ("KRM_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
+            ("KRM_DEADLINES_PROCESSING_DAYS", "deadlines.processing_days"),
+        ] {
+            let e = Settings::load_from(None, &env(&[(var, "0")]))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!("Umgebung: {key} ({var}): muss mindestens 1 sein")
+            );
+            let s = Settings::load_from(None, &env(&[(var, "1")])).unwrap();
+            assert_eq!(s.imap.port, 993, "{var}");
+        }
+    }
+
+    #[test]
+    fn counts_that_would_panic_or_spin_in_run_are_refused() {
+        for (var, key, bounds) in [
+            (
+                "KRM_RETENTION_ACCESS_LOG_DAYS",
+                "retention.access_log_days",
+                "1 und 36500",
+            ),
+            (
+                "KRM_DEADLINES_ACK_WORKING_DAYS",
+                "deadlines.ack_working_days",
+                "0 und 366",
+            ),
+            (
+                "KRM_DIGEST_WITHIN_WORKING_DAYS",
+                "digest.within_working_days",
+                "0 und 366",
+            ),
+        ] {
+            for bad in ["4294967295", "-1"] {
+                let e = Settings::load_from(None, &env(&[(var, bad)]))
+                    .unwrap_err()
+                    .to_string();
+                assert_eq!(
+                    e,
+                    format!("Umgebung: {key} ({var}): muss zwischen {bounds} liegen"),
+                    "{bad}"
+                );
+            }
+        }
+        let e = Settings::load_from(None, &env(&[("KRM_RETENTION_ACCESS_LOG_DAYS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("muss zwischen 1 und 36500 liegen"), "{e}");
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("KRM_RETENTION_ACCESS_LOG_DAYS", "36500"),
+                ("KRM_DEADLINES_ACK_WORKING_DAYS", "0"),
+                ("KRM_DIGEST_WITHIN_WORKING_DAYS", "366"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.retention.access_log_days, 36500);
+        assert_eq!(s.deadlines.policy.ack_working_days, 0);
+        assert_eq!(s.digest.within_working_days, 366);
+        let e = Settings::load_from(None, &env(&[("KRM_RETENTION_CLOSED_OLDER_THAN", "500y")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "Umgebung: retention.closed_older_than (KRM_RETENTION_CLOSED_OLDER_THAN): \
+             \"500y\": höchstens 100 Jahre (36500d)"
+        );
     }
 
     #[test]
     fn durations() {
         assert_eq!(parse_duration("730d").unwrap().num_days(), 730);
         assert_eq!(parse_duration("2y").unwrap().num_days(), 730);
-        assert!(parse_duration("2x").is_err());
-        assert!(parse_duration("0d").is_err());
+        assert_eq!(
+            parse_duration("2x").unwrap_err(),
+            "\"2x\" ist keine Dauer wie 730d, 2y, 18m oder 6w"
+        );
+        assert_eq!(
+            parse_duration("0d").unwrap_err(),
+            "\"0d\": Dauer muss größer als null sein"
+        );
+        assert!(parse_duration("d").is_err() && parse_duration("-5d").is_err());
+        assert_eq!(parse_duration("100y").unwrap().num_days(), 36500);
+        // These panicked (check) or failed every retention run.
+        let thirty_digits = "1".repeat(30) + "d";
+        for long in [
+            "101y",
+            "99999999999999999d",
+            "99999999999999999y",
+            thirty_digits.as_str(),
+        ] {
+            assert_eq!(
+                parse_duration(long).unwrap_err(),
+                format!("{long:?}: höchstens 100 Jahre (36500d)")
+            );
+        }
     }
 
     #[test]

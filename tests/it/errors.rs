@@ -78,7 +78,12 @@ async fn a_malformed_config_names_file_and_line() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("digest.within_working_days"), "{err}");
+    assert!(
+        err.contains(
+            "digest.within_working_days (KRM_DIGEST_WITHIN_WORKING_DAYS): erwartet eine ganze Zahl"
+        ),
+        "{err}"
+    );
 
     std::fs::write(&f, "[imap\nport = 1\n").unwrap();
     let out = w
@@ -90,7 +95,7 @@ async fn a_malformed_config_names_file_and_line() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("krm.toml") && err.contains("line 1"), "{err}");
+    assert!(err.contains("krm.toml: Zeile 1: "), "{err}");
 }
 
 #[tokio::test]

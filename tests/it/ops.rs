@@ -362,13 +362,13 @@ async fn check_warns_about_a_world_readable_config_with_a_password() {
     let (st, text) = run(0o644);
     assert!(st.success(), "{text}");
     assert!(
-        text.contains("Warnung") && text.contains("readable by other users"),
+        text.contains("Warnung") && text.contains("Datei ist für andere Benutzer lesbar"),
         "{text}"
     );
     assert!(!text.contains("geheim-im-klartext"), "{text}");
     let (st, text) = run(0o600);
     assert!(st.success(), "{text}");
-    assert!(!text.contains("readable by other users"), "{text}");
+    assert!(!text.contains("für andere Benutzer lesbar"), "{text}");
 }
 
 /// Metric names in the table of docs/operations.md ("| `krm_…` |" rows, both names of a
