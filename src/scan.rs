@@ -315,6 +315,22 @@ async fn fetch_batch(
             expected += meta.size;
         }
     }
+    if !to_quarantine.is_empty() {
+        // Only their header blocks: the Message-ID lets `quarantine retry` find such a mail
+        // again once the limit is raised (an outside try found it could not).
+        let oversized: Vec<u32> = to_quarantine.iter().map(|q| q.uid).collect();
+        match mb.fetch_headers(&oversized).await {
+            Ok(heads) => {
+                for q in &mut to_quarantine {
+                    q.message_id = heads
+                        .iter()
+                        .find(|h| h.uid == q.uid)
+                        .and_then(|h| message::raw_message_id(&h.header));
+                }
+            }
+            Err(e) => tracing::warn!("headers of oversized mails not fetched: {e}"),
+        }
+    }
     let t_fetch = Instant::now();
     let mut bodies = mb.fetch_bodies(&fetch_uids, expected).await?;
     // A mail the server lists but will not hand out in a batch gets one more try alone.
