@@ -96,6 +96,7 @@ pub enum RulesCommand {
     /// Regeln prüfen (unbekannte Schlüssel, fehlerhafte Muster, doppelte IDs, verdeckte Regeln).
     Check {
         /// Regelverzeichnis (Vorgabe: rules.dir der Konfiguration).
+        #[arg(value_name = "VERZEICHNIS")]
         dir: Option<PathBuf>,
     },
 }
