@@ -314,6 +314,8 @@ fn message(e: &Error) -> (String, u8) {
                 .collect();
             if prior.is_empty() {
                 format!("„{this}“ lässt sich hier nicht angeben")
+            } else if prior == [this.clone()] {
+                format!("„{this}“ darf nur einmal angegeben werden")
             } else {
                 format!(
                     "„{this}“ lässt sich nicht zusammen mit {} angeben",
@@ -726,6 +728,12 @@ mod tests {
             "{text}"
         );
         assert_german(&text);
+        let (text, code) = fails(&["case", "list", "--open", "--open"]);
+        assert_eq!(code, EXIT_CONFIG);
+        assert!(
+            text.starts_with("krm-intake: „--open“ darf nur einmal angegeben werden\n"),
+            "{text}"
+        );
     }
 
     #[test]
