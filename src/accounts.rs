@@ -52,12 +52,18 @@ fn refused(msg: impl Into<String>) -> AccountError {
 #[value(rename_all = "snake_case")]
 pub enum Role {
     /// Works cases.
+    #[value(help = "bearbeitet Vorgänge")]
     Sachbearbeitung,
     /// Also assigns others' cases, discards and merges.
+    #[value(
+        help = "wie Sachbearbeitung, dazu: Vorgänge anderer zuweisen, verwerfen, zusammenführen"
+    )]
     Leitung,
     /// Manages accounts.
+    #[value(help = "verwaltet die Konten")]
     Admin,
     /// Reads the access and security logs only, no case content.
+    #[value(help = "liest nur Zugriffs- und Sicherheitsprotokoll, keine Vorgangsinhalte")]
     Datenschutz,
 }
 

@@ -24,6 +24,7 @@ pub struct ByArg {
 #[derive(Debug, clap::Args)]
 pub struct NumberArgs {
     /// Vorgangsnummer, z. B. KRM-2026-00042
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     #[command(flatten)]
     pub by: ByArg,
@@ -73,15 +74,17 @@ pub enum CaseCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct ContactArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// Name der Stelle aus rules/stellen.toml (Groß-/Kleinschreibung egal).
     #[arg(long, value_name = "NAME")]
     pub stelle: String,
     /// Tag des Kontakts (JJJJ-MM-TT; Vorgabe: heute).
-    #[arg(long, value_parser = parse_date)]
+    #[arg(long, value_parser = parse_date, value_name = "JJJJ-MM-TT")]
     pub on: Option<NaiveDate>,
     /// Kurze Bemerkung (ohne personenbezogene Daten).
-    #[arg(long)]
+    #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
     #[command(flatten)]
     pub by: ByArg,
@@ -89,6 +92,8 @@ pub struct ContactArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ContributionArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// yes (wesentlich zur Klärung beigetragen) oder no.
     #[arg(long, value_parser = parse_yes_no, value_name = "yes|no", action = clap::ArgAction::Set)]
@@ -112,19 +117,19 @@ pub struct ListArgs {
     #[arg(long)]
     pub organisation: Option<String>,
     /// Bestätigte Art: beschwerde, anregung, lob, oder „keine“ für nicht eingestufte.
-    #[arg(long, value_parser = parse_kind_filter)]
+    #[arg(long, value_parser = parse_kind_filter, value_name = "ART")]
     pub kind: Option<KindFilter>,
     /// Zuständige Person.
-    #[arg(long, conflicts_with = "unassigned")]
+    #[arg(long, conflicts_with = "unassigned", value_name = "NAME")]
     pub assignee: Option<String>,
     /// Nur Vorgänge ohne zuständige Person.
     #[arg(long)]
     pub unassigned: bool,
     /// Eingang ab diesem Tag (JJJJ-MM-TT, einschließlich).
-    #[arg(long, value_parser = parse_date)]
+    #[arg(long, value_parser = parse_date, value_name = "JJJJ-MM-TT")]
     pub from: Option<NaiveDate>,
     /// Eingang bis zu diesem Tag (JJJJ-MM-TT, einschließlich).
-    #[arg(long, value_parser = parse_date)]
+    #[arg(long, value_parser = parse_date, value_name = "JJJJ-MM-TT")]
     pub to: Option<NaiveDate>,
     /// Status (mehrfach möglich).
     #[arg(long, value_enum)]
@@ -145,6 +150,8 @@ pub enum KindFilter {
 
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// Auch den Text der Mails zeigen.
     #[arg(long)]
@@ -157,28 +164,28 @@ pub struct ShowArgs {
 #[derive(Debug, clap::Args)]
 pub struct NewArgs {
     /// Eingangsweg.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, value_name = "WEG")]
     pub channel: Channel,
     /// Eingang, Berliner Zeit: JJJJ-MM-TT oder JJJJ-MM-TTTHH:MM.
-    #[arg(long)]
+    #[arg(long, value_name = "ZEITPUNKT")]
     pub received: String,
     /// Organisation, die für die Person geschrieben oder angerufen hat.
     #[arg(long)]
     pub organisation: Option<String>,
     /// Kategorie der Organisation.
-    #[arg(long, value_parser = parse_category)]
+    #[arg(long, value_parser = parse_category, value_name = "KATEGORIE")]
     pub category: Option<Category>,
     /// Mit Unterstützung Dritter: yes oder no (Vorgabe: yes mit --organisation, sonst no).
     #[arg(long, value_parser = parse_yes_no, value_name = "yes|no")]
     pub third_party: Option<bool>,
     /// Art (bestätigt): beschwerde, anregung, lob.
-    #[arg(long, value_parser = parse_kind)]
+    #[arg(long, value_parser = parse_kind, value_name = "ART")]
     pub kind: Option<Kind>,
     /// Thema aus dem Themenkatalog (wiederholbar, höchstens drei).
     #[arg(long = "topic", value_name = "THEMA")]
     pub topics: Vec<String>,
     /// Tag, an dem eine Eingangsbestätigung von Hand versandt wurde.
-    #[arg(long, value_parser = parse_date)]
+    #[arg(long, value_parser = parse_date, value_name = "JJJJ-MM-TT")]
     pub ack_sent: Option<NaiveDate>,
     #[command(flatten)]
     pub by: ByArg,
@@ -186,9 +193,11 @@ pub struct NewArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ClassifyArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// beschwerde, anregung oder lob.
-    #[arg(long, value_parser = parse_kind)]
+    #[arg(long, value_parser = parse_kind, value_name = "ART")]
     pub kind: Option<Kind>,
     /// Thema aus dem Themenkatalog (wiederholbar, höchstens drei); ersetzt die bisherigen.
     #[arg(long = "topic", value_name = "THEMA")]
@@ -202,6 +211,8 @@ pub struct ClassifyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct AssessArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// yes (begründet) oder no (unbegründet).
     #[arg(long, value_parser = parse_yes_no, value_name = "yes|no", action = clap::ArgAction::Set)]
@@ -212,9 +223,11 @@ pub struct AssessArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct CloseArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// Tag, an dem die abschließende Antwort hinausging (Vorgabe: heute).
-    #[arg(long, value_parser = parse_date)]
+    #[arg(long, value_parser = parse_date, value_name = "JJJJ-MM-TT")]
     pub answered_on: Option<NaiveDate>,
     #[command(flatten)]
     pub by: ByArg,
@@ -222,6 +235,8 @@ pub struct CloseArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct NoteArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// Text der Bemerkung.
     pub text: String,
@@ -232,6 +247,8 @@ pub struct NoteArgs {
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("who").required(true).args(["name", "none"])))]
 pub struct AssignArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// Name aus dem Abschnitt [staff] der Konfiguration.
     pub name: Option<String>,
@@ -245,12 +262,14 @@ pub struct AssignArgs {
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("org").required(true).args(["organisation", "none"])))]
 pub struct SetThirdPartyArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// Name der Organisation.
     #[arg(long)]
     pub organisation: Option<String>,
     /// Kategorie der Organisation.
-    #[arg(long, value_parser = parse_category, requires = "organisation")]
+    #[arg(long, value_parser = parse_category, value_name = "KATEGORIE", requires = "organisation")]
     pub category: Option<Category>,
     /// Mit Unterstützung Dritter: yes oder no (Vorgabe: yes).
     #[arg(long, value_parser = parse_yes_no, value_name = "yes|no", requires = "organisation")]
@@ -264,9 +283,11 @@ pub struct SetThirdPartyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct DiscardArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// Grund: spam, fehlgeleitet, duplikat oder ein kurzer Text.
-    #[arg(long)]
+    #[arg(long, value_name = "GRUND")]
     pub reason: String,
     #[command(flatten)]
     pub by: ByArg,
@@ -275,6 +296,7 @@ pub struct DiscardArgs {
 #[derive(Debug, clap::Args)]
 pub struct MergeArgs {
     /// Der Vorgang, der aufgeht.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// Der Vorgang, der bleibt.
     #[arg(long, value_name = "KRM-…")]
@@ -285,9 +307,11 @@ pub struct MergeArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct AckRecordedArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
     pub number: String,
     /// Tag, an dem die Bestätigung hinausging.
-    #[arg(long, value_parser = parse_date)]
+    #[arg(long, value_parser = parse_date, value_name = "JJJJ-MM-TT")]
     pub on: NaiveDate,
     #[command(flatten)]
     pub by: ByArg,

@@ -17,7 +17,7 @@ pub struct DigestArgs {
     #[arg(long, required = true)]
     pub preview: bool,
     /// Der Tag der Vorschau (JJJJ-MM-TT, Berliner Zeit); Vorgabe: heute.
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    #[arg(long, value_name = "JJJJ-MM-TT", value_parser = parse_date)]
     pub date: Option<NaiveDate>,
 }
 

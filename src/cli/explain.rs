@@ -19,10 +19,10 @@ use crate::store::batch::BatchWriter;
 pub struct ExplainArgs {
     /// Mail-Dateien (beliebiger Name; eine mbox-Zeile „From “ am Anfang wird übersprungen) oder
     /// Verzeichnisse (alle Dateien darin, sortiert; ohne versteckte Dateien und Unterverzeichnisse).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required = true, value_name = "DATEI")]
     pub files: Vec<PathBuf>,
     /// Regelverzeichnis. Vorgabe: rules.dir der Konfiguration, sonst KRM_RULES_DIR, sonst ./rules.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "VERZEICHNIS")]
     pub rules: Option<PathBuf>,
     /// Ein JSON-Array, ein Objekt je Datei (docs/explain.md).
     #[arg(long)]

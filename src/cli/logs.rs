@@ -10,16 +10,16 @@ use crate::logs::{self, LogFilter};
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
     /// Nur Einträge zu diesem Vorgang (KRM-JJJJ-NNNNN; nur Zugriffsprotokoll).
-    #[arg(long = "case", value_name = "N")]
+    #[arg(long = "case", value_name = "NUMMER")]
     pub case_number: Option<String>,
     /// Nur Einträge dieses Kontos (Schreibtisch-Konto oder Betriebssystem-Benutzer).
-    #[arg(long, value_name = "A")]
+    #[arg(long, value_name = "KONTO")]
     pub account: Option<String>,
     /// Ab diesem Tag (JJJJ-MM-TT, Berliner Zeit).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "JJJJ-MM-TT")]
     pub from: Option<String>,
     /// Bis einschließlich diesem Tag (JJJJ-MM-TT, Berliner Zeit).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "JJJJ-MM-TT")]
     pub to: Option<String>,
     /// Als JSON-Array.
     #[arg(long)]

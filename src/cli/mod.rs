@@ -14,6 +14,7 @@ pub mod digest;
 pub mod explain;
 pub mod logs;
 pub mod network;
+pub mod parse;
 pub mod purge;
 pub mod quarantine;
 pub mod report;
@@ -96,6 +97,7 @@ pub enum RulesCommand {
     /// Regeln prüfen (unbekannte Schlüssel, fehlerhafte Muster, doppelte IDs, verdeckte Regeln).
     Check {
         /// Regelverzeichnis (Vorgabe: rules.dir der Konfiguration).
+        #[arg(value_name = "VERZEICHNIS")]
         dir: Option<PathBuf>,
     },
 }
@@ -110,19 +112,18 @@ pub const EXIT_FAILED: u8 = 1;
 
 /// Exit codes: 0 ok, 1 the command failed at run time, 2 configuration or usage error.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(e) => {
-            // A value a flag cannot take (a date, yes/no, a kind) is bad input at run time;
-            // help, version and usage errors keep clap's codes (0 and 2).
-            let code = match e.kind() {
-                clap::error::ErrorKind::ValueValidation | clap::error::ErrorKind::InvalidValue => {
-                    i32::from(EXIT_FAILED)
+        Err(stop) => {
+            // Help and version go to stdout as clap renders them (German by `parse`'s
+            // templates); a usage error is one German line and hints on stderr.
+            match &stop {
+                parse::Stop::Help(e) => {
+                    let _ = e.print();
                 }
-                _ => e.exit_code(),
-            };
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(code).unwrap_or(EXIT_FAILED));
+                parse::Stop::Failed { text, .. } => term::write_err(text),
+            }
+            return ExitCode::from(stop.exit_code());
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -30,7 +30,7 @@ pub struct AddArgs {
     #[arg(long, value_name = "JJJJ-MM-TT")]
     pub date: String,
     /// Art: vorstellung, netzwerktreffen, fachgruppe, besuch oder sonstiges.
-    #[arg(long)]
+    #[arg(long, value_name = "ART")]
     pub kind: String,
     /// Beteiligte Organisation (wiederholbar, mindestens eine).
     #[arg(long = "organisation", value_name = "NAME")]
@@ -39,14 +39,14 @@ pub struct AddArgs {
     #[arg(long)]
     pub invited: bool,
     /// Kurze Bemerkung (ohne Namen von Personen).
-    #[arg(long)]
+    #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// Nur Termine dieses Kalenderjahres.
-    #[arg(long)]
+    #[arg(long, value_name = "JAHR")]
     pub year: Option<i32>,
     /// Als JSON-Array (docs/staff-cli.md).
     #[arg(long)]

@@ -12,23 +12,23 @@ use crate::report::{self, Format, ReportError, Selection};
 #[command(group(clap::ArgGroup::new("period").required(true).args(["year", "half_year", "from"])))]
 pub struct ReportArgs {
     /// Kalenderjahr, z. B. 2017 (beide Halbjahre und Gesamt).
-    #[arg(long)]
+    #[arg(long, value_name = "JAHR")]
     pub year: Option<i32>,
     /// Halbjahr, z. B. 2017-1 oder 2017-2.
     #[arg(long, value_name = "JJJJ-H")]
     pub half_year: Option<String>,
     /// Eingang ab diesem Tag (JJJJ-MM-TT, einschließlich); mit --to.
-    #[arg(long, requires = "to", value_parser = parse_date)]
+    #[arg(long, requires = "to", value_parser = parse_date, value_name = "JJJJ-MM-TT")]
     pub from: Option<NaiveDate>,
     /// Eingang bis zu diesem Tag (JJJJ-MM-TT, einschließlich); mit --from.
-    #[arg(long, requires = "from", value_parser = parse_date)]
+    #[arg(long, requires = "from", value_parser = parse_date, value_name = "JJJJ-MM-TT")]
     pub to: Option<NaiveDate>,
     /// Ausgabe: text (deutsche Tabelle), csv (Semikolon, Dezimalkomma), json oder html
     /// (druckbares Dokument aus der Vorlage report.html.j2).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Wie viele Themen und Organisationen die Tabelle zeigt (JSON: immer alle).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_name = "ANZAHL")]
     pub top: usize,
 }
 

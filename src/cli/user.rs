@@ -12,14 +12,16 @@ use crate::accounts::{self, AccountError, Role};
 pub enum UserCommand {
     /// Ein Konto für den Schreibtisch anlegen.
     Add {
+        /// Anmeldename des Kontos.
         name: String,
-        #[arg(long, value_enum)]
+        /// Rolle des Kontos.
+        #[arg(long, value_enum, value_name = "ROLLE")]
         role: Role,
         /// Zuständige Person aus [staff], als die das Konto arbeitet („mir zugewiesen“).
         #[arg(long, value_name = "NAME")]
         staff: Option<String>,
         /// Passwort aus dieser Datei (erste Zeile) statt einer Eingabeaufforderung.
-        #[arg(long, value_name = "F")]
+        #[arg(long, value_name = "DATEI")]
         password_file: Option<PathBuf>,
     },
     /// Alle Konten auflisten.
@@ -30,8 +32,10 @@ pub enum UserCommand {
     },
     /// Die Rolle eines Kontos ändern.
     SetRole {
+        /// Anmeldename des Kontos.
         name: String,
-        #[arg(value_enum)]
+        /// Die neue Rolle.
+        #[arg(value_enum, value_name = "ROLLE")]
         role: Role,
         /// Auch das letzte aktive Administrationskonto herabstufen.
         #[arg(long)]
@@ -39,17 +43,23 @@ pub enum UserCommand {
     },
     /// Ein Konto sperren (beendet seine Sitzungen).
     Disable {
+        /// Anmeldename des Kontos.
         name: String,
         /// Auch das letzte aktive Administrationskonto sperren (etwa wenn es missbraucht wird).
         #[arg(long)]
         force: bool,
     },
     /// Ein gesperrtes Konto wieder freigeben (das Passwort bleibt).
-    Enable { name: String },
+    Enable {
+        /// Anmeldename des Kontos.
+        name: String,
+    },
     /// Ein neues Passwort setzen (hebt eine Sperre nach Fehlversuchen auf, beendet Sitzungen).
     Password {
+        /// Anmeldename des Kontos.
         name: String,
-        #[arg(long, value_name = "F")]
+        /// Passwort aus dieser Datei (erste Zeile) statt einer Eingabeaufforderung.
+        #[arg(long, value_name = "DATEI")]
         password_file: Option<PathBuf>,
     },
 }

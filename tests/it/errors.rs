@@ -342,6 +342,114 @@ async fn a_bad_flag_value_is_exit_1_and_a_usage_error_exit_2() {
     assert!(out.contains("Den Dienst starten"), "{out}");
 }
 
+/// The binary alone, no world needed: parsing fails or shows help before any setting is read.
+fn krm_bare(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_krm-intake"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// clap's English ("error:", "Usage:", "Print help", …) must not reach the person.
+fn assert_no_clap_english(text: &str) {
+    for word in [
+        "error:",
+        "Usage:",
+        "Options:",
+        "Commands:",
+        "Print help",
+        "Print version",
+        "[OPTIONS]",
+        "For more information",
+        "unexpected argument",
+        "not provided",
+        "invalid digit",
+        "is not in",
+    ] {
+        assert!(!text.contains(word), "{word:?} in: {text}");
+    }
+}
+
+#[test]
+fn usage_errors_and_help_are_german() {
+    let (code, out, err) = krm_bare(&["case", "list", "--bogus"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.starts_with("krm-intake: unbekannte Option „--bogus“\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Aufruf: krm-intake case list [OPTIONEN]"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("Hilfe: krm-intake case list --help\n"),
+        "{err}"
+    );
+    assert_no_clap_english(&err);
+
+    let (code, _, err) = krm_bare(&["case", "show"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("krm-intake: es fehlt: <NUMMER>\n"), "{err}");
+    assert_no_clap_english(&err);
+
+    let (code, _, err) = krm_bare(&["gibt-es-nicht"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unbekannter Befehl „gibt-es-nicht“"), "{err}");
+    assert_no_clap_english(&err);
+
+    // A bad value stays exit 1 (README "Exit codes": a bad value for a flag), now in German.
+    for (value, why) in [
+        ("abc", "„abc“ ist keine ganze Zahl"),
+        (
+            "100000000000",
+            "„100000000000“ liegt nicht im Bereich 0 bis 4294967295",
+        ),
+    ] {
+        let (code, _, err) = krm_bare(&["case", "list", "--due-within", value]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "krm-intake: ungültiger Wert für „--due-within“: {why}\n"
+            )),
+            "{err}"
+        );
+        assert_no_clap_english(&err);
+    }
+
+    let (code, out, err) = krm_bare(&["--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+    assert!(
+        out.contains("Aufruf: krm-intake [OPTIONEN] <BEFEHL>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Befehle:") && out.contains("Optionen:"),
+        "{out}"
+    );
+    assert!(out.contains("Hilfe anzeigen") && out.contains("Version anzeigen"));
+    assert_no_clap_english(&out);
+
+    let (code, out, _) = krm_bare(&["user", "add", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Mögliche Werte:"), "{out}");
+    assert!(!out.contains("Works cases") && !out.contains("Manages accounts"));
+    assert_no_clap_english(&out);
+
+    let (code, out, _) = krm_bare(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("krm-intake "), "{out}");
+}
+
 #[tokio::test]
 async fn log_lines_to_a_pipe_are_plain_text_and_plain_values() {
     let w = World::new("logplain").await;
