@@ -414,8 +414,16 @@ pub fn ack_suppression(
     if rules.is_internal(to) {
         return Some("interne Adresse der Behörde".into());
     }
+    // An address no mail can be written to (no domain, a trailing dot, control characters):
+    // said here, where `explain` sees it too, not first when the mail is built.
+    if to.addr.parse::<lettre::Address>().is_err() {
+        return Some(ACK_ADDRESS_INVALID.into());
+    }
     None
 }
+
+/// `ack_detail` when the recipient address cannot be written into a mail.
+pub const ACK_ADDRESS_INVALID: &str = "Empfängeradresse ungültig";
 
 #[cfg(test)]
 mod tests {
@@ -525,6 +533,40 @@ mod tests {
             .unwrap();
         assert!(plan.third_party());
         assert_eq!(plan.ack, AckDecision::Enqueued);
+    }
+
+    /// An address no mail can go to is said in the decision (so `explain` says it too), not
+    /// first when the acknowledgement is built (an outside try found explain promising one).
+    #[test]
+    fn an_address_no_mail_can_go_to_suppresses_the_acknowledgement() {
+        for from in [
+            "moderator",
+            "buerger@mail.test.",
+            "bue\u{1b}[31mrger@mail.test",
+        ] {
+            let mail = parse(&format!("From: {from}\r\nSubject: x\r\n\r\nText\r\n"));
+            if mail.from.is_none() {
+                continue;
+            }
+            let plan = run(&mail, &Policy::default(), &known()).new_case.unwrap();
+            assert_eq!(
+                plan.ack,
+                AckDecision::Suppressed(ACK_ADDRESS_INVALID.into()),
+                "{from}"
+            );
+        }
+        let reply_to = citizen("x", "Reply-To: buerger@mail.test.\r\n");
+        let plan = run(&reply_to, &Policy::default(), &known())
+            .new_case
+            .unwrap();
+        assert_eq!(
+            plan.ack,
+            AckDecision::Suppressed(ACK_ADDRESS_INVALID.into())
+        );
+        let fine = run(&citizen("x", ""), &Policy::default(), &known())
+            .new_case
+            .unwrap();
+        assert_eq!(fine.ack, AckDecision::Enqueued);
     }
 
     #[test]

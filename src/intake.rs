@@ -20,7 +20,7 @@ use crate::store::cases::{self, Event, NewCase, Origin, DAEMON};
 use crate::store::StoreError;
 use crate::templates::{AckContext, Templates};
 
-pub use crate::decide::{AckDecision, NO_SENDER, SPAM_HELD, SPAM_HELD_BEFORE};
+pub use crate::decide::{AckDecision, ACK_ADDRESS_INVALID, NO_SENDER, SPAM_HELD, SPAM_HELD_BEFORE};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -418,9 +418,6 @@ fn new_case_events(
 /// `ack_detail` when the acknowledgement template failed to render for a case.
 pub(crate) const ACK_TEMPLATE_FAILED: &str =
     "Vorlage der Eingangsbestätigung fehlerhaft (siehe Verlauf)";
-
-/// `ack_detail` when the recipient address cannot be written into a mail.
-pub(crate) const ACK_ADDRESS_INVALID: &str = "Empfängeradresse ungültig";
 
 /// The timeline note for a sender taken from elsewhere than `From:`.
 pub(crate) fn sender_inferred_note(mail: &ParsedMail) -> Option<String> {
