@@ -548,14 +548,11 @@ fn unknown_verb(other: &str) -> StaffError {
 }
 
 /// `assign`'s target: `none` checked, else the chosen name.
+/// The form's choice: a name, or nobody (the empty choice, or `none` as `case assign --none`).
 fn assignee(i: &Input) -> Result<Option<String>, StaffError> {
-    if i.flag("none") {
-        return Ok(None);
-    }
     match i.first("name") {
-        "" => Err(refused(
-            "Bitte eine Person wählen oder „Zuständigkeit entfernen“ ankreuzen",
-        )),
+        _ if i.flag("none") => Ok(None),
+        "" => Ok(None),
         n => Ok(Some(n.to_string())),
     }
 }
@@ -646,14 +643,13 @@ fn check_form_csrf(s: &WebState, who: &Signed, pairs: &[(String, String)]) -> Re
 }
 
 fn forbidden(s: &WebState, who: &Signed) -> Response {
-    case::message(
-        s,
-        who,
-        StatusCode::FORBIDDEN,
-        "Nicht erlaubt",
+    let text = if who.account.role.works_cases() {
         "Diese Aktion ist Ihrer Rolle nicht erlaubt (Verwerfen, Zusammenführen und das Zuweisen \
-         fremder Vorgänge sind der Leitung vorbehalten).",
-    )
+         fremder Vorgänge sind der Leitung vorbehalten)."
+    } else {
+        "Ihre Rolle bearbeitet keine Vorgänge; sie kann sie nur ansehen."
+    };
+    case::message(s, who, StatusCode::FORBIDDEN, "Nicht erlaubt", text)
 }
 
 /// `POST /vorgaenge/{number}/{verb}`

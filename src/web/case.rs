@@ -91,6 +91,17 @@ pub struct Feedback {
     pub stale: bool,
 }
 
+/// Whether the assign form can succeed for the account: a lead assigns any case, anyone else
+/// only a case that is theirs or nobody's (the rule `actions::allowed` enforces).
+fn may_assign(me: &crate::accounts::SessionAccount, assignee: Option<&str>) -> bool {
+    me.role.leads()
+        || match (assignee, me.staff.as_deref()) {
+            (None, _) => true,
+            (Some(a), Some(mine)) => a.eq_ignore_ascii_case(mine),
+            (Some(_), None) => false,
+        }
+}
+
 /// `GET /vorgaenge/{number}`
 pub async fn page(
     who: Signed,
@@ -176,6 +187,17 @@ pub async fn render_case(
         Some((verb, msg, _)) => (Some(*verb), Some(msg.as_str())),
         None => (None, None),
     };
+    let row = &d.case.row;
+    let verbs: Vec<_> = actions::verbs_for(who.account.role)
+        .into_iter()
+        .filter(|v| {
+            let can = actions::offered(v, row.status, row.review_reason)
+                && (v.name != "assign" || may_assign(&who.account, row.assignee.as_deref()));
+            // A refused form stays, to show its refusal (not after a stale post: the alert
+            // above says the case changed, and the case may not take it any more).
+            can || (error_verb == Some(v.name) && !feedback.stale)
+        })
+        .collect();
     s.templates.page(
         status,
         "vorgang.html",
@@ -196,13 +218,7 @@ pub async fn render_case(
                 "source": c.source.label(),
                 "note": c.note,
             })).collect::<Vec<_>>(),
-            "verbs": actions::verbs_for(who.account.role)
-                .into_iter()
-                // A refused form stays, to show its refusal (not after a stale post: the
-                // alert above says the case changed, and the case may not take it any more).
-                .filter(|v| actions::offered(v, d.case.row.status, d.case.row.review_reason)
-                    || (error_verb == Some(v.name) && !feedback.stale))
-                .collect::<Vec<_>>(),
+            "verbs": verbs,
             "f": forms,
             "notice": feedback.notice,
             "stale": feedback.stale,
@@ -336,7 +352,13 @@ fn form_values(
         .into_iter()
         .map(|k| (k.as_str(), k.label()))
         .collect();
-    let staff_names: Vec<&String> = s.settings.staff.keys().collect();
+    // Sachbearbeitung assigns only itself (or nobody): the list offers no one else.
+    let staff_names: Vec<&String> = s
+        .settings
+        .staff
+        .keys()
+        .filter(|n| me.role.leads() || me.staff.as_deref() == Some(n.as_str()))
+        .collect();
     let default_assignee = r
         .assignee
         .clone()
@@ -357,7 +379,6 @@ fn form_values(
         "note": { "text": kept("note", "text", String::new()) },
         "assign": {
             "name": kept("assign", "name", default_assignee),
-            "none": input("assign").flag("none"),
         },
         "set_third_party": {
             "organisation": kept("set-third-party", "organisation", r.organisation.clone().unwrap_or_default()),

@@ -680,6 +680,14 @@ async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
         let r = act(&d, &s, &n, verb, &fields).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{verb}");
     }
+    // Her form offers only herself and nobody.
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    assert!(
+        page.body.contains("<option value=\"Frau Beispiel\"")
+            && !page.body.contains("<option value=\"Herr Anders\""),
+        "{}",
+        page.body
+    );
     act_ok(&d, &s, &n, "assign", &[("name", "Frau Beispiel")]).await;
     let out =
         d.w.command()
@@ -689,9 +697,18 @@ async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
     assert!(out.status.success());
     let r = act(&d, &s, &other, "assign", &[("none", "1")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "another's case");
+    let r = act(&d, &s, &other, "assign", &[("name", "")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another's case, nobody chosen");
+    // Another's case offers her no assign form at all.
+    let page = d.get(&format!("/vorgaenge/{other}"), Some(&s)).await;
+    assert!(!page.body.contains(&format!("action=\"/vorgaenge/{other}/assign\"")));
+    // Nobody (the empty choice) on her own case.
+    act_ok(&d, &s, &n, "assign", &[("name", "")]).await;
+    assert!(show_json(&d.w, &n)["assignee"].is_null());
     let adam = d.login("adam").await;
     let r = act(&d, &adam, &n, "hold", &[]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "admin works no cases");
+    assert!(r.body.contains("bearbeitet keine Vorgänge"), "{}", r.body);
     assert_eq!(show_json(&d.w, &n)["status"], "open");
     // Without a session: the login redirect, nothing shown, nothing changed.
     for path in [
