@@ -168,13 +168,15 @@ pub fn check_name(name: &str) -> Result<()> {
         && name.chars().count() <= 64
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            // Lower case only: `paula` and `PAULA` would be two accounts that the logs and
+            // people cannot tell apart (found by an outside try).
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
         Err(refused(format!(
-            "Ungültiger Kontoname „{name}“: erlaubt sind 1–64 Buchstaben (a–z), Ziffern, Punkt, \
-             Unterstrich und Bindestrich."
+            "Ungültiger Kontoname „{name}“: erlaubt sind 1–64 Kleinbuchstaben (a–z), Ziffern, \
+             Punkt, Unterstrich und Bindestrich."
         )))
     }
 }
@@ -717,6 +719,7 @@ mod tests {
         assert!(check_name("").is_err());
         assert!(check_name("anna schmidt").is_err());
         assert!(check_name("<script>").is_err());
+        assert!(check_name("PAULA").is_err(), "lower case only");
     }
 
     #[test]

@@ -120,6 +120,10 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
             staff,
             password_file,
         } => {
+            // A name that cannot be is said before the password is asked for.
+            if let Err(e) = accounts::check_name(name) {
+                return account_fail(e);
+            }
             let pw = match read_password(password_file.as_deref()) {
                 Ok(p) => p,
                 Err(code) => return code,

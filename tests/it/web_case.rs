@@ -698,10 +698,16 @@ async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
     let r = act(&d, &s, &other, "assign", &[("none", "1")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "another's case");
     let r = act(&d, &s, &other, "assign", &[("name", "")]).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "another's case, nobody chosen");
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "another's case, nobody chosen"
+    );
     // Another's case offers her no assign form at all.
     let page = d.get(&format!("/vorgaenge/{other}"), Some(&s)).await;
-    assert!(!page.body.contains(&format!("action=\"/vorgaenge/{other}/assign\"")));
+    assert!(!page
+        .body
+        .contains(&format!("action=\"/vorgaenge/{other}/assign\"")));
     // Nobody (the empty choice) on her own case.
     act_ok(&d, &s, &n, "assign", &[("name", "")]).await;
     assert!(show_json(&d.w, &n)["assignee"].is_null());
