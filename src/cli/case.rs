@@ -187,6 +187,9 @@ pub struct NewArgs {
     /// Tag, an dem eine Eingangsbestätigung von Hand versandt wurde.
     #[arg(long, value_parser = parse_date, value_name = "JJJJ-MM-TT")]
     pub ack_sent: Option<NaiveDate>,
+    /// Was der Brief oder das Gespräch enthielt (wird die erste Bemerkung des Vorgangs).
+    #[arg(long, value_name = "TEXT")]
+    pub text: Option<String>,
     #[command(flatten)]
     pub by: ByArg,
 }
@@ -521,6 +524,7 @@ async fn new_case(
         kind: a.kind,
         topics: a.topics.clone(),
         ack_sent_on: a.ack_sent,
+        text: a.text.clone(),
     };
     let policy = settings.deadlines.policy;
     match staff::new_case(pool, cal, policy, &rules, &m, &actor(&a.by), now).await {

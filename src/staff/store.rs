@@ -517,6 +517,17 @@ pub async fn new_case(
         q::update_state(&mut tx, id, &new).await?;
         write_changes(&mut tx, id, actor, "new", &changes).await?;
     }
+    if let Some(text) = m.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        cases::add_event(
+            &mut tx,
+            id,
+            &Event {
+                new_value: Some(text.to_string()),
+                ..actor.event("note")
+            },
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Applied {
         number,

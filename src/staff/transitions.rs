@@ -725,6 +725,8 @@ pub struct ManualCase {
     pub kind: Option<Kind>,
     pub topics: Vec<String>,
     pub ack_sent_on: Option<NaiveDate>,
+    /// What the letter or call said, in the case worker's words: the case's first note.
+    pub text: Option<String>,
 }
 
 /// The state a manual case gets right after its insertion, from its stored base `base`.
@@ -773,6 +775,13 @@ pub fn manual_state(
 }
 
 pub fn check_manual(m: &ManualCase, now: DateTime<Utc>) -> Result<()> {
+    let chars = m.text.as_deref().map_or(0, |t| t.trim().chars().count());
+    if chars > super::MAX_CASE_NOTE_CHARS {
+        return Err(refused(format!(
+            "Der Inhalt ist zu lang (höchstens {} Zeichen, sind {chars})",
+            super::MAX_CASE_NOTE_CHARS
+        )));
+    }
     let (y, mo, da) = EARLIEST_RECEIVED;
     let earliest = NaiveDate::from_ymd_opt(y, mo, da).unwrap_or_default();
     if calendar::berlin_date(m.received_at) < earliest {
@@ -1114,6 +1123,7 @@ pub(super) mod tests {
             kind: None,
             topics: Vec::new(),
             ack_sent_on: None,
+            text: None,
         };
         assert!(check_manual(&manual("2005-01-01"), now).is_ok());
         assert!(check_manual(&manual("2026-12-07T10:00"), now).is_ok());
@@ -1144,6 +1154,7 @@ pub(super) mod tests {
             kind: Some(Kind::Lob),
             topics: vec!["Erreichbarkeit".into()],
             ack_sent_on: Some(d("2026-03-03")),
+            text: None,
         };
         let mut base = state();
         base.ack_status = AckStatus::None;

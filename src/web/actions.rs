@@ -122,6 +122,7 @@ pub const NEW_FIELDS: &[&str] = &[
     "kind",
     "topic",
     "ack_sent",
+    "text",
 ];
 
 /// The verbs a role sees forms for.
@@ -777,6 +778,7 @@ fn new_page(
                 "third_party": input.first("third_party"),
                 "kind": input.first("kind"),
                 "ack_sent": input.first("ack_sent"),
+                "text": input.first("text"),
             },
             "error": error,
         }),
@@ -812,6 +814,7 @@ fn manual_case(i: &Input) -> Result<staff::ManualCase, StaffError> {
         kind: i.opt("kind", |k| k.parse::<Kind>())?,
         topics: i.all("topic"),
         ack_sent_on: i.opt("ack_sent", staff::parse_date)?,
+        text: Some(i.first("text").to_string()).filter(|t| !t.trim().is_empty()),
     })
 }
 

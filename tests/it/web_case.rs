@@ -773,6 +773,7 @@ async fn a_new_reaction_by_letter_phone_or_in_person() {
                 ("organisation", "VdK"),
                 ("kind", "beschwerde"),
                 ("topic", "Umzug"),
+                ("text", "Anruf: Umzug nicht genehmigt.\r\nRückruf erbeten."),
             ],
         )
         .await;
@@ -788,6 +789,18 @@ async fn a_new_reaction_by_letter_phone_or_in_person() {
     assert_eq!(v["third_party"], true);
     assert_eq!(v["kind"], "beschwerde");
     assert_eq!(v["events"][0]["actor"], "web:anna");
+    // What was said is the case's first note.
+    let notes: Vec<&serde_json::Value> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "note")
+        .collect();
+    assert_eq!(notes.len(), 1, "{v}");
+    assert_eq!(
+        notes[0]["new_value"],
+        "Anruf: Umzug nicht genehmigt.\r\nRückruf erbeten."
+    );
     // Without the session's token: 403, nothing created.
     let r = d
         .post(
