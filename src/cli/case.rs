@@ -690,7 +690,7 @@ pub fn list_table(cases: &[StaffCase], cal: &calendar::Calendar, today: NaiveDat
             let overdue = calendar::working_days_overdue(cal, r.due, today);
             let hint = match r.status {
                 CaseStatus::Open if r.due < today => {
-                    format!("überfällig seit {overdue} Arbeitstag(en)")
+                    format!("überfällig seit {}", staff::working_days(overdue))
                 }
                 CaseStatus::Open if r.due == today => "heute fällig".to_string(),
                 CaseStatus::OnHold => format!(
@@ -704,6 +704,12 @@ pub fn list_table(cases: &[StaffCase], cal: &calendar::Calendar, today: NaiveDat
                 }
                 CaseStatus::Discarded => r.discard_reason.clone().unwrap_or_default(),
                 _ => String::new(),
+            };
+            // Why intake marked it for a look (suspected spam, an auto-reply, …), beside the rest.
+            let hint = match (&r.review_reason, hint.is_empty()) {
+                (Some(rr), true) => format!("zu prüfen: {}", rr.label()),
+                (Some(rr), false) => format!("{hint}; zu prüfen: {}", rr.label()),
+                (None, _) => hint,
             };
             vec![
                 r.number.clone(),

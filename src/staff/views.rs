@@ -324,7 +324,12 @@ pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'sta
     o.push(("Eingang", berlin_minute(r.received_at)));
     o.push(("Eingangsweg", channel_label(&r.channel)));
     let mut kind = r.kind.as_deref().map(kind_label).unwrap_or_else(none);
-    if let Some(k) = &r.suggested_kind {
+    // The suggestion only while it says something: not once a person confirmed the same kind.
+    if let Some(k) = r
+        .suggested_kind
+        .as_ref()
+        .filter(|k| r.kind.as_ref() != Some(*k))
+    {
         kind.push_str(&format!(" (Vorschlag: {})", kind_label(k)));
     }
     o.push(("Art", kind));
@@ -333,7 +338,7 @@ pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'sta
     } else {
         r.topics.join(", ")
     };
-    if !r.suggested_topics.is_empty() {
+    if !r.suggested_topics.is_empty() && r.suggested_topics != r.topics {
         topics.push_str(&format!(" (Vorschläge: {})", r.suggested_topics.join(", ")));
     }
     o.push(("Themen", topics));
@@ -376,8 +381,8 @@ pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'sta
     }
     if r.status == CaseStatus::Open && r.due < today {
         due.push_str(&format!(
-            " – überfällig seit {} Arbeitstag(en)",
-            calendar::working_days_overdue(cal, r.due, today)
+            " – überfällig seit {}",
+            working_days(calendar::working_days_overdue(cal, r.due, today))
         ));
     }
     o.push(("Bearbeitungsfrist", due));
@@ -413,9 +418,23 @@ pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'sta
     o
 }
 
+/// "1 Arbeitstag", "3 Arbeitstagen" (after "seit" or "in").
+pub fn working_days(n: i64) -> String {
+    if n == 1 {
+        "1 Arbeitstag".to_string()
+    } else {
+        format!("{n} Arbeitstagen")
+    }
+}
+
 fn ack_fact(c: &StaffCase) -> String {
     let r = &c.row;
-    let mut s = format!("{} (fällig bis {})", r.ack_status.label(), ymd(r.ack_due));
+    // A case that did not come by mail has no acknowledgement to send: no deadline to show.
+    let mut s = if r.ack_status == AckStatus::None {
+        r.ack_status.label().to_string()
+    } else {
+        format!("{} (fällig bis {})", r.ack_status.label(), ymd(r.ack_due))
+    };
     if let Some(t) = r.ack_sent_at {
         s.push_str(&format!(", am {}", berlin_minute(t)));
     }
