@@ -22,9 +22,104 @@ pub(super) fn content_type(part: &MessagePart<'_>) -> String {
     }
 }
 
-/// A file name safe to show and to store: one line, no path separators.
-fn file_name(part: &MessagePart<'_>) -> Option<String> {
-    safe_name(part.attachment_name()?)
+/// A file name safe to show and to store: one line, no path separators. A name given as RFC 2231
+/// continuations is joined from the raw header first (see [`continued_name`]).
+fn file_name(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let raw_value = |name: &str| {
+        part.headers
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .and_then(|h| {
+                message
+                    .raw_message
+                    .get(h.offset_start as usize..h.offset_end as usize)
+            })
+            .map(String::from_utf8_lossy)
+    };
+    let continued = [
+        ("Content-Disposition", "filename"),
+        ("Content-Type", "name"),
+    ]
+    .into_iter()
+    .find_map(|(header, param)| continued_name(&raw_value(header)?, param));
+    match continued {
+        Some(name) => safe_name(&name),
+        None => safe_name(part.attachment_name()?),
+    }
+}
+
+/// An RFC 2231 parameter given in pieces (`filename*0*=UTF-8''%C3; filename*1*=%A4.pdf`): the
+/// pieces are joined as bytes and only then decoded with the first piece's charset, as the RFC
+/// says. mail-parser decodes each piece alone, which garbles a character split across pieces
+/// and stateful charsets (ISO-2022-JP). `None` when the parameter is not continued.
+pub(super) fn continued_name(raw_value: &str, param: &str) -> Option<String> {
+    let mut pieces: Vec<(u32, bool, String)> = Vec::new();
+    for item in raw_value.split(';') {
+        let Some((key, value)) = item.split_once('=') else {
+            continue;
+        };
+        let key = key.trim().to_ascii_lowercase();
+        let Some(rest) = key.strip_prefix(param).and_then(|r| r.strip_prefix('*')) else {
+            continue;
+        };
+        let (index, extended) = match rest.strip_suffix('*') {
+            Some(n) => (n, true),
+            None => (rest, false),
+        };
+        let Ok(index) = index.parse::<u32>() else {
+            continue;
+        };
+        let value = value.trim().trim_matches('"').to_string();
+        pieces.push((index, extended, value));
+    }
+    if pieces.len() < 2 {
+        return None;
+    }
+    pieces.sort_by_key(|p| p.0);
+    let mut charset: Option<String> = None;
+    let mut bytes: Vec<u8> = Vec::new();
+    for (i, (_, extended, value)) in pieces.iter().enumerate() {
+        let mut value = value.as_str();
+        if *extended && i == 0 {
+            // charset'language'value
+            let mut parts = value.splitn(3, '\'');
+            if let (Some(cs), Some(_lang), Some(v)) = (parts.next(), parts.next(), parts.next()) {
+                charset = Some(cs.to_string()).filter(|c| !c.is_empty());
+                value = v;
+            }
+        }
+        if *extended {
+            bytes.extend(percent_decoded(value));
+        } else {
+            bytes.extend_from_slice(value.as_bytes());
+        }
+    }
+    Some(super::charset::decode(charset.as_deref(), &bytes))
+}
+
+/// `%XX` escapes as bytes; anything else as it is.
+fn percent_decoded(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The parts of each multipart/report after its first (human-readable) one: the delivery
@@ -73,10 +168,10 @@ pub(super) fn uuencoded_attachment(message: &Message<'_>, part: &MessagePart<'_>
         .unwrap_or_default();
     let (name, content) = match uuencode::decode_part(raw) {
         Some(block) => (
-            file_name(part).or_else(|| block.name.as_deref().and_then(safe_name)),
+            file_name(message, part).or_else(|| block.name.as_deref().and_then(safe_name)),
             block.content,
         ),
-        None => (file_name(part), part.contents().to_vec()),
+        None => (file_name(message, part), part.contents().to_vec()),
     };
     let content_type = match content_type(part).as_str() {
         // A uuencoded file declared as text is still a file of unknown type.
@@ -121,7 +216,7 @@ pub(super) fn collect(mut message: Message<'_>, report_tail: &[u32]) -> Vec<Atta
             out.push(uuencoded_attachment(&message, part));
             continue;
         }
-        let (name, content_type) = (file_name(part), content_type(part));
+        let (name, content_type) = (file_name(&message, part), content_type(part));
         let content = match &part.body {
             PartType::Message(nested) => nested_raw(nested).to_vec(),
             PartType::Binary(_) | PartType::InlineBinary(_) => {
@@ -219,5 +314,42 @@ Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n\
         assert_eq!(atts[2].name, None);
         // Taken from the parse: decoded (the PDF above, moved) or as it stands (copied).
         assert_eq!(atts[2].content, b"iVBORw0KGgo=");
+    }
+}
+
+#[cfg(test)]
+mod continuation_tests {
+    use super::continued_name;
+
+    /// RFC 2231 pieces are joined as bytes before decoding: a character split across pieces
+    /// and a stateful charset survive (an outside try saw „新しいテキスト $B%I%-%e%a%s%H(B.txt“).
+    #[test]
+    fn continued_names_are_joined_before_decoding() {
+        let raw = " attachment;\r\n filename*0*=ISO-2022-JP'ja'%1b$B%3f7$7$$%25F%25%2d%259%25H%1b%28B;\r\n \
+                   filename*1*=%20;\r\n filename*2*=%1b$B%25I%25%2d%25e%25a%25s%25H%1b%28B;\r\n filename*3=.txt";
+        assert_eq!(
+            continued_name(raw, "filename").as_deref(),
+            Some("新しいテキスト ドキュメント.txt")
+        );
+        // An umlaut's two UTF-8 bytes in two pieces.
+        let raw = "attachment; filename*0*=UTF-8''Widerspruch_M%C3; filename*1*=%BCller.pdf";
+        assert_eq!(
+            continued_name(raw, "filename").as_deref(),
+            Some("Widerspruch_Müller.pdf")
+        );
+        // Plain pieces, quoted; and no continuation at all.
+        let raw = "attachment; filename*0=\"Bescheid vom \"; filename*1=\"1.3.2026.pdf\"";
+        assert_eq!(
+            continued_name(raw, "filename").as_deref(),
+            Some("Bescheid vom 1.3.2026.pdf")
+        );
+        assert_eq!(
+            continued_name("attachment; filename=a.pdf", "filename"),
+            None
+        );
+        assert_eq!(
+            continued_name("attachment; filename*=UTF-8''a.pdf", "filename"),
+            None
+        );
     }
 }
