@@ -323,6 +323,19 @@ async fn dispatch(cli: Cli) -> ExitCode {
 }
 
 fn rules_check(dir: &std::path::Path) -> ExitCode {
+    if dir.is_file() {
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        errln!(
+            "krm-intake: {} ist eine Datei; geprüft wird das ganze Regelverzeichnis, etwa: \
+             krm-intake rules check {}",
+            dir.display(),
+            parent.display()
+        );
+        return ExitCode::from(2);
+    }
     let mut review = Review::default();
     review.rules(dir);
     for (_, line) in &review.lines {

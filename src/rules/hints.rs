@@ -173,10 +173,17 @@ impl HintSet {
                             *line,
                             h.id.clone(),
                             Severity::Error,
-                            format!(
-                                "Thema „{name}“ steht nicht im Themenkatalog (bekannt: {})",
-                                known.join(", ")
-                            ),
+                            if known.is_empty() {
+                                format!(
+                                    "Thema „{name}“: der Themenkatalog ist leer (keine \
+                                     [[topic]]-Einträge in den Regeldateien, etwa topics.toml)"
+                                )
+                            } else {
+                                format!(
+                                    "Thema „{name}“ steht nicht im Themenkatalog (bekannt: {})",
+                                    known.join(", ")
+                                )
+                            },
                         ));
                     }
                 }

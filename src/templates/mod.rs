@@ -115,9 +115,9 @@ impl Templates {
             .map_err(|e| err(e.to_string()))?;
         let text = tmpl
             .render(Value::from(Serde(&ctx)))
-            .map_err(|e| err(format!("line {}: {}", e.line().unwrap_or(0), e)))?;
+            .map_err(|e| err(format!("Zeile {}: {}", e.line().unwrap_or(0), e)))?;
         split_subject(&text).ok_or_else(|| {
-            err("the first line must be \"Betreff: …\" followed by a blank line".to_string())
+            err("die erste Zeile muss „Betreff: …“ sein, danach eine Leerzeile".to_string())
         })
     }
 }

@@ -395,6 +395,14 @@ fn rules_check_passes_the_shipped_rules_and_check_prints_warnings_once() {
     let (code, out) = check(&project_dir().join("rules"));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Regeln in Ordnung (Version "), "{out}");
+    // A file instead of the directory: one German line naming the directory to check.
+    let (code, out) = check(&project_dir().join("rules/senders.toml"));
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("ist eine Datei; geprüft wird das ganze Regelverzeichnis")
+            && !out.contains("os error"),
+        "{out}"
+    );
 
     // A shadowed rule is a warning: `rules check` passes, `check` shows it with one prefix.
     let shadowed =
