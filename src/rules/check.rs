@@ -96,7 +96,14 @@ pub(crate) fn review(parsed: &mut Parsed) {
     }
 
     for (file, line, id, message) in warnings {
-        parsed.problem(file, Some(line), Some(&id), Severity::Warning, message);
+        parsed.problem(
+            file,
+            Some(line),
+            Some(&id),
+            "Regel",
+            Severity::Warning,
+            message,
+        );
     }
 }
 

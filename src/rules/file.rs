@@ -65,6 +65,7 @@ impl Parsed {
         file: usize,
         line: Option<usize>,
         rule_id: Option<&str>,
+        item: &'static str,
         severity: Severity,
         message: impl Into<String>,
     ) {
@@ -77,6 +78,7 @@ impl Parsed {
             file: path,
             line,
             rule_id: rule_id.map(str::to_string),
+            item,
             severity,
             message: message.into(),
         });
@@ -141,6 +143,7 @@ pub(crate) fn read_dir(dir: &Path) -> (Vec<SourceFile>, Vec<Problem>) {
         file: dir.to_path_buf(),
         line: None,
         rule_id: None,
+        item: "Regel",
         severity: Severity::Error,
         message,
     };
@@ -165,6 +168,7 @@ pub(crate) fn read_dir(dir: &Path) -> (Vec<SourceFile>, Vec<Problem>) {
             file: path.clone(),
             line: None,
             rule_id: None,
+            item: "Regel",
             severity: Severity::Error,
             message,
         };
@@ -257,7 +261,7 @@ fn parse_file(p: &mut Parsed, idx: usize) {
         Ok(r) => r,
         Err(e) => {
             let line = e.span().map(|s| file.line_of(s.start));
-            p.problem(idx, line, None, Severity::Error, toml_message(&e));
+            p.problem(idx, line, None, "Regel", Severity::Error, toml_message(&e));
             return;
         }
     };
@@ -301,6 +305,8 @@ struct FileCtx<'a> {
 struct TableCtx<'c, 'a> {
     f: &'c mut FileCtx<'a>,
     id: Option<String>,
+    /// „Regel“, „Hinweis“, „Thema“: what `id` names in a message.
+    item: &'static str,
     failed: bool,
 }
 
@@ -312,6 +318,7 @@ impl TableCtx<'_, '_> {
             self.f.idx,
             Some(line),
             id.as_deref(),
+            self.item,
             Severity::Error,
             message,
         );
@@ -474,10 +481,11 @@ fn lookup_id(t: &RawTable) -> Option<String> {
 }
 
 impl<'a> FileCtx<'a> {
-    fn table<'c>(&'c mut self, id: Option<String>) -> TableCtx<'c, 'a> {
+    fn table<'c>(&'c mut self, item: &'static str, id: Option<String>) -> TableCtx<'c, 'a> {
         TableCtx {
             f: self,
             id,
+            item,
             failed: false,
         }
     }
@@ -485,15 +493,17 @@ impl<'a> FileCtx<'a> {
     fn rule(&mut self, raw: Spanned<RawTable>) {
         let header = self.file.line_of(raw.span().start);
         let t = raw.get_ref();
-        let mut c = self.table(lookup_id(t));
+        let mut c = self.table("Regel", lookup_id(t));
         let (mut id, mut organisation, mut category, mut third_party) = (None, None, None, None);
         let mut priority = 0;
         let mut conditions: Vec<ConditionDef> = Vec::new();
+        let mut id_line = header;
         for (k, v) in entries(t) {
             let key = k.get_ref().as_str();
             let line = c.line(&k.span());
             match key {
                 "id" => {
+                    id_line = line;
                     if let Some(s) = c.string(key, v) {
                         let s = s.trim().to_string();
                         if s.is_empty() || s.chars().any(char::is_whitespace) {
@@ -553,7 +563,7 @@ impl<'a> FileCtx<'a> {
             // Broken rules take part in the duplicate check too, so fixing a typo does not
             // suddenly reveal a clash.
             let idx = c.f.idx;
-            c.f.p.rule_ids.push((id.clone(), idx, header));
+            c.f.p.rule_ids.push((id.clone(), idx, id_line));
         }
         if c.failed {
             return;
@@ -578,7 +588,7 @@ impl<'a> FileCtx<'a> {
     fn hint(&mut self, raw: Spanned<RawTable>) {
         let header = self.file.line_of(raw.span().start);
         let t = raw.get_ref();
-        let mut c = self.table(lookup_id(t));
+        let mut c = self.table("Hinweis", lookup_id(t));
         let mut id = None;
         let mut kind = None;
         let mut topics = Vec::new();
@@ -680,7 +690,7 @@ impl<'a> FileCtx<'a> {
             .find(|(k, _)| k.get_ref() == "name")
             .and_then(|(_, v)| v.get_ref().as_str())
             .map(str::to_string);
-        let mut c = self.table(name_hint);
+        let mut c = self.table("Thema", name_hint);
         let (mut name, mut area, mut retired) = (None, None, false);
         for (k, v) in entries(t) {
             let key = k.get_ref().as_str();
@@ -739,13 +749,14 @@ impl<'a> FileCtx<'a> {
                 idx,
                 Some(header),
                 None,
+                "Regel",
                 Severity::Error,
                 format!("[settings] darf nur in einer Datei stehen (schon in {where_})"),
             );
             return;
         }
         let t = raw.get_ref();
-        let mut c = self.table(None);
+        let mut c = self.table("Regel", None);
         let mut domains = Vec::new();
         for (k, v) in entries(t) {
             let key = k.get_ref().as_str();
@@ -799,6 +810,7 @@ fn duplicate_ids(p: &mut Parsed) {
             file,
             Some(line),
             Some(&id),
+            "Regel",
             Severity::Error,
             format!("id „{id}“ ist doppelt vergeben (zuerst in {first})"),
         );
@@ -916,13 +928,24 @@ mod tests {
     }
 
     #[test]
+    fn a_problem_names_what_it_is_in_a_hint_or_a_topic() {
+        let p = parse_one("[[hint]]\nid = \"h\"\nkind = \"quatsch\"\nmatch = [\"x\"]\n");
+        let text = p.problems[0].to_string();
+        assert!(text.contains(": Hinweis h: "), "{text}");
+        let p = parse_one("[[topic]]\nname = \"Umzug\"\nfarbe = 1\n");
+        let text = p.problems[0].to_string();
+        assert!(text.contains(": Thema Umzug: "), "{text}");
+    }
+
+    #[test]
     fn duplicate_ids_across_rules() {
         let rule = "[[rule]]\nid = \"a\"\norganisation = \"A\"\ncategory = \"Träger\"\nthird_party = true\ndomain = \"a.test\"\n";
         let p = parse_one(&format!("{rule}{rule}"));
         assert_eq!(p.problems.len(), 1);
-        assert_eq!(p.problems[0].line, Some(7));
+        // The line of the second `id`, naming the first `id`'s line.
+        assert_eq!(p.problems[0].line, Some(8));
         assert!(p.problems[0].message.contains("doppelt"));
-        assert!(p.problems[0].message.contains("senders.toml:1"));
+        assert!(p.problems[0].message.contains("senders.toml:2"));
     }
 
     #[test]
@@ -931,7 +954,7 @@ mod tests {
         assert!(p
             .problems
             .iter()
-            .any(|x| x.message.contains("doppelt") && x.line == Some(7)));
+            .any(|x| x.message.contains("doppelt") && x.line == Some(8)));
         assert_eq!(p.rules.len(), 1);
     }
 

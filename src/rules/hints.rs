@@ -230,7 +230,7 @@ impl HintSet {
             sources.extend(srcs);
         }
         for (file, line, id, severity, message) in problems {
-            parsed.problem(file, Some(line), Some(&id), severity, message);
+            parsed.problem(file, Some(line), Some(&id), "Hinweis", severity, message);
         }
         if !sources.is_empty() {
             let built = RegexSetBuilder::new(&sources)
@@ -249,6 +249,7 @@ impl HintSet {
                         file,
                         line,
                         None,
+                        "Hinweis",
                         Severity::Error,
                         format!("die Suchmuster der Hinweise sind zusammen zu groß: {e}"),
                     );

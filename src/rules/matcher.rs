@@ -452,7 +452,14 @@ impl Matcher {
             });
         }
         for (file, line, id, message) in problems {
-            parsed.problem(file, Some(line), Some(&id), Severity::Error, message);
+            parsed.problem(
+                file,
+                Some(line),
+                Some(&id),
+                "Regel",
+                Severity::Error,
+                message,
+            );
         }
 
         for (fi, srcs) in sources.into_iter().enumerate() {
@@ -588,7 +595,7 @@ fn set_problem(parsed: &mut Parsed, m: &Matcher, ids: &[usize], message: String)
         Some(d) => (d.file, Some(d.line), Some(d.id.clone())),
         None => (0, None, None),
     };
-    parsed.problem(file, line, id.as_deref(), Severity::Error, message);
+    parsed.problem(file, line, id.as_deref(), "Regel", Severity::Error, message);
 }
 
 #[cfg(test)]

@@ -86,6 +86,8 @@ pub struct Problem {
     pub file: PathBuf,
     pub line: Option<usize>,
     pub rule_id: Option<String>,
+    /// What `rule_id` names, as the message says it: „Regel“, „Hinweis“ or „Thema“.
+    pub item: &'static str,
     pub severity: Severity,
     pub message: String,
 }
@@ -101,7 +103,7 @@ impl fmt::Display for Problem {
             f.write_str("Warnung: ")?;
         }
         if let Some(id) = &self.rule_id {
-            write!(f, "Regel {id}: ")?;
+            write!(f, "{} {id}: ", self.item)?;
         }
         f.write_str(&self.message)
     }
@@ -216,6 +218,7 @@ fn topic_duplicates(p: &mut Parsed) {
             file,
             Some(line),
             None,
+            "Thema",
             Severity::Error,
             format!("Thema „{name}“ steht doppelt im Katalog (zuerst in {first})"),
         );
@@ -239,6 +242,7 @@ fn general_warnings(p: &mut Parsed) {
             0,
             None,
             None,
+            "Regel",
             Severity::Warning,
             "keine Absenderregeln ([[rule]]) gefunden",
         );
@@ -248,6 +252,7 @@ fn general_warnings(p: &mut Parsed) {
             0,
             None,
             None,
+            "Regel",
             Severity::Warning,
             "kein Themenkatalog ([[topic]]) gefunden",
         );
@@ -260,6 +265,7 @@ fn general_warnings(p: &mut Parsed) {
             0,
             None,
             None,
+            "Regel",
             Severity::Warning,
             "keine internal_domains in [settings]: Weiterleitungen von Kolleginnen und Kollegen werden nicht erkannt",
         );
@@ -528,6 +534,7 @@ mod tests {
             file: "rules/senders.toml".into(),
             line: Some(42),
             rule_id: Some("caritas-sb".into()),
+            item: "Regel",
             severity: Severity::Error,
             message: "ungültiger regulärer Ausdruck".into(),
         };
@@ -539,6 +546,7 @@ mod tests {
             severity: Severity::Warning,
             line: None,
             rule_id: None,
+            item: "Regel",
             ..p
         };
         assert_eq!(

@@ -82,6 +82,7 @@ fn read(rules_dir: &Path) -> (Stellen, Vec<Problem>) {
         file: path.clone(),
         line: None,
         rule_id: None,
+        item: "Regel",
         severity: Severity::Error,
         message,
     };
@@ -144,6 +145,7 @@ impl Ctx<'_> {
             file: self.file.path.clone(),
             line: Some(line),
             rule_id: None,
+            item: "Regel",
             severity: Severity::Error,
             message: message.into(),
         });

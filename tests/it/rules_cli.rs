@@ -351,7 +351,7 @@ fn rules_check_names_file_line_and_rule_for_each_kind_of_error() {
         (
             "duplicate id",
             format!("{RULE_HEAD}id = \"caritas-dresden\"\ndomain = \"x.test\"\n"),
-            "zusatz.toml:1: Regel caritas-dresden: id „caritas-dresden“ ist doppelt vergeben (zuerst in senders.toml:",
+            "zusatz.toml:5: Regel caritas-dresden: id „caritas-dresden“ ist doppelt vergeben (zuerst in senders.toml:",
         ),
         (
             "no condition",
