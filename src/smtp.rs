@@ -21,11 +21,11 @@ use crate::config::{SmtpSettings, TlsMode};
 
 #[derive(Debug, Error)]
 pub enum SmtpError {
-    #[error("SMTP setup: {0}")]
+    #[error("SMTP-Einrichtung: {0}")]
     Setup(String),
-    #[error("invalid address {0:?}")]
+    #[error("ungültige Adresse {0:?}")]
     Address(String),
-    #[error("building message: {0}")]
+    #[error("Nachricht nicht erstellbar: {0}")]
     Build(String),
 }
 
@@ -182,12 +182,12 @@ impl Sender {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(ConnectError::Io(e))) => Err(SendOutcome::Transient {
                 code: None,
-                message: format!("connection: {e}"),
+                message: format!("Verbindung: {e}"),
             }),
             Ok(Err(ConnectError::Smtp(e))) => Err(failure(&e)),
             Err(_) => Err(SendOutcome::Transient {
                 code: None,
-                message: "connecting timed out".into(),
+                message: "Verbindungsaufbau: Zeitüberschreitung".into(),
             }),
         }
     }
@@ -297,16 +297,17 @@ impl From<lettre::transport::smtp::Error> for ConnectError {
 fn starttls_parameters(s: &SmtpSettings) -> Result<TlsParameters, SmtpError> {
     let mut b = TlsParameters::builder(s.host.clone());
     if let Some(ca) = &s.ca_file {
-        let pem = std::fs::read(ca)
-            .map_err(|e| SmtpError::Setup(format!("cannot read CA file {}: {e}", ca.display())))?;
+        let pem = std::fs::read(ca).map_err(|e| {
+            SmtpError::Setup(format!("CA-Datei {} nicht lesbar: {e}", ca.display()))
+        })?;
         let cert = Certificate::from_pem(&pem)
-            .map_err(|e| SmtpError::Setup(format!("CA file {}: {e}", ca.display())))?;
+            .map_err(|e| SmtpError::Setup(format!("CA-Datei {}: {e}", ca.display())))?;
         b = b
             .add_root_certificate(cert)
             .certificate_store(CertificateStore::None);
     }
     b.build_rustls()
-        .map_err(|e| SmtpError::Setup(e.to_string()))
+        .map_err(|e| SmtpError::Setup(format!("TLS-Einrichtung: {e}")))
 }
 
 /// A failed attempt: permanent only when the server said so with a 5xx.

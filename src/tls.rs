@@ -9,13 +9,13 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum TlsError {
-    #[error("cannot read CA file {path}: {message}")]
+    #[error("CA-Datei {path} nicht lesbar: {message}")]
     CaFile { path: String, message: String },
-    #[error("no usable root certificates found in the system store")]
+    #[error("keine brauchbaren Stammzertifikate im Zertifikatsspeicher des Systems")]
     NoRoots,
-    #[error("invalid TLS server name {0:?}")]
+    #[error("ungültiger TLS-Servername {0:?}")]
     ServerName(String),
-    #[error("TLS setup: {0}")]
+    #[error("TLS-Einrichtung: {0}")]
     Rustls(#[from] rustls::Error),
 }
 
@@ -35,7 +35,7 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsErro
         .collect::<Result<_, _>>()
         .map_err(|e| err(e.to_string()))?;
     if certs.is_empty() {
-        return Err(err("no PEM certificate in file".into()));
+        return Err(err("kein PEM-Zertifikat in der Datei".into()));
     }
     Ok(certs)
 }

@@ -401,7 +401,7 @@ impl Review {
                 }
             }
         }
-        // The CA file was named above; the SMTP setup would only repeat it in English.
+        // The CA file was named above; the SMTP setup would only repeat it.
         if smtp_ca_ok {
             if let Err(e) = crate::smtp::Sender::new(&s.smtp) {
                 r.push(Level::Fault, format!("Fehler: SMTP-Einstellungen: {e}"));
@@ -492,7 +492,7 @@ impl Review {
 /// A CA file that cannot be used, in German, naming the file.
 fn ca_fault(path: &std::path::Path, e: &crate::tls::TlsError) -> String {
     match e {
-        crate::tls::TlsError::CaFile { message, .. } if message.starts_with("no PEM") => format!(
+        crate::tls::TlsError::CaFile { message, .. } if message.starts_with("kein PEM") => format!(
             "{}: keine PEM-Zertifikate (-----BEGIN CERTIFICATE-----) in der Datei",
             path.display()
         ),

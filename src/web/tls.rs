@@ -24,7 +24,7 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
         .map_err(|e| anyhow::anyhow!("web.tls_cert {}: {e}", cert.display()))?;
     if certs.is_empty() {
         anyhow::bail!(
-            "web.tls_cert {}: no PEM certificate in file",
+            "web.tls_cert {}: kein PEM-Zertifikat in der Datei",
             cert.display()
         );
     }
