@@ -115,10 +115,11 @@ try {
     if (!facts.includes(want)) fail(`after closing, the facts lack "${want}": ${facts}`);
   }
   await shot(page, '08-vorgang-abgeschlossen');
-  // A refusal is shown beside its form and announced.
-  await page.click('#aktion-close summary');
-  await Promise.all([page.waitForNavigation(), page.click('#aktion-close button[type=submit]')]);
-  if (!(await page.isVisible('#close-fehler'))) fail('a refused close shows no message at its form');
+  // A closed case offers no second close; a refusal is shown beside its form and announced.
+  if ((await page.locator('#aktion-close').count()) > 0) fail('a closed case still offers "Abschließen"');
+  await page.click('#aktion-note summary');
+  await Promise.all([page.waitForNavigation(), page.click('#aktion-note button[type=submit]')]);
+  if (!(await page.isVisible('#note-fehler'))) fail('a refused (empty) note shows no message at its form');
   await axe(page, 'vorgang-fehler');
   await shot(page, '09-vorgang-fehler');
 
