@@ -93,6 +93,13 @@ async fn drain_as(
     // Rows are claimed in id order; a row tried in this call (a retry) is not claimed again.
     // Claims are taken one worker at a time, so that no worker claims from a position another
     // has already passed (a fast failure could otherwise be retried in the same call).
+    let withdrawn = q::withdraw_ended_acks(pool).await?;
+    if withdrawn > 0 {
+        tracing::info!(
+            withdrawn,
+            "outbox: acknowledgements of cases ended meanwhile withdrawn"
+        );
+    }
     let parallel = settings.smtp.parallel.max(1);
     let queue = tokio::sync::Mutex::new(Claimed::default());
     let lease = lease_secs(settings);

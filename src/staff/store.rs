@@ -140,7 +140,7 @@ where
     let mut also = Vec::new();
     let ended = match new.status {
         CaseStatus::Discarded => Some("verworfen"),
-        CaseStatus::Closed => Some("abgeschlossen, bevor sie versandt war"),
+        CaseStatus::Closed => Some("abgeschlossen"),
         _ => None,
     };
     if let Some(ended) = ended.filter(|_| old.status != new.status) {
@@ -187,7 +187,9 @@ async fn withdraw_on_end(
     Ok(match outbox::withdraw_pending_ack(conn, case_id).await? {
         Withdrawal::Withdrawn => {
             new.ack_status = AckStatus::Suppressed;
-            new.ack_detail = Some(format!("zurückgezogen: der Vorgang wurde {why}"));
+            new.ack_detail = Some(format!(
+                "zurückgezogen: der Vorgang wurde {why}, bevor die Bestätigung versandt war"
+            ));
             true
         }
         Withdrawal::Nothing | Withdrawal::InFlight => false,
@@ -630,7 +632,7 @@ pub const MAX_DUE_WITHIN: u32 = 366;
 fn list_query(f: &ListFilter) -> Result<q::ListQuery> {
     if let Some(n) = f.due_within.filter(|n| *n > MAX_DUE_WITHIN) {
         return Err(refused(format!(
-            "„Fällig binnen“ höchstens {MAX_DUE_WITHIN} Arbeitstage; angegeben: {n}"
+            "Fällig innerhalb von höchstens {MAX_DUE_WITHIN} Arbeitstagen; angegeben: {n}"
         )));
     }
     if let (Some(a), Some(b)) = (f.from, f.to) {

@@ -365,6 +365,45 @@ pub async fn mark_failed(
     Ok(())
 }
 
+/// Withdraws the acknowledgements still waiting for cases that ended meanwhile (discarded,
+/// closed, merged) and that no sender holds: one that a sender held while staff ended the case
+/// went back to waiting (a temporary failure, a drain that stopped). The case's
+/// acknowledgement state says so, as when staff end a case, with an `ack_withdrawn` event of
+/// the daemon. Run before a drain claims rows; returns how many were withdrawn.
+pub async fn withdraw_ended_acks(pool: &PgPool) -> Result<u64> {
+    let r = sqlx::query(concat!(
+        live_senders!(),
+        ", gone AS (
+             UPDATE outbox o SET status = $3, locked_until = NULL, claimed_by = NULL
+             FROM cases c
+             WHERE c.id = o.case_id AND o.kind = $1 AND o.status = $2
+               AND c.status = ANY($4) AND ",
+        takeable!(),
+        "
+             RETURNING o.case_id,
+                 'der Vorgang wurde ' || CASE c.status WHEN 'discarded' THEN 'verworfen'
+                     WHEN 'closed' THEN 'abgeschlossen' ELSE 'zusammengeführt' END
+                 || ', bevor die Bestätigung versandt war' AS why),
+         acked AS (
+             UPDATE cases c SET ack_status = $5, ack_detail = 'zurückgezogen: ' || g.why
+             FROM gone g WHERE c.id = g.case_id AND c.ack_status = $6)
+         INSERT INTO case_events (case_id, actor, action, old_value, new_value, detail)
+         SELECT case_id, $7, 'ack_withdrawn', $8, $9, why FROM gone"
+    ))
+    .bind(OutboxKind::Ack)
+    .bind(OutboxStatus::Pending)
+    .bind(OutboxStatus::Withdrawn)
+    .bind(crate::domain::CaseStatus::ENDED.map(|s| s.as_db()))
+    .bind(AckStatus::Suppressed)
+    .bind(AckStatus::Pending)
+    .bind(super::cases::DAEMON)
+    .bind(AckStatus::Pending.as_db())
+    .bind(AckStatus::Suppressed.as_db())
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
+}
+
 /// What [`withdraw_pending_ack`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Withdrawal {
@@ -383,6 +422,9 @@ pub enum Withdrawal {
 /// caller, which already locks the case, never waits on a sender that may want the case next).
 /// The row stays locked until the caller's transaction ends, so no sender takes it meanwhile.
 pub async fn withdraw_pending_ack(conn: &mut PgConnection, case_id: i64) -> Result<Withdrawal> {
+    // In a savepoint: the lock error would otherwise abort the caller's whole transaction, and
+    // the caller goes on (a discard, close or merge) or answers with a refusal.
+    let mut sp = conn.begin().await?;
     let row: std::result::Result<Option<(i64, bool)>, sqlx::Error> = sqlx::query_as(concat!(
         live_senders!(),
         "SELECT id, coalesce(claimed_by IN (SELECT token FROM live), false)
@@ -395,26 +437,30 @@ pub async fn withdraw_pending_ack(conn: &mut PgConnection, case_id: i64) -> Resu
     .bind(case_id)
     .bind(OutboxKind::Ack)
     .bind(OutboxStatus::Pending)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut *sp)
     .await;
     let row = match row {
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {
-            return Ok(Withdrawal::InFlight)
+            sp.rollback().await?;
+            return Ok(Withdrawal::InFlight);
         }
         other => other?,
     };
-    Ok(match row {
+    let found = match row {
         None => Withdrawal::Nothing,
         Some((_, true)) => Withdrawal::InFlight,
         Some((id, false)) => {
             sqlx::query("UPDATE outbox SET status = $2 WHERE id = $1")
                 .bind(id)
                 .bind(OutboxStatus::Withdrawn)
-                .execute(&mut *conn)
+                .execute(&mut *sp)
                 .await?;
             Withdrawal::Withdrawn
         }
-    })
+    };
+    // Released into the caller's transaction: the row stays locked until that one ends.
+    sp.commit().await?;
+    Ok(found)
 }
 
 /// SQLSTATE of `FOR UPDATE NOWAIT` on a row another transaction holds.

@@ -1652,7 +1652,11 @@ async fn a_case_that_ends_before_its_acknowledgement_went_out_withdraws_it() {
     .fetch_all(&w.pool)
     .await
     .unwrap();
-    let detail = |why: &str| Some(format!("zurückgezogen: der Vorgang wurde {why}"));
+    let detail = |why: &str| {
+        Some(format!(
+            "zurückgezogen: der Vorgang wurde {why}, bevor die Bestätigung versandt war"
+        ))
+    };
     assert_eq!(
         rows,
         [
@@ -1666,7 +1670,7 @@ async fn a_case_that_ends_before_its_acknowledgement_went_out_withdraws_it() {
                 numbers[1].clone(),
                 "withdrawn".into(),
                 "suppressed".into(),
-                detail("abgeschlossen, bevor sie versandt war")
+                detail("abgeschlossen")
             ),
             (
                 numbers[2].clone(),
@@ -1685,6 +1689,75 @@ async fn a_case_that_ends_before_its_acknowledgement_went_out_withdraws_it() {
         )
         .await,
         3
+    );
+}
+
+/// A case ended while a sender holds its acknowledgement (the row is locked: it may be on its
+/// way) is ended all the same, and the acknowledgement left to the sender; should it come back
+/// to waiting (the send failed for now), the next outbox pass withdraws it instead of sending
+/// it for a case that is over.
+#[tokio::test]
+async fn ending_a_case_goes_ahead_while_a_sender_holds_its_acknowledgement() {
+    let w = World::new("ackheld").await;
+    let (from, raw) = citizen_mail(&w, "h1", "Gehalten");
+    w.prepare_folder(CITIZEN, &w.folder).await;
+    w.deliver(&from, &raw).await;
+    let (st, log) = w.run_private(&["run", "--once", "--no-send"], &[]);
+    assert!(st.success(), "{log}");
+    let number = w.cases().await.remove(0).0;
+    // A sender in the middle of recording this row holds its lock.
+    let mut sender = w.pool.begin().await.unwrap();
+    let held: Vec<(i64,)> = sqlx::query_as("SELECT id FROM outbox WHERE kind = 'ack' FOR UPDATE")
+        .fetch_all(&mut *sender)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    let (st, log) = w.run_private(&["case", "close", &number], &[]);
+    assert!(
+        st.success(),
+        "the close must not fail on the held row: {log}"
+    );
+    assert!(!log.contains("zurückgezogen"), "{log}");
+    sender.rollback().await.unwrap();
+    let state = || async {
+        sqlx::query_as::<_, (String, String, Option<String>, String)>(
+            "SELECT c.status, c.ack_status, c.ack_detail, o.status
+             FROM cases c JOIN outbox o ON o.case_id = c.id",
+        )
+        .fetch_one(&w.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        state().await,
+        ("closed".into(), "pending".into(), None, "pending".into())
+    );
+    // The sender gave it back unsent; the next pass withdraws it and sends nothing.
+    let (st, log) = w.run_private(&["run", "--once"], &[]);
+    assert!(st.success(), "{log}");
+    assert_eq!(
+        state().await,
+        (
+            "closed".into(),
+            "suppressed".into(),
+            Some(
+                "zurückgezogen: der Vorgang wurde abgeschlossen, bevor die Bestätigung versandt war"
+                    .into()
+            ),
+            "withdrawn".into()
+        )
+    );
+    assert_eq!(
+        w.scalar(
+            "SELECT count(*) FROM case_events WHERE action = 'ack_withdrawn' AND actor = 'krm-intake'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        w.count_settled(CITIZEN, &w.folder).await,
+        0,
+        "no acknowledgement went out"
     );
 }
 
