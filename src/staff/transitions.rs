@@ -231,7 +231,7 @@ pub fn changes(old: &CaseState, new: &CaseState) -> Vec<FieldChange> {
 pub(super) fn refuse_if_gone(s: &CaseState, number: &str) -> Result<()> {
     match s.status {
         CaseStatus::Discarded => Err(refused(format!(
-            "{number} ist verworfen ({}); erst `case reopen {number}`",
+            "{number} ist verworfen ({}); bitte erst `case reopen {number}` ausführen",
             s.discard_reason.as_deref().unwrap_or("ohne Grund")
         ))),
         CaseStatus::Merged => Err(refused(format!(
@@ -370,8 +370,8 @@ pub fn assess(s: &CaseState, number: &str, justified: bool) -> Result<CaseState>
         }
         None => {
             return Err(refused(format!(
-                "{number} ist noch nicht als Beschwerde eingestuft; zuerst \
-                 `case classify {number} --kind beschwerde`"
+                "{number} ist noch nicht als Beschwerde eingestuft; bitte zuerst \
+                 `case classify {number} --kind beschwerde` ausführen"
             )))
         }
     }
@@ -468,7 +468,7 @@ pub fn close(
     if s.status == CaseStatus::Closed {
         return Err(refused(format!(
             "{number} ist bereits abgeschlossen (Antwort am {}); \
-             zum Ändern erst `case reopen {number}`",
+             zum Ändern bitte erst `case reopen {number}` ausführen",
             s.answered_on.map(ymd).unwrap_or_else(|| "–".into())
         )));
     }

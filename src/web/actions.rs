@@ -229,11 +229,19 @@ pub fn desk_wording(msg: &str) -> String {
         let command = &after[..end];
         let verb = command.split_whitespace().nth(1).unwrap_or_default();
         out.push_str(&rest[..start]);
-        match VERBS.iter().find(|v| v.name == verb) {
-            Some(v) => out.push_str(&format!("„{}“", v.label)),
-            None => out.push_str(&rest[start..start + end + 2]),
-        }
+        let whole = &rest[start..start + end + 2];
         rest = &after[end + 1..];
+        match VERBS.iter().find(|v| v.name == verb) {
+            Some(v) => {
+                out.push_str(&format!("„{}“", v.label));
+                // A command is run, a button chosen.
+                if let Some(r) = rest.strip_prefix(" ausführen") {
+                    out.push_str(" wählen");
+                    rest = r;
+                }
+            }
+            None => out.push_str(whole),
+        }
     }
     out.push_str(rest);
     out
@@ -593,43 +601,81 @@ fn once_token(i: &Input) -> Option<String> {
     (t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())).then(|| t.to_string())
 }
 
-/// Claims the form's token; `Err` is the answer to a repeat (or a database fault).
-async fn claim_once(
+/// A once-only form's work, as it came out.
+enum Sent<T> {
+    /// This request did the work (or tried it: refused, stale, failed).
+    Ran(Result<T, StaffError>),
+    /// An earlier request with the same form got there first.
+    Before(forms::Claim),
+    /// The token could not be claimed, or the work's task failed.
+    Fault(String),
+}
+
+/// Claims the form's token (`once`, if it has one), runs `work` and settles the token: done,
+/// with the case `case_of` names, or released when nothing was done. All in a task of its own:
+/// hyper drops a handler whose client went away mid-request (a double click does that to the
+/// first click's request), and that must cancel neither an action under way nor the settling
+/// of its token, or a repeat would find the token claimed for an action that never finished.
+async fn once<T, W, C>(
     s: &WebState,
-    who: &Signed,
-    token: Option<&str>,
-    number: Option<&str>,
-) -> Result<(), Response> {
-    let Some(token) = token else { return Ok(()) };
-    match forms::claim(&s.pool, token, number).await {
-        Ok(forms::Claim::First) => Ok(()),
-        Ok(forms::Claim::Repeated(Some(n))) => Err(auth::see_other(&done_location(
-            &who.account.csrf,
-            &n,
-            "doppelt",
-            &[],
-        ))),
-        Ok(forms::Claim::Repeated(None)) => Err(case::message(
+    token: Option<String>,
+    number: Option<String>,
+    work: W,
+    case_of: C,
+) -> Sent<T>
+where
+    T: Send + 'static,
+    W: std::future::Future<Output = Result<T, StaffError>> + Send + 'static,
+    C: FnOnce(&T) -> String + Send + 'static,
+{
+    let pool = s.pool.clone();
+    let task = tokio::spawn(async move {
+        if let Some(token) = &token {
+            match forms::claim(&pool, token, number.as_deref()).await {
+                Ok(forms::Claim::First) => {}
+                Ok(before) => return Sent::Before(before),
+                Err(e) => return Sent::Fault(format!("form token: {e}")),
+            }
+        }
+        let result = work.await;
+        if let Some(token) = &token {
+            let settled = match &result {
+                Ok(t) => forms::done(&pool, token, &case_of(t)).await,
+                Err(_) => forms::release(&pool, token).await,
+            };
+            if let Err(e) = settled {
+                tracing::warn!("web: form token not settled: {e}");
+            }
+        }
+        Sent::Ran(result)
+    });
+    task.await
+        .unwrap_or_else(|e| Sent::Fault(format!("form task: {e}")))
+}
+
+/// The answer to a form sent again: the first one's result, or that it is not done yet.
+fn answer_repeat(s: &WebState, who: &Signed, before: forms::Claim) -> Response {
+    match before {
+        forms::Claim::Repeated(Some(n)) => {
+            auth::see_other(&done_location(&who.account.csrf, &n, "doppelt", &[]))
+        }
+        forms::Claim::Repeated(None) | forms::Claim::First => case::message(
             s,
             who,
             StatusCode::OK,
             "Schon abgeschickt",
-            "Dieses Formular wurde schon abgeschickt; es wird nur einmal gespeichert. Der \
-             Vorgang steht gleich in der Vorgangsliste.",
-        )),
-        Err(e) => Err(case::unavailable(s, who, "form token", &e)),
-    }
-}
-
-/// After the action: its case remembered for a repeat, or the token freed when nothing was done.
-async fn settle_once(s: &WebState, token: Option<&str>, done: Option<&str>) {
-    let Some(token) = token else { return };
-    let settled = match done {
-        Some(number) => forms::done(&s.pool, token, number).await,
-        None => forms::release(&s.pool, token).await,
-    };
-    if let Err(e) = settled {
-        tracing::warn!("web: form token not settled: {e}");
+            "Dieses Formular war schon abgeschickt; es ist nur einmal gespeichert. Der Vorgang \
+             steht in der Vorgangsliste.",
+        ),
+        forms::Claim::Unsettled => case::message(
+            s,
+            who,
+            StatusCode::CONFLICT,
+            "Noch in Arbeit",
+            "Dieses Formular war schon abgeschickt, und diese erste Sendung ist noch nicht \
+             fertig oder wurde unterbrochen. Bitte sehen Sie in einigen Augenblicken in der \
+             Vorgangsliste oder auf der Seite des Vorgangs nach, ob die Eingabe gespeichert ist.",
+        ),
     }
 }
 
@@ -683,23 +729,32 @@ pub async fn post(
         os_user: case::actor_name(&who.account),
         stated_by: None,
     };
-    let once = once_token(&input);
-    if let Err(r) = claim_once(&s, &who, once.as_deref(), Some(&number)).await {
-        return r;
-    }
-    let result = match input.first("version").parse::<i64>() {
-        Ok(version) => run(&s, v, &number, &input, &actor, version).await,
-        Err(_) => Err(refused(
-            "Das Formular ist unvollständig (die Version des Vorgangs fehlt). Bitte laden Sie \
-             die Seite neu.",
-        )),
+    let work = {
+        let (s, number, input) = (s.clone(), number.clone(), input.clone());
+        async move {
+            match input.first("version").parse::<i64>() {
+                Ok(version) => run(&s, v, &number, &input, &actor, version).await,
+                Err(_) => Err(refused(
+                    "Das Formular ist unvollständig (die Version des Vorgangs fehlt). Bitte \
+                     laden Sie die Seite neu.",
+                )),
+            }
+        }
     };
-    settle_once(
+    let case_number = number.clone();
+    let result = match once(
         &s,
-        once.as_deref(),
-        result.is_ok().then_some(number.as_str()),
+        once_token(&input),
+        Some(number.clone()),
+        work,
+        move |_| case_number,
     )
-    .await;
+    .await
+    {
+        Sent::Ran(result) => result,
+        Sent::Before(before) => return answer_repeat(&s, &who, before),
+        Sent::Fault(e) => return case::unavailable(&s, &who, "case action", &e),
+    };
     let (status, fb) = match result {
         Ok(also) => {
             let hints: Vec<&str> = also.iter().map(|a| a.key()).collect();
@@ -835,23 +890,32 @@ pub async fn create(
         os_user: case::actor_name(&who.account),
         stated_by: None,
     };
-    let once = once_token(&input);
-    if let Err(r) = claim_once(&s, &who, once.as_deref(), None).await {
-        return r;
-    }
-    let result = match (
-        manual_case(&input),
-        staff::topic_catalogue(&s.settings.rules_dir),
-    ) {
-        (Err(e), _) => Err(e),
-        (_, Err(e)) => Err(StaffError::Refused(e)),
-        (Ok(m), Ok(rules)) => {
-            let policy = s.settings.deadlines.policy;
-            staff::new_case(&s.pool, &s.calendar, policy, &rules, &m, &actor, Utc::now()).await
+    let work = {
+        let (s, input) = (s.clone(), input.clone());
+        async move {
+            match (
+                manual_case(&input),
+                staff::topic_catalogue(&s.settings.rules_dir),
+            ) {
+                (Err(e), _) => Err(e),
+                (_, Err(e)) => Err(StaffError::Refused(e)),
+                (Ok(m), Ok(rules)) => {
+                    let policy = s.settings.deadlines.policy;
+                    staff::new_case(&s.pool, &s.calendar, policy, &rules, &m, &actor, Utc::now())
+                        .await
+                }
+            }
         }
     };
-    let created = result.as_ref().ok().map(|a| a.number.as_str());
-    settle_once(&s, once.as_deref(), created).await;
+    let result = match once(&s, once_token(&input), None, work, |a: &staff::Applied| {
+        a.number.clone()
+    })
+    .await
+    {
+        Sent::Ran(result) => result,
+        Sent::Before(before) => return answer_repeat(&s, &who, before),
+        Sent::Fault(e) => return case::unavailable(&s, &who, "new case", &e),
+    };
     match result {
         Ok(a) => auth::see_other(&done_location(&who.account.csrf, &a.number, "neu", &[])),
         Err(StaffError::Refused(m)) => new_page(
@@ -872,8 +936,11 @@ mod tests {
     #[test]
     fn a_cli_command_in_a_refusal_becomes_the_desks_button() {
         assert_eq!(
-            desk_wording("KRM-2026-00001 ist verworfen (spam); erst `case reopen KRM-2026-00001`"),
-            "KRM-2026-00001 ist verworfen (spam); erst „Wieder öffnen“"
+            desk_wording(
+                "KRM-2026-00001 ist verworfen (spam); bitte erst `case reopen KRM-2026-00001` \
+                 ausführen"
+            ),
+            "KRM-2026-00001 ist verworfen (spam); bitte erst „Wieder öffnen“ wählen"
         );
         assert_eq!(
             desk_wording(

@@ -636,7 +636,7 @@ async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
     let r = act(&d, &s, &n, "assess", &[("justified", "yes")]).await;
     assert!(
         r.body
-            .contains("noch nicht als Beschwerde eingestuft; zuerst „Einstufen“"),
+            .contains("noch nicht als Beschwerde eingestuft; bitte zuerst „Einstufen“ wählen"),
         "the desk's button, not the CLI command: {}",
         r.body
     );
