@@ -162,6 +162,9 @@ fn page_of_form(path: &str) -> String {
         (Some("vorgaenge"), Some(n)) if n.starts_with("KRM-") || n == "neu" => {
             format!("/vorgaenge/{n}")
         }
+        // Signing out after the session ended: back to the start, not to a page that is only
+        // a form's target.
+        (Some("logout"), _) => "/".to_string(),
         (Some(section), _) if !section.is_empty() => format!("/{section}"),
         _ => "/".to_string(),
     }
@@ -175,8 +178,6 @@ pub struct LoginQuery {
     abgelaufen: Option<String>,
     #[serde(default)]
     abgemeldet: Option<String>,
-    #[serde(default)]
-    gesperrt: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -239,9 +240,7 @@ pub async fn login_form(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let notice = if q.gesperrt.is_some() {
-        Some(accounts::LOCKED_WHILE_CHANGING)
-    } else if q.abgemeldet.is_some() {
+    let notice = if q.abgemeldet.is_some() {
         Some("Sie sind abgemeldet.")
     } else if q.abgelaufen.is_some() {
         Some("Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.")
@@ -373,6 +372,7 @@ mod tests {
         assert_eq!(page_of_form("/benutzer/rolle"), "/benutzer");
         assert_eq!(page_of_form("/passwort"), "/passwort");
         assert_eq!(page_of_form("/"), "/");
+        assert_eq!(page_of_form("/logout"), "/");
     }
 
     #[test]

@@ -91,14 +91,16 @@ pub struct Feedback {
     pub stale: bool,
 }
 
-/// Whether the assign form can succeed for the account: a lead assigns any case, anyone else
-/// only a case that is theirs or nobody's (the rule `actions::allowed` enforces).
+/// Whether the assign form can change something for the account: a lead assigns any case,
+/// anyone else only a case that is theirs or nobody's (the rule `actions::allowed` enforces),
+/// and only with a staff name linked to the account (without one the form could only assign
+/// nobody to nobody).
 fn may_assign(me: &crate::accounts::SessionAccount, assignee: Option<&str>) -> bool {
     me.role.leads()
         || match (assignee, me.staff.as_deref()) {
-            (None, _) => true,
+            (None, Some(_)) => true,
             (Some(a), Some(mine)) => a.eq_ignore_ascii_case(mine),
-            (Some(_), None) => false,
+            (_, None) => false,
         }
 }
 

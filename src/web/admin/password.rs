@@ -60,8 +60,16 @@ pub async fn change(
         .await
     {
         Ok(()) => see_other("/"),
+        // Said here, on the answer to the form, not by a link (`/login?gesperrt=1` would let
+        // anyone's link tell a user their account is locked).
         Err(AccountError::Refused(m)) if m == accounts::LOCKED_WHILE_CHANGING => {
-            see_other("/login?gesperrt=1")
+            crate::web::render::message(
+                &s.templates,
+                StatusCode::FORBIDDEN,
+                "Konto gesperrt",
+                &m,
+                None,
+            )
         }
         Err(AccountError::Refused(m)) => render(&s, &who, StatusCode::BAD_REQUEST, Some(&m)),
         Err(e) => {
