@@ -545,15 +545,16 @@ mod tests {
             "bue\u{1b}[31mrger@mail.test",
         ] {
             let mail = parse(&format!("From: {from}\r\nSubject: x\r\n\r\nText\r\n"));
-            if mail.from.is_none() {
-                continue;
-            }
             let plan = run(&mail, &Policy::default(), &known()).new_case.unwrap();
-            assert_eq!(
-                plan.ack,
-                AckDecision::Suppressed(ACK_ADDRESS_INVALID.into()),
-                "{from}"
-            );
+            // Either the parser drops such an address (no sender) or the decision refuses it;
+            // an acknowledgement is never planned.
+            match &plan.ack {
+                AckDecision::Suppressed(why) if mail.from.is_some() => {
+                    assert_eq!(why, ACK_ADDRESS_INVALID, "{from}")
+                }
+                AckDecision::Suppressed(_) => {}
+                other => panic!("{from}: {other:?}"),
+            }
         }
         let reply_to = citizen("x", "Reply-To: buerger@mail.test.\r\n");
         let plan = run(&reply_to, &Policy::default(), &known())

@@ -284,12 +284,13 @@ impl Mailbox {
         Ok(all)
     }
 
-    /// Header blocks and INTERNALDATEs, without setting \Seen (`BODY.PEEK[HEADER]`).
+    /// Header blocks (their first 64 KiB: a header block is a few KiB, and an oversized mail
+    /// may be oversized by its header) and INTERNALDATEs, without setting \Seen.
     pub async fn fetch_headers(&mut self, uids: &[u32]) -> Result<Vec<MailHeader>, ImapError> {
         let fetched = self
             .uid_fetch_all(
                 uids,
-                "(UID INTERNALDATE BODY.PEEK[HEADER])",
+                "(UID INTERNALDATE BODY.PEEK[HEADER]<0.65536>)",
                 "UID FETCH (header)",
                 self.timeout,
             )

@@ -328,7 +328,15 @@ async fn fetch_batch(
                         .and_then(|h| message::raw_message_id(&h.header));
                 }
             }
-            Err(e) => tracing::warn!("headers of oversized mails not fetched: {e}"),
+            // The server refused: quarantined without a Message-ID, as before.
+            Err(
+                e @ crate::mailbox::ImapError::Protocol {
+                    source: async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_),
+                    ..
+                },
+            ) => tracing::warn!("headers of oversized mails not fetched: {e}"),
+            // A timeout or a broken connection leaves the session unusable: this pass ends.
+            Err(e) => return Err(e.into()),
         }
     }
     let t_fetch = Instant::now();

@@ -74,13 +74,18 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
     "auto-reply",
     "autoreply",
     "auto reply",
-    "auto:",
 ];
+
+/// Lotus Notes' "AUTO: … is out of the office", in capitals only: "Auto: Reparatur nicht
+/// bezahlt" is a citizen's subject.
+const AUTO_REPLY_SUBJECTS_EXACT: &[&str] = &["AUTO:"];
 
 /// The subject starts like an automatic reply's (see [`AUTO_REPLY_SUBJECTS`]).
 fn auto_reply_subject(subject: &str) -> bool {
-    let s = subject.trim_start().to_lowercase();
-    AUTO_REPLY_SUBJECTS.iter().any(|p| s.starts_with(p))
+    let s = subject.trim_start();
+    let lower = s.to_lowercase();
+    AUTO_REPLY_SUBJECTS.iter().any(|p| lower.starts_with(p))
+        || AUTO_REPLY_SUBJECTS_EXACT.iter().any(|p| s.starts_with(p))
 }
 
 /// Header fields whose mere presence marks bulk or list mail.

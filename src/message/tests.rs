@@ -249,6 +249,7 @@ fn an_auto_reply_known_only_by_its_subject_is_one() {
         "Meine Abwesenheitsnotiz wurde ignoriert",
         "AW: Abwesenheit beim Termin",
         "Automatisierte Bescheide",
+        "Auto: Reparaturkosten nicht übernommen",
     ] {
         assert_eq!(
             parse_ok(with(subject).as_bytes()).auto,
