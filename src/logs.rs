@@ -132,7 +132,7 @@ pub fn event_label(event: &str) -> String {
         "account_added" => "Konto angelegt",
         "role_changed" => "Rolle geändert",
         "account_disabled" => "Konto gesperrt",
-        "account_enabled" => "Konto entsperrt",
+        "account_enabled" => "Konto wieder freigegeben",
         "password_changed" => "Passwort gesetzt",
         "password_reset" => "Passwort zurückgesetzt",
         "password_changed_by_user" => "Passwort selbst geändert",

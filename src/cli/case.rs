@@ -689,6 +689,7 @@ pub fn list_table(cases: &[StaffCase], cal: &calendar::Calendar, today: NaiveDat
             };
             let overdue = calendar::working_days_overdue(cal, r.due, today);
             let hint = match r.status {
+                CaseStatus::Open if r.due < today && overdue == 0 => "überfällig".to_string(),
                 CaseStatus::Open if r.due < today => {
                     format!("überfällig seit {}", staff::working_days(overdue))
                 }

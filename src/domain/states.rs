@@ -176,7 +176,7 @@ impl ReviewReason {
     /// German label for `case show`.
     pub fn label(self) -> &'static str {
         match self {
-            ReviewReason::Spam => "Spam-Verdacht: bestätigen oder verwerfen",
+            ReviewReason::Spam => "Spam-Verdacht (aufheben oder verwerfen)",
             ReviewReason::Bulk => "Massen- oder Listenmail",
             ReviewReason::AutoReply => "automatische Antwort",
             ReviewReason::Bounce => "Unzustellbarkeitsnachricht",

@@ -380,10 +380,11 @@ pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'sta
         due.push_str(&format!(" (um {} Ruhetage verlängert)", r.held_days));
     }
     if r.status == CaseStatus::Open && r.due < today {
-        due.push_str(&format!(
-            " – überfällig seit {}",
-            working_days(calendar::working_days_overdue(cal, r.due, today))
-        ));
+        // Overdue on the weekend right after the deadline: no working day has passed yet.
+        match calendar::working_days_overdue(cal, r.due, today) {
+            0 => due.push_str(" – überfällig"),
+            n => due.push_str(&format!(" – überfällig seit {}", working_days(n))),
+        }
     }
     o.push(("Bearbeitungsfrist", due));
     if let Some(h) = r.hold_since {
@@ -536,10 +537,7 @@ pub struct EventView {
 
 impl EventView {
     pub fn of(e: &q::EventRow) -> EventView {
-        let who = match &e.stated_by {
-            Some(b) => format!("{} ({b})", e.actor),
-            None => e.actor.clone(),
-        };
+        let who = who_label(&e.actor, e.stated_by.as_deref());
         let what = match event_field(e) {
             Some(f) => format!(
                 "{}: {} → {}",
@@ -569,8 +567,36 @@ impl EventView {
     }
 }
 
+/// Who did it, as staff read it: the daemon's own steps are "automatisch", a desk user is
+/// their account name, a command-line user their system account and the name given with
+/// `--by`.
+pub fn who_label(actor: &str, stated_by: Option<&str>) -> String {
+    let stated = stated_by.filter(|b| !b.is_empty());
+    if actor == crate::store::cases::DAEMON {
+        "automatisch".to_string()
+    } else if let Some(name) = actor.strip_prefix("web:") {
+        name.to_string()
+    } else if let Some(b) = stated {
+        format!("{actor} (Kommandozeile, angegeben: {b})")
+    } else {
+        format!("{actor} (Kommandozeile)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn who_reads_like_a_person_not_a_key() {
+        use super::who_label;
+        assert_eq!(who_label("krm-intake", None), "automatisch");
+        assert_eq!(who_label("web:anna", None), "anna");
+        assert_eq!(who_label("root", None), "root (Kommandozeile)");
+        assert_eq!(
+            who_label("root", Some("Anna Beispiel")),
+            "root (Kommandozeile, angegeben: Anna Beispiel)"
+        );
+    }
+
     #[test]
     fn sizes_read_in_german() {
         assert_eq!(super::size_text(512), "512 Bytes");

@@ -245,7 +245,7 @@ fn assert_shown(w: &World, n: &str, from: &str) {
         &format!("Von: Max Muster <{from}>"),
         "Betreff: Bescheid fehlt",
         "bescheid.pdf (application/pdf",
-        "sachbearbeitung (Anna Beispiel)  eingestuft: Art: – → Beschwerde",
+        "sachbearbeitung (Kommandozeile, angegeben: Anna Beispiel)  eingestuft: Art: – → Beschwerde",
         "Bemerkung: „Rückruf am Montag vereinbart“",
         "Antwort am 2017-01-20",
     ] {
