@@ -1099,6 +1099,79 @@ async fn a_form_sent_twice_is_stored_once() {
     assert_eq!(d.w.scalar("SELECT count(*) FROM cases").await, before + 1);
 }
 
+/// A repeat that arrives while the first request is still running waits for it: when the first
+/// is refused, the repeat is handled as a first request (refused too, here), not answered with
+/// "schon gespeichert" for an action that never happened (a double click shows the second answer).
+#[tokio::test]
+async fn a_repeat_waits_for_the_first_request_and_follows_its_outcome() {
+    let d = Desk::with_env("wcrepeat", &[STAFF, STAFF2]).await;
+    d.add_user("anna", Role::Sachbearbeitung, Some("Frau Beispiel"))
+        .await;
+    let s = d.login("anna").await;
+    let n = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    let (csrf, version, once) = (
+        page.csrf_field(),
+        version_of(&page),
+        page.hidden_field("once"),
+    );
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("once", once.as_str()),
+        ("answered_on", "2099-01-01"),
+    ];
+    let path = format!("/vorgaenge/{n}/close");
+    // Someone else holds the case: the first request claims its token, then waits on the row.
+    let mut other = d.w.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM cases WHERE number = $1 FOR UPDATE")
+        .bind(&n)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let claimed = || async {
+        let (c,): (i64,) = sqlx::query_as("SELECT count(*) FROM form_submissions WHERE token = $1")
+            .bind(&once)
+            .fetch_one(&d.w.pool)
+            .await
+            .unwrap();
+        c
+    };
+    let (first, second, ()) = futures::join!(
+        d.post(&path, Some(&s), &form),
+        async {
+            while claimed().await == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            d.post(&path, Some(&s), &form).await
+        },
+        async {
+            while claimed().await == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            // The repeat is sent and finds the token claimed, not settled.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            sqlx::query("SELECT 1").execute(&mut *other).await.unwrap();
+            other.rollback().await.unwrap();
+        }
+    );
+    for (which, r) in [("first", &first), ("repeat", &second)] {
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{which}: {}", r.body);
+        assert!(
+            r.body.contains("liegt in der Zukunft"),
+            "{which}: {}",
+            r.body
+        );
+    }
+    assert_eq!(claimed().await, 0, "a refused form's token is free again");
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM cases WHERE number = $1")
+        .bind(&n)
+        .fetch_one(&d.w.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "open");
+}
+
 /// Limits a person can meet: a note of more than a page and an organisation's name of more than
 /// a line are refused beside the form (the input kept); what the framework itself refuses (too
 /// big, not a form, the wrong method) is a German page, not English plain text.
