@@ -995,23 +995,29 @@ async fn an_acknowledgement_recorded_by_hand_withdraws_the_waiting_one_and_says_
     assert!(!page.body.contains("Gespeichert"), "another session's seal");
 }
 
-/// A form sent twice (a double click, a reload of the POST) is stored once: every case form and
-/// `/vorgaenge/neu` carry a one-time token; a repeat leads to what the first one did. A refused
-/// form frees its token, so the corrected form can be sent.
-#[tokio::test]
-async fn a_form_sent_twice_is_stored_once() {
-    let d = Desk::with_env("wconce", &[STAFF, STAFF2]).await;
+/// A desk where „anna“ (Sachbearbeitung) is signed in, a new case, and its page's form fields:
+/// (desk, session, case number, csrf, version, once).
+async fn anna_on_a_new_case(name: &str) -> (Desk, String, String, String, String, String) {
+    let d = Desk::with_env(name, &[STAFF, STAFF2]).await;
     d.add_user("anna", Role::Sachbearbeitung, Some("Frau Beispiel"))
         .await;
     let s = d.login("anna").await;
     let n = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
-
     let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
     let (csrf, version, once) = (
         page.csrf_field(),
         version_of(&page),
         page.hidden_field("once"),
     );
+    (d, s, n, csrf, version, once)
+}
+
+/// A form sent twice (a double click, a reload of the POST) is stored once: every case form and
+/// `/vorgaenge/neu` carry a one-time token; a repeat leads to what the first one did. A refused
+/// form frees its token, so the corrected form can be sent.
+#[tokio::test]
+async fn a_form_sent_twice_is_stored_once() {
+    let (d, s, n, csrf, version, once) = anna_on_a_new_case("wconce").await;
     let note = [
         ("csrf", csrf.as_str()),
         ("version", version.as_str()),
@@ -1104,17 +1110,7 @@ async fn a_form_sent_twice_is_stored_once() {
 /// "schon gespeichert" for an action that never happened (a double click shows the second answer).
 #[tokio::test]
 async fn a_repeat_waits_for_the_first_request_and_follows_its_outcome() {
-    let d = Desk::with_env("wcrepeat", &[STAFF, STAFF2]).await;
-    d.add_user("anna", Role::Sachbearbeitung, Some("Frau Beispiel"))
-        .await;
-    let s = d.login("anna").await;
-    let n = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
-    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
-    let (csrf, version, once) = (
-        page.csrf_field(),
-        version_of(&page),
-        page.hidden_field("once"),
-    );
+    let (d, s, n, csrf, version, once) = anna_on_a_new_case("wcrepeat").await;
     let form = [
         ("csrf", csrf.as_str()),
         ("version", version.as_str()),
