@@ -111,7 +111,12 @@ pub struct ListArgs {
     #[arg(long)]
     pub overdue: bool,
     /// Nur offene Vorgänge, die innerhalb von N Arbeitstagen fällig sind (heute eingeschlossen).
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::staff::MAX_DUE_WITHIN))
+    )]
     pub due_within: Option<u32>,
     /// Organisation (Teil des Namens, Groß-/Kleinschreibung egal).
     #[arg(long)]

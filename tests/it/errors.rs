@@ -411,8 +411,9 @@ fn usage_errors_and_help_are_german() {
         ("abc", "„abc“ ist keine ganze Zahl"),
         (
             "100000000000",
-            "„100000000000“ liegt nicht im Bereich 0 bis 4294967295",
+            "„100000000000“ liegt nicht im Bereich 0 bis 366",
         ),
+        ("-1", "„-1“ liegt nicht im Bereich 0 bis 366"),
     ] {
         let (code, _, err) = krm_bare(&["case", "list", "--due-within", value]);
         assert_eq!(code, 1, "{err}");
