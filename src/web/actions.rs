@@ -742,15 +742,10 @@ pub async fn post(
         }
     };
     let case_number = number.clone();
-    let result = match once(
-        &s,
-        once_token(&input),
-        Some(number.clone()),
-        work,
-        move |_| case_number,
-    )
-    .await
-    {
+    // One token per rendered page, claimed per form: another form of the same page (a second
+    // tab of it) is not a repeat.
+    let token = once_token(&input).map(|t| format!("{t}:{}", v.name));
+    let result = match once(&s, token, Some(number.clone()), work, move |_| case_number).await {
         Sent::Ran(result) => result,
         Sent::Before(before) => return answer_repeat(&s, &who, before),
         Sent::Fault(e) => return case::unavailable(&s, &who, "case action", &e),

@@ -279,11 +279,10 @@ pub async fn login(
                     tracing::warn!("web: ending the previous session failed: {e}");
                 }
             }
-            // Without a page asked for: the work list, or the access log for a role that reads no cases.
-            let start = match session.role {
-                Some(r) if !r.reads_cases() => "/zugriffe",
-                _ => "/vorgaenge",
-            };
+            // Without a page asked for: the role's start page.
+            let start = session
+                .role
+                .map_or("/vorgaenge", accounts::Role::start_page);
             let mut res = see_other(safe_next(&f.next).unwrap_or(start));
             set_cookie(
                 &mut res,

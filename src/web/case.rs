@@ -57,7 +57,7 @@ pub fn not_found(s: &WebState, who: &Signed) -> Response {
     )
 }
 
-/// 403 for a role that sees no case content (datenschutz).
+/// 403 for a role that sees no case content (administration, data protection).
 pub fn no_case_access(s: &WebState, who: &Signed) -> Option<Response> {
     (!who.account.role.reads_cases()).then(|| {
         message(

@@ -105,14 +105,10 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-/// `GET /`: the work list, for the data protection officer the access log (a session is
-/// needed like everywhere else).
+/// `GET /`: the role's start page (the work list; the accounts for the administration, the
+/// access log for the data protection officer). A session is needed like everywhere else.
 async fn start(who: auth::Signed) -> Response {
-    if who.account.role.reads_cases() {
-        auth::see_other("/vorgaenge")
-    } else {
-        auth::see_other("/zugriffe")
-    }
+    auth::see_other(who.account.role.start_page())
 }
 
 /// Unknown paths: a signed-in user sees 404, anyone else the login redirect (nothing shown).

@@ -76,10 +76,11 @@ const GET_ROUTES: [&str; 5] = [
     "/passwort",
 ];
 
-const POST_ROUTES: [&str; 7] = [
+const POST_ROUTES: [&str; 8] = [
     "/benutzer/neu",
     "/benutzer/rolle",
     "/benutzer/sperren",
+    "/benutzer/freigeben",
     "/benutzer/passwort",
     "/passwort",
     "/quarantaene/1/retry",
@@ -143,7 +144,7 @@ async fn admin_pages_need_a_session_the_right_role_and_the_csrf_token() {
         );
         assert_eq!(
             page.contains("href=\"/vorgaenge\""),
-            user != "dsb",
+            matches!(user, "sb" | "lead"),
             "{user}"
         );
         if user != "admin" {
@@ -253,16 +254,20 @@ async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
     let carla = carla_changes_her_one_time_password(&d, &one_time).await;
 
     // Reset: a new one-time password, Carla's session ends, the change is required again.
-    let r = d
-        .post(
-            "/benutzer/passwort",
-            Some(&admin),
-            &[("csrf", &csrf), ("name", "carla")],
-        )
-        .await;
+    // Reloading the answer sends the form again: nothing is reset a second time.
+    let once = d.get("/benutzer", Some(&admin)).await.hidden_field("once");
+    let reset = [
+        ("csrf", csrf.as_str()),
+        ("name", "carla"),
+        ("once", once.as_str()),
+    ];
+    let r = d.post("/benutzer/passwort", Some(&admin), &reset).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let second = r.text_of("einmalpasswort");
     assert_ne!(second, one_time);
+    let again = d.post("/benutzer/passwort", Some(&admin), &reset).await;
+    assert!(again.body.contains("schon abgeschickt"), "{}", again.body);
+    assert!(!again.body.contains("einmalpasswort"), "{}", again.body);
     assert_eq!(
         d.get("/vorgaenge", Some(&carla)).await.status,
         StatusCode::SEE_OTHER
@@ -273,23 +278,30 @@ async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
         "/passwort"
     );
 
-    // The last active admin can be neither disabled nor demoted.
-    for (path, form) in [
-        ("/benutzer/sperren", vec![("name", "chefin")]),
+    // The last active admin can be neither disabled nor demoted; no one disables themselves
+    // here; a form naming no account (none is preselected) is refused.
+    for (path, form, why) in [
+        (
+            "/benutzer/sperren",
+            vec![("name", "chefin")],
+            "eigene Konto lässt sich hier nicht sperren",
+        ),
         (
             "/benutzer/rolle",
             vec![("name", "chefin"), ("role", "leitung")],
+            "letzte aktive Administrationskonto",
+        ),
+        (
+            "/benutzer/sperren",
+            vec![("name", "")],
+            "Bitte ein Konto wählen",
         ),
     ] {
         let mut form = form.clone();
         form.push(("csrf", &csrf));
         let r = d.post(path, Some(&admin), &form).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
-        assert!(
-            r.body.contains("letzte aktive Administrationskonto"),
-            "{path}: {}",
-            r.body
-        );
+        assert!(r.body.contains(why), "{path}: {}", r.body);
     }
     assert_eq!(
         d.w.scalar("SELECT count(*) FROM accounts WHERE name = 'chefin' AND role = 'admin' AND NOT disabled").await,
@@ -318,6 +330,29 @@ async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
             .await,
         1
     );
+    // And freed again in the desk (before, only `user enable` could).
+    assert!(
+        r.body.contains("action=\"/benutzer/freigeben\""),
+        "{}",
+        r.body
+    );
+    let r = d
+        .post(
+            "/benutzer/freigeben",
+            Some(&admin),
+            &[("csrf", &csrf), ("name", "carla")],
+        )
+        .await;
+    assert!(
+        r.body.contains("Konto „carla“ wieder freigegeben"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        d.w.scalar("SELECT count(*) FROM accounts WHERE disabled")
+            .await,
+        0
+    );
 
     let events: Vec<(String, Option<String>, String)> = d
         .events()
@@ -333,6 +368,7 @@ async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
         ("password_reset", "carla", "web:chefin"),
         ("role_changed", "carla", "web:chefin"),
         ("account_disabled", "carla", "web:chefin"),
+        ("account_enabled", "carla", "web:chefin"),
     ]
     .iter()
     .map(|(e, a, w)| (e.to_string(), Some(a.to_string()), w.to_string()))

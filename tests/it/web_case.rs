@@ -714,7 +714,16 @@ async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
     let adam = d.login("adam").await;
     let r = act(&d, &adam, &n, "hold", &[]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "admin works no cases");
-    assert!(r.body.contains("bearbeitet keine Vorgänge"), "{}", r.body);
+    assert!(r.body.contains("sieht keine Vorgänge"), "{}", r.body);
+    // Nor reads them: the administration needs no citizen's mail for its work.
+    for path in [
+        format!("/vorgaenge/{n}"),
+        format!("/vorgaenge/{n}/mails/1/html"),
+        "/vorgaenge".to_string(),
+    ] {
+        let r = d.get(&path, Some(&adam)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
     assert_eq!(show_json(&d.w, &n)["status"], "open");
     // Without a session: the login redirect, nothing shown, nothing changed.
     for path in [
@@ -1127,7 +1136,7 @@ async fn a_repeat_waits_for_the_first_request_and_follows_its_outcome() {
         .unwrap();
     let claimed = || async {
         let (c,): (i64,) = sqlx::query_as("SELECT count(*) FROM form_submissions WHERE token = $1")
-            .bind(&once)
+            .bind(format!("{once}:close"))
             .fetch_one(&d.w.pool)
             .await
             .unwrap();

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{errors_json, require, unavailable};
 use crate::accounts::{self, AccountError, Role};
+use crate::store::forms;
 use crate::web::auth::{self, check_csrf, Signed};
 use crate::web::WebState;
 
@@ -24,6 +25,10 @@ pub struct AccountForm {
     role: String,
     #[serde(default)]
     staff: String,
+    /// One-time token of the rendered page (see `store::forms`): a reload of the answer to a
+    /// password reset must not reset the password a second time.
+    #[serde(default)]
+    once: String,
 }
 
 /// What the page shows beside the list after a POST.
@@ -80,6 +85,7 @@ async fn render(s: &WebState, who: &Signed, o: Outcome) -> Response {
             "notice": o.notice,
             "one_time": o.one_time.map(|(n, p)| serde_json::json!({ "name": n, "password": p })),
             "kept": { "name": kept.name, "role": kept.role, "staff": kept.staff },
+            "once": crate::accounts::random_token(),
         }),
     )
 }
@@ -126,6 +132,13 @@ async fn refused(
             unavailable(s, who, "Die Änderung ist gerade nicht möglich.")
         }
     }
+}
+
+/// The account a form names: one must be chosen (the lists preselect none).
+fn chosen(name: &str) -> Result<&str, AccountError> {
+    Some(name.trim())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| AccountError::Refused("Bitte ein Konto wählen.".to_string()))
 }
 
 fn role_of(v: &str) -> Result<Role, AccountError> {
@@ -202,10 +215,10 @@ pub async fn set_role(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let result = match role_of(&f.role) {
-        Ok(role) => accounts::set_role_keeping_an_admin(&s.pool, &f.name, role, &actor)
+    let result = match chosen(&f.name).and_then(|n| Ok((n, role_of(&f.role)?))) {
+        Ok((name, role)) => accounts::set_role_keeping_an_admin(&s.pool, name, role, &actor)
             .await
-            .map(|()| notice(format!("Konto „{}“: Rolle {}.", f.name, role.label()))),
+            .map(|()| notice(format!("Konto „{name}“: Rolle {}.", role.label()))),
         Err(e) => Err(e),
     };
     answer(&s, &who, "rolle", result).await
@@ -221,10 +234,38 @@ pub async fn disable(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let result = accounts::disable_keeping_an_admin(&s.pool, &f.name, &actor)
-        .await
-        .map(|()| notice(format!("Konto „{}“ gesperrt.", f.name)));
+    let result = match chosen(&f.name) {
+        // One click must not lock out the one who clicks (the desk cannot undo it for them).
+        Ok(name) if name == who.account.name => Err(AccountError::Refused(
+            "Das eigene Konto lässt sich hier nicht sperren; das kann ein anderes \
+             Administrationskonto oder „krm-intake user disable“."
+                .to_string(),
+        )),
+        Ok(name) => accounts::disable_keeping_an_admin(&s.pool, name, &actor)
+            .await
+            .map(|()| notice(format!("Konto „{name}“ gesperrt."))),
+        Err(e) => Err(e),
+    };
     answer(&s, &who, "sperren", result).await
+}
+
+/// `POST /benutzer/freigeben`: fields `name`, `csrf`. Lifts a disable (`user enable`).
+pub async fn enable(
+    who: Signed,
+    State(s): State<WebState>,
+    Form(f): Form<AccountForm>,
+) -> Response {
+    let actor = match guard(&s, &who, &f.csrf) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let result = match chosen(&f.name) {
+        Ok(name) => accounts::enable(&s.pool, name, &actor)
+            .await
+            .map(|()| notice(format!("Konto „{name}“ wieder freigegeben."))),
+        Err(e) => Err(e),
+    };
+    answer(&s, &who, "freigeben", result).await
 }
 
 /// `POST /benutzer/passwort`: fields `name`, `csrf`. A new one-time password, shown once.
@@ -237,15 +278,46 @@ pub async fn reset_password(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let result = accounts::reset_password(&s.pool, &f.name, &actor)
+    let name = match chosen(&f.name) {
+        Ok(n) => n.to_string(),
+        Err(e) => return answer(&s, &who, "passwort", Err(e)).await,
+    };
+    // The answer shows the password once; reloading it sends the form again.
+    let once = Some(f.once.as_str()).filter(|t| t.len() == 64);
+    if let Some(token) = once {
+        match forms::claim(&s.pool, token, None).await {
+            Ok(forms::Claim::First) => {}
+            Ok(_) => {
+                let o = notice(format!(
+                    "Dieses Formular war schon abgeschickt: das Passwort von „{name}“ ist \
+                     bereits zurückgesetzt, es gilt das damals angezeigte Einmalpasswort. Für \
+                     ein neues das Formular erneut ausfüllen."
+                ));
+                return render(&s, &who, o).await;
+            }
+            Err(e) => {
+                tracing::error!("web: form token: {e}");
+                return unavailable(&s, &who, "Die Änderung ist gerade nicht möglich.");
+            }
+        }
+    }
+    let result = accounts::reset_password(&s.pool, &name, &actor)
         .await
         .map(|password| Outcome {
-            one_time: Some((f.name.clone(), password)),
+            one_time: Some((name.clone(), password)),
             ..notice(format!(
-                "Konto „{}“: neues Einmalpasswort gesetzt, die Sitzungen des Kontos sind \
-                 beendet. Es wird nur jetzt angezeigt.",
-                f.name
+                "Konto „{name}“: neues Einmalpasswort gesetzt, die Sitzungen des Kontos sind \
+                 beendet. Es wird nur jetzt angezeigt."
             ))
         });
+    if let Some(token) = once {
+        let settled = match &result {
+            Ok(_) => forms::done(&s.pool, token, "").await,
+            Err(_) => forms::release(&s.pool, token).await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!("web: form token not settled: {e}");
+        }
+    }
     answer(&s, &who, "passwort", result).await
 }
