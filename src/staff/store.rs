@@ -218,11 +218,7 @@ async fn withdraw_queued_ack(
                 conn,
                 case_id,
                 &Event {
-                    detail: Some(
-                        "Automatische Eingangsbestätigung zurückgezogen: die Bestätigung wurde \
-                         von Hand erfasst"
-                            .to_string(),
-                    ),
+                    detail: Some("die Bestätigung wurde von Hand erfasst".to_string()),
                     ..actor.event("ack_withdrawn")
                 },
             )
@@ -507,7 +503,7 @@ pub async fn new_case(
         &Event {
             new_value: Some(m.channel.as_str().to_string()),
             detail: Some(format!(
-                "Vorgang von Hand erfasst (Eingang per {})",
+                "Vorgang von Hand erfasst (Eingangsweg: {})",
                 m.channel.label()
             )),
             ..actor.event("created")

@@ -558,10 +558,19 @@ impl EventView {
                 (None, None) => String::new(),
             },
         };
+        let action = action_label(&e.action).to_string();
+        // "Organisation von Hand gesetzt: Organisation von Hand gesetzt: nein → ja" says it
+        // twice: the label is shown once.
+        let what = match what.get(..action.len() + 2) {
+            Some(head) if head.to_lowercase() == format!("{}: ", action.to_lowercase()) => {
+                what[action.len() + 2..].to_string()
+            }
+            _ => what,
+        };
         EventView {
             at: berlin_minute(e.at),
             who,
-            action: action_label(&e.action).to_string(),
+            action,
             what,
         }
     }

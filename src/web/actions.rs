@@ -502,6 +502,12 @@ async fn run_outcome(
     match v.name {
         "set-third-party" => {
             let org = if i.flag("none") {
+                if !i.first("organisation").trim().is_empty() {
+                    return Err(refused(
+                        "Bitte entweder eine Organisation eingeben oder „keine Organisation“ \
+                         ankreuzen, nicht beides.",
+                    ));
+                }
                 None
             } else {
                 Some(staff::ManualOrganisation {
@@ -560,8 +566,10 @@ fn unknown_verb(other: &str) -> StaffError {
 /// The form's choice: a name, or nobody (the empty choice, or `none` as `case assign --none`).
 fn assignee(i: &Input) -> Result<Option<String>, StaffError> {
     match i.first("name") {
-        _ if i.flag("none") => Ok(None),
         "" => Ok(None),
+        _ if i.flag("none") => Err(refused(
+            "Bitte entweder eine Person wählen oder „niemand“, nicht beides.",
+        )),
         n => Ok(Some(n.to_string())),
     }
 }

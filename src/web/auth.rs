@@ -123,7 +123,11 @@ impl FromRequestParts<WebState> for Signed {
             q.push(("next", &back));
         }
         if token.is_some() {
-            q.push(("abgelaufen", "1"));
+            // A form sent into the ended session: its input is lost, and the notice says so
+            // (`2`), rather than leaving the user to think it was saved.
+            let posted = parts.method == axum::http::Method::POST
+                && !parts.uri.path().starts_with("/logout");
+            q.push(("abgelaufen", if posted { "2" } else { "1" }));
         }
         let query = serde_urlencoded::to_string(&q).unwrap_or_default();
         Err(see_other(&if query.is_empty() {
@@ -243,7 +247,12 @@ pub async fn login_form(
     let notice = if q.abgemeldet.is_some() {
         Some("Sie sind abgemeldet.")
     } else if q.abgelaufen.is_some() {
-        Some("Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.")
+        Some(if q.abgelaufen.as_deref() == Some("2") {
+            "Ihre Sitzung ist abgelaufen; die zuletzt abgeschickte Eingabe wurde nicht \
+             gespeichert. Bitte melden Sie sich erneut an und geben Sie sie noch einmal ein."
+        } else {
+            "Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an."
+        })
     } else {
         None
     };

@@ -421,7 +421,14 @@ async fn sessions_end_when_idle_too_long_at_their_absolute_end_and_on_logout() {
     assert_login_redirect(&r, "idle session, a form");
     assert_eq!(
         r.header("location"),
-        "/login?next=%2Fvorgaenge%2FKRM-2026-00008&abgelaufen=1"
+        "/login?next=%2Fvorgaenge%2FKRM-2026-00008&abgelaufen=2"
+    );
+    // The login page says the input was not saved.
+    let login = d.get(r.header("location"), None).await;
+    assert!(
+        login.body.contains("Eingabe wurde nicht gespeichert"),
+        "{}",
+        login.body
     );
     let r = d.get("/vorgaenge", Some(&s)).await;
     assert_login_redirect(&r, "idle session");
