@@ -310,19 +310,7 @@ async fn add_account(
 ) -> Result<()> {
     check_name(name)?;
     check_password(name, password)?;
-    if let Some(s) = staff {
-        if !known_staff.contains_key(s) {
-            let names: Vec<&str> = known_staff.keys().map(String::as_str).collect();
-            return Err(refused(format!(
-                "„{s}“ ist keine zuständige Person aus [staff] (bekannt: {}).",
-                if names.is_empty() {
-                    "keine".to_string()
-                } else {
-                    names.join(", ")
-                }
-            )));
-        }
-    }
+    check_staff(staff, known_staff)?;
     let hash = hash_blocking(password.to_string()).await?;
     let mut tx = pool.begin().await?;
     if q::insert(&mut tx, name, role.as_str(), staff, &hash)
@@ -342,6 +330,47 @@ async fn add_account(
             .unwrap_or_default()
     );
     q::log_security(&mut *tx, "account_added", Some(name), actor, Some(&detail)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A staff name must be one of `[staff]` (the names cases are assigned to).
+fn check_staff(staff: Option<&str>, known_staff: &BTreeMap<String, String>) -> Result<()> {
+    match staff {
+        Some(s) if !known_staff.contains_key(s) => {
+            let names: Vec<&str> = known_staff.keys().map(String::as_str).collect();
+            Err(refused(format!(
+                "„{s}“ ist keine zuständige Person aus [staff] (bekannt: {}).",
+                if names.is_empty() {
+                    "keine".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Links the account to a `[staff]` name (its „mir zugewiesen“ and what it may assign), or
+/// unlinks it (`None`).
+pub async fn set_staff(
+    pool: &PgPool,
+    name: &str,
+    staff: Option<&str>,
+    known_staff: &BTreeMap<String, String>,
+    actor: &str,
+) -> Result<()> {
+    check_staff(staff, known_staff)?;
+    let mut tx = pool.begin().await?;
+    if !q::set_staff(&mut tx, name, staff).await? {
+        return Err(no_such(name));
+    }
+    let detail = match staff {
+        Some(s) => format!("zuständig als {s}"),
+        None => "keine zuständige Person".to_string(),
+    };
+    q::log_security(&mut *tx, "staff_changed", Some(name), actor, Some(&detail)).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -133,6 +133,7 @@ pub fn event_label(event: &str) -> String {
         "role_changed" => "Rolle geändert",
         "account_disabled" => "Konto gesperrt",
         "account_enabled" => "Konto wieder freigegeben",
+        "staff_changed" => "Zuständigkeit des Kontos geändert",
         "password_changed" => "Passwort gesetzt",
         "password_reset" => "Passwort zurückgesetzt",
         "password_changed_by_user" => "Passwort selbst geändert",

@@ -41,6 +41,17 @@ pub enum UserCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Die zuständige Person aus [staff] setzen, als die das Konto arbeitet („mir zugewiesen“).
+    SetStaff {
+        /// Anmeldename des Kontos.
+        name: String,
+        /// Name aus [staff].
+        #[arg(value_name = "NAME", required_unless_present = "none")]
+        staff: Option<String>,
+        /// Keine zuständige Person mehr.
+        #[arg(long, conflicts_with = "staff")]
+        none: bool,
+    },
     /// Ein Konto sperren (beendet seine Sitzungen).
     Disable {
         /// Anmeldename des Kontos.
@@ -180,6 +191,16 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
             };
             match changed {
                 Ok(()) => done(format!("Konto „{name}“: Rolle {}.", role.label())),
+                Err(e) => account_fail(e),
+            }
+        }
+        UserCommand::SetStaff { name, staff, none } => {
+            let staff = if *none { None } else { staff.as_deref() };
+            match accounts::set_staff(&pool, name, staff, &settings.staff, &actor).await {
+                Ok(()) => done(match staff {
+                    Some(s) => format!("Konto „{name}“: zuständig als {s}."),
+                    None => format!("Konto „{name}“: keine zuständige Person."),
+                }),
                 Err(e) => account_fail(e),
             }
         }

@@ -83,6 +83,16 @@ pub async fn set_role(conn: &mut PgConnection, name: &str, role: &str) -> Result
     Ok(r.rows_affected() == 1)
 }
 
+/// Sets or clears the `[staff]` name the account works as; false when there is no such account.
+pub async fn set_staff(conn: &mut PgConnection, name: &str, staff: Option<&str>) -> Result<bool> {
+    let r = sqlx::query("UPDATE accounts SET staff_name = $2 WHERE name = $1")
+        .bind(name)
+        .bind(staff)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Disables the account and ends its sessions; false when there is no such account.
 pub async fn disable(conn: &mut PgConnection, name: &str) -> Result<bool> {
     let r = sqlx::query("UPDATE accounts SET disabled = true WHERE name = $1")

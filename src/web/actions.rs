@@ -547,6 +547,14 @@ async fn run_outcome(
             if into.is_empty() {
                 return Err(refused("Bitte die Nummer des Vorgangs angeben, der bleibt"));
             }
+            // The one change nothing undoes: the desk asks for it explicitly (the command line
+            // names it already).
+            if !i.flag("endgueltig") {
+                return Err(refused(
+                    "Bitte bestätigen, dass das Zusammenführen endgültig ist: der Vorgang lässt \
+                     sich danach nicht wieder öffnen.",
+                ));
+            }
             match staff::merge_cases(&s.pool, number, into, actor, Some(version)).await {
                 Err(StaffError::NotFound(n)) if n != number => {
                     Err(StaffError::Refused(format!("Vorgang {n} gibt es nicht")))

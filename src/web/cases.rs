@@ -136,7 +136,7 @@ impl FilterInput {
                 None => errors.push((
                     "assignee",
                     "Ihr Konto ist keiner zuständigen Person zugeordnet; „mir“ geht daher nicht \
-                     (die Administration kann das mit „user add --staff“ einrichten)."
+                     (die Administration richtet das unter „Konten“ ein)."
                         .to_string(),
                 )),
             },

@@ -705,6 +705,13 @@ async fn user_commands_manage_accounts_and_write_the_security_log() {
         StatusCode::SEE_OTHER
     );
     assert_eq!(run(&["user", "enable", "niemand"]).0, Some(1));
+    // The [staff] name an account works as, set later (before, only `user add --staff` could).
+    let (code, _, err) = run(&["user", "set-staff", "bernd", "Herr Niemand"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("keine zuständige Person aus [staff]"), "{err}");
+    let (code, out, _) = run(&["user", "set-staff", "bernd", "--none"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("keine zuständige Person"), "{out}");
     assert_eq!(run(&["user", "disable", "bernd", "--force"]).0, Some(0));
     let (_, out, _) = run(&["user", "list"]);
     assert!(out.contains("bernd  Administration (gesperrt)"), "{out}");
@@ -722,6 +729,7 @@ async fn user_commands_manage_accounts_and_write_the_security_log() {
             "login_failed",
             "account_enabled",
             "login",
+            "staff_changed",
             "account_disabled"
         ]
     );

@@ -76,8 +76,9 @@ const GET_ROUTES: [&str; 5] = [
     "/passwort",
 ];
 
-const POST_ROUTES: [&str; 8] = [
+const POST_ROUTES: [&str; 9] = [
     "/benutzer/neu",
+    "/benutzer/zustaendig",
     "/benutzer/rolle",
     "/benutzer/sperren",
     "/benutzer/freigeben",
@@ -211,7 +212,11 @@ async fn admin_pages_need_a_session_the_right_role_and_the_csrf_token() {
 
 #[tokio::test]
 async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
-    let d = Desk::with_env("webadmusers", &[]).await;
+    let d = Desk::with_env(
+        "webadmusers",
+        &[("KRM_STAFF_Frau_Beispiel", "sachbearbeitung@jobcenter.test")],
+    )
+    .await;
     d.add_user("chefin", Role::Admin, None).await;
     let (admin, csrf) = d.login_csrf("chefin").await;
 
@@ -353,6 +358,33 @@ async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
             .await,
         0
     );
+    // An existing account is linked to a [staff] name, and unlinked again.
+    for (staff, want) in [
+        ("Frau Beispiel", "zuständig als Frau Beispiel"),
+        ("Herr Niemand", "keine zuständige Person aus [staff]"),
+        ("", "keine zuständige Person."),
+    ] {
+        let r = d
+            .post(
+                "/benutzer/zustaendig",
+                Some(&admin),
+                &[("csrf", &csrf), ("name", "carla"), ("staff", staff)],
+            )
+            .await;
+        assert!(r.body.contains(want), "{staff}: {}", r.body);
+        if staff == "Frau Beispiel" {
+            assert_eq!(
+                d.w.scalar("SELECT count(*) FROM accounts WHERE staff_name = 'Frau Beispiel'")
+                    .await,
+                1
+            );
+        }
+    }
+    assert_eq!(
+        d.w.scalar("SELECT count(*) FROM accounts WHERE staff_name IS NOT NULL")
+            .await,
+        0
+    );
 
     let events: Vec<(String, Option<String>, String)> = d
         .events()
@@ -369,6 +401,8 @@ async fn accounts_get_one_time_passwords_and_the_last_admin_stays() {
         ("role_changed", "carla", "web:chefin"),
         ("account_disabled", "carla", "web:chefin"),
         ("account_enabled", "carla", "web:chefin"),
+        ("staff_changed", "carla", "web:chefin"),
+        ("staff_changed", "carla", "web:chefin"),
     ]
     .iter()
     .map(|(e, a, w)| (e.to_string(), Some(a.to_string()), w.to_string()))

@@ -500,7 +500,11 @@ async fn every_verb_changes_the_case_through_the_staff_core_as_the_account() {
     act_ok(&d, &s, &n, "reopen", &[]).await;
     act_ok(&d, &s, &n, "discard", &[("reason", "duplikat")]).await;
     act_ok(&d, &s, &n, "reopen", &[]).await;
-    act_ok(&d, &s, &n, "merge", &[("into", &keep)]).await;
+    // Not without the confirmation that it is final.
+    let r = act(&d, &s, &n, "merge", &[("into", &keep)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("endgültig"), "{}", r.body);
+    act_ok(&d, &s, &n, "merge", &[("into", &keep), ("endgueltig", "1")]).await;
 
     // A merged case offers a note only, and leads to the case it lives on in; an open case
     // offers no form that could only be refused.

@@ -29,6 +29,7 @@ pub fn routes(s: &WebState) -> Router<WebState> {
         .route("/benutzer/rolle", post(users::set_role))
         .route("/benutzer/sperren", post(users::disable))
         .route("/benutzer/freigeben", post(users::enable))
+        .route("/benutzer/zustaendig", post(users::set_staff))
         .route("/benutzer/passwort", post(users::reset_password))
         .route("/passwort", get(password::form).post(password::change))
         .route("/quarantaene", get(quarantine::page))

@@ -249,6 +249,31 @@ pub async fn disable(
     answer(&s, &who, "sperren", result).await
 }
 
+/// `POST /benutzer/zustaendig`: fields `name`, `staff` (empty: none), `csrf` (`user set-staff`).
+pub async fn set_staff(
+    who: Signed,
+    State(s): State<WebState>,
+    Form(f): Form<AccountForm>,
+) -> Response {
+    let actor = match guard(&s, &who, &f.csrf) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let staff = Some(f.staff.trim()).filter(|x| !x.is_empty());
+    let result = match chosen(&f.name) {
+        Ok(name) => accounts::set_staff(&s.pool, name, staff, &s.settings.staff, &actor)
+            .await
+            .map(|()| {
+                notice(match staff {
+                    Some(st) => format!("Konto „{name}“: zuständig als {st}."),
+                    None => format!("Konto „{name}“: keine zuständige Person."),
+                })
+            }),
+        Err(e) => Err(e),
+    };
+    answer(&s, &who, "zustaendig", result).await
+}
+
 /// `POST /benutzer/freigeben`: fields `name`, `csrf`. Lifts a disable (`user enable`).
 pub async fn enable(
     who: Signed,
