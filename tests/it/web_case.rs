@@ -166,6 +166,10 @@ async fn the_case_page_shows_mail_content_escaped_framed_and_logged() {
         rows.iter().all(|r| r.0 == "web:anna" && r.1 == number),
         "{rows:?}"
     );
+    // The page again within minutes (as after every form sent on it): still one row for it.
+    let again = d.get(&format!("/vorgaenge/{number}"), Some(&s)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(access_rows(&d.w).await.len(), 4);
 
     // The data protection officer sees no case content at all.
     let dora = d.login("dora").await;
