@@ -207,15 +207,41 @@ pub fn done_notice(verb: &str, hints: &[&str]) -> Option<String> {
             "Dieses Formular war schon abgeschickt; es ist nur einmal gespeichert.".to_string(),
         );
     }
-    let mut done = VERBS
-        .iter()
-        .find(|v| v.name == verb)
-        .map(|v| format!("Gespeichert: {}.", v.label))?;
+    let v = VERBS.iter().find(|v| v.name == verb)?;
+    if hints.contains(&UNCHANGED) {
+        return Some(format!(
+            "Keine Änderung: der Vorgang stand schon so („{}“).",
+            v.label
+        ));
+    }
+    let mut done = done_text(v.name).to_string();
     for also in hints.iter().filter_map(|h| Also::from_key(h)) {
         done.push(' ');
         done.push_str(also.text());
     }
     Some(done)
+}
+
+/// What a successful action did, in a sentence (not the button's label again).
+fn done_text(verb: &str) -> &'static str {
+    match verb {
+        "classify" => "Die Einstufung ist gespeichert.",
+        "assess" => "Die Bewertung ist gespeichert.",
+        "assign" => "Die Zuständigkeit ist gespeichert.",
+        "note" => "Die Bemerkung ist gespeichert.",
+        "contact" => "Der Kontakt ist erfasst.",
+        "contribution" => "Der Beitrag zur Klärung ist gespeichert.",
+        "hold" => "Der Vorgang ruht.",
+        "resume" => "Der Vorgang läuft weiter.",
+        "close" => "Der Vorgang ist abgeschlossen.",
+        "reopen" => "Der Vorgang ist wieder offen.",
+        "set-third-party" => "Die Organisation ist gespeichert.",
+        "ack-recorded" => "Die Eingangsbestätigung ist erfasst.",
+        "confirm" => "Der Spam-Verdacht ist aufgehoben; der Vorgang zählt.",
+        "discard" => "Der Vorgang ist verworfen.",
+        "merge" => "Der Vorgang ist zusammengeführt.",
+        _ => "Gespeichert.",
+    }
 }
 
 /// A refusal of the staff core as the desk says it: a CLI command it names (`` `case reopen
@@ -321,7 +347,7 @@ async fn apply_checked<F>(
     v: &Verb,
     version: i64,
     f: F,
-) -> Result<Vec<Also>, StaffError>
+) -> Result<Vec<&'static str>, StaffError>
 where
     F: FnOnce(&StaffCase, &CaseState, &str) -> Result<CaseState, StaffError>,
 {
@@ -330,8 +356,23 @@ where
         f(c, st, n)
     })
     .await
-    .map(|a| a.also)
+    .map(|a| {
+        let mut hints = keys(&a.also);
+        // The form as it stood: say so instead of „gespeichert“ (the CLI says „keine Änderung“).
+        if a.changes.is_empty() && a.also.is_empty() {
+            hints.push(UNCHANGED);
+        }
+        hints
+    })
 }
+
+/// The `hinweis=` keys of what an action did besides its fields.
+fn keys(also: &[Also]) -> Vec<&'static str> {
+    also.iter().map(|a| a.key()).collect()
+}
+
+/// The `hinweis=` key of an action that changed nothing.
+const UNCHANGED: &str = "unveraendert";
 
 /// The one arm per verb, in three groups: parse the fields, call the staff core.
 async fn run(
@@ -341,7 +382,7 @@ async fn run(
     i: &Input,
     actor: &Actor,
     version: i64,
-) -> Result<Vec<Also>, StaffError> {
+) -> Result<Vec<&'static str>, StaffError> {
     match v.name {
         "classify" | "assess" | "assign" | "contact" | "contribution" | "note" => {
             run_sorting(s, v, number, i, actor, version).await
@@ -364,7 +405,7 @@ async fn run_sorting(
     i: &Input,
     actor: &Actor,
     version: i64,
-) -> Result<Vec<Also>, StaffError> {
+) -> Result<Vec<&'static str>, StaffError> {
     let today = calendar::berlin_date(Utc::now());
     match v.name {
         "classify" => {
@@ -426,7 +467,7 @@ async fn run_sorting(
         }
         "note" => staff::note(&s.pool, number, actor, i.first("text"), Some(version))
             .await
-            .map(|a| a.also),
+            .map(|a| keys(&a.also)),
         other => Err(unknown_verb(other)),
     }
 }
@@ -439,7 +480,7 @@ async fn run_course(
     i: &Input,
     actor: &Actor,
     version: i64,
-) -> Result<Vec<Also>, StaffError> {
+) -> Result<Vec<&'static str>, StaffError> {
     let cal = &s.calendar;
     let now = Utc::now();
     let today = calendar::berlin_date(now);
@@ -498,7 +539,7 @@ async fn run_outcome(
     i: &Input,
     actor: &Actor,
     version: i64,
-) -> Result<Vec<Also>, StaffError> {
+) -> Result<Vec<&'static str>, StaffError> {
     match v.name {
         "set-third-party" => {
             let org = if i.flag("none") {
@@ -533,7 +574,7 @@ async fn run_outcome(
                 Some(version),
             )
             .await
-            .map(|c| c.applied.also)
+            .map(|c| keys(&c.applied.also))
         }
         "discard" => {
             let reason = i.first("reason").to_string();
@@ -559,7 +600,7 @@ async fn run_outcome(
                 Err(StaffError::NotFound(n)) if n != number => {
                     Err(StaffError::Refused(format!("Vorgang {n} gibt es nicht")))
                 }
-                other => other.map(|a| a.also),
+                other => other.map(|a| keys(&a.also)),
             }
         }
         other => Err(unknown_verb(other)),
@@ -768,7 +809,7 @@ pub async fn post(
     };
     let (status, fb) = match result {
         Ok(also) => {
-            let hints: Vec<&str> = also.iter().map(|a| a.key()).collect();
+            let hints = also;
             return auth::see_other(&done_location(&who.account.csrf, &number, v.name, &hints));
         }
         Err(StaffError::Stale(_)) => (

@@ -719,6 +719,14 @@ async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
     // Nobody (the empty choice) on her own case.
     act_ok(&d, &s, &n, "assign", &[("name", "")]).await;
     assert!(show_json(&d.w, &n)["assignee"].is_null());
+    // The same again changes nothing, and the notice says so rather than „gespeichert“.
+    let r = act(&d, &s, &n, "assign", &[("name", "")]).await;
+    assert_sealed(
+        r.header("location"),
+        &format!("/vorgaenge/{n}?erledigt=assign&hinweis=unveraendert"),
+    );
+    let page = d.get(r.header("location"), Some(&s)).await;
+    assert!(page.body.contains("Keine Änderung"), "{}", page.body);
     let adam = d.login("adam").await;
     let r = act(&d, &adam, &n, "hold", &[]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "admin works no cases");
@@ -1002,14 +1010,17 @@ async fn an_acknowledgement_recorded_by_hand_withdraws_the_waiting_one_and_says_
         let page = d.get(&forged, Some(&s)).await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(
-            !page.body.contains("Gespeichert") && !page.body.contains("zurückgezogen und"),
+            !page.body.contains("class=\"notice\"") && !page.body.contains("zurückgezogen und"),
             "{forged}: {}",
             page.body
         );
     }
     let other_session = d.login("anna").await;
     let page = d.get(location, Some(&other_session)).await;
-    assert!(!page.body.contains("Gespeichert"), "another session's seal");
+    assert!(
+        !page.body.contains("class=\"notice\""),
+        "another session's seal"
+    );
 }
 
 /// A desk where „anna“ (Sachbearbeitung) is signed in, a new case, and its page's form fields:
