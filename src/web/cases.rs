@@ -33,6 +33,9 @@ pub struct FilterInput {
     /// Sender address or name: only ever from the POST form, never in a URL.
     #[serde(default)]
     pub sender: String,
+    /// The sender search was sent empty.
+    #[serde(skip)]
+    pub search_empty: bool,
 }
 
 impl FilterInput {
@@ -112,7 +115,12 @@ impl FilterInput {
             f.organisation = Some(self.organisation.clone());
         }
         let sender = self.sender.trim();
-        if sender.chars().count() > 200 {
+        if self.search_empty {
+            errors.push((
+                "sender",
+                "Bitte eine Adresse oder einen Namen (oder einen Teil davon) eingeben.".into(),
+            ));
+        } else if sender.chars().count() > 200 {
             errors.push((
                 "sender",
                 "Der Suchtext ist zu lang (höchstens 200 Zeichen).".into(),
@@ -270,6 +278,15 @@ pub async fn sender_search(
 ) -> Response {
     if let Err(r) = auth::check_csrf(&s, &who.account, &f.csrf) {
         return r;
+    }
+    // An empty search would list every case there is.
+    if f.sender.trim().is_empty() {
+        let input = FilterInput {
+            page: 1,
+            search_empty: true,
+            ..FilterInput::default()
+        };
+        return show_list(who, s, input).await;
     }
     let input = FilterInput {
         status: vec!["alle".to_string()],

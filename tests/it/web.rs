@@ -587,6 +587,8 @@ async fn the_work_list_shows_cases_sorted_by_deadline_filters_and_escapes() {
     assert!(r.body.contains("id=\"due_within-fehler\""), "{}", r.body);
     assert!(r.body.contains("unbekannte Art"));
     assert!(!r.body.contains(&older));
+    // No list at all, not "0 Vorgänge": the filter was not applied.
+    assert!(!r.body.contains("Keine passenden") && !r.body.contains("0 Vorgänge"));
 }
 
 #[tokio::test]

@@ -886,6 +886,17 @@ async fn the_sender_search_finds_the_case(d: &Desk) {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.body.contains(&number), found, "{needle}");
     }
+    // An empty search lists nothing (not every case there is) and says why.
+    let r = d
+        .post(
+            "/vorgaenge",
+            Some(&sb),
+            &[("csrf", &sb_csrf), ("sender", " ")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("id=\"sender-fehler\""), "{}", r.body);
+    assert!(!r.body.contains(&number) && !r.body.contains("Keine passenden"));
     let r = d
         .post(
             "/vorgaenge",
