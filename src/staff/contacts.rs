@@ -27,6 +27,9 @@ pub fn check_stelle<'a>(
     if let Some(s) = stellen.find(name) {
         return Ok(s);
     }
+    if name.trim().is_empty() {
+        return Err("Bitte eine Stelle wählen".to_string());
+    }
     let names: Vec<&str> = stellen.names().collect();
     if names.is_empty() {
         return Err(format!(

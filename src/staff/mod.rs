@@ -135,7 +135,7 @@ pub fn parse_yes_no(s: &str) -> std::result::Result<bool, String> {
     match s.trim().to_lowercase().as_str() {
         "yes" | "ja" | "true" => Ok(true),
         "no" | "nein" | "false" => Ok(false),
-        _ => Err(format!("„{s}“: erwartet yes oder no")),
+        _ => Err(format!("„{s}“: erwartet ja oder nein (yes/no)")),
     }
 }
 

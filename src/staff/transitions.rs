@@ -553,7 +553,7 @@ pub fn assign(
                         )
                     } else {
                         format!(
-                            "Unbekannte Person „{}“. Mögliche Namen ([staff]): {}",
+                            "Unbekannte Person „{}“. Zuständige laut Konfiguration ([staff]): {}",
                             n.trim(),
                             known.join(", ")
                         )
@@ -1040,7 +1040,7 @@ pub(super) mod tests {
         assert_eq!(s.assignee.as_deref(), Some("Anna"));
         assert_eq!(
             msg(assign(&state(), N, &staff, Some("Carla"))),
-            "Unbekannte Person „Carla“. Mögliche Namen ([staff]): Anna, Bernd"
+            "Unbekannte Person „Carla“. Zuständige laut Konfiguration ([staff]): Anna, Bernd"
         );
         assert!(assign(&s, N, &staff, None).unwrap().assignee.is_none());
     }

@@ -436,10 +436,19 @@ fn ack_fact(c: &StaffCase) -> String {
     } else {
         format!("{} (fällig bis {})", r.ack_status.label(), ymd(r.ack_due))
     };
-    if let Some(t) = r.ack_sent_at {
-        s.push_str(&format!(", am {}", berlin_minute(t)));
+    match r.ack_sent_at {
+        // Staff give a date only (stored as noon): no invented time.
+        Some(t) if r.ack_status == AckStatus::Manual => {
+            s.push_str(&format!(", am {}", ymd(calendar::berlin_date(t))))
+        }
+        Some(t) => s.push_str(&format!(", am {}", berlin_minute(t))),
+        None => {}
     }
-    if let Some(dt) = &r.ack_detail {
+    if let Some(dt) = r
+        .ack_detail
+        .as_deref()
+        .filter(|d| *d != r.ack_status.label())
+    {
         s.push_str(&format!(" – {dt}"));
     }
     s

@@ -285,7 +285,8 @@ async fn assert_invalid_transitions_write_nothing(w: &World, n: &str) {
     assert!(refused(w, &["case", "show", "KRM-2017-00999"])
         .contains("Vorgang KRM-2017-00999 gibt es nicht"));
     assert!(refused(w, &["case", "hold", "KRM-17"]).contains("keine Vorgangsnummer"));
-    assert!(refused(w, &["case", "assign", n, "Bernd"]).contains("Mögliche Namen ([staff]): Anna"));
+    assert!(refused(w, &["case", "assign", n, "Bernd"])
+        .contains("Zuständige laut Konfiguration ([staff]): Anna"));
     let e = refused(w, &["case", "classify", n, "--topic", "Mondflug"]);
     assert!(
         e.contains("Unbekanntes Thema „Mondflug“") && e.contains("Umzug"),
