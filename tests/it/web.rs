@@ -603,20 +603,23 @@ async fn the_data_protection_role_sees_no_cases() {
     );
 }
 
+/// The binary with `args`: exit code, stdout, stderr.
+fn run_cli(w: &World, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = w.command().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[tokio::test]
 async fn user_commands_manage_accounts_and_write_the_security_log() {
     let d = Desk::new("webuser").await;
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("pw");
     std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    let run = |args: &[&str]| {
-        let out = d.w.command().args(args).output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| run_cli(&d.w, args);
     let pw_arg = pw.display().to_string();
     let (code, out, _) = run(&[
         "user",

@@ -425,6 +425,80 @@ async fn attachments_are_downloads_and_foreign_ids_404(
     att
 }
 
+/// A merged case offers a note only, and leads to the case it lives on in; an open case
+/// offers no form that could only be refused.
+async fn only_forms_that_can_succeed_are_offered(d: &Desk, s: &str, n: &str, keep: &str) {
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(s)).await;
+    assert!(
+        page.body.contains(&format!(
+            "<a href=\"/vorgaenge/{keep}\">{keep}</a> zusammengeführt"
+        )),
+        "{}",
+        page.body
+    );
+    let forms = |body: &str, number: &str| -> Vec<String> {
+        body.match_indices(&format!("action=\"/vorgaenge/{number}/"))
+            .map(|(i, m)| {
+                body[i + m.len()..]
+                    .split('"')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(forms(&page.body, n), ["note"]);
+    let open = d.get(&format!("/vorgaenge/{keep}"), Some(s)).await;
+    let offered = forms(&open.body, keep);
+    assert!(offered.contains(&"hold".to_string()) && offered.contains(&"close".to_string()));
+    assert!(
+        !offered.contains(&"resume".to_string()) && !offered.contains(&"reopen".to_string()),
+        "{offered:?}"
+    );
+}
+
+/// What `case show --json` says after every verb: the fields, and each verb on the timeline as
+/// the desk account.
+fn every_verb_is_on_the_timeline_as_the_account(d: &Desk, n: &str, keep: &str) {
+    let v = show_json(&d.w, n);
+    assert_eq!(v["status"], "merged");
+    assert_eq!(v["merged_into"], keep);
+    assert_eq!(v["assignee"], "Herr Anders");
+    assert_eq!(v["kind"], "beschwerde");
+    assert_eq!(v["topics"], serde_json::json!(["Umzug", "Mietkaution"]));
+    assert_eq!(v["justified"], true);
+    assert_eq!(v["organisation"], "Caritas");
+    assert_eq!(v["ack_status"], "manual");
+    let events = v["events"].as_array().unwrap();
+    let web: Vec<&str> = events
+        .iter()
+        .filter(|e| e["actor"] == "web:bernd")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "assign",
+        "classify",
+        "assess",
+        "note",
+        "hold",
+        "resume",
+        "set_third_party",
+        "ack_recorded",
+        "close",
+        "reopen",
+        "discard",
+        "merge",
+    ] {
+        assert!(web.contains(&action), "{action} in {web:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .all(|e| e["actor"] == "web:bernd" || e["action"] == "created" || e["action"] == "new"),
+        "{events:?}"
+    );
+}
+
 #[tokio::test]
 async fn every_verb_changes_the_case_through_the_staff_core_as_the_account() {
     let d = Desk::with_env("wcverbs", &[STAFF, STAFF2]).await;
@@ -510,72 +584,8 @@ async fn every_verb_changes_the_case_through_the_staff_core_as_the_account() {
     assert!(r.body.contains("endgültig"), "{}", r.body);
     act_ok(&d, &s, &n, "merge", &[("into", &keep), ("endgueltig", "1")]).await;
 
-    // A merged case offers a note only, and leads to the case it lives on in; an open case
-    // offers no form that could only be refused.
-    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
-    assert!(
-        page.body.contains(&format!(
-            "<a href=\"/vorgaenge/{keep}\">{keep}</a> zusammengeführt"
-        )),
-        "{}",
-        page.body
-    );
-    let forms = |body: &str, number: &str| -> Vec<String> {
-        body.match_indices(&format!("action=\"/vorgaenge/{number}/"))
-            .map(|(i, m)| {
-                body[i + m.len()..]
-                    .split('"')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect()
-    };
-    assert_eq!(forms(&page.body, &n), ["note"]);
-    let open = d.get(&format!("/vorgaenge/{keep}"), Some(&s)).await;
-    let offered = forms(&open.body, &keep);
-    assert!(offered.contains(&"hold".to_string()) && offered.contains(&"close".to_string()));
-    assert!(
-        !offered.contains(&"resume".to_string()) && !offered.contains(&"reopen".to_string()),
-        "{offered:?}"
-    );
-    let v = show_json(&d.w, &n);
-    assert_eq!(v["status"], "merged");
-    assert_eq!(v["merged_into"], keep.as_str());
-    assert_eq!(v["assignee"], "Herr Anders");
-    assert_eq!(v["kind"], "beschwerde");
-    assert_eq!(v["topics"], serde_json::json!(["Umzug", "Mietkaution"]));
-    assert_eq!(v["justified"], true);
-    assert_eq!(v["organisation"], "Caritas");
-    assert_eq!(v["ack_status"], "manual");
-    let events = v["events"].as_array().unwrap();
-    let web: Vec<&str> = events
-        .iter()
-        .filter(|e| e["actor"] == "web:bernd")
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for action in [
-        "assign",
-        "classify",
-        "assess",
-        "note",
-        "hold",
-        "resume",
-        "set_third_party",
-        "ack_recorded",
-        "close",
-        "reopen",
-        "discard",
-        "merge",
-    ] {
-        assert!(web.contains(&action), "{action} in {web:?}");
-    }
-    assert!(
-        events
-            .iter()
-            .all(|e| e["actor"] == "web:bernd" || e["action"] == "created" || e["action"] == "new"),
-        "{events:?}"
-    );
+    only_forms_that_can_succeed_are_offered(&d, &s, &n, &keep).await;
+    every_verb_is_on_the_timeline_as_the_account(&d, &n, &keep);
 
     // The note is shown escaped; confirm is refused with the CLI's message on a case not held.
     let page = d.get(&format!("/vorgaenge/{keep}"), Some(&s)).await;
@@ -588,6 +598,58 @@ async fn every_verb_changes_the_case_through_the_staff_core_as_the_account() {
         r.body
     );
     assert_no_script(&r, "note");
+}
+
+/// Roles: Sachbearbeitung neither discards, merges nor assigns to others; it takes its own
+/// case, or gives it back.
+async fn sachbearbeitung_assigns_only_itself_or_nobody(d: &Desk, s: &str, n: &str, other: &str) {
+    for (verb, fields) in [
+        ("discard", vec![("reason", "spam")]),
+        ("merge", vec![("into", other)]),
+        ("assign", vec![("name", "Herr Anders")]),
+    ] {
+        let r = act(d, s, n, verb, &fields).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{verb}");
+    }
+    // Her form offers only herself and nobody.
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(s)).await;
+    assert!(
+        page.body.contains("<option value=\"Frau Beispiel\"")
+            && !page.body.contains("<option value=\"Herr Anders\""),
+        "{}",
+        page.body
+    );
+    act_ok(d, s, n, "assign", &[("name", "Frau Beispiel")]).await;
+    let out =
+        d.w.command()
+            .args(["case", "assign", other, "Herr Anders"])
+            .output()
+            .unwrap();
+    assert!(out.status.success());
+    let r = act(d, s, other, "assign", &[("none", "1")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another's case");
+    let r = act(d, s, other, "assign", &[("name", "")]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "another's case, nobody chosen"
+    );
+    // Another's case offers her no assign form at all.
+    let page = d.get(&format!("/vorgaenge/{other}"), Some(s)).await;
+    assert!(!page
+        .body
+        .contains(&format!("action=\"/vorgaenge/{other}/assign\"")));
+    // Nobody (the empty choice) on her own case.
+    act_ok(d, s, n, "assign", &[("name", "")]).await;
+    assert!(show_json(&d.w, n)["assignee"].is_null());
+    // The same again changes nothing, and the notice says so rather than „gespeichert“.
+    let r = act(d, s, n, "assign", &[("name", "")]).await;
+    assert_sealed(
+        r.header("location"),
+        &format!("/vorgaenge/{n}?erledigt=assign&hinweis=unveraendert"),
+    );
+    let page = d.get(r.header("location"), Some(s)).await;
+    assert!(page.body.contains("Keine Änderung"), "{}", page.body);
 }
 
 #[tokio::test]
@@ -679,54 +741,7 @@ async fn refusals_csrf_roles_and_a_stale_version_change_nothing() {
     assert_ne!(version_of(&r), stale);
     assert_eq!(show_json(&d.w, &n)["status"], "open");
 
-    // Roles: Sachbearbeitung neither discards, merges nor assigns to others; it takes its own.
-    for (verb, fields) in [
-        ("discard", vec![("reason", "spam")]),
-        ("merge", vec![("into", other.as_str())]),
-        ("assign", vec![("name", "Herr Anders")]),
-    ] {
-        let r = act(&d, &s, &n, verb, &fields).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{verb}");
-    }
-    // Her form offers only herself and nobody.
-    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
-    assert!(
-        page.body.contains("<option value=\"Frau Beispiel\"")
-            && !page.body.contains("<option value=\"Herr Anders\""),
-        "{}",
-        page.body
-    );
-    act_ok(&d, &s, &n, "assign", &[("name", "Frau Beispiel")]).await;
-    let out =
-        d.w.command()
-            .args(["case", "assign", &other, "Herr Anders"])
-            .output()
-            .unwrap();
-    assert!(out.status.success());
-    let r = act(&d, &s, &other, "assign", &[("none", "1")]).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "another's case");
-    let r = act(&d, &s, &other, "assign", &[("name", "")]).await;
-    assert_eq!(
-        r.status,
-        StatusCode::FORBIDDEN,
-        "another's case, nobody chosen"
-    );
-    // Another's case offers her no assign form at all.
-    let page = d.get(&format!("/vorgaenge/{other}"), Some(&s)).await;
-    assert!(!page
-        .body
-        .contains(&format!("action=\"/vorgaenge/{other}/assign\"")));
-    // Nobody (the empty choice) on her own case.
-    act_ok(&d, &s, &n, "assign", &[("name", "")]).await;
-    assert!(show_json(&d.w, &n)["assignee"].is_null());
-    // The same again changes nothing, and the notice says so rather than „gespeichert“.
-    let r = act(&d, &s, &n, "assign", &[("name", "")]).await;
-    assert_sealed(
-        r.header("location"),
-        &format!("/vorgaenge/{n}?erledigt=assign&hinweis=unveraendert"),
-    );
-    let page = d.get(r.header("location"), Some(&s)).await;
-    assert!(page.body.contains("Keine Änderung"), "{}", page.body);
+    sachbearbeitung_assigns_only_itself_or_nobody(&d, &s, &n, &other).await;
     let adam = d.login("adam").await;
     let r = act(&d, &adam, &n, "hold", &[]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "admin works no cases");
