@@ -34,6 +34,13 @@ fn rules_view(dir: &std::path::Path) -> RulesView {
         })
         .unwrap_or_default();
     files.sort();
+    // The catalogue of outside bodies lives there too, read by its own code.
+    if dir.join(crate::rules::stellen::STELLEN_FILE).is_file() {
+        files.push(format!(
+            "{} (Katalog der Stellen für Kontakte)",
+            crate::rules::stellen::STELLEN_FILE
+        ));
+    }
     let mut v = RulesView {
         version: None,
         files,
