@@ -12,6 +12,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/desk.css"),
     ),
     (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../static/favicon.svg"),
+    ),
+    (
         "report.css",
         "text/css; charset=utf-8",
         crate::report::html::CSS.as_bytes(),

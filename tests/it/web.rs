@@ -221,6 +221,10 @@ async fn every_route_without_a_session_redirects_to_login_and_shows_nothing() {
     let h = d.get("/healthz", None).await;
     assert_eq!((h.status, h.body.as_str()), (StatusCode::OK, "ok\n"));
     assert_eq!(d.get("/static/desk.css", None).await.status, StatusCode::OK);
+    // The icon the pages name (without it every page load logged a 404 in the console).
+    let icon = d.get("/static/favicon.svg", None).await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.header("content-type"), "image/svg+xml");
 }
 
 #[tokio::test]
