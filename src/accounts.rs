@@ -353,26 +353,30 @@ fn check_staff(staff: Option<&str>, known_staff: &BTreeMap<String, String>) -> R
 }
 
 /// Links the account to a `[staff]` name (its „mir zugewiesen“ and what it may assign), or
-/// unlinks it (`None`).
+/// unlinks it (`None`); false (nothing logged) when it was so already.
 pub async fn set_staff(
     pool: &PgPool,
     name: &str,
     staff: Option<&str>,
     known_staff: &BTreeMap<String, String>,
     actor: &str,
-) -> Result<()> {
+) -> Result<bool> {
     check_staff(staff, known_staff)?;
     let mut tx = pool.begin().await?;
-    if !q::set_staff(&mut tx, name, staff).await? {
+    let Some(account) = q::by_name_in(&mut tx, name).await? else {
         return Err(no_such(name));
+    };
+    if account.staff_name.as_deref() == staff {
+        return Ok(false);
     }
+    q::set_staff(&mut tx, name, staff).await?;
     let detail = match staff {
         Some(s) => format!("zuständig als {s}"),
         None => "keine zuständige Person".to_string(),
     };
     q::log_security(&mut *tx, "staff_changed", Some(name), actor, Some(&detail)).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 fn no_such(name: &str) -> AccountError {
@@ -454,14 +458,19 @@ async fn disable_account(pool: &PgPool, name: &str, actor: &str, keep: bool) -> 
 }
 
 /// Enables a disabled account again (`user enable`; the desk has no form for it).
-pub async fn enable(pool: &PgPool, name: &str, actor: &str) -> Result<()> {
+/// Enables a disabled account; false (nothing logged) when it was not disabled.
+pub async fn enable(pool: &PgPool, name: &str, actor: &str) -> Result<bool> {
     let mut tx = pool.begin().await?;
-    if !q::enable(&mut tx, name).await? {
+    let Some(account) = q::by_name_in(&mut tx, name).await? else {
         return Err(no_such(name));
+    };
+    if !account.disabled {
+        return Ok(false);
     }
+    q::enable(&mut tx, name).await?;
     q::log_security(&mut *tx, "account_enabled", Some(name), actor, None).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Sets a new password (lifting a lockout, ending the account's sessions).

@@ -347,12 +347,12 @@ fn render_one(out: &mut String, e: &Explanation) {
     match (&e.error, e.action) {
         (Some(err), None) => {
             line(out, "Fehler:", err);
-            line(out, "Daemon:", "Datei nicht lesbar – nicht geprüft");
+            line(out, "Dienst:", "Datei nicht lesbar – nicht geprüft");
             return;
         }
         (Some(err), _) => {
             line(out, "Fehler:", err);
-            line(out, "Daemon:", "Mail käme in die Quarantäne (kein Vorgang)");
+            line(out, "Dienst:", "Mail käme in die Quarantäne (kein Vorgang)");
             return;
         }
         _ => {}
@@ -461,7 +461,7 @@ fn render_one(out: &mut String, e: &Explanation) {
             e.topic_suggestions.join(", ")
         },
     );
-    line(out, "Daemon:", &daemon_sentence(e));
+    line(out, "Dienst:", &daemon_sentence(e));
 }
 
 /// What the daemon would do, in one German sentence.

@@ -46,7 +46,7 @@ pub enum UserCommand {
         /// Anmeldename des Kontos.
         name: String,
         /// Name aus [staff].
-        #[arg(value_name = "NAME", required_unless_present = "none")]
+        #[arg(value_name = "PERSON", required_unless_present = "none")]
         staff: Option<String>,
         /// Keine zuständige Person mehr.
         #[arg(long, conflicts_with = "staff")]
@@ -196,13 +196,7 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
         }
         UserCommand::SetStaff { name, staff, none } => {
             let staff = if *none { None } else { staff.as_deref() };
-            match accounts::set_staff(&pool, name, staff, &settings.staff, &actor).await {
-                Ok(()) => done(match staff {
-                    Some(s) => format!("Konto „{name}“: zuständig als {s}."),
-                    None => format!("Konto „{name}“: keine zuständige Person."),
-                }),
-                Err(e) => account_fail(e),
-            }
+            set_staff(&pool, &settings.staff, name, staff, &actor).await
         }
         UserCommand::Disable { name, force } => {
             let disabled = if *force {
@@ -216,7 +210,10 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
             }
         }
         UserCommand::Enable { name } => match accounts::enable(&pool, name, &actor).await {
-            Ok(()) => done(format!("Konto „{name}“ wieder freigegeben.")),
+            Ok(false) => done(format!(
+                "Konto „{name}“ ist nicht gesperrt; keine Änderung."
+            )),
+            Ok(true) => done(format!("Konto „{name}“ wieder freigegeben.")),
             Err(e) => account_fail(e),
         },
         UserCommand::Password {
@@ -233,4 +230,24 @@ pub async fn run(cli: &super::Cli, cmd: &UserCommand) -> ExitCode {
             }
         }
     }
+}
+
+/// `user set-staff`: the account's `[staff]` name, or none.
+async fn set_staff(
+    pool: &sqlx::PgPool,
+    known: &std::collections::BTreeMap<String, String>,
+    name: &str,
+    staff: Option<&str>,
+    actor: &str,
+) -> ExitCode {
+    let said = match accounts::set_staff(pool, name, staff, known, actor).await {
+        Ok(false) => format!("Konto „{name}“: keine Änderung."),
+        Ok(true) => match staff {
+            Some(s) => format!("Konto „{name}“: zuständig als {s}."),
+            None => format!("Konto „{name}“: keine zuständige Person."),
+        },
+        Err(e) => return account_fail(e),
+    };
+    outln!("{said}");
+    ExitCode::SUCCESS
 }

@@ -446,8 +446,14 @@ async fn run_sorting(
         }
         // A contact only adds a row (nothing to overwrite), so it needs no version check.
         "contact" => {
-            let stellen = crate::rules::Stellen::load(&s.settings.rules_dir)
-                .map_err(|e| StaffError::Refused(e.to_string()))?;
+            let stellen = crate::rules::Stellen::load(&s.settings.rules_dir).map_err(|e| {
+                // Not the user's input: the administration's file (the rules page names it).
+                tracing::warn!("web: the catalogue of outside bodies cannot be read: {e}");
+                refused(
+                    "Die Liste der Stellen ist derzeit fehlerhaft, daher lässt sich kein Kontakt \
+                     erfassen. Bitte die Administration verständigen (Seite „Regeln“).",
+                )
+            })?;
             let stelle =
                 staff::check_stelle(&stellen, i.first("stelle")).map_err(StaffError::Refused)?;
             let on = i.opt("on", staff::parse_date)?.unwrap_or(today);

@@ -361,11 +361,9 @@ fn form_values(
         .keys()
         .filter(|n| me.role.leads() || me.staff.as_deref() == Some(n.as_str()))
         .collect();
-    let default_assignee = r
-        .assignee
-        .clone()
-        .or_else(|| me.staff.clone())
-        .unwrap_or_default();
+    // The form shows the case as it stands (nobody, or who has it); sent unchanged it changes
+    // nothing, and says so.
+    let default_assignee = r.assignee.clone().unwrap_or_default();
     let ti = input("set-third-party");
     json!({
         "kinds": kinds,

@@ -204,7 +204,7 @@ fn explain_text_on_a_directory_ends_with_a_summary_per_organisation() {
     assert!(out.contains("  Absender:         anna.beispiel@mail.test\n"));
     assert!(out.contains("  Organisation:     Caritas Schuldnerberatung (Beratungsstelle)\n"));
     assert!(out.contains(
-        "  Daemon:           neuer Vorgang + Eingangsbestätigung an buerger@mail.test\n"
+        "  Dienst:           neuer Vorgang + Eingangsbestätigung an buerger@mail.test\n"
     ));
     let summary = &out[out.find("Zusammenfassung: 20 Dateien").expect(&out)..];
     let count = |org: &str| -> usize {

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{require, unavailable};
+use super::require;
 use crate::accounts::Role;
 use crate::explain::{self, Options};
 use crate::rules::{RuleSet, Severity};
@@ -201,9 +201,12 @@ pub async fn try_mail(
     }
     let rules = match RuleSet::load_dir(&s.settings.rules_dir) {
         Ok(r) => r,
-        Err(e) => {
-            tracing::error!("web: rules cannot be loaded: {e}");
-            return unavailable(&s, &who, "Die Regeln lassen sich nicht laden.");
+        // The check on this page names the faults; the upload cannot be tried against them.
+        Err(_) => {
+            let m = "Die Mail lässt sich nicht prüfen: die Regeln sind fehlerhaft (siehe das \
+                     Ergebnis der Prüfung oben). Erst die Regeln berichtigen."
+                .to_string();
+            return render(&s, &who, StatusCode::CONFLICT, Some(m), None);
         }
     };
     let e = explain::explain("hochgeladene Mail", &raw, &rules, &options(&s));

@@ -263,8 +263,9 @@ pub async fn set_staff(
     let result = match chosen(&f.name) {
         Ok(name) => accounts::set_staff(&s.pool, name, staff, &s.settings.staff, &actor)
             .await
-            .map(|()| {
+            .map(|changed| {
                 notice(match staff {
+                    _ if !changed => format!("Keine Änderung: Konto „{name}“ stand schon so."),
                     Some(st) => format!("Konto „{name}“: zuständig als {st}."),
                     None => format!("Konto „{name}“: keine zuständige Person."),
                 })
@@ -287,7 +288,13 @@ pub async fn enable(
     let result = match chosen(&f.name) {
         Ok(name) => accounts::enable(&s.pool, name, &actor)
             .await
-            .map(|()| notice(format!("Konto „{name}“ wieder freigegeben."))),
+            .map(|changed| {
+                notice(if changed {
+                    format!("Konto „{name}“ wieder freigegeben.")
+                } else {
+                    format!("Keine Änderung: Konto „{name}“ ist nicht gesperrt.")
+                })
+            }),
         Err(e) => Err(e),
     };
     answer(&s, &who, "freigeben", result).await
