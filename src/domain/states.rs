@@ -371,9 +371,9 @@ impl NetworkKind {
     /// German label for staff output and the report.
     pub fn label(self) -> &'static str {
         match self {
-            NetworkKind::Vorstellung => "Konzeptvorstellung",
+            NetworkKind::Vorstellung => "Vorstellung der Ombudsstelle",
             NetworkKind::Netzwerktreffen => "Netzwerktreffen",
-            NetworkKind::Fachgruppe => "Fachgruppe/Arbeitsgemeinschaft",
+            NetworkKind::Fachgruppe => "Fachgruppe/Arbeitsgruppe",
             NetworkKind::Besuch => "Besuch",
             NetworkKind::Sonstiges => "Sonstiges",
         }

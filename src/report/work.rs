@@ -7,6 +7,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::{percent, ser_date, sorted, NameCount};
+use crate::domain::NetworkKind;
 use crate::store::report::{AppointmentRow, ReportCaseRow};
 
 /// Whether the Ombudsstelle contributed substantially to clarifying the matter.
@@ -66,22 +67,10 @@ pub struct Network {
     pub items: Vec<NetworkItem>,
 }
 
-/// The kinds of network appointments (database spelling, German label), in report order.
-pub const NETWORK_KINDS: [(&str, &str); 5] = [
-    ("vorstellung", "Vorstellung der Ombudsstelle"),
-    ("netzwerktreffen", "Netzwerktreffen"),
-    ("fachgruppe", "Fachgruppe/Arbeitsgruppe"),
-    ("besuch", "Besuch"),
-    ("sonstiges", "Sonstiges"),
-];
-
-/// The German label of a network kind (unknown values as stored).
+/// The German label of a network kind (unknown values as stored); the labels are the domain's
+/// (`NetworkKind::label`), the one list the CLI, the desk and the report share.
 pub fn network_kind_label(kind: &str) -> String {
-    NETWORK_KINDS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, l)| l.to_string())
-        .unwrap_or_else(|| kind.to_string())
+    NetworkKind::from_db(kind).map_or_else(|| kind.to_string(), |k| k.label().to_string())
 }
 
 /// Counts clarification work over the cases that count as reactions.
@@ -166,16 +155,16 @@ pub fn network(appointments: &[AppointmentRow], from: NaiveDate, to: NaiveDate) 
         });
     }
     n.share_on_invitation_percent = percent(n.on_invitation, n.appointments);
-    n.by_kind = NETWORK_KINDS
+    n.by_kind = NetworkKind::ALL
         .iter()
-        .map(|(k, label)| NameCount {
-            name: label.to_string(),
-            count: kinds.get(k).copied().unwrap_or(0),
+        .map(|k| NameCount {
+            name: k.label().to_string(),
+            count: kinds.get(k.as_db()).copied().unwrap_or(0),
         })
         .collect();
     // A kind the catalogue does not know (a newer database) still counts.
     for (k, count) in kinds {
-        if !NETWORK_KINDS.iter().any(|(known, _)| *known == k) {
+        if NetworkKind::from_db(k).is_none() {
             n.by_kind.push(NameCount {
                 name: k.to_string(),
                 count,

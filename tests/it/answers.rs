@@ -338,7 +338,7 @@ async fn network_appointments_are_added_listed_and_removed() {
     );
     assert_eq!(
         out,
-        "Termin 1 erfasst: 2017-05-10 Konzeptvorstellung (Verein für soziale Rechtspflege)\n"
+        "Termin 1 erfasst: 2017-05-10 Vorstellung der Ombudsstelle (Verein für soziale Rechtspflege)\n"
     );
     ok(
         &w,
