@@ -78,6 +78,14 @@ pub fn check_appointment(
             ymd(today)
         )));
     }
+    let earliest = super::transitions::earliest_date();
+    if on < earliest {
+        return Err(input(format!(
+            "Der Termin am {} liegt vor dem {} (seit dann gibt es die Jobcenter); bitte das Jahr prüfen",
+            ymd(on),
+            ymd(earliest)
+        )));
+    }
     let kind: NetworkKind = a.kind.parse().map_err(NetworkError::Input)?;
     let mut organisations: Vec<String> = Vec::new();
     for o in &a.organisations {
@@ -274,6 +282,10 @@ mod tests {
         assert_eq!(
             err(&input_of("7.12.2026", "besuch", &["X"])),
             "„7.12.2026“ ist kein Datum (JJJJ-MM-TT)"
+        );
+        assert_eq!(
+            err(&input_of("1800-05-05", "besuch", &["X"])),
+            "Der Termin am 1800-05-05 liegt vor dem 2005-01-01 (seit dann gibt es die Jobcenter); bitte das Jahr prüfen"
         );
         assert!(
             err(&input_of("2026-12-01", "tagung", &["X"])).starts_with("Unbekannte Art „tagung“")

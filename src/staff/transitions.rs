@@ -713,6 +713,12 @@ pub fn parse_received(s: &str) -> Result<DateTime<Utc>> {
 /// earlier date is a typing error (a case `KRM-1999-…` would top every list as overdue).
 pub const EARLIEST_RECEIVED: (i32, u32, u32) = (2005, 1, 1);
 
+/// [`EARLIEST_RECEIVED`] as a date: also the earliest network appointment.
+pub fn earliest_date() -> NaiveDate {
+    let (y, mo, da) = EARLIEST_RECEIVED;
+    NaiveDate::from_ymd_opt(y, mo, da).unwrap_or_default()
+}
+
 /// A reaction that came by letter, phone, in person, fax or another way.
 #[derive(Debug, Clone)]
 pub struct ManualCase {
@@ -782,14 +788,13 @@ pub fn check_manual(m: &ManualCase, now: DateTime<Utc>) -> Result<()> {
             super::MAX_CASE_NOTE_CHARS
         )));
     }
-    let (y, mo, da) = EARLIEST_RECEIVED;
-    let earliest = NaiveDate::from_ymd_opt(y, mo, da).unwrap_or_default();
+    let earliest = earliest_date();
     if calendar::berlin_date(m.received_at) < earliest {
         return Err(refused(format!(
             "Der Eingang {} liegt vor dem {} (seit dann gibt es die Jobcenter); bitte das Jahr \
              prüfen",
             berlin_minute(m.received_at),
-            earliest.format("%d.%m.%Y")
+            ymd(earliest)
         )));
     }
     if m.received_at > now {
@@ -1129,7 +1134,7 @@ pub(super) mod tests {
         assert!(check_manual(&manual("2026-12-07T10:00"), now).is_ok());
         assert!(
             msg(check_manual(&manual("2004-12-31T23:59"), now).map(|()| state()))
-                .contains("liegt vor dem 01.01.2005")
+                .contains("liegt vor dem 2005-01-01")
         );
         assert!(
             msg(check_manual(&manual("1999-01-05"), now).map(|()| state()))
