@@ -141,6 +141,21 @@ fn chosen(name: &str) -> Result<&str, AccountError> {
         .ok_or_else(|| AccountError::Refused("Bitte ein Konto wählen.".to_string()))
 }
 
+/// What every change of a named account checks first: the admin role, the CSRF token and an
+/// account chosen in the form's list. `(actor, account)`, or the answer to send instead.
+async fn admitted<'f>(
+    s: &WebState,
+    who: &Signed,
+    f: &'f AccountForm,
+    form: &'static str,
+) -> Result<(String, &'f str), Response> {
+    let actor = guard(s, who, &f.csrf)?;
+    match chosen(&f.name) {
+        Ok(name) => Ok((actor, name)),
+        Err(e) => Err(refused(s, who, form, e, None).await),
+    }
+}
+
 fn role_of(v: &str) -> Result<Role, AccountError> {
     Role::parse(v).ok_or_else(|| AccountError::Refused("Bitte eine Rolle wählen.".to_string()))
 }
@@ -211,12 +226,12 @@ pub async fn set_role(
     State(s): State<WebState>,
     Form(f): Form<AccountForm>,
 ) -> Response {
-    let actor = match guard(&s, &who, &f.csrf) {
-        Ok(a) => a,
+    let (actor, name) = match admitted(&s, &who, &f, "rolle").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let result = match chosen(&f.name).and_then(|n| Ok((n, role_of(&f.role)?))) {
-        Ok((name, role)) => accounts::set_role_keeping_an_admin(&s.pool, name, role, &actor)
+    let result = match role_of(&f.role) {
+        Ok(role) => accounts::set_role_keeping_an_admin(&s.pool, name, role, &actor)
             .await
             .map(|()| notice(format!("Konto „{name}“: Rolle {}.", role.label()))),
         Err(e) => Err(e),
@@ -230,21 +245,21 @@ pub async fn disable(
     State(s): State<WebState>,
     Form(f): Form<AccountForm>,
 ) -> Response {
-    let actor = match guard(&s, &who, &f.csrf) {
-        Ok(a) => a,
+    let (actor, name) = match admitted(&s, &who, &f, "sperren").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let result = match chosen(&f.name) {
-        // One click must not lock out the one who clicks (the desk cannot undo it for them).
-        Ok(name) if name == who.account.name => Err(AccountError::Refused(
+    // One click must not lock out the one who clicks (the desk cannot undo it for them).
+    let result = if name == who.account.name {
+        Err(AccountError::Refused(
             "Das eigene Konto lässt sich hier nicht sperren; das kann ein anderes \
              Administrationskonto oder „krm-intake user disable“."
                 .to_string(),
-        )),
-        Ok(name) => accounts::disable_keeping_an_admin(&s.pool, name, &actor)
+        ))
+    } else {
+        accounts::disable_keeping_an_admin(&s.pool, name, &actor)
             .await
-            .map(|()| notice(format!("Konto „{name}“ gesperrt."))),
-        Err(e) => Err(e),
+            .map(|()| notice(format!("Konto „{name}“ gesperrt.")))
     };
     answer(&s, &who, "sperren", result).await
 }
@@ -255,23 +270,20 @@ pub async fn set_staff(
     State(s): State<WebState>,
     Form(f): Form<AccountForm>,
 ) -> Response {
-    let actor = match guard(&s, &who, &f.csrf) {
-        Ok(a) => a,
+    let (actor, name) = match admitted(&s, &who, &f, "zustaendig").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let staff = Some(f.staff.trim()).filter(|x| !x.is_empty());
-    let result = match chosen(&f.name) {
-        Ok(name) => accounts::set_staff(&s.pool, name, staff, &s.settings.staff, &actor)
-            .await
-            .map(|changed| {
-                notice(match staff {
-                    _ if !changed => format!("Keine Änderung: Konto „{name}“ stand schon so."),
-                    Some(st) => format!("Konto „{name}“: zuständig als {st}."),
-                    None => format!("Konto „{name}“: keine zuständige Person."),
-                })
-            }),
-        Err(e) => Err(e),
-    };
+    let result = accounts::set_staff(&s.pool, name, staff, &s.settings.staff, &actor)
+        .await
+        .map(|changed| {
+            notice(match staff {
+                _ if !changed => format!("Keine Änderung: Konto „{name}“ stand schon so."),
+                Some(st) => format!("Konto „{name}“: zuständig als {st}."),
+                None => format!("Konto „{name}“: keine zuständige Person."),
+            })
+        });
     answer(&s, &who, "zustaendig", result).await
 }
 
@@ -281,22 +293,19 @@ pub async fn enable(
     State(s): State<WebState>,
     Form(f): Form<AccountForm>,
 ) -> Response {
-    let actor = match guard(&s, &who, &f.csrf) {
-        Ok(a) => a,
+    let (actor, name) = match admitted(&s, &who, &f, "freigeben").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let result = match chosen(&f.name) {
-        Ok(name) => accounts::enable(&s.pool, name, &actor)
-            .await
-            .map(|changed| {
-                notice(if changed {
-                    format!("Konto „{name}“ wieder freigegeben.")
-                } else {
-                    format!("Keine Änderung: Konto „{name}“ ist nicht gesperrt.")
-                })
-            }),
-        Err(e) => Err(e),
-    };
+    let result = accounts::enable(&s.pool, name, &actor)
+        .await
+        .map(|changed| {
+            notice(if changed {
+                format!("Konto „{name}“ wieder freigegeben.")
+            } else {
+                format!("Keine Änderung: Konto „{name}“ ist nicht gesperrt.")
+            })
+        });
     answer(&s, &who, "freigeben", result).await
 }
 
@@ -306,13 +315,9 @@ pub async fn reset_password(
     State(s): State<WebState>,
     Form(f): Form<AccountForm>,
 ) -> Response {
-    let actor = match guard(&s, &who, &f.csrf) {
-        Ok(a) => a,
+    let (actor, name) = match admitted(&s, &who, &f, "passwort").await {
+        Ok((actor, name)) => (actor, name.to_string()),
         Err(r) => return r,
-    };
-    let name = match chosen(&f.name) {
-        Ok(n) => n.to_string(),
-        Err(e) => return answer(&s, &who, "passwort", Err(e)).await,
     };
     // The answer shows the password once; reloading it sends the form again.
     let once = Some(f.once.as_str()).filter(|t| t.len() == 64);
