@@ -41,6 +41,21 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_else(chrono::Utc::now)
 }
 
+/// Test hook: `KRM_TEST_HOLD_COMMIT_MS` holds each batch recorded ahead that long between
+/// writing its rows and its COMMIT, so the batch after it is recorded ahead from memory (and a
+/// test can act meanwhile). Unset in production.
+pub async fn hold_commit() {
+    static HOLD: OnceLock<Option<u64>> = OnceLock::new();
+    let hold = HOLD.get_or_init(|| {
+        std::env::var("KRM_TEST_HOLD_COMMIT_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    });
+    if let Some(ms) = hold {
+        tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+    }
+}
+
 /// Fail points used by the crash tests.
 pub const AFTER_COMMIT_BEFORE_MOVE: &str = "after_commit_before_move";
 pub const AFTER_SMTP_BEFORE_MARK: &str = "after_smtp_before_mark";

@@ -4,7 +4,7 @@
 //! to the processed or quarantine folder. A mail that cannot be handled never blocks
 //! the others; a database that is down stops the pass without losing anything.
 
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use sqlx::{Acquire, PgConnection, PgPool};
 use std::time::Instant;
 use thiserror::Error;
@@ -16,7 +16,7 @@ use crate::intake::{self, Outcome};
 use crate::mailbox::{ImapError, MailMeta, Mailbox, RawMail};
 use crate::message::{self, Limits};
 use crate::metrics as m;
-use crate::store::batch::BatchWriter;
+use crate::store::batch::{BatchWriter, Predecessor};
 use crate::store::cases::Origin;
 use crate::store::{self, quarantine, StoreError};
 
@@ -163,8 +163,10 @@ async fn imap_side(
     }
 }
 
-/// The database side of [`scan`]: records each batch handed over, in order, and passes it on
-/// to be moved once committed. Returns at the first error (nothing of that batch is committed).
+/// The database side of [`scan`]: records the batches handed over, in order, up to two at a
+/// time on two connections: while one is written and committed, the next is recorded ahead
+/// (see [`record`]). Passes each on to be moved once committed, in order. Returns at the first
+/// error (nothing of that batch is committed; a batch after it is abandoned uncommitted).
 async fn db_side(
     pool: &PgPool,
     ctx: &Context,
@@ -172,19 +174,86 @@ async fn db_side(
     mut fetched: tokio::sync::mpsc::Receiver<Parsing>,
     to_move: tokio::sync::mpsc::UnboundedSender<Recorded>,
 ) -> Result<ScanStats, ScanError> {
+    use futures::StreamExt;
     let mut stats = ScanStats::default();
-    while let Some(parsing) = fetched.recv().await {
-        let batch = match parsing.await {
-            Ok(batch) => batch,
-            // As if parsing had panicked here (the runtime is not shut down during a scan).
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
-        let r = record_batch(pool, ctx, uidvalidity, batch).await?;
+    let mut finish = |done: Result<Recorded, ScanError>| -> Result<(), ScanError> {
+        let r = done?;
         count_and_log(&r, &mut stats);
         // The IMAP side only stops listening after this side has finished.
         let _ = to_move.send(r);
+        Ok(())
+    };
+    let mut running = futures::stream::FuturesOrdered::new();
+    let mut link: Option<Link> = None;
+    let mut open = true;
+    loop {
+        // A batch starts once the one two places before it is committed (its snapshot must see
+        // that one; the batch right before it, it takes from memory).
+        if open && running.len() < 2 {
+            let next = if running.is_empty() {
+                fetched.recv().await
+            } else {
+                tokio::select! {
+                    biased;
+                    done = running.next() => {
+                        finish(done.expect("a running batch"))?;
+                        continue;
+                    }
+                    next = fetched.recv() => next,
+                }
+            };
+            match next {
+                Some(parsing) => {
+                    let (after, signals) = link_pair();
+                    let before = link.replace(after);
+                    running.push_back(record(pool, ctx, uidvalidity, parsing, before, signals));
+                }
+                None => open = false,
+            }
+            continue;
+        }
+        match running.next().await {
+            Some(done) => finish(done)?,
+            None => return Ok(stats),
+        }
     }
-    Ok(stats)
+}
+
+/// What a batch learns of the batch before it: what that one will write, if it was recorded
+/// ahead (`None`: it is recorded the ordinary way), then whether it committed as recorded.
+struct Link {
+    before: tokio::sync::oneshot::Receiver<Option<std::sync::Arc<Predecessor>>>,
+    committed: tokio::sync::oneshot::Receiver<bool>,
+}
+
+/// The sending ends of the [`Link`] to the batch after.
+struct Signals {
+    before: tokio::sync::oneshot::Sender<Option<std::sync::Arc<Predecessor>>>,
+    committed: tokio::sync::oneshot::Sender<bool>,
+}
+
+fn link_pair() -> (Link, Signals) {
+    let (b_tx, b_rx) = tokio::sync::oneshot::channel();
+    let (c_tx, c_rx) = tokio::sync::oneshot::channel();
+    (
+        Link {
+            before: b_rx,
+            committed: c_rx,
+        },
+        Signals {
+            before: b_tx,
+            committed: c_tx,
+        },
+    )
+}
+
+/// Waits for a signal of the batch before; if that one failed (and so sent nothing), waits
+/// forever: [`db_side`] meets its error first and abandons this batch.
+async fn signal<T>(rx: tokio::sync::oneshot::Receiver<T>) -> T {
+    match rx.await {
+        Ok(v) => v,
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// The listed UIDs in the chunks whose sizes are asked in one command: the first one batch
@@ -412,15 +481,27 @@ type BatchMail<'m> = (u32, &'m [u8], &'m message::ParsedMail);
 
 /// Records a fetched batch in one transaction; no IMAP here.
 ///
-/// First the whole batch without savepoints, its lookups fetched once for all mails. Only if
-/// the database rejects a mail's data is the batch rolled back and redone mail by mail, each
-/// in a savepoint, so that only that mail is quarantined.
-async fn record_batch(
+/// Recorded ahead first, if it can be (see `store::batch`): in a read-only snapshot while the
+/// batch before is still being committed, taking that batch's rows from memory; once that one
+/// has committed as recorded, this batch's transaction locks and checks what it read and writes
+/// its rows. Otherwise — the batch before was recorded otherwise, something needed the
+/// database, or something changed — the ordinary way: the whole batch without savepoints, its
+/// lookups fetched once for all mails; only if the database rejects a mail's data is the batch
+/// rolled back and redone mail by mail, each in a savepoint, so that only that mail is
+/// quarantined.
+async fn record(
     pool: &PgPool,
     ctx: &Context,
     uidvalidity: u32,
-    fetched: Fetched,
+    parsing: Parsing,
+    before: Option<Link>,
+    after: Signals,
 ) -> Result<Recorded, ScanError> {
+    let fetched = match parsing.await {
+        Ok(batch) => batch,
+        // As if parsing had panicked here (the runtime is not shut down during a scan).
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
     let s = &ctx.settings.imap;
     let Fetched {
         metas,
@@ -452,36 +533,70 @@ async fn record_batch(
         })
         .collect();
 
-    let mut conn = pool.acquire().await?;
-    let mut one_by_one = false;
-    let (processed, rejected, commit_us) = loop {
-        let mut tx = conn.begin().await?;
-        // Plan every lookup for the table sizes of now: a generic plan cached while the tables
-        // were small would keep scanning them sequentially as they grow.
-        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-            .execute(&mut *tx)
-            .await?;
-        let t_record = Instant::now();
-        let attempt = if one_by_one {
-            Some(record_each(&mut tx, ctx, &batch, &origins, now).await?)
-        } else {
-            record_whole(&mut tx, ctx, &batch, &origins, now)
-                .await?
-                .map(|p| (p, Vec::new()))
-        };
-        record_d += t_record.elapsed();
-        let Some((processed, rejected)) = attempt else {
-            tx.rollback().await?;
-            one_by_one = true;
-            continue;
-        };
-        let t_commit = Instant::now();
-        for q in to_quarantine.iter().chain(&rejected) {
-            insert_quarantined(&mut tx, &s.channel, uidvalidity, q).await?;
-        }
-        tx.commit().await?;
-        break (processed, rejected, t_commit.elapsed().as_micros() as u64);
+    // What the batch before will write, if it was recorded ahead; if not, it is waited for.
+    let (predecessor, before_committed) = match before {
+        None => (None, None),
+        Some(Link { before, committed }) => match signal(before).await {
+            Some(p) => (Some(p), Some(committed)),
+            None => {
+                signal(committed).await;
+                (None, None)
+            }
+        },
     };
+    let mut conn = pool.acquire().await?;
+    let t_record = Instant::now();
+    let ahead = record_ahead(
+        &mut conn,
+        ctx,
+        &batch,
+        &origins,
+        now,
+        predecessor.as_deref(),
+    )
+    .await?;
+    record_d += t_record.elapsed();
+    let _ = after.before.send(
+        ahead
+            .as_ref()
+            .map(|a| std::sync::Arc::new(a.writer.predecessor())),
+    );
+    let before_as_recorded = match before_committed {
+        Some(rx) => signal(rx).await,
+        None => true,
+    };
+    let settled = match ahead.filter(|a| before_as_recorded || !a.used_before) {
+        Some(a) => {
+            write_ahead(
+                &mut conn,
+                ctx,
+                uidvalidity,
+                a,
+                &to_quarantine,
+                &mut record_d,
+            )
+            .await?
+        }
+        None => None,
+    };
+    let as_recorded = settled.is_some();
+    let (processed, rejected, commit_us) = match settled {
+        Some(done) => done,
+        None => {
+            record_ordinary(
+                &mut conn,
+                ctx,
+                uidvalidity,
+                &batch,
+                &origins,
+                &to_quarantine,
+                now,
+                &mut record_d,
+            )
+            .await?
+        }
+    };
+    let _ = after.committed.send(as_recorded);
     to_quarantine.extend(rejected);
     drop(conn);
     failpoint::hit(failpoint::AFTER_COMMIT_BEFORE_MOVE);
@@ -496,6 +611,185 @@ async fn record_batch(
         commit_us,
         ingest: started.elapsed(),
     })
+}
+
+/// Writes a batch recorded ahead, with the quarantined mails, in one transaction, once
+/// [`BatchWriter::settle`] found what it read unchanged: what was recorded, nothing refused,
+/// and the COMMIT's time. `None` (rolled back) when something changed or the database refused
+/// some mail's data: the caller records the batch the ordinary way.
+async fn write_ahead(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    uidvalidity: u32,
+    mut a: Ahead<'_>,
+    to_quarantine: &[Quarantined],
+    record_d: &mut std::time::Duration,
+) -> Result<Option<(Vec<(u32, Outcome)>, Vec<Quarantined>, u64)>, ScanError> {
+    let t = Instant::now();
+    let mut tx = conn.begin().await?;
+    let written = a.writer.settle(&mut tx).await? && {
+        match a.writer.flush(&mut tx).await {
+            Ok(()) => true,
+            Err(e) if e.is_data_error() => {
+                tracing::debug!(
+                    "data error writing a batch recorded ahead; recording it again: {e}"
+                );
+                false
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let flush_us = t.elapsed().as_micros() as u64;
+    if !written {
+        tx.rollback().await?;
+        tracing::debug!("batch recorded ahead met a change; recording it again");
+        return Ok(None);
+    }
+    let t_commit = Instant::now();
+    for q in to_quarantine {
+        insert_quarantined(&mut tx, &ctx.settings.imap.channel, uidvalidity, q).await?;
+    }
+    failpoint::hold_commit().await;
+    tx.commit().await?;
+    tracing::debug!(
+        prefetch_us = a.prefetch_us,
+        mails_us = a.mails_us,
+        flush_us,
+        before_from_memory = a.used_before,
+        "batch recorded ahead"
+    );
+    *record_d += t.elapsed() - t_commit.elapsed();
+    Ok(Some((
+        a.processed,
+        Vec::new(),
+        t_commit.elapsed().as_micros() as u64,
+    )))
+}
+
+/// A batch recorded ahead, not yet written.
+struct Ahead<'a> {
+    writer: BatchWriter<'a>,
+    processed: Vec<(u32, Outcome)>,
+    /// Whether it took the batch before's rows from memory.
+    used_before: bool,
+    prefetch_us: u64,
+    mails_us: u64,
+}
+
+/// Records the batch ahead in a read-only snapshot (see [`record`]); `None` when it cannot be
+/// (something needs the database, or the database refuses some mail's data: the ordinary way
+/// then sorts it out). Errors only when the connection fails.
+async fn record_ahead<'a>(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    batch: &[BatchMail<'a>],
+    origins: &[Origin<'_>],
+    now: chrono::DateTime<Utc>,
+    before: Option<&Predecessor>,
+) -> Result<Option<Ahead<'a>>, ScanError> {
+    let t = Instant::now();
+    let keys: Vec<_> = batch.iter().map(|m| intake::batch_keys(m.2)).collect();
+    let mut years: Vec<i32> = origins
+        .iter()
+        .map(|o| crate::calendar::berlin_date(o.received_at).year())
+        .collect();
+    years.sort_unstable();
+    years.dedup();
+    let mut writer = BatchWriter::reserved(conn, &keys).await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(&mut *tx)
+        .await?;
+    let attempt = async {
+        let used_before = writer.ahead(&mut tx, &keys, now, &years, before).await?;
+        let prefetch_us = t.elapsed().as_micros() as u64;
+        let t = Instant::now();
+        let mut processed = Vec::with_capacity(batch.len());
+        for ((uid, raw, parsed), origin) in batch.iter().zip(origins) {
+            let outcome =
+                intake::record(&mut tx, ctx, &mut writer, origin, parsed, raw, now).await?;
+            processed.push((*uid, outcome));
+        }
+        Ok::<_, StoreError>((
+            processed,
+            used_before,
+            prefetch_us,
+            t.elapsed().as_micros() as u64,
+        ))
+    }
+    .await;
+    match attempt {
+        Ok((processed, used_before, prefetch_us, mails_us)) => {
+            tx.rollback().await?;
+            Ok(Some(Ahead {
+                writer,
+                processed,
+                used_before,
+                prefetch_us,
+                mails_us,
+            }))
+        }
+        // A write refused by the read-only snapshot would be a path that missed its check:
+        // recorded the ordinary way all the same.
+        Err(e)
+            if matches!(e, StoreError::NotAhead)
+                || e.is_data_error()
+                || e.sqlstate().as_deref() == Some("25006") =>
+        {
+            tracing::debug!("batch not recorded ahead: {e}");
+            tx.rollback().await?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The batch recorded the ordinary way (see [`record`]), with the quarantined mails, in one
+/// transaction: what was recorded, what the database refused, and the COMMIT's time.
+#[allow(clippy::too_many_arguments)]
+async fn record_ordinary(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    uidvalidity: u32,
+    batch: &[BatchMail<'_>],
+    origins: &[Origin<'_>],
+    to_quarantine: &[Quarantined],
+    now: chrono::DateTime<Utc>,
+    record_d: &mut std::time::Duration,
+) -> Result<(Vec<(u32, Outcome)>, Vec<Quarantined>, u64), ScanError> {
+    let s = &ctx.settings.imap;
+    let mut one_by_one = false;
+    loop {
+        let mut tx = conn.begin().await?;
+        // Plan every lookup for the table sizes of now: a generic plan cached while the tables
+        // were small would keep scanning them sequentially as they grow.
+        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+            .execute(&mut *tx)
+            .await?;
+        let t_record = Instant::now();
+        let attempt = if one_by_one {
+            Some(record_each(&mut tx, ctx, batch, origins, now).await?)
+        } else {
+            record_whole(&mut tx, ctx, batch, origins, now)
+                .await?
+                .map(|p| (p, Vec::new()))
+        };
+        *record_d += t_record.elapsed();
+        let Some((processed, rejected)) = attempt else {
+            tx.rollback().await?;
+            one_by_one = true;
+            continue;
+        };
+        let t_commit = Instant::now();
+        for q in to_quarantine.iter().chain(&rejected) {
+            insert_quarantined(&mut tx, &s.channel, uidvalidity, q).await?;
+        }
+        tx.commit().await?;
+        return Ok((processed, rejected, t_commit.elapsed().as_micros() as u64));
+    }
 }
 
 /// The whole batch in the transaction, its rows written in one statement at the end; `None`

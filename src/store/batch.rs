@@ -7,10 +7,19 @@
 //! back ([`BatchWriter::discard`] forgets what was held). [`BatchWriter::default`] asks the store
 //! for every answer; [`BatchWriter::read_only`] does the same without locking rows (`explain
 //! --db`, inside a read-only transaction).
+//!
+//! **Recorded ahead** ([`BatchWriter::ahead`]): intake records a batch while the batch before it
+//! is still being written and committed on another connection. Its lookups run in a read-only
+//! snapshot without locks; what the batch before will write, it takes from that batch's
+//! [`Predecessor`] (its held rows, from memory); every question only the database could answer
+//! fails with [`StoreError::NotAhead`], and the caller records the batch again the ordinary way.
+//! Once the batch before has committed as it was recorded, [`BatchWriter::settle`] locks the
+//! counters and the cases the batch relied on in the batch's own transaction and checks they are
+//! as they were read; only then are its rows written.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::cases::{self, CaseHead, CaseRow, Event, NewCase, Origin};
 pub use super::pending::HeldOutbox;
@@ -65,12 +74,40 @@ pub struct BatchWriter<'a> {
     /// table than anything prefetched, as their ids are.
     own_outbox: HashMap<String, (i64, i64)>,
     own_messages: HashMap<String, (i64, i64)>,
+    /// The identity keys of this batch's stored mails.
+    own_keys: Vec<(String, String)>,
     /// Cases follow-ups may join (those the prefetched references and numbers name, and this
     /// batch's new ones), locked by this transaction and kept exact in memory.
     heads: HashMap<i64, CaseHead>,
+    /// Recorded ahead: the heads read without a lock (from the snapshot or the batch before) and
+    /// the counter values counted from, which [`BatchWriter::settle`] checks under lock.
+    ahead: Option<Unlocked>,
     pending: Pending<'a>,
 }
 
+/// What a batch recorded ahead read without locking it.
+#[derive(Default)]
+struct Unlocked {
+    heads: Vec<CaseHead>,
+    counters: Vec<(i32, i32)>,
+}
+
+/// What a batch recorded ahead will write, for the batch after it (see the module
+/// documentation): only its own rows.
+#[derive(Debug, Default)]
+pub struct Predecessor {
+    /// The row ids of its mails: whether a snapshot already sees them.
+    message_ids: Vec<i64>,
+    identical: HashMap<(String, String), (i64, String)>,
+    first_case: HashMap<String, i64>,
+    outbox: HashMap<String, (i64, i64)>,
+    messages: HashMap<String, (i64, i64)>,
+    numbers: HashMap<String, i64>,
+    /// Every case head it knows, as it leaves them (reopened, new).
+    heads: HashMap<i64, CaseHead>,
+    acks: HashMap<String, i64>,
+    counters: Vec<(i32, i32)>,
+}
 fn identity_key(message_id: Option<&str>, content_hash: &str) -> (String, String) {
     (
         text(message_id.unwrap_or_default()),
@@ -103,14 +140,202 @@ impl<'a> BatchWriter<'a> {
         mails: &[MailKeys<'_>],
         now: DateTime<Utc>,
     ) -> Result<Self> {
+        let mut b = BatchWriter::reserved(conn, mails).await?;
+        b.lookups(conn, mails, now, true).await?;
+        Ok(b)
+    }
+
+    /// A writer with the ids of the batch's new rows reserved (outside any transaction, for
+    /// a batch recorded ahead: `nextval` is refused in a read-only one).
+    pub async fn reserved(conn: &mut PgConnection, mails: &[MailKeys<'_>]) -> Result<Self> {
         let mut b = BatchWriter::default();
+        let acks_possible = mails.iter().filter(|m| m.may_ack).count();
+        b.outbox_ids = outbox::reserve_ids(conn, acks_possible).await?.into();
+        b.pending.reserve(conn, mails.len()).await?;
+        Ok(b)
+    }
+
+    /// Records the batch ahead (see the module documentation): in the caller's read-only
+    /// snapshot (`REPEATABLE READ`, begun right before), which may or may not see `before`'s
+    /// rows yet; counts numbers on for `years` from the snapshot or from `before`. Returns
+    /// whether `before`'s rows were taken from memory (then this batch holds only if `before`
+    /// commits as recorded).
+    pub async fn ahead(
+        &mut self,
+        conn: &mut PgConnection,
+        mails: &[MailKeys<'_>],
+        now: DateTime<Utc>,
+        years: &[i32],
+        before: Option<&Predecessor>,
+    ) -> Result<bool> {
+        // The snapshot's first statement: whether it was taken after `before` committed. A
+        // predecessor that holds no mail (all seen again) is taken as not seen: this batch then
+        // still holds only if that one commits as recorded.
+        let (seen,): (i64,) = sqlx::query_as("SELECT count(*) FROM messages WHERE id = ANY($1)")
+            .bind(before.map(|p| p.message_ids.as_slice()).unwrap_or_default())
+            .fetch_one(&mut *conn)
+            .await?;
+        let before = match before {
+            Some(p) if seen == 0 => Some(p),
+            Some(p) if seen as usize == p.message_ids.len() => None,
+            // Cannot be (a commit is whole): not recorded ahead.
+            Some(_) => return Err(StoreError::NotAhead),
+            None => None,
+        };
+        self.lookups(conn, mails, now, false).await?;
+        if let Some(p) = before {
+            self.take_predecessor(p);
+        }
+        let mut counters: BTreeMap<i32, i32> = years.iter().map(|y| (*y, 0)).collect();
+        let rows: Vec<(i32, i32)> =
+            sqlx::query_as("SELECT year, last FROM case_number_seq WHERE year = ANY($1)")
+                .bind(years)
+                .fetch_all(&mut *conn)
+                .await?;
+        counters.extend(rows);
+        if let Some(p) = before {
+            counters.extend(p.counters.iter().copied());
+        }
+        for (year, last) in &counters {
+            self.pending.count_from(*year, *last);
+        }
+        let mut heads: Vec<CaseHead> = self.heads.values().cloned().collect();
+        heads.sort_by_key(|h| h.id);
+        self.ahead = Some(Unlocked {
+            heads,
+            counters: counters.into_iter().collect(),
+        });
+        self.pending.ahead = true;
+        Ok(before.is_some())
+    }
+
+    /// The answers about the rows `p` will write, added to this batch's (which the snapshot
+    /// answered without them): the store's earlier rows stay first.
+    fn take_predecessor(&mut self, p: &Predecessor) {
+        for (key, found) in &p.identical {
+            if self.identities_known.contains(key) {
+                self.identical
+                    .entry(key.clone())
+                    .or_insert_with(|| found.clone());
+            }
+        }
+        for (mid, case) in &p.first_case {
+            if self.first_known.contains(mid) {
+                self.first_case.entry(mid.clone()).or_insert(*case);
+            }
+        }
+        for (held, into) in [
+            (&p.outbox, &mut self.ref_outbox),
+            (&p.messages, &mut self.ref_message),
+        ] {
+            for (r, hit) in held {
+                if self.refs_known.contains(r) {
+                    into.entry(r.clone()).or_insert(*hit);
+                }
+            }
+        }
+        for (n, id) in &p.numbers {
+            if self.numbers_known.contains(n) {
+                self.numbers.entry(n.clone()).or_insert(*id);
+            }
+        }
+        // As the batch before leaves them (it may have reopened one).
+        self.heads
+            .extend(p.heads.iter().map(|(id, h)| (*id, h.clone())));
+        for (to, n) in &p.acks {
+            if let Some(count) = self.acks.get_mut(to) {
+                *count += n;
+            }
+        }
+    }
+
+    /// What this batch, recorded ahead, will write: for the batch after it.
+    pub fn predecessor(&self) -> Predecessor {
+        let mut acks: HashMap<String, i64> = HashMap::new();
+        for to in self.pending.ack_recipients() {
+            *acks.entry(to.to_string()).or_default() += 1;
+        }
+        let numbers: HashMap<String, i64> = self
+            .pending
+            .new_cases()
+            .map(|(n, id)| (n.to_string(), id))
+            .collect();
+        Predecessor {
+            message_ids: self.pending.message_ids().collect(),
+            identical: self
+                .own_keys
+                .iter()
+                .filter_map(|k| Some((k.clone(), self.identical.get(k)?.clone())))
+                .collect(),
+            first_case: self
+                .own_messages
+                .keys()
+                .filter_map(|mid| Some((mid.clone(), *self.first_case.get(mid)?)))
+                .collect(),
+            outbox: self.own_outbox.clone(),
+            messages: self.own_messages.clone(),
+            numbers,
+            heads: self.heads.clone(),
+            acks,
+            counters: self.pending.counters().collect(),
+        }
+    }
+
+    /// Locks the counters and cases a batch recorded ahead read without locks (in its own
+    /// transaction, once the batch before has committed) and checks them: false when one has
+    /// changed (a case staff created, closed or merged meanwhile); the caller then rolls back
+    /// and records the batch again. On true the batch's rows can be written.
+    pub async fn settle(&mut self, conn: &mut PgConnection) -> Result<bool> {
+        let Some(read) = self.ahead.take() else {
+            return Ok(true);
+        };
+        let years: Vec<i32> = read.counters.iter().map(|c| c.0).collect();
+        let mut locked: Vec<(i32, i32)> = sqlx::query_as(
+            "INSERT INTO case_number_seq (year, last) SELECT y, 0 FROM unnest($1::int4[]) AS y
+             ON CONFLICT (year) DO UPDATE SET last = case_number_seq.last
+             RETURNING year, last",
+        )
+        .bind(&years)
+        .fetch_all(&mut *conn)
+        .await?;
+        locked.sort_unstable();
+        if locked != read.counters {
+            return Ok(false);
+        }
+        let ids: Vec<i64> = read.heads.iter().map(|h| h.id).collect();
+        let now = cases::heads(conn, &ids, true).await?;
+        let same = now.len() == read.heads.len()
+            && now.iter().zip(&read.heads).all(|(a, b)| {
+                a.id == b.id && a.status == b.status && a.merged_into == b.merged_into
+            });
+        if same {
+            self.pending.ahead = false;
+        }
+        Ok(same)
+    }
+
+    /// Refuses, for a batch recorded ahead, what only the database could answer.
+    fn needs_store(&self) -> Result<()> {
+        match self.ahead {
+            Some(_) => Err(StoreError::NotAhead),
+            None => Ok(()),
+        }
+    }
+
+    /// The batch's lookups (see [`BatchWriter::prefetch`]); the cases they name are locked when
+    /// `lock` is true.
+    async fn lookups(
+        &mut self,
+        conn: &mut PgConnection,
+        mails: &[MailKeys<'_>],
+        now: DateTime<Utc>,
+        lock: bool,
+    ) -> Result<()> {
+        let b = self;
         b.prefetch_identities(conn, mails).await?;
         let recipients = sorted_keys(mails.iter().filter_map(|m| m.ack_to.clone()));
         let counts = outbox::acks_last_hour_many(conn, &recipients, now).await?;
         b.acks = recipients.into_iter().zip(counts).collect();
-        let acks_possible = mails.iter().filter(|m| m.may_ack).count();
-        b.outbox_ids = outbox::reserve_ids(conn, acks_possible).await?.into();
-        b.pending.reserve(conn, mails.len()).await?;
 
         // Follow-up candidates: the references and the case numbers in the subjects.
         let refs = sorted_keys(mails.iter().flat_map(|m| m.references.iter().cloned()));
@@ -139,10 +364,10 @@ impl<'a> BatchWriter<'a> {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        for head in cases::heads(conn, &ids, true).await? {
+        for head in cases::heads(conn, &ids, lock).await? {
             b.heads.insert(head.id, head);
         }
-        Ok(b)
+        Ok(())
     }
 
     async fn prefetch_identities(
@@ -207,6 +432,7 @@ impl<'a> BatchWriter<'a> {
                 }
             } else {
                 // The answer may lie among the held rows of this batch.
+                self.needs_store()?;
                 self.flush(conn).await?;
                 if let Some(c) = cases::get_by_number(conn, n).await? {
                     return Ok(Some(c.id));
@@ -219,6 +445,7 @@ impl<'a> BatchWriter<'a> {
         if let Some(answer) = self.case_by_references(refs) {
             return Ok(answer);
         }
+        self.needs_store()?;
         self.flush(conn).await?;
         cases::find_by_references(conn, refs).await
     }
@@ -238,6 +465,7 @@ impl<'a> BatchWriter<'a> {
         if own.is_empty() {
             return Ok(None);
         }
+        self.needs_store()?;
         self.flush(conn).await?;
         match cases::find_by_references(conn, &own).await? {
             Some(id) => cases::get(conn, id)
@@ -259,6 +487,7 @@ impl<'a> BatchWriter<'a> {
             let head = match self.heads.get(&case_id) {
                 Some(h) => h.clone(),
                 None => {
+                    self.needs_store()?;
                     let Some(h) = cases::heads(conn, &[case_id], !self.read_only).await?.pop()
                     else {
                         return Err(StoreError::CaseNotFound(case_id));
@@ -277,6 +506,7 @@ impl<'a> BatchWriter<'a> {
 
     /// Reopens a case a follow-up joined (see [`cases::reopen`]), keeping its head exact.
     pub async fn reopen(&mut self, conn: &mut PgConnection, case_id: i64) -> Result<()> {
+        self.needs_store()?;
         cases::reopen(conn, case_id).await?;
         if let Some(h) = self.heads.get_mut(&case_id) {
             h.status = CaseStatus::Open;
@@ -307,6 +537,7 @@ impl<'a> BatchWriter<'a> {
         let complete = self.identities_known.contains(&key)
             && (message_id.is_none() || self.first_known.contains(&key.0));
         if !complete {
+            self.needs_store()?;
             self.pending.flush(conn).await?;
             return cases::lookup_identity(conn, message_id, content_hash).await;
         }
@@ -338,7 +569,8 @@ impl<'a> BatchWriter<'a> {
         self.identical
             .entry(key.clone())
             .or_insert_with(|| (case_id, number.to_string()));
-        self.first_case.entry(key.0).or_insert(case_id);
+        self.first_case.entry(key.0.clone()).or_insert(case_id);
+        self.own_keys.push(key);
     }
 
     /// Acknowledgements sent or queued to `to` in the hour before `now`.
@@ -351,6 +583,7 @@ impl<'a> BatchWriter<'a> {
         match self.acks.get(to) {
             Some(n) => Ok(*n),
             None => {
+                self.needs_store()?;
                 self.pending.flush(conn).await?;
                 outbox::acks_last_hour(conn, to, now).await
             }
@@ -361,7 +594,10 @@ impl<'a> BatchWriter<'a> {
     pub async fn next_outbox_id(&mut self, conn: &mut PgConnection) -> Result<i64> {
         match self.outbox_ids.pop_front() {
             Some(id) => Ok(id),
-            None => outbox::next_id(conn).await,
+            None => {
+                self.needs_store()?;
+                outbox::next_id(conn).await
+            }
         }
     }
 

@@ -58,6 +58,10 @@ pub enum StoreError {
     /// only a decision without facts leaves the case open).
     #[error("intake decision without its case")]
     Undecided,
+    /// A batch recorded ahead of its predecessor's commit (see `store::batch`) needed an answer
+    /// only the database has: the batch is recorded again, the ordinary way.
+    #[error("batch recorded ahead needs the database")]
+    NotAhead,
 }
 
 impl StoreError {

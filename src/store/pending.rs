@@ -129,6 +129,9 @@ pub struct Pending<'a> {
     events: Vec<EventOut>,
     outbox: Vec<OutboxOut>,
     outbox_raws: Vec<Vec<u8>>,
+    /// Recorded ahead (see `store::batch`): nothing may be read from or written to the
+    /// database; what would need it fails with [`StoreError::NotAhead`].
+    pub(super) ahead: bool,
 }
 
 impl<'a> Pending<'a> {
@@ -148,6 +151,37 @@ impl<'a> Pending<'a> {
             self.message_ids.push_back(m);
         }
         Ok(())
+    }
+
+    /// Counts on from `last` for `year` (read by the caller) instead of locking the counter:
+    /// for a batch recorded ahead, whose [`BatchWriter::settle`] locks and checks it later.
+    ///
+    /// [`BatchWriter::settle`]: super::batch::BatchWriter::settle
+    pub(super) fn count_from(&mut self, year: i32, last: i32) {
+        self.counters.insert(year, Counter { last, dirty: false });
+    }
+
+    /// The last number given out per year (held or written).
+    pub(super) fn counters(&self) -> impl Iterator<Item = (i32, i32)> + '_ {
+        self.counters.iter().map(|(y, c)| (*y, c.last))
+    }
+
+    /// The held mails' row ids.
+    pub(super) fn message_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.messages.iter().map(|m| m.id)
+    }
+
+    /// The held new cases: number and id.
+    pub(super) fn new_cases(&self) -> impl Iterator<Item = (&str, i64)> + '_ {
+        self.cases.iter().map(|c| (c.number.as_str(), c.id))
+    }
+
+    /// The recipients of the held acknowledgements, one entry per acknowledgement.
+    pub(super) fn ack_recipients(&self) -> impl Iterator<Item = &str> + '_ {
+        self.outbox
+            .iter()
+            .filter(|o| o.kind == OutboxKind::Ack)
+            .map(|o| o.recipient.as_str())
     }
 
     /// True when nothing is held.
@@ -173,10 +207,16 @@ impl<'a> Pending<'a> {
     }
 
     async fn next_case_id(&mut self, conn: &mut PgConnection) -> Result<i64> {
+        if self.ahead && self.case_ids.is_empty() {
+            return Err(StoreError::NotAhead);
+        }
         next_id(&mut self.case_ids, conn, "SELECT nextval('cases_id_seq')").await
     }
 
     async fn next_message_id(&mut self, conn: &mut PgConnection) -> Result<i64> {
+        if self.ahead && self.message_ids.is_empty() {
+            return Err(StoreError::NotAhead);
+        }
         next_id(
             &mut self.message_ids,
             conn,
@@ -190,6 +230,9 @@ impl<'a> Pending<'a> {
     async fn next_number(&mut self, conn: &mut PgConnection, year: i32) -> Result<i32> {
         let c = match self.counters.entry(year) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(_) if self.ahead => {
+                return Err(StoreError::NotAhead)
+            }
             std::collections::btree_map::Entry::Vacant(e) => {
                 let (last,): (i32,) = sqlx::query_as(
                     "INSERT INTO case_number_seq (year, last) VALUES ($1, 0)
@@ -328,6 +371,9 @@ impl<'a> Pending<'a> {
     pub async fn flush(&mut self, conn: &mut PgConnection) -> Result<()> {
         if self.is_empty() {
             return Ok(());
+        }
+        if self.ahead {
+            return Err(StoreError::NotAhead);
         }
         let dirty: Vec<(i32, i32)> = self
             .counters

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod ahead;
 mod answers;
 mod answers_capture;
 mod decide;

@@ -1,0 +1,199 @@
+//! Batches recorded ahead (#17): a batch is recorded while the one before it is still being
+//! committed, answering what that one writes from memory. `KRM_TEST_HOLD_COMMIT_MS` holds each
+//! batch's COMMIT, so the next one is always recorded in that gap.
+
+use crate::helpers::*;
+use std::time::Duration;
+
+fn citizen(w: &World, n: &str, subject: &str, extra_header: &str) -> Vec<u8> {
+    let raw = mail(
+        &format!("Erika Beispiel <{}>", w.sender(CITIZEN)),
+        &w.inbox_address(),
+        subject,
+        &format!("Guten Tag,\r\nAnliegen {n}.\r\n\r\nViele Grüße\r\nErika Beispiel"),
+        &format!("<{n}.{}@mail.test>", w.name),
+    );
+    let raw = String::from_utf8(raw).unwrap();
+    raw.replacen("\r\n", &format!("\r\n{extra_header}"), 1)
+        .into_bytes()
+}
+
+/// The case number the `seq`-th case of this year gets.
+fn number(seq: u32) -> String {
+    let year =
+        chrono::Datelike::year(&chrono::Utc::now().with_timezone(&chrono_tz::Europe::Berlin));
+    format!("KRM-{year}-{seq:05}")
+}
+
+/// (case number, subject) of every stored mail, in UID order.
+async fn mails_by_case(w: &World) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT c.number, m.subject FROM messages m JOIN cases c ON c.id = m.case_id
+         ORDER BY m.uid",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap()
+}
+
+/// Every acknowledgement names the case it belongs to.
+async fn assert_acks_name_their_case(w: &World) {
+    let acks: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT c.number, o.raw FROM outbox o JOIN cases c ON c.id = o.case_id
+         WHERE o.kind = 'ack'",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    for (number, raw) in acks {
+        assert!(
+            String::from_utf8_lossy(&raw).contains(&number),
+            "the acknowledgement of {number} names it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_recorded_ahead_answers_from_the_uncommitted_batch_before_it() {
+    let w = World::with_env(
+        "ahead",
+        &[
+            ("KRM_IMAP_BATCH_SIZE", "1"),
+            ("KRM_ACK_RATE_LIMIT_PER_HOUR", "2"),
+        ],
+    )
+    .await;
+    let n = &w.name;
+    let first = citizen(&w, "a1", "Antrag", "");
+    w.append(&first).await;
+    // A reply to the mail of the batch before, that mail again, two more new cases from the same
+    // address (the second over the hourly cap) and a mail naming the last case's number.
+    w.append(&citizen(
+        &w,
+        "a2",
+        "Nachtrag",
+        &format!("In-Reply-To: <a1.{n}@mail.test>\r\n"),
+    ))
+    .await;
+    w.append(&first).await;
+    w.append(&citizen(&w, "a4", "Zweites Anliegen", "")).await;
+    w.append(&citizen(&w, "a5", "Drittes Anliegen", "")).await;
+    let about_third = format!("Frage zu {}", number(3));
+    w.append(&citizen(&w, "a6", &about_third, "")).await;
+
+    let out = w
+        .command()
+        .args(["run", "--once", "--no-send"])
+        .env("KRM_TEST_HOLD_COMMIT_MS", "400")
+        .env("KRM_LOG_FORMAT", "json")
+        .env("KRM_LOG_LEVEL", "warn,krm_intake::scan=debug")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // Every batch after the first took the one before from memory.
+    assert_eq!(
+        log.matches("\"before_from_memory\":true").count(),
+        5,
+        "{log}"
+    );
+    assert!(!log.contains("recording it again"), "{log}");
+
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0, "inbox empty");
+    let expected = [
+        (number(1), "Antrag"),
+        (number(1), "Nachtrag"),
+        (number(2), "Zweites Anliegen"),
+        (number(3), "Drittes Anliegen"),
+        (number(3), about_third.as_str()),
+    ];
+    let got = mails_by_case(&w).await;
+    let got: Vec<(&str, &str)> = got.iter().map(|(c, s)| (c.as_str(), s.as_str())).collect();
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(c, s)| (c.as_str(), *s)).collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM case_events WHERE action = 'mail_seen_again'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.scalar("SELECT max(last)::int8 FROM case_number_seq")
+            .await,
+        3
+    );
+    // The cap counts the batch before's acknowledgements: two, the third case's suppressed.
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM outbox WHERE kind = 'ack'")
+            .await,
+        2
+    );
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM cases WHERE ack_status = 'suppressed' AND seq = 3")
+            .await,
+        1
+    );
+    assert_acks_name_their_case(&w).await;
+}
+
+#[tokio::test]
+async fn a_number_staff_take_meanwhile_makes_the_batch_recorded_ahead_record_again() {
+    let w = World::with_env("aheadstaff", &[("KRM_IMAP_BATCH_SIZE", "1")]).await;
+    w.append(&citizen(&w, "s1", "Erstes Anliegen", "")).await;
+    w.append(&citizen(&w, "s2", "Zweites Anliegen", "")).await;
+
+    let intake = w
+        .command()
+        .args(["run", "--once", "--no-send"])
+        .env("KRM_TEST_HOLD_COMMIT_MS", "1500")
+        .env("KRM_LOG_FORMAT", "json")
+        .env("KRM_LOG_LEVEL", "warn,krm_intake::scan=debug")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first batch holds its COMMIT (and the year's counter); the second is recorded ahead
+    // with the next number meanwhile.
+    let start = std::time::Instant::now();
+    while w
+        .scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+             WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND c.relname = 'case_number_seq' AND l.mode = 'RowExclusiveLock'",
+        )
+        .await
+        == 0
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "no batch held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Staff record a letter: their number comes once the first batch has committed.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .format("%Y-%m-%d")
+        .to_string();
+    let (st, text) = w.run_private(
+        &["case", "new", "--channel", "brief", "--received", &today],
+        &[],
+    );
+    assert!(st.success(), "{text}");
+    let out = intake.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("batch recorded ahead met a change; recording it again"),
+        "{log}"
+    );
+
+    let cases: Vec<(String, String)> =
+        sqlx::query_as("SELECT number, channel FROM cases ORDER BY seq")
+            .fetch_all(&w.pool)
+            .await
+            .unwrap();
+    let channels: Vec<&str> = cases.iter().map(|c| c.1.as_str()).collect();
+    assert_eq!(channels.len(), 3);
+    assert_eq!(channels[1], "brief", "staff's case between the two mails");
+    let numbers: Vec<String> = cases.into_iter().map(|c| c.0).collect();
+    assert_eq!(numbers, [number(1), number(2), number(3)]);
+    assert_acks_name_their_case(&w).await;
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0, "inbox empty");
+}
