@@ -68,11 +68,31 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
 /// would land in a second malloc arena and raise the peak memory by ~5 MiB. A fault in the rules
 /// or templates is reported before one of the database, as when the two ran one after the other.
 pub async fn build_with(settings: Settings, rules: Option<RuleSet>) -> anyhow::Result<App> {
-    let settings = Arc::new(settings);
+    let connecting = connect_early(&settings)?;
+    build_connecting(settings, rules, connecting).await
+}
+
+/// The database connection (and migration) under way, as [`build_connecting`] takes it.
+pub type Connecting = tokio::task::JoinHandle<Result<sqlx::PgPool, store::StoreError>>;
+
+/// Starts connecting (and migrating) the database in a task of its own, so that a start can
+/// compile its rules meanwhile.
+pub fn connect_early(settings: &Settings) -> anyhow::Result<Connecting> {
     let url = settings.require_database()?.to_owned();
     let max_connections = settings.database.max_connections;
     // The store's connection error is a whole German sentence naming host, port and database.
-    let connecting = tokio::spawn(async move { store::connect(&url, max_connections).await });
+    Ok(tokio::spawn(async move {
+        store::connect(&url, max_connections).await
+    }))
+}
+
+/// [`build_with`] with the database connection already under way (see [`connect_early`]).
+pub async fn build_connecting(
+    settings: Settings,
+    rules: Option<RuleSet>,
+    connecting: Connecting,
+) -> anyhow::Result<App> {
+    let settings = Arc::new(settings);
     let rules = match rules {
         Some(r) => Ok(r),
         None => RuleSet::load_dir(&settings.rules_dir)

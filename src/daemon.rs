@@ -26,6 +26,27 @@ pub struct OnceReport {
 
 /// One pass: the whole inbox, then one attempt at every due outbox row (unless `no_send`).
 pub async fn run_once(app: &App, no_send: bool) -> anyhow::Result<OnceReport> {
+    run_once_connecting(app, no_send, None).await
+}
+
+/// The IMAP session under way (connected and logged in, nothing selected), as
+/// [`run_once_connecting`] takes it.
+pub type ImapConnecting = tokio::task::JoinHandle<Result<Mailbox, crate::mailbox::ImapError>>;
+
+/// Starts connecting and logging in to the IMAP server in a task of its own, so that a start
+/// can compile its rules and connect the database meanwhile. Nothing is read before the intake
+/// lock is held.
+pub fn connect_imap_early(s: &Settings) -> ImapConnecting {
+    let imap = s.imap.clone();
+    tokio::spawn(async move { Mailbox::connect(&imap).await })
+}
+
+/// [`run_once`] with the IMAP session already under way (see [`connect_imap_early`]).
+pub async fn run_once_connecting(
+    app: &App,
+    no_send: bool,
+    imap: Option<ImapConnecting>,
+) -> anyhow::Result<OnceReport> {
     let s = &app.settings;
     s.require_imap()?;
     let mut lock = IntakeLock::connect(&app.pool, s).await?;
@@ -35,7 +56,10 @@ pub async fn run_once(app: &App, no_send: bool) -> anyhow::Result<OnceReport> {
             s.imap.channel
         );
     }
-    let mut mb = Mailbox::connect(&s.imap).await?;
+    let mut mb = match imap {
+        Some(connecting) => connecting.await??,
+        None => Mailbox::connect(&s.imap).await?,
+    };
     let uidvalidity = scan::prepare(&mut mb, &app.pool, &s.imap).await?;
     crate::quarantine::carry_out_queued(&mut mb, &app.pool, &s.imap).await?;
     let (_tx, rx) = watch::channel(false);

@@ -1120,6 +1120,13 @@ def summary(res):
                    f"(runs {', '.join(f'{x:.2f}' for x in sm['intake_runs_s'])} s, the median reported), limit "
                    f"{sm['limit_fetch_s']:.2f} s FETCH + {sm['limit_copy_s']:.2f} s COPY, "
                    f"**ratio {sm['intake']['wall_s'] / lim:.2f}** (target ≤ 2.5)")
+        if sm.get("dovecot_cpu_s") is not None:
+            si = sm["intake"]
+            cpu = si["cpu_user_s"] + si["cpu_sys_s"] + sm["postgres_cpu_s"] + sm["dovecot_cpu_s"]
+            cores = os.cpu_count() or 1
+            out[-1] += (f"; CPU of the intake {si['cpu_user_s'] + si['cpu_sys_s']:.2f} s, PostgreSQL "
+                        f"{sm['postgres_cpu_s']:.2f} s, Dovecot {sm['dovecot_cpu_s']:.2f} s: on "
+                        f"{cores} cores at the least {cpu / cores:.2f} s (ratio {cpu / cores / lim:.2f})")
         if "compare" in sm:
             out.extend(compare_summary(f"Backlog of {sm['mails']} mails", sm["compare"]))
     if b and b.get("sql_samples"):

@@ -162,19 +162,31 @@ pub(crate) fn settings_for_service(cli: &Cli) -> Result<Settings, ExitCode> {
 pub(crate) fn settings_and_rules_for_service(
     cli: &Cli,
 ) -> Result<(Settings, Option<crate::rules::RuleSet>), ExitCode> {
+    let s = service_settings(cli)?;
+    let rules = reviewed_rules(&s)?;
+    Ok((s, rules))
+}
+
+/// The settings of the service, with logging set up as they say and their warnings logged.
+fn service_settings(cli: &Cli) -> Result<Settings, ExitCode> {
     let s = load_settings(cli)?;
     crate::telemetry::init(&s.log.level, s.log.format);
     for w in &s.warnings {
         tracing::warn!("{w}");
     }
-    let review = Review::of(&s);
+    Ok(s)
+}
+
+/// The configuration review's faults (exit 2), or the rule set it loaded.
+fn reviewed_rules(s: &Settings) -> Result<Option<crate::rules::RuleSet>, ExitCode> {
+    let review = Review::of(s);
     if review.faults > 0 {
         for (_, line) in review.lines.iter().filter(|(l, _)| *l == Level::Fault) {
             errln!("krm-intake: {line}");
         }
         return Err(ExitCode::from(EXIT_CONFIG));
     }
-    Ok((s, review.rules))
+    Ok(review.rules)
 }
 
 /// The database URL, or exit 2 with a German message when it is not set.
@@ -273,7 +285,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
             }
         }
         Command::Run { once, no_send } => {
-            let (s, rules) = match settings_and_rules_for_service(&cli) {
+            let s = match service_settings(&cli) {
                 Ok(s) => s,
                 Err(c) => return c,
             };
@@ -284,12 +296,28 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 errln!("krm-intake: Konfigurationsfehler: {e}");
                 return ExitCode::from(EXIT_CONFIG);
             }
-            let app = match crate::app::build_with(s, rules).await {
+            // The database (and, for one pass, the IMAP login) are under way while the review
+            // compiles the rules: a start waits for the longest of them, not their sum. Their
+            // errors count only once the review passed.
+            let connecting = match crate::app::connect_early(&s) {
+                Ok(c) => c,
+                Err(e) => return fail(e),
+            };
+            let imap = once.then(|| crate::daemon::connect_imap_early(&s));
+            let rules = match reviewed_rules(&s) {
+                Ok(r) => r,
+                Err(c) => {
+                    connecting.abort();
+                    imap.inspect(|i| i.abort());
+                    return c;
+                }
+            };
+            let app = match crate::app::build_connecting(s, rules, connecting).await {
                 Ok(a) => a,
                 Err(e) => return fail(e),
             };
             if *once {
-                match crate::daemon::run_once(&app, *no_send).await {
+                match crate::daemon::run_once_connecting(&app, *no_send, imap).await {
                     Ok(r) => {
                         outln!(
                             "Neue Vorgänge: {}, Folgemails: {}, erneut gesehen: {}, Rückläufer: {}, Quarantäne: {}; Mails gesendet: {}, später erneut: {}, fehlgeschlagen: {}",
