@@ -197,3 +197,76 @@ async fn a_number_staff_take_meanwhile_makes_the_batch_recorded_ahead_record_aga
     assert_acks_name_their_case(&w).await;
     assert_eq!(w.count(OMBUDS, &w.folder).await, 0, "inbox empty");
 }
+
+#[tokio::test]
+async fn a_case_staff_close_meanwhile_makes_the_follow_up_recorded_ahead_reopen_it() {
+    let w = World::with_env("aheadclose", &[("KRM_IMAP_BATCH_SIZE", "1")]).await;
+    let n = &w.name;
+    w.append(&citizen(&w, "c1", "Antrag", "")).await;
+    let (st, log) = w.run_private(&["run", "--once", "--no-send"], &[]);
+    assert!(st.success(), "{log}");
+    w.append(&citizen(&w, "c2", "Anderes Anliegen", "")).await;
+    w.append(&citizen(
+        &w,
+        "c3",
+        "Nachtrag",
+        &format!("In-Reply-To: <c1.{n}@mail.test>\r\n"),
+    ))
+    .await;
+
+    let intake = w
+        .command()
+        .args(["run", "--once", "--no-send"])
+        .env("KRM_TEST_HOLD_COMMIT_MS", "1500")
+        .env("KRM_LOG_FORMAT", "json")
+        .env("KRM_LOG_LEVEL", "warn,krm_intake::scan=debug")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // While the other mail's batch holds its COMMIT, the reply is recorded ahead as joining an
+    // open case; staff close that case meanwhile.
+    let start = std::time::Instant::now();
+    while w
+        .scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+             WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND c.relname = 'case_number_seq' AND l.mode = 'RowExclusiveLock'",
+        )
+        .await
+        == 0
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "no batch held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (st, text) = w.run_private(&["case", "close", &number(1)], &[]);
+    assert!(st.success(), "{text}");
+    let out = intake.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("batch recorded ahead met a change; recording it again"),
+        "{log}"
+    );
+    // As if the reply had come after the close: it reopens the case.
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM cases WHERE seq = 1")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "open");
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM case_events WHERE action = 'reopened_by_followup'")
+            .await,
+        1
+    );
+    let got = mails_by_case(&w).await;
+    let got: Vec<(&str, &str)> = got.iter().map(|(c, s)| (c.as_str(), s.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (number(1).as_str(), "Antrag"),
+            (number(2).as_str(), "Anderes Anliegen"),
+            (number(1).as_str(), "Nachtrag"),
+        ]
+    );
+}
