@@ -53,6 +53,52 @@ async fn assert_acks_name_their_case(w: &World) {
     }
 }
 
+/// One pass whose batches each hold their COMMIT for `ms`, logging the batches as JSON.
+fn held(w: &World, ms: u32) -> std::process::Command {
+    let mut c = w.command();
+    c.args(["run", "--once", "--no-send"])
+        .env("KRM_TEST_HOLD_COMMIT_MS", ms.to_string())
+        .env("KRM_LOG_FORMAT", "json")
+        .env("KRM_LOG_LEVEL", "warn,krm_intake::scan=debug");
+    c
+}
+
+/// Starts one pass whose batches each hold their COMMIT for 1.5 s, and returns once the first
+/// batch holds it (and the year's counter).
+async fn held_pass(w: &World) -> std::process::Child {
+    let intake = held(w, 1500)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while w
+        .scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+             WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND c.relname = 'case_number_seq' AND l.mode = 'RowExclusiveLock'",
+        )
+        .await
+        == 0
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "no batch held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    intake
+}
+
+/// Waits for the pass; it succeeded, and a batch recorded ahead met a change and was recorded
+/// again.
+fn recorded_again(intake: std::process::Child) {
+    let out = intake.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("batch recorded ahead met a change; recording it again"),
+        "{log}"
+    );
+}
+
 #[tokio::test]
 async fn a_batch_recorded_ahead_answers_from_the_uncommitted_batch_before_it() {
     let w = World::with_env(
@@ -81,14 +127,7 @@ async fn a_batch_recorded_ahead_answers_from_the_uncommitted_batch_before_it() {
     let about_third = format!("Frage zu {}", number(3));
     w.append(&citizen(&w, "a6", &about_third, "")).await;
 
-    let out = w
-        .command()
-        .args(["run", "--once", "--no-send"])
-        .env("KRM_TEST_HOLD_COMMIT_MS", "400")
-        .env("KRM_LOG_FORMAT", "json")
-        .env("KRM_LOG_LEVEL", "warn,krm_intake::scan=debug")
-        .output()
-        .unwrap();
+    let out = held(&w, 400).output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     // Every batch after the first took the one before from memory.
@@ -111,26 +150,20 @@ async fn a_batch_recorded_ahead_answers_from_the_uncommitted_batch_before_it() {
     let got: Vec<(&str, &str)> = got.iter().map(|(c, s)| (c.as_str(), s.as_str())).collect();
     let expected: Vec<(&str, &str)> = expected.iter().map(|(c, s)| (c.as_str(), *s)).collect();
     assert_eq!(got, expected);
+    // One mail seen again; three numbers; the cap counts the batch before's acknowledgements:
+    // two, the third case's suppressed.
     assert_eq!(
-        w.scalar("SELECT count(*) FROM case_events WHERE action = 'mail_seen_again'")
-            .await,
-        1
-    );
-    assert_eq!(
-        w.scalar("SELECT max(last)::int8 FROM case_number_seq")
-            .await,
-        3
-    );
-    // The cap counts the batch before's acknowledgements: two, the third case's suppressed.
-    assert_eq!(
-        w.scalar("SELECT count(*) FROM outbox WHERE kind = 'ack'")
-            .await,
-        2
-    );
-    assert_eq!(
-        w.scalar("SELECT count(*) FROM cases WHERE ack_status = 'suppressed' AND seq = 3")
-            .await,
-        1
+        [
+            w.scalar("SELECT count(*) FROM case_events WHERE action = 'mail_seen_again'")
+                .await,
+            w.scalar("SELECT max(last)::int8 FROM case_number_seq")
+                .await,
+            w.scalar("SELECT count(*) FROM outbox WHERE kind = 'ack'")
+                .await,
+            w.scalar("SELECT count(*) FROM cases WHERE ack_status = 'suppressed' AND seq = 3")
+                .await,
+        ],
+        [1, 3, 2, 1]
     );
     assert_acks_name_their_case(&w).await;
 }
@@ -141,31 +174,9 @@ async fn a_number_staff_take_meanwhile_makes_the_batch_recorded_ahead_record_aga
     w.append(&citizen(&w, "s1", "Erstes Anliegen", "")).await;
     w.append(&citizen(&w, "s2", "Zweites Anliegen", "")).await;
 
-    let intake = w
-        .command()
-        .args(["run", "--once", "--no-send"])
-        .env("KRM_TEST_HOLD_COMMIT_MS", "1500")
-        .env("KRM_LOG_FORMAT", "json")
-        .env("KRM_LOG_LEVEL", "warn,krm_intake::scan=debug")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let intake = held_pass(&w).await;
     // The first batch holds its COMMIT (and the year's counter); the second is recorded ahead
     // with the next number meanwhile.
-    let start = std::time::Instant::now();
-    while w
-        .scalar(
-            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-             WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND c.relname = 'case_number_seq' AND l.mode = 'RowExclusiveLock'",
-        )
-        .await
-        == 0
-    {
-        assert!(start.elapsed() < Duration::from_secs(30), "no batch held");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     // Staff record a letter: their number comes once the first batch has committed.
     let today = chrono::Utc::now()
         .with_timezone(&chrono_tz::Europe::Berlin)
@@ -176,13 +187,7 @@ async fn a_number_staff_take_meanwhile_makes_the_batch_recorded_ahead_record_aga
         &[],
     );
     assert!(st.success(), "{text}");
-    let out = intake.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
-    assert!(
-        log.contains("batch recorded ahead met a change; recording it again"),
-        "{log}"
-    );
+    recorded_again(intake);
 
     let cases: Vec<(String, String)> =
         sqlx::query_as("SELECT number, channel FROM cases ORDER BY seq")
@@ -214,40 +219,12 @@ async fn a_case_staff_close_meanwhile_makes_the_follow_up_recorded_ahead_reopen_
     ))
     .await;
 
-    let intake = w
-        .command()
-        .args(["run", "--once", "--no-send"])
-        .env("KRM_TEST_HOLD_COMMIT_MS", "1500")
-        .env("KRM_LOG_FORMAT", "json")
-        .env("KRM_LOG_LEVEL", "warn,krm_intake::scan=debug")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let intake = held_pass(&w).await;
     // While the other mail's batch holds its COMMIT, the reply is recorded ahead as joining an
     // open case; staff close that case meanwhile.
-    let start = std::time::Instant::now();
-    while w
-        .scalar(
-            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-             WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND c.relname = 'case_number_seq' AND l.mode = 'RowExclusiveLock'",
-        )
-        .await
-        == 0
-    {
-        assert!(start.elapsed() < Duration::from_secs(30), "no batch held");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let (st, text) = w.run_private(&["case", "close", &number(1)], &[]);
     assert!(st.success(), "{text}");
-    let out = intake.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
-    assert!(
-        log.contains("batch recorded ahead met a change; recording it again"),
-        "{log}"
-    );
+    recorded_again(intake);
     // As if the reply had come after the close: it reopens the case.
     let (status,): (String,) = sqlx::query_as("SELECT status FROM cases WHERE seq = 1")
         .fetch_one(&w.pool)
