@@ -72,17 +72,17 @@ pub async fn build_with(settings: Settings, rules: Option<RuleSet>) -> anyhow::R
     build_connecting(settings, rules, connecting).await
 }
 
-/// The database connection (and migration) under way, as [`build_connecting`] takes it.
+/// The database connection under way, as [`build_connecting`] takes it.
 pub type Connecting = tokio::task::JoinHandle<Result<sqlx::PgPool, store::StoreError>>;
 
-/// Starts connecting (and migrating) the database in a task of its own, so that a start can
-/// compile its rules meanwhile.
+/// Starts connecting the database in a task of its own, so that a start can compile its rules
+/// meanwhile; [`build_connecting`] migrates it once the rules and templates are good.
 pub fn connect_early(settings: &Settings) -> anyhow::Result<Connecting> {
     let url = settings.require_database()?.to_owned();
     let max_connections = settings.database.max_connections;
     // The store's connection error is a whole German sentence naming host, port and database.
     Ok(tokio::spawn(async move {
-        store::connect(&url, max_connections).await
+        store::open(&url, max_connections).await
     }))
 }
 
@@ -108,6 +108,7 @@ pub async fn build_connecting(
         }
     };
     let pool = connecting.await.context("connecting the database")??;
+    store::migrate(&pool).await?;
     let sender = Sender::new(&settings.smtp)?;
     m::ruleset(rules.version());
     let ctx = Context {

@@ -759,7 +759,8 @@ fn database_settings(v: &Values) -> Result<DatabaseSettings, ConfigError> {
             }
             None => Secret(None),
         },
-        max_connections: v.int_at_least_1("database", "max_connections", 5u32)?,
+        // Intake's two batches in flight plus the outbox's four senders ([smtp] parallel).
+        max_connections: v.int_at_least_1("database", "max_connections", 6u32)?,
     };
     Ok(database)
 }

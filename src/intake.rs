@@ -532,7 +532,9 @@ async fn enqueue_ack(
         Err(e) => {
             // A template that fails for this case's values, or an address lettre cannot
             // encode: the case stays, its acknowledgement is recorded as not sent. Retrying
-            // the mail would fail the same way.
+            // the mail would fail the same way. (Recorded ahead, the flush refuses: said once,
+            // when the batch is recorded again.)
+            lookups.flush(conn).await?;
             let (reason, cause) = match e {
                 AckBuildError::Template(t) => {
                     tracing::warn!(case = %number, "acknowledgement template failed to render; acknowledgement suppressed: {t}");
@@ -540,7 +542,6 @@ async fn enqueue_ack(
                 }
                 AckBuildError::Address(a) => (ACK_ADDRESS_INVALID, a),
             };
-            lookups.flush(conn).await?;
             cases::set_ack_status(conn, case_id, AckStatus::Suppressed, Some(reason)).await?;
             cases::add_event(
                 conn,

@@ -50,7 +50,8 @@ impl ScanStats {
 }
 
 /// Upper bound of raw bytes held in memory per batch (besides one oversized mail).
-/// Three batches are in memory at once (one recorded, one waiting, one being fetched).
+/// Four batches are in memory at once at most (one written, one recorded ahead, one waiting,
+/// one being fetched).
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// Selects the inbox, makes sure the target folders exist, and checks UIDVALIDITY.
@@ -96,7 +97,8 @@ pub async fn scan(
     tracing::debug!(count = uids.len(), "inbox listed");
     // Two sides, each at its own pace: the IMAP side fetches and parses the next batches (at
     // most one waits ready) and moves what the database side has committed; the database side
-    // records one batch after the other. Memory: one batch recorded, one waiting, one fetched.
+    // records two batches at a time (one written, the next recorded ahead). Memory: two batches
+    // recorded, one waiting, one fetched.
     let (to_record, fetched) = tokio::sync::mpsc::channel::<Parsing>(1);
     let (to_move, committed) = tokio::sync::mpsc::unbounded_channel::<Recorded>();
     let imap = imap_side(mb, ctx, &uids, to_record, committed, stop);
@@ -228,9 +230,12 @@ struct Link {
 
 /// The sending ends of the [`Link`] to the batch after.
 struct Signals {
-    before: tokio::sync::oneshot::Sender<Option<std::sync::Arc<Predecessor>>>,
+    before: Handing,
     committed: tokio::sync::oneshot::Sender<bool>,
 }
+
+/// Hands what a batch recorded ahead writes on to the batch after it.
+type Handing = tokio::sync::oneshot::Sender<Option<std::sync::Arc<Predecessor>>>;
 
 fn link_pair() -> (Link, Signals) {
     let (b_tx, b_rx) = tokio::sync::oneshot::channel();
@@ -556,16 +561,22 @@ async fn record(
     )
     .await?;
     record_d += t_record.elapsed();
-    let _ = after.before.send(
-        ahead
-            .as_ref()
-            .map(|a| std::sync::Arc::new(a.writer.predecessor())),
-    );
     let before_as_recorded = match before_committed {
         Some(rx) => signal(rx).await,
         None => true,
     };
-    let settled = match ahead.filter(|a| before_as_recorded || !a.used_before) {
+    let ahead = ahead.filter(|a| {
+        let stands = before_as_recorded || !a.used_before;
+        if !stands {
+            tracing::debug!("the batch before was recorded again; so is this one");
+        }
+        stands
+    });
+    // What this batch writes is handed on only once its settle found it standing (see
+    // `write_ahead`): a batch recorded again would otherwise pass on rows that are never
+    // written, and the batch after it would be recorded again too, and so on.
+    let mut hand_on = Some(after.before);
+    let settled = match ahead {
         Some(a) => {
             write_ahead(
                 &mut conn,
@@ -573,12 +584,16 @@ async fn record(
                 uidvalidity,
                 a,
                 &to_quarantine,
+                &mut hand_on,
                 &mut record_d,
             )
             .await?
         }
         None => None,
     };
+    if let Some(tx) = hand_on {
+        let _ = tx.send(None);
+    }
     let as_recorded = settled.is_some();
     let (processed, rejected, commit_us) = match settled {
         Some(done) => done,
@@ -614,37 +629,42 @@ async fn record(
 }
 
 /// Writes a batch recorded ahead, with the quarantined mails, in one transaction, once
-/// [`BatchWriter::settle`] found what it read unchanged: what was recorded, nothing refused,
-/// and the COMMIT's time. `None` (rolled back) when something changed or the database refused
-/// some mail's data: the caller records the batch the ordinary way.
+/// [`BatchWriter::settle`] found what it read unchanged — and from then on hands what it writes
+/// on to the batch after it (`hand_on`, taken): what was recorded, nothing refused, and the
+/// COMMIT's time. `None` (rolled back) when something changed or the database refused some
+/// mail's data: the caller records the batch the ordinary way.
+#[allow(clippy::too_many_arguments)]
 async fn write_ahead(
     conn: &mut PgConnection,
     ctx: &Context,
     uidvalidity: u32,
     mut a: Ahead<'_>,
     to_quarantine: &[Quarantined],
+    hand_on: &mut Option<Handing>,
     record_d: &mut std::time::Duration,
 ) -> Result<Option<(Vec<(u32, Outcome)>, Vec<Quarantined>, u64)>, ScanError> {
     let t = Instant::now();
     let mut tx = conn.begin().await?;
-    let written = a.writer.settle(&mut tx).await? && {
-        match a.writer.flush(&mut tx).await {
-            Ok(()) => true,
-            Err(e) if e.is_data_error() => {
-                tracing::debug!(
-                    "data error writing a batch recorded ahead; recording it again: {e}"
-                );
-                false
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let flush_us = t.elapsed().as_micros() as u64;
-    if !written {
+    if !a.writer.settle(&mut tx).await? {
         tx.rollback().await?;
         tracing::debug!("batch recorded ahead met a change; recording it again");
         return Ok(None);
     }
+    // The batch after it starts only now that the one before this is done, so nothing is lost
+    // by waiting for the settle; it records ahead while this batch's rows are written.
+    if let Some(tx) = hand_on.take() {
+        let _ = tx.send(Some(std::sync::Arc::new(a.writer.predecessor())));
+    }
+    match a.writer.flush(&mut tx).await {
+        Ok(()) => {}
+        Err(e) if e.is_data_error() => {
+            tx.rollback().await?;
+            tracing::debug!("data error writing a batch recorded ahead; recording it again: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let flush_us = t.elapsed().as_micros() as u64;
     let t_commit = Instant::now();
     for q in to_quarantine {
         insert_quarantined(&mut tx, &ctx.settings.imap.channel, uidvalidity, q).await?;

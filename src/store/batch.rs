@@ -103,7 +103,8 @@ pub struct Predecessor {
     outbox: HashMap<String, (i64, i64)>,
     messages: HashMap<String, (i64, i64)>,
     numbers: HashMap<String, i64>,
-    /// Every case head it knows, as it leaves them (reopened, new).
+    /// The heads of its new cases and of the cases its mails joined (it never changes a head:
+    /// a reopen is not recorded ahead).
     heads: HashMap<i64, CaseHead>,
     acks: HashMap<String, i64>,
     counters: Vec<(i32, i32)>,
@@ -194,7 +195,12 @@ impl<'a> BatchWriter<'a> {
                 .await?;
         counters.extend(rows);
         if let Some(p) = before {
-            counters.extend(p.counters.iter().copied());
+            counters.extend(
+                p.counters
+                    .iter()
+                    .copied()
+                    .filter(|(y, _)| years.contains(y)),
+            );
         }
         for (year, last) in &counters {
             self.pending.count_from(*year, *last);
@@ -239,9 +245,10 @@ impl<'a> BatchWriter<'a> {
                 self.numbers.entry(n.clone()).or_insert(*id);
             }
         }
-        // As the batch before leaves them (it may have reopened one).
-        self.heads
-            .extend(p.heads.iter().map(|(id, h)| (*id, h.clone())));
+        // Its new cases; an existing case as this (newer) snapshot read it, if it did.
+        for (id, head) in &p.heads {
+            self.heads.entry(*id).or_insert_with(|| head.clone());
+        }
         for (to, n) in &p.acks {
             if let Some(count) = self.acks.get_mut(to) {
                 *count += n;
@@ -274,8 +281,12 @@ impl<'a> BatchWriter<'a> {
                 .collect(),
             outbox: self.own_outbox.clone(),
             messages: self.own_messages.clone(),
+            heads: (numbers.values())
+                .chain(self.own_messages.values().map(|x| &x.1))
+                .chain(self.own_outbox.values().map(|x| &x.1))
+                .filter_map(|id| Some((*id, self.heads.get(id)?.clone())))
+                .collect(),
             numbers,
-            heads: self.heads.clone(),
             acks,
             counters: self.pending.counters().collect(),
         }
@@ -516,6 +527,7 @@ impl<'a> BatchWriter<'a> {
 
     /// Writes the held rows of the batch (see [`Pending::flush`]).
     pub async fn flush(&mut self, conn: &mut PgConnection) -> Result<()> {
+        self.needs_store()?;
         self.pending.flush(conn).await
     }
 

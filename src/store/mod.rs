@@ -111,6 +111,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects and applies pending migrations (every verb that touches the database does this).
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
+    let pool = open(url, max_connections).await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// [`connect`] without the migrations (see [`migrate`]): a start connects while it still
+/// reviews its configuration, and migrates only once that passed.
+pub async fn open(url: &str, max_connections: u32) -> Result<PgPool> {
     let opts = connect_options(url)?;
     // One plain attempt first: the pool retries a refused connection until its acquire timeout
     // and then says only "pool timed out", naming neither host nor port.
@@ -134,8 +142,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
         .connect_with(opts.clone())
         .await
         .map_err(|e| StoreError::Connect(connect_failure(&opts, &e)))?;
-    MIGRATOR.run(&pool).await.map_err(migrate_failure)?;
     Ok(pool)
+}
+
+/// Applies the migrations this program has and the database lacks.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    MIGRATOR.run(pool).await.map_err(migrate_failure)
 }
 
 /// The migration errors an operator meets after installing another version, as German

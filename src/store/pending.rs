@@ -3,7 +3,8 @@
 //! counters together) when the batch ends, or earlier, before intake reads anything the held
 //! writes could change. Ids come from the tables' own sequences, reserved ahead; case numbers
 //! come from the year's counter row, which stays locked by this transaction until it commits,
-//! so numbers stay gapless and in order.
+//! so numbers stay gapless and in order (a batch recorded ahead counts on from a value read
+//! without the lock, which its settle then locks and checks, see `store::batch`).
 //!
 //! Everything here belongs to one transaction. If it (or a savepoint around a flush) is rolled
 //! back, [`Pending::discard`] forgets the held rows and the counters read so far.
