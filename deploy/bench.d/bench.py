@@ -1086,7 +1086,7 @@ def summary(res):
         out.append("")
         out.append("Where the intake time goes, summed over the batches. The IMAP side (sizes, bodies, "
                    "parse, MOVE) runs while the database side (record, COMMIT) works on another "
-                   "batch, so the two sides overlap; each side's total is shown against the wall time. "
+                   "batch, so the two sides overlap; each side's total is shown against the wall time. The database side records two batches at once (one written and committed, the next recorded ahead), so its sum can exceed the wall time. "
                    "The record step's parts: the batch's lookups, its mails one by one (rules, "
                    "decisions, acknowledgements; queries only where memory cannot answer), and the "
                    "one INSERT statement.")
