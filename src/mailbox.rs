@@ -17,26 +17,30 @@ use crate::tls;
 
 #[derive(Debug, Error)]
 pub enum ImapError {
-    #[error("IMAP {host}:{port}: cannot connect: {source}")]
+    #[error(
+        "Keine Verbindung zum IMAP-Server {host}:{port}: {source}. Prüfen: Läuft der Server? Stimmen imap.host und imap.port?"
+    )]
     Connect {
         host: String,
         port: u16,
         source: std::io::Error,
     },
-    #[error("IMAP TLS: {0}")]
+    #[error("IMAP-TLS: {0}")]
     Tls(String),
-    #[error("IMAP login as {user} failed: {message}")]
+    #[error("IMAP-Anmeldung als {user} fehlgeschlagen: {message}")]
     Login { user: String, message: String },
-    #[error("IMAP {0}: timed out")]
+    #[error("IMAP {0}: keine Antwort des Servers (Zeit überschritten)")]
     Timeout(&'static str),
     #[error("IMAP {what}: {source}")]
     Protocol {
         what: &'static str,
         source: async_imap::error::Error,
     },
-    #[error("IMAP folder {folder:?}: {message}")]
+    #[error("IMAP-Ordner {folder:?}: {message}")]
     Folder { folder: String, message: String },
-    #[error("IMAP server lacks UIDPLUS and MOVE; cannot remove a single mail safely")]
+    #[error(
+        "Der IMAP-Server kann weder UIDPLUS noch MOVE: eine einzelne Mail lässt sich nicht sicher aus dem Postfach nehmen"
+    )]
     NoSafeMove,
 }
 

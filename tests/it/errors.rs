@@ -32,7 +32,7 @@ async fn a_wrong_password_is_named_without_the_password() {
     .await;
     let (code, err) = run_once(&w, &[("KRM_IMAP_PASSWORD", "falsch-geheim-123")]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("IMAP login"), "{err}");
+    assert!(err.contains("IMAP-Anmeldung"), "{err}");
     assert!(!err.contains("falsch-geheim-123"), "{err}");
 }
 
