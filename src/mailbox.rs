@@ -18,7 +18,7 @@ use crate::tls;
 #[derive(Debug, Error)]
 pub enum ImapError {
     #[error(
-        "Keine Verbindung zum IMAP-Server {host}:{port}: {source}. Prüfen: Läuft der Server? Stimmen imap.host und imap.port?"
+        "Keine Verbindung zum IMAP-Server {host}:{port} (Prüfen: Läuft der Server? Stimmen imap.host und imap.port?)"
     )]
     Connect {
         host: String,
@@ -27,8 +27,8 @@ pub enum ImapError {
     },
     #[error("IMAP-TLS: {0}")]
     Tls(String),
-    #[error("IMAP-Anmeldung als {user} fehlgeschlagen: {message}")]
-    Login { user: String, message: String },
+    #[error("IMAP-Anmeldung mit imap.username und imap.password fehlgeschlagen: {message}")]
+    Login { message: String },
     #[error("IMAP {0}: keine Antwort des Servers (Zeit überschritten)")]
     Timeout(&'static str),
     #[error("IMAP {what}: {source}")]
@@ -203,7 +203,6 @@ impl Mailbox {
         .await
         .map_err(|_| ImapError::Timeout("LOGIN"))?;
         let mut session = login.map_err(|(e, _)| ImapError::Login {
-            user: "the configured user".to_string(),
             message: login_message(&e),
         })?;
         let caps = timed(t, "CAPABILITY", session.capabilities()).await?;
@@ -579,14 +578,33 @@ async fn wrap_tls(
 /// The server's refusal text, without anything we sent (the password never appears in it).
 fn login_message(e: &async_imap::error::Error) -> String {
     match e {
-        async_imap::error::Error::No(m) | async_imap::error::Error::Bad(m) => m.clone(),
+        async_imap::error::Error::No(m) | async_imap::error::Error::Bad(m) => server_text(m),
         other => other.to_string(),
     }
+}
+
+/// The server's own words from async-imap's `code: …, info: Some("…")` rendering of a NO or
+/// BAD answer (the rest as it is).
+fn server_text(m: &str) -> String {
+    m.split_once("info: Some(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"))
+        .map_or_else(|| m.to_string(), |t| t.replace("\\\"", "\""))
 }
 
 #[cfg(test)]
 mod tests {
     use super::{uid_sets, MAX_SET_LEN};
+
+    #[test]
+    fn a_refused_login_says_the_servers_words() {
+        assert_eq!(
+            super::server_text(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(super::server_text("outcome: x"), "outcome: x");
+    }
 
     #[test]
     fn uid_sets_compress_ranges() {
