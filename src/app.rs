@@ -61,9 +61,10 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
 
 /// `build` with the rule set already loaded by the start's configuration review, if it was.
 ///
-/// The database is connected and migrated by a task (network, ~0.2 s) while this thread compiles
-/// the rules where still needed (CPU, ~0.15 s for the shipped set) and loads the templates, so a
-/// start waits for the longer of the two, not their sum (#17: start to the first IDLE). The
+/// The database is connected by a task (network) while this thread compiles the rules where
+/// still needed (CPU, ~0.15 s for the shipped set) and loads the templates, so a start waits for
+/// the longer of the two, not their sum (#17: start to the first IDLE); it is migrated once the
+/// rules and templates are good. The
 /// compiling stays on the calling thread: on a thread of its own, its transient allocations
 /// would land in a second malloc arena and raise the peak memory by ~5 MiB. A fault in the rules
 /// or templates is reported before one of the database, as when the two ran one after the other.

@@ -52,11 +52,10 @@ pub async fn run_once_connecting(
     let mut lock = IntakeLock::connect(&app.pool, s).await?;
     if !lock.try_acquire().await? {
         // The session logged in ahead leaves as any session does.
-        if let Some(Ok(Ok(mb))) = match imap {
-            Some(connecting) => Some(connecting.await),
-            None => None,
-        } {
-            mb.logout().await;
+        if let Some(connecting) = imap {
+            if let Ok(Ok(mb)) = connecting.await {
+                mb.logout().await;
+            }
         }
         anyhow::bail!(
             "Another krm-intake instance holds the intake lock for channel {}",

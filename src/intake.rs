@@ -307,7 +307,7 @@ impl<'a> Write<'_, 'a, '_> {
             ctx.settings.deadlines.policy,
             origin.received_at,
         );
-        let year = calendar::berlin_date(origin.received_at).year();
+        let year = case_year(origin);
         let nc = case_row(origin, rules, &plan, &deadlines);
         let (case_id, number) = w
             .new_case_with_mail(conn, &nc, year, origin, mail, self.raw)
@@ -330,6 +330,11 @@ impl<'a> Write<'_, 'a, '_> {
         }
         Ok(Outcome::NewCase { number, ack })
     }
+}
+
+/// The year whose numbers a new case from `origin` counts in (its receipt, Berlin time).
+pub(crate) fn case_year(origin: &Origin<'_>) -> i32 {
+    calendar::berlin_date(origin.received_at).year()
 }
 
 /// The case row of a new case.

@@ -4,7 +4,7 @@
 //! to the processed or quarantine folder. A mail that cannot be handled never blocks
 //! the others; a database that is down stops the pass without losing anything.
 
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 use sqlx::{Acquire, PgConnection, PgPool};
 use std::time::Instant;
 use thiserror::Error;
@@ -709,10 +709,7 @@ async fn record_ahead<'a>(
 ) -> Result<Option<Ahead<'a>>, ScanError> {
     let t = Instant::now();
     let keys: Vec<_> = batch.iter().map(|m| intake::batch_keys(m.2)).collect();
-    let mut years: Vec<i32> = origins
-        .iter()
-        .map(|o| crate::calendar::berlin_date(o.received_at).year())
-        .collect();
+    let mut years: Vec<i32> = origins.iter().map(intake::case_year).collect();
     years.sort_unstable();
     years.dedup();
     let mut writer = BatchWriter::reserved(conn, &keys).await?;
@@ -720,9 +717,7 @@ async fn record_ahead<'a>(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-        .execute(&mut *tx)
-        .await?;
+    plan_per_batch(&mut tx).await?;
     let attempt = async {
         let used_before = writer.ahead(&mut tx, &keys, now, &years, before).await?;
         let prefetch_us = t.elapsed().as_micros() as u64;
@@ -784,11 +779,7 @@ async fn record_ordinary(
     let mut one_by_one = false;
     loop {
         let mut tx = conn.begin().await?;
-        // Plan every lookup for the table sizes of now: a generic plan cached while the tables
-        // were small would keep scanning them sequentially as they grow.
-        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-            .execute(&mut *tx)
-            .await?;
+        plan_per_batch(&mut tx).await?;
         let t_record = Instant::now();
         let attempt = if one_by_one {
             Some(record_each(&mut tx, ctx, batch, origins, now).await?)
@@ -810,6 +801,15 @@ async fn record_ordinary(
         tx.commit().await?;
         return Ok((processed, rejected, t_commit.elapsed().as_micros() as u64));
     }
+}
+
+/// Plans every lookup of the transaction for the table sizes of now: a generic plan cached
+/// while the tables were small would keep scanning them sequentially as they grow.
+async fn plan_per_batch(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(tx)
+        .await
+        .map(drop)
 }
 
 /// The whole batch in the transaction, its rows written in one statement at the end; `None`

@@ -281,9 +281,9 @@ impl<'a> BatchWriter<'a> {
                 .collect(),
             outbox: self.own_outbox.clone(),
             messages: self.own_messages.clone(),
+            // (Its acknowledgements belong to its new cases.)
             heads: (numbers.values())
                 .chain(self.own_messages.values().map(|x| &x.1))
-                .chain(self.own_outbox.values().map(|x| &x.1))
                 .filter_map(|id| Some((*id, self.heads.get(id)?.clone())))
                 .collect(),
             numbers,
@@ -300,6 +300,8 @@ impl<'a> BatchWriter<'a> {
         let Some(read) = self.ahead.take() else {
             return Ok(true);
         };
+        // From here on the store answers (on false the caller drops this writer).
+        self.pending.ahead = false;
         let years: Vec<i32> = read.counters.iter().map(|c| c.0).collect();
         let mut locked: Vec<(i32, i32)> = sqlx::query_as(
             "INSERT INTO case_number_seq (year, last) SELECT y, 0 FROM unnest($1::int4[]) AS y
@@ -315,14 +317,10 @@ impl<'a> BatchWriter<'a> {
         }
         let ids: Vec<i64> = read.heads.iter().map(|h| h.id).collect();
         let now = cases::heads(conn, &ids, true).await?;
-        let same = now.len() == read.heads.len()
+        Ok(now.len() == read.heads.len()
             && now.iter().zip(&read.heads).all(|(a, b)| {
                 a.id == b.id && a.status == b.status && a.merged_into == b.merged_into
-            });
-        if same {
-            self.pending.ahead = false;
-        }
-        Ok(same)
+            }))
     }
 
     /// Refuses, for a batch recorded ahead, what only the database could answer.
