@@ -10,6 +10,22 @@ use crate::domain::Kind;
 use regex::{RegexSet, RegexSetBuilder};
 use std::collections::HashMap;
 
+/// The start of the error when the hints' patterns do not compile as one set.
+const SET_TOO_BIG: &str = "die Suchmuster der Hinweise sind zusammen zu groß";
+
+/// All hints' patterns as one set, or why they cannot be.
+fn compile_set(sources: &[String]) -> Result<RegexSet, String> {
+    RegexSetBuilder::new(sources)
+        .case_insensitive(true)
+        .size_limit(REGEX_SET_SIZE_LIMIT)
+        .dfa_size_limit(SET_DFA_CACHE)
+        .build()
+        .map_err(|e| format!("{SET_TOO_BIG}: {e}"))
+}
+
+/// A problem found while building the hints: file, line, hint id, severity, message.
+type HintProblem = (usize, Option<usize>, Option<String>, Severity, String);
+
 /// Most topics suggested for one mail.
 pub const MAX_TOPICS: usize = 3;
 
@@ -138,7 +154,24 @@ fn hint_words_source(phrases: &[Phrase]) -> String {
 impl HintSet {
     /// Compiles the hints of `parsed`, checking their topics against the catalogue. Problems go
     /// to `parsed.problems`; hints with errors are left out, retired topics dropped.
+    ///
+    /// Word phrases are compiled only as part of the set: alone, each would compile its Unicode
+    /// word-boundary classes once more (most of a start's rule compiling, #17). Only if the set
+    /// fails is everything compiled again phrase by phrase, so the error names the line.
     pub fn build(parsed: &mut Parsed) -> HintSet {
+        let (mut set, mut problems) = Self::build_checking(parsed, false);
+        if set.set.is_none() && problems.iter().any(|p| p.4.starts_with(SET_TOO_BIG)) {
+            (set, problems) = Self::build_checking(parsed, true);
+        }
+        for (file, line, id, severity, message) in problems {
+            parsed.problem(file, line, id.as_deref(), "Hinweis", severity, message);
+        }
+        set
+    }
+
+    /// [`HintSet::build`], compiling each word phrase alone as well if `each_phrase`; the
+    /// problems found, to be added to `parsed`.
+    fn build_checking(parsed: &Parsed, each_phrase: bool) -> (HintSet, Vec<HintProblem>) {
         let catalogue: HashMap<String, (String, bool)> = parsed
             .topics
             .iter()
@@ -196,9 +229,14 @@ impl HintSet {
                     Syntax::Text(t) => word_regex_source(t),
                     _ => continue,
                 };
-                // Each pattern on its own, for an error message naming its line.
-                match compile_regex(&src) {
-                    Ok(_) => match &p.syntax {
+                // Each pattern on its own, for an error message naming its line (a word
+                // phrase cannot be malformed: its words are escaped).
+                let alone = match &p.syntax {
+                    Syntax::Text(_) if !each_phrase => Ok(()),
+                    _ => compile_regex(&src).map(drop),
+                };
+                match alone {
+                    Ok(()) => match &p.syntax {
                         Syntax::Text(t) => phrases.push(Phrase::new(t)),
                         _ => srcs.push(src),
                     },
@@ -229,34 +267,25 @@ impl HintSet {
             out.owner.extend(std::iter::repeat_n(index, srcs.len()));
             sources.extend(srcs);
         }
-        for (file, line, id, severity, message) in problems {
-            parsed.problem(file, Some(line), Some(&id), "Hinweis", severity, message);
-        }
+        let mut problems: Vec<HintProblem> = problems
+            .into_iter()
+            .map(|(file, line, id, severity, message)| {
+                (file, Some(line), Some(id), severity, message)
+            })
+            .collect();
         if !sources.is_empty() {
-            let built = RegexSetBuilder::new(&sources)
-                .case_insensitive(true)
-                .size_limit(REGEX_SET_SIZE_LIMIT)
-                .dfa_size_limit(SET_DFA_CACHE)
-                .build();
-            match built {
+            match compile_set(&sources) {
                 Ok(set) => out.set = Some(set),
                 Err(e) => {
                     let (file, line) = parsed
                         .hints
                         .first()
                         .map_or((0, None), |h| (h.file, Some(h.line)));
-                    parsed.problem(
-                        file,
-                        line,
-                        None,
-                        "Hinweis",
-                        Severity::Error,
-                        format!("die Suchmuster der Hinweise sind zusammen zu groß: {e}"),
-                    );
+                    problems.push((file, line, None, Severity::Error, e));
                 }
             }
         }
-        out
+        (out, problems)
     }
 
     /// Suggests a kind (most matching hints; ties go to the earlier hint) and up to three
@@ -308,6 +337,54 @@ impl HintSet {
 mod tests {
     use super::*;
     use regex::Regex;
+
+    /// The shipped hints and topics, plus a hint with a malformed regex and one whose topic is
+    /// unknown, parsed.
+    fn shipped_parsed() -> Parsed {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let hints = read("hints.toml")
+            + "\n[[hint]]\nid = \"kaputt\"\nkind = \"Lob\"\nmatch = [\"re:(\", \"gut\"]\n"
+            + "\n[[hint]]\nid = \"fremd\"\ntopics = [\"Gibt es nicht\"]\nmatch = [\"Wort\"]\n";
+        let files = [("hints.toml", hints), ("topics.toml", read("topics.toml"))]
+            .into_iter()
+            .map(|(n, t)| crate::rules::file::SourceFile::new(n.into(), n.into(), t))
+            .collect();
+        crate::rules::file::parse(files, Vec::new())
+    }
+
+    #[test]
+    fn phrases_checked_only_in_the_set_give_what_checking_each_gives() {
+        let parsed = shipped_parsed();
+        let (quick, quick_problems) = HintSet::build_checking(&parsed, false);
+        let (each, each_problems) = HintSet::build_checking(&parsed, true);
+        assert_eq!(quick_problems, each_problems);
+        assert_eq!(quick_problems.len(), 2, "{quick_problems:?}");
+        assert_eq!(quick.owner, each.owner);
+        let texts = [
+            (
+                "Beschwerde",
+                "Ich bin sehr unzufrieden mit der Bearbeitung.",
+            ),
+            (
+                "Danke",
+                "Ich möchte mich herzlich bedanken, großartige Hilfe!",
+            ),
+            (
+                "Frage",
+                "Die Mietkaution und der Umzug: seit 3 Wochen keine Antwort.",
+            ),
+            ("", "nichts davon"),
+        ];
+        for (subject, text) in texts {
+            assert_eq!(
+                quick.suggest(subject, text),
+                each.suggest(subject, text),
+                "{subject} / {text}"
+            );
+        }
+        assert!(quick.suggest(texts[0].0, texts[0].1).kind.is_some());
+    }
 
     fn re(words: &str) -> Regex {
         Regex::new(&format!("(?i){}", word_regex_source(words))).unwrap()
