@@ -78,6 +78,8 @@ pub struct Mailbox {
     caps: Capabilities,
     timeout: Duration,
     selected: Option<String>,
+    /// A folder selected ahead ([`Mailbox::select_ahead`]) and its UIDVALIDITY, until taken.
+    ahead: Option<(String, u32)>,
 }
 
 /// A fetched mail's raw bytes, left in the server's response as it was read: not copied (a
@@ -216,6 +218,7 @@ impl Mailbox {
             caps,
             timeout: t,
             selected: None,
+            ahead: None,
         })
     }
 
@@ -228,6 +231,24 @@ impl Mailbox {
         self.open(folder, false).await
     }
 
+    /// Selects `folder` for a pass about to start (SELECT reads no mail and changes none), so
+    /// that the pass's [`Mailbox::select_once`] need not wait for it. A failure is left for
+    /// that one to report, in its place among the pass's checks.
+    pub async fn select_ahead(&mut self, folder: &str) {
+        if let Ok(v) = self.open(folder, false).await {
+            self.ahead = Some((folder.to_string(), v));
+        }
+    }
+
+    /// Selects `folder`, or takes the selection [`Mailbox::select_ahead`] made of it if nothing
+    /// else was opened since; its UIDVALIDITY.
+    pub async fn select_once(&mut self, folder: &str) -> Result<u32, ImapError> {
+        match self.ahead.take() {
+            Some((f, v)) if f == folder && self.selected.as_deref() == Some(folder) => Ok(v),
+            _ => self.select(folder).await,
+        }
+    }
+
     /// Opens `folder` read-only (EXAMINE) and returns its UIDVALIDITY: nothing done while it is
     /// open can change a flag or remove a mail there.
     pub async fn examine(&mut self, folder: &str) -> Result<u32, ImapError> {
@@ -236,6 +257,7 @@ impl Mailbox {
 
     /// SELECT or EXAMINE `folder`; its UIDVALIDITY.
     async fn open(&mut self, folder: &str, read_only: bool) -> Result<u32, ImapError> {
+        self.ahead = None;
         let (what, opened) = if read_only {
             (
                 "EXAMINE",
@@ -504,6 +526,7 @@ impl Mailbox {
         let timeout = self.timeout;
         let caps = self.caps;
         let selected = self.selected.take();
+        let ahead = self.ahead.take();
         let mut handle = self.session.idle();
         timed(timeout, "IDLE", handle.init()).await?;
         let wake = {
@@ -530,6 +553,7 @@ impl Mailbox {
                 caps,
                 timeout,
                 selected,
+                ahead,
             },
             wake,
         ))

@@ -58,7 +58,7 @@ const BATCH_BYTES: usize = 16 * 1024 * 1024;
 pub async fn prepare(mb: &mut Mailbox, pool: &PgPool, s: &ImapSettings) -> Result<u32, ScanError> {
     mb.ensure_folder(&s.processed_folder).await?;
     mb.ensure_folder(&s.quarantine_folder).await?;
-    let uidvalidity = mb.select(&s.mailbox).await?;
+    let uidvalidity = mb.select_once(&s.mailbox).await?;
     let mut conn = pool.acquire().await?;
     match store::uidvalidity(&mut conn, &s.channel).await? {
         Some((folder, old)) if folder == s.mailbox && old == uidvalidity as i64 => {}
@@ -113,9 +113,10 @@ pub async fn scan(
 }
 
 /// The IMAP side of [`scan`]: asks the sizes of the listed mails chunk by chunk (the first
-/// chunk one batch long, so the first batch is fetched at once), fetches and parses the
+/// chunk one short batch long, so the first batch is fetched at once), fetches and parses the
 /// batches in order and hands them to the database side, and moves committed batches: in
-/// groups of at least [`MOVE_GROUP`] mails while it still fetches, then, with nothing left to
+/// groups of at least [`MOVE_GROUP`] mails while it still fetches (or of as many as are still
+/// to fetch, once that is fewer, but at least a quarter group), then, with nothing left to
 /// fetch, whatever is committed as soon as it is, so the pass does not end with one large
 /// MOVE after the last commit. Stops fetching on shutdown or when the database side gave up,
 /// and always moves what was committed before returning.
@@ -129,6 +130,7 @@ async fn imap_side(
 ) -> Result<(), ScanError> {
     let batch_size = ctx.settings.imap.batch_size.max(1);
     let mut waiting: Vec<Recorded> = Vec::new();
+    let mut to_fetch = uids.len();
     'fetching: for chunk in meta_chunks(uids, batch_size) {
         // Shutdown is honoured between batches: those handed over are finished first.
         if *stop.borrow() {
@@ -141,9 +143,11 @@ async fn imap_side(
             while let Ok(r) = committed.try_recv() {
                 waiting.push(r);
             }
-            if waiting.iter().map(Recorded::uids).sum::<usize>() >= MOVE_GROUP {
+            let waiting_mails = waiting.iter().map(Recorded::uids).sum::<usize>();
+            if move_now(waiting_mails, to_fetch) {
                 move_batches(mb, ctx, std::mem::take(&mut waiting)).await?;
             }
+            to_fetch = to_fetch.saturating_sub(metas.len());
             let batch = fetch_batch(mb, ctx, metas).await?;
             if to_record.send(batch).await.is_err() {
                 break 'fetching; // the database side gave up
@@ -261,10 +265,10 @@ async fn signal<T>(rx: tokio::sync::oneshot::Receiver<T>) -> T {
     }
 }
 
-/// The listed UIDs in the chunks whose sizes are asked in one command: the first one batch
-/// long, the others [`META_CHUNK`] long.
+/// The listed UIDs in the chunks whose sizes are asked in one command: the first one (short)
+/// batch long, the others [`META_CHUNK`] long.
 fn meta_chunks(uids: &[u32], batch_size: usize) -> impl Iterator<Item = &[u32]> {
-    let (first, rest) = uids.split_at(uids.len().min(batch_size));
+    let (first, rest) = uids.split_at(uids.len().min(first_batch(batch_size)));
     std::iter::once(first)
         .filter(|c| !c.is_empty())
         .chain(rest.chunks(META_CHUNK))
@@ -301,6 +305,16 @@ async fn plan_batches(
     Ok(batches)
 }
 
+/// The first batch of a pass: short, so that the database side starts early (it waits for the
+/// whole first batch to be fetched and parsed), and the pass is not held up by a full batch
+/// recorded on connections that have done nothing yet.
+fn first_batch(batch_size: usize) -> usize {
+    batch_size.min(FIRST_BATCH)
+}
+
+/// Mails in the first batch of a pass at most, see [`first_batch`].
+const FIRST_BATCH: usize = 20;
+
 /// Mails whose sizes are asked in one command (after the first batch's): each answer line is
 /// small (UID, size, date), so one round trip per 2,000 mails instead of one per batch.
 const META_CHUNK: usize = 2000;
@@ -335,6 +349,15 @@ type Parsing = tokio::task::JoinHandle<Fetched>;
 /// the mailbox, so fewer, larger groups cost it less CPU (10,000 mails: 1.21 → 0.95 s from 500
 /// to 2,000). Once nothing is left to fetch, batches move as they are committed.
 const MOVE_GROUP: usize = 2000;
+
+/// Whether the IMAP side, still fetching, moves the committed mails waiting now: once they
+/// are a [`MOVE_GROUP`], or, near the end, as many as are still to fetch (but at least a
+/// quarter group: each MOVE costs the server its index transaction). What is still to move
+/// once the last batch is committed is what the pass waits for; moving in such groups keeps
+/// that to about the last batches, where one MOVE of up to 2,000 mails would come after them.
+fn move_now(waiting: usize, to_fetch: usize) -> bool {
+    waiting >= MOVE_GROUP.min(to_fetch.max(MOVE_GROUP / 4))
+}
 
 /// A committed batch, waiting to be moved.
 struct Recorded {
@@ -1025,16 +1048,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_are_asked_for_one_batch_first_then_in_large_chunks() {
+    fn committed_mails_move_in_groups_that_shrink_towards_the_end() {
+        // Far from the end: full groups only.
+        assert!(!move_now(1999, 8000));
+        assert!(move_now(2000, 8000));
+        // Near the end: as many as are still to fetch, but a quarter group at least.
+        assert!(!move_now(799, 800));
+        assert!(move_now(800, 800));
+        assert!(!move_now(499, 100));
+        assert!(move_now(500, 100));
+        assert!(!move_now(0, 0));
+    }
+
+    #[test]
+    fn sizes_are_asked_for_a_short_first_batch_then_in_large_chunks() {
         let uids: Vec<u32> = (1..=4500).collect();
         let chunks: Vec<&[u32]> = meta_chunks(&uids, 100).collect();
         let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
-        assert_eq!(lens, [100, META_CHUNK, META_CHUNK, 400]);
+        assert_eq!(
+            lens,
+            [FIRST_BATCH, META_CHUNK, META_CHUNK, 500 - FIRST_BATCH]
+        );
         assert_eq!(chunks.concat(), uids, "every UID once, in order");
         assert_eq!(
-            meta_chunks(&uids[..30], 100).collect::<Vec<_>>(),
-            [&uids[..30]]
+            meta_chunks(&uids[..15], 100).collect::<Vec<_>>(),
+            [&uids[..15]]
         );
+        // A batch size below the first batch's bound is kept.
+        assert_eq!(meta_chunks(&uids[..30], 7).next().unwrap().len(), 7);
         assert_eq!(meta_chunks(&[], 100).count(), 0);
     }
 }

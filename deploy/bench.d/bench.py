@@ -468,12 +468,16 @@ def stop_perf(p):
 
 
 def move_back(folder):
-    """The mails an intake run moved to `<folder>_erfasst`, back into `folder`."""
+    """The mails an intake run moved to `<folder>_erfasst`, back into `folder`; then `folder` is
+    examined once, so that Dovecot has indexed them again before the next run, as it had for the
+    first run (the FETCH limit's EXAMINE after the APPEND): otherwise only the later runs pay that
+    indexing (~50 ms at 2,000 mails) in their SELECT."""
     m = imap_login(OMBUDS)
     m.select(folder + "_erfasst")
     typ, data = m.uid("MOVE", "1:*", folder)
     if typ != "OK":
         raise RuntimeError(f"UID MOVE back to {folder}: {data}")
+    m.select(folder, readonly=True)
     m.logout()
 
 

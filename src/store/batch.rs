@@ -146,6 +146,27 @@ impl<'a> BatchWriter<'a> {
         Ok(b)
     }
 
+    /// Runs the statements a batch runs, for one mail nothing in the database matches and
+    /// with no row written, inside a transaction it rolls back: a connection that has done so
+    /// records its first batch as fast as its later ones (its statements are prepared, the
+    /// tables and indexes known to its server process). Nothing is counted, locked or kept.
+    pub async fn warm(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<()> {
+        let keys = [MailKeys {
+            message_id: Some("<warm-up@krm-intake.invalid>"),
+            content_hash: "warm-up",
+            ack_to: Some("warm-up@krm-intake.invalid".to_string()),
+            may_ack: false,
+            references: vec!["<warm-up@krm-intake.invalid>".to_string()],
+            case_number: Some("KRM-0000-00000".to_string()),
+        }];
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut b = BatchWriter::default();
+        b.lookups(&mut tx, &keys, now, true).await?;
+        Pending::warm(&mut tx).await?;
+        tx.rollback().await?;
+        Ok(())
+    }
+
     /// A writer with the ids of the batch's new rows reserved (outside any transaction, for
     /// a batch recorded ahead: `nextval` is refused in a read-only one).
     pub async fn reserved(conn: &mut PgConnection, mails: &[MailKeys<'_>]) -> Result<Self> {

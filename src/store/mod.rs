@@ -145,6 +145,21 @@ pub async fn open(url: &str, max_connections: u32) -> Result<PgPool> {
     Ok(pool)
 }
 
+/// Warms `n` connections of the pool for intake (see [`batch::BatchWriter::warm`]), together,
+/// so that the pool opens them now. A failure is left for the intake itself to meet.
+pub async fn warm_for_intake(pool: &PgPool, n: usize) {
+    let now = chrono::Utc::now();
+    let one = || async move {
+        let mut conn = pool.acquire().await?;
+        batch::BatchWriter::warm(&mut conn, now).await?;
+        Ok::<_, StoreError>(conn)
+    };
+    let warmed = futures::future::join_all((0..n).map(|_| one())).await;
+    if let Some(Err(e)) = warmed.iter().find(|r| r.is_err()) {
+        tracing::debug!(error = %e, "warming the intake's connections failed");
+    }
+}
+
 /// Applies the migrations this program has and the database lacks.
 pub async fn migrate(pool: &PgPool) -> Result<()> {
     MIGRATOR.run(pool).await.map_err(migrate_failure)

@@ -254,3 +254,49 @@ async fn a_case_staff_close_meanwhile_makes_the_follow_up_recorded_ahead_reopen_
         ]
     );
 }
+
+/// The connections a pass warms before its first batch (the batch's statements for a mail
+/// nothing matches, the INSERT with no rows, rolled back) leave nothing behind: no row, no
+/// counter, no outbox notification; and the pass after them records as ever.
+#[tokio::test]
+async fn warming_the_connections_writes_nothing_and_the_pass_after_it_records_as_ever() {
+    let w = World::new("aheadwarm").await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&w.pool)
+        .await
+        .unwrap();
+    listener.listen("krm_outbox").await.unwrap();
+    krm_intake::store::warm_for_intake(&w.pool, 2).await;
+    for table in [
+        "cases",
+        "messages",
+        "attachments",
+        "case_events",
+        "outbox",
+        "case_number_seq",
+    ] {
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&w.pool)
+                .await
+                .unwrap();
+        assert_eq!(n, 0, "{table} after warming");
+    }
+    let notified = tokio::time::timeout(Duration::from_millis(300), listener.try_recv()).await;
+    assert!(
+        notified.is_err(),
+        "a notification after warming: {notified:?}"
+    );
+
+    w.append(&citizen(&w, "w1", "Anliegen", "")).await;
+    w.append(&citizen(&w, "w2", "Noch ein Anliegen", "")).await;
+    let r = w.run_once().await;
+    assert_eq!(r.scan.new_cases, 2);
+    assert_eq!(
+        w.cases()
+            .await
+            .iter()
+            .map(|c| c.0.clone())
+            .collect::<Vec<_>>(),
+        [number(1), number(2)]
+    );
+}
