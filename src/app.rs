@@ -62,7 +62,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
 /// `build` with the rule set already loaded by the start's configuration review, if it was.
 ///
 /// The database is connected by a task (network) while this thread compiles the rules where
-/// still needed (CPU, ~0.15 s for the shipped set) and loads the templates, so a start waits for
+/// still needed (CPU, ~0.03 s for the shipped set) and loads the templates, so a start waits for
 /// the longer of the two, not their sum (#17: start to the first IDLE); it is migrated once the
 /// rules and templates are good. The
 /// compiling stays on the calling thread: on a thread of its own, its transient allocations
