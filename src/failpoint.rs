@@ -56,6 +56,19 @@ pub async fn hold_commit() {
     }
 }
 
+/// Test hook: `KRM_TEST_MOVE_GROUP` sets the mails moved together (normally
+/// `scan::MOVE_GROUP`, 2,000), so a test of a few dozen mails moves groups while it still
+/// fetches. Unset in production.
+pub fn move_group() -> Option<usize> {
+    static GROUP: OnceLock<Option<usize>> = OnceLock::new();
+    *GROUP.get_or_init(|| {
+        std::env::var("KRM_TEST_MOVE_GROUP")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n| n > 0)
+    })
+}
+
 /// Fail points used by the crash tests.
 pub const AFTER_COMMIT_BEFORE_MOVE: &str = "after_commit_before_move";
 pub const AFTER_SMTP_BEFORE_MARK: &str = "after_smtp_before_mark";

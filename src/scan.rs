@@ -128,33 +128,23 @@ async fn imap_side(
     mut committed: tokio::sync::mpsc::UnboundedReceiver<Recorded>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ScanError> {
-    let batch_size = ctx.settings.imap.batch_size.max(1);
     let mut waiting: Vec<Recorded> = Vec::new();
-    let mut to_fetch = uids.len();
-    'fetching: for chunk in meta_chunks(uids, batch_size) {
-        // Shutdown is honoured between batches: those handed over are finished first.
-        if *stop.borrow() {
-            break;
-        }
-        for metas in plan_batches(mb, chunk, batch_size).await? {
-            if *stop.borrow() {
-                break 'fetching;
-            }
-            while let Ok(r) = committed.try_recv() {
-                waiting.push(r);
-            }
-            let waiting_mails = waiting.iter().map(Recorded::uids).sum::<usize>();
-            if move_now(waiting_mails, to_fetch) {
-                move_batches(mb, ctx, std::mem::take(&mut waiting)).await?;
-            }
-            to_fetch = to_fetch.saturating_sub(metas.len());
-            let batch = fetch_batch(mb, ctx, metas).await?;
-            if to_record.send(batch).await.is_err() {
-                break 'fetching; // the database side gave up
-            }
-        }
-    }
-    drop(to_record);
+    let mut mover = Mover::start(&ctx.settings.imap, uids.len());
+    let fetched = fetch_all(
+        mb,
+        ctx,
+        uids,
+        to_record,
+        &mut committed,
+        &mut waiting,
+        &mut mover,
+        stop,
+    )
+    .await;
+    // A group still being moved is waited for, whatever happened meanwhile.
+    let moved = mover.finish().await;
+    fetched?;
+    moved?;
     loop {
         if !waiting.is_empty() {
             move_batches(mb, ctx, std::mem::take(&mut waiting)).await?;
@@ -166,6 +156,131 @@ async fn imap_side(
         while let Ok(r) = committed.try_recv() {
             waiting.push(r);
         }
+    }
+}
+
+/// The fetching part of [`imap_side`]: hands the batches over in order and moves committed
+/// groups meanwhile (on the [`Mover`]'s session when it has one, else on this one).
+#[allow(clippy::too_many_arguments)]
+async fn fetch_all(
+    mb: &mut Mailbox,
+    ctx: &Context,
+    uids: &[u32],
+    to_record: tokio::sync::mpsc::Sender<Parsing>,
+    committed: &mut tokio::sync::mpsc::UnboundedReceiver<Recorded>,
+    waiting: &mut Vec<Recorded>,
+    mover: &mut Mover,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ScanError> {
+    let batch_size = ctx.settings.imap.batch_size.max(1);
+    let mut to_fetch = uids.len();
+    for chunk in meta_chunks(uids, batch_size) {
+        // Shutdown is honoured between batches: those handed over are finished first.
+        if *stop.borrow() {
+            break;
+        }
+        for metas in plan_batches(mb, chunk, batch_size).await? {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            while let Ok(r) = committed.try_recv() {
+                waiting.push(r);
+            }
+            let waiting_mails = waiting.iter().map(Recorded::uids).sum::<usize>();
+            if move_now(waiting_mails, to_fetch, move_group()) {
+                if let Some(group) = mover.hand(std::mem::take(waiting)).await? {
+                    move_batches(mb, ctx, group).await?;
+                }
+            }
+            to_fetch = to_fetch.saturating_sub(metas.len());
+            let batch = fetch_batch(mb, ctx, metas).await?;
+            if to_record.send(batch).await.is_err() {
+                return Ok(()); // the database side gave up
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A second IMAP session, for a pass long enough to move groups while it still fetches: a
+/// MOVE of 2,000 mails takes Dovecot ~0.2 s, and on the fetching session the database side
+/// ran dry meanwhile (the longest gaps between commits of a 10,000-mail pass came after the
+/// four group MOVEs). Groups are moved one after the other, in order, each only after its
+/// batches committed. Without that session (not yet logged in, or refused), a group is moved
+/// on the fetching session as before.
+struct Mover {
+    connecting: Option<tokio::task::JoinHandle<Result<Mailbox, crate::mailbox::ImapError>>>,
+    idle: Option<Mailbox>,
+    moving: Option<tokio::task::JoinHandle<Result<Mailbox, ScanError>>>,
+    processed: String,
+    quarantine: String,
+}
+
+impl Mover {
+    /// Starts logging in the second session if the pass is long enough to move while fetching.
+    fn start(s: &crate::config::ImapSettings, listed: usize) -> Mover {
+        let connecting = (listed > move_group() / 4).then(|| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut mb = Mailbox::connect(&s).await?;
+                mb.select(&s.mailbox).await?;
+                Ok(mb)
+            })
+        });
+        Mover {
+            connecting,
+            idle: None,
+            moving: None,
+            processed: s.processed_folder.clone(),
+            quarantine: s.quarantine_folder.clone(),
+        }
+    }
+
+    /// Starts moving `group` on the second session once the group before is moved; gives
+    /// the group back when there is no second session to move it.
+    async fn hand(&mut self, group: Vec<Recorded>) -> Result<Option<Vec<Recorded>>, ScanError> {
+        self.wait().await?;
+        if self.idle.is_none() && self.connecting.as_ref().is_some_and(|c| c.is_finished()) {
+            match self.connecting.take().expect("checked").await {
+                Ok(Ok(mb)) => self.idle = Some(mb),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "no second IMAP session for moving; moving on the first");
+                }
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        let Some(mut mb) = self.idle.take() else {
+            return Ok(Some(group));
+        };
+        let (processed, quarantine) = (self.processed.clone(), self.quarantine.clone());
+        self.moving = Some(tokio::spawn(async move {
+            move_groups(&mut mb, &processed, &quarantine, group, "second").await?;
+            Ok(mb)
+        }));
+        Ok(None)
+    }
+
+    /// Waits for the group being moved, if any.
+    async fn wait(&mut self) -> Result<(), ScanError> {
+        if let Some(moving) = self.moving.take() {
+            match moving.await {
+                Ok(moved) => self.idle = Some(moved?),
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the group being moved and logs the second session out.
+    async fn finish(mut self) -> Result<(), ScanError> {
+        if let Some(c) = self.connecting.take() {
+            c.abort();
+        }
+        let moved = self.wait().await;
+        if let Some(mb) = self.idle.take() {
+            mb.logout().await;
+        }
+        moved
     }
 }
 
@@ -355,8 +470,13 @@ const MOVE_GROUP: usize = 2000;
 /// quarter group: each MOVE costs the server its index transaction). What is still to move
 /// once the last batch is committed is what the pass waits for; moving in such groups keeps
 /// that to about the last batches, where one MOVE of up to 2,000 mails would come after them.
-fn move_now(waiting: usize, to_fetch: usize) -> bool {
-    waiting >= MOVE_GROUP.min(to_fetch.max(MOVE_GROUP / 4))
+fn move_now(waiting: usize, to_fetch: usize, group: usize) -> bool {
+    waiting >= group.min(to_fetch.max(group / 4))
+}
+
+/// [`MOVE_GROUP`], unless a test sets it ([`failpoint::move_group`]).
+fn move_group() -> usize {
+    crate::failpoint::move_group().unwrap_or(MOVE_GROUP)
 }
 
 /// A committed batch, waiting to be moved.
@@ -967,21 +1087,40 @@ async fn move_batches(
     batches: Vec<Recorded>,
 ) -> Result<(), ScanError> {
     let s = &ctx.settings.imap;
+    move_groups(
+        mb,
+        &s.processed_folder,
+        &s.quarantine_folder,
+        batches,
+        "first",
+    )
+    .await
+}
+
+/// [`move_batches`] into these folders, on the pass's `session` (named in the debug log).
+async fn move_groups(
+    mb: &mut Mailbox,
+    processed: &str,
+    quarantine: &str,
+    batches: Vec<Recorded>,
+    session: &'static str,
+) -> Result<(), ScanError> {
     let t_move = Instant::now();
     let ok_uids: Vec<u32> = batches
         .iter()
         .flat_map(|r| r.processed.iter().map(|(u, _)| *u))
         .collect();
-    mb.move_uids(&ok_uids, &s.processed_folder).await?;
+    mb.move_uids(&ok_uids, processed).await?;
     let q_uids: Vec<u32> = batches
         .iter()
         .flat_map(|r| r.to_quarantine.iter().map(|q| q.uid))
         .collect();
-    mb.move_uids(&q_uids, &s.quarantine_folder).await?;
+    mb.move_uids(&q_uids, quarantine).await?;
     let move_us = t_move.elapsed().as_micros() as u64;
     tracing::debug!(
         mails = ok_uids.len() + q_uids.len(),
         move_us,
+        session,
         "batches moved"
     );
     Ok(())
@@ -1050,14 +1189,14 @@ mod tests {
     #[test]
     fn committed_mails_move_in_groups_that_shrink_towards_the_end() {
         // Far from the end: full groups only.
-        assert!(!move_now(1999, 8000));
-        assert!(move_now(2000, 8000));
+        assert!(!move_now(1999, 8000, MOVE_GROUP));
+        assert!(move_now(2000, 8000, MOVE_GROUP));
         // Near the end: as many as are still to fetch, but a quarter group at least.
-        assert!(!move_now(799, 800));
-        assert!(move_now(800, 800));
-        assert!(!move_now(499, 100));
-        assert!(move_now(500, 100));
-        assert!(!move_now(0, 0));
+        assert!(!move_now(799, 800, MOVE_GROUP));
+        assert!(move_now(800, 800, MOVE_GROUP));
+        assert!(!move_now(499, 100, MOVE_GROUP));
+        assert!(move_now(500, 100, MOVE_GROUP));
+        assert!(!move_now(0, 0, MOVE_GROUP));
     }
 
     #[test]

@@ -1887,3 +1887,61 @@ async fn a_sent_acknowledgement_is_recorded_on_its_case_unless_recorded_by_hand(
     let (status, _, _, sent, withdrawn) = state(&numbers[2]).await;
     assert_eq!((status.as_str(), sent, withdrawn), ("manual", 0, 0));
 }
+
+/// A pass long enough to move committed groups while it still fetches moves them on a second
+/// IMAP session (the fetching one keeps fetching); every mail gets one case and leaves the
+/// inbox once, into the processed folder. `KRM_TEST_MOVE_GROUP` makes 40 mails such a pass.
+#[tokio::test]
+async fn a_long_pass_moves_committed_groups_on_a_second_session_and_loses_nothing() {
+    let w = World::with_env(
+        "mover",
+        &[
+            ("KRM_ACK_RATE_LIMIT_PER_HOUR", "100000"),
+            ("KRM_IMAP_BATCH_SIZE", "4"),
+        ],
+    )
+    .await;
+    const N: usize = 40;
+    let mut mb = login(OMBUDS).await;
+    let _ = mb.ensure_folder(&w.folder).await;
+    for i in 0..N {
+        let (_, raw) = citizen_mail(&w, &format!("m{i}"), &format!("Anliegen {i}"));
+        mb.append(&w.folder, &raw).await.unwrap();
+    }
+    mb.logout().await;
+
+    let (status, out) = w.run_private(
+        &["run", "--once", "--no-send"],
+        &[
+            ("KRM_TEST_MOVE_GROUP", "8"),
+            ("KRM_LOG_LEVEL", "info,krm_intake::scan=debug"),
+        ],
+    );
+    assert!(status.success(), "{out}");
+    let moved_on = |session: &str| {
+        out.lines()
+            .filter(|l| {
+                l.contains("batches moved") && l.contains(&format!("session=\"{session}\""))
+            })
+            .count()
+    };
+    assert!(
+        moved_on("second") >= 1,
+        "no group moved on the second session:\n{out}"
+    );
+    assert!(
+        moved_on("first") >= 1,
+        "the last batches move on the first:\n{out}"
+    );
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, N as i64);
+    assert_eq!(
+        w.scalar("SELECT count(DISTINCT uid) FROM messages").await,
+        N as i64
+    );
+    assert_eq!(w.count(OMBUDS, &w.folder).await, 0, "left in the inbox");
+    assert_eq!(
+        w.count(OMBUDS, &format!("{}_erfasst", w.folder)).await,
+        N,
+        "in the processed folder"
+    );
+}
