@@ -125,50 +125,71 @@ async fn imap_side(
     ctx: &Context,
     uids: &[u32],
     to_record: tokio::sync::mpsc::Sender<Parsing>,
-    mut committed: tokio::sync::mpsc::UnboundedReceiver<Recorded>,
+    committed: tokio::sync::mpsc::UnboundedReceiver<Recorded>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ScanError> {
-    let mut waiting: Vec<Recorded> = Vec::new();
+    let mut committed = Committed {
+        rx: committed,
+        waiting: Vec::new(),
+    };
     let mut mover = Mover::start(&ctx.settings.imap, uids.len());
-    let fetched = fetch_all(
-        mb,
-        ctx,
-        uids,
-        to_record,
-        &mut committed,
-        &mut waiting,
-        &mut mover,
-        stop,
-    )
-    .await;
+    let fetched = fetch_all(mb, ctx, uids, to_record, &mut committed, &mut mover, stop).await;
     // A group still being moved is waited for, whatever happened meanwhile.
     let moved = mover.finish().await;
     fetched?;
     moved?;
     loop {
-        if !waiting.is_empty() {
-            move_batches(mb, ctx, std::mem::take(&mut waiting)).await?;
+        if !committed.waiting.is_empty() {
+            move_batches(mb, ctx, committed.take()).await?;
         }
-        let Some(r) = committed.recv().await else {
+        if !committed.next().await {
             return Ok(());
-        };
-        waiting.push(r);
-        while let Ok(r) = committed.try_recv() {
-            waiting.push(r);
         }
+    }
+}
+
+/// The committed batches the IMAP side has not moved yet, and the channel more come on.
+struct Committed {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Recorded>,
+    waiting: Vec<Recorded>,
+}
+
+impl Committed {
+    /// Takes in what was committed meanwhile, without waiting.
+    fn collect(&mut self) {
+        while let Ok(r) = self.rx.try_recv() {
+            self.waiting.push(r);
+        }
+    }
+
+    /// Waits for the next commit and takes in what came with it; false once the database side
+    /// has finished.
+    async fn next(&mut self) -> bool {
+        let Some(r) = self.rx.recv().await else {
+            return false;
+        };
+        self.waiting.push(r);
+        self.collect();
+        true
+    }
+
+    fn mails(&self) -> usize {
+        self.waiting.iter().map(Recorded::uids).sum()
+    }
+
+    fn take(&mut self) -> Vec<Recorded> {
+        std::mem::take(&mut self.waiting)
     }
 }
 
 /// The fetching part of [`imap_side`]: hands the batches over in order and moves committed
 /// groups meanwhile (on the [`Mover`]'s session when it has one, else on this one).
-#[allow(clippy::too_many_arguments)]
 async fn fetch_all(
     mb: &mut Mailbox,
     ctx: &Context,
     uids: &[u32],
     to_record: tokio::sync::mpsc::Sender<Parsing>,
-    committed: &mut tokio::sync::mpsc::UnboundedReceiver<Recorded>,
-    waiting: &mut Vec<Recorded>,
+    committed: &mut Committed,
     mover: &mut Mover,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ScanError> {
@@ -183,12 +204,9 @@ async fn fetch_all(
             if *stop.borrow() {
                 return Ok(());
             }
-            while let Ok(r) = committed.try_recv() {
-                waiting.push(r);
-            }
-            let waiting_mails = waiting.iter().map(Recorded::uids).sum::<usize>();
-            if move_now(waiting_mails, to_fetch, move_group()) {
-                if let Some(group) = mover.hand(std::mem::take(waiting)).await? {
+            committed.collect();
+            if move_now(committed.mails(), to_fetch, move_group()) {
+                if let Some(group) = mover.hand(committed.take()).await? {
                     move_batches(mb, ctx, group).await?;
                 }
             }
@@ -219,7 +237,7 @@ struct Mover {
 impl Mover {
     /// Starts logging in the second session if the pass is long enough to move while fetching.
     fn start(s: &crate::config::ImapSettings, listed: usize) -> Mover {
-        let connecting = (listed > move_group() / 4).then(|| {
+        let connecting = (listed > smallest_group(move_group())).then(|| {
             let s = s.clone();
             tokio::spawn(async move {
                 let mut mb = Mailbox::connect(&s).await?;
@@ -471,7 +489,12 @@ const MOVE_GROUP: usize = 2000;
 /// once the last batch is committed is what the pass waits for; moving in such groups keeps
 /// that to about the last batches, where one MOVE of up to 2,000 mails would come after them.
 fn move_now(waiting: usize, to_fetch: usize, group: usize) -> bool {
-    waiting >= group.min(to_fetch.max(group / 4))
+    waiting >= group.min(to_fetch.max(smallest_group(group)))
+}
+
+/// The fewest mails moved together while fetching: a quarter group.
+fn smallest_group(group: usize) -> usize {
+    group / 4
 }
 
 /// [`MOVE_GROUP`], unless a test sets it ([`failpoint::move_group`]).

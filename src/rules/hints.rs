@@ -10,9 +10,6 @@ use crate::domain::Kind;
 use regex::{RegexSet, RegexSetBuilder};
 use std::collections::HashMap;
 
-/// The start of the error when the hints' patterns do not compile as one set.
-const SET_TOO_BIG: &str = "die Suchmuster der Hinweise sind zusammen zu groß";
-
 /// All hints' patterns as one set, or why they cannot be.
 fn compile_set(sources: &[String]) -> Result<RegexSet, String> {
     RegexSetBuilder::new(sources)
@@ -20,7 +17,7 @@ fn compile_set(sources: &[String]) -> Result<RegexSet, String> {
         .size_limit(REGEX_SET_SIZE_LIMIT)
         .dfa_size_limit(SET_DFA_CACHE)
         .build()
-        .map_err(|e| format!("{SET_TOO_BIG}: {e}"))
+        .map_err(|e| format!("die Suchmuster der Hinweise sind zusammen zu groß: {e}"))
 }
 
 /// A problem found while building the hints: file, line, hint id, severity, message.
@@ -160,7 +157,8 @@ impl HintSet {
     /// fails is everything compiled again phrase by phrase, so the error names the line.
     pub fn build(parsed: &mut Parsed) -> HintSet {
         let (mut set, mut problems) = Self::build_checking(parsed, false);
-        if set.set.is_none() && problems.iter().any(|p| p.4.starts_with(SET_TOO_BIG)) {
+        // Patterns to compile but no set: the set failed.
+        if set.set.is_none() && !set.owner.is_empty() {
             (set, problems) = Self::build_checking(parsed, true);
         }
         for (file, line, id, severity, message) in problems {

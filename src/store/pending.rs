@@ -367,39 +367,6 @@ impl<'a> Pending<'a> {
         self.outbox_raws.push(o.raw);
     }
 
-    /// Runs [`FLUSH`] with nothing to write (see [`super::batch::BatchWriter::warm`]).
-    pub(crate) async fn warm(conn: &mut PgConnection) -> Result<()> {
-        let none: Vec<i32> = Vec::new();
-        let no_ids: Vec<i64> = Vec::new();
-        let no_texts: Vec<String> = Vec::new();
-        let no_bytes: Vec<Option<&[u8]>> = Vec::new();
-        let no_raws: Vec<&[u8]> = Vec::new();
-        sqlx::query("SET LOCAL plan_cache_mode = auto")
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(FLUSH)
-            .bind(&none)
-            .bind(&none)
-            .bind("[]")
-            .bind("[]")
-            .bind(&no_bytes)
-            .bind(&no_ids)
-            .bind(&none)
-            .bind(&no_texts)
-            .bind(&no_texts)
-            .bind(&none)
-            .bind(&no_raws)
-            .bind("[]")
-            .bind("[]")
-            .bind(&no_raws)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
     /// Writes everything held in one statement, then holds nothing. A data error (a row the
     /// database refuses) leaves the transaction failed, as any statement would.
     pub async fn flush(&mut self, conn: &mut PgConnection) -> Result<()> {
@@ -409,6 +376,17 @@ impl<'a> Pending<'a> {
         if self.ahead {
             return Err(StoreError::NotAhead);
         }
+        self.write(conn).await
+    }
+
+    /// Runs the batch's statement with nothing to write (see
+    /// [`super::batch::BatchWriter::warm`]).
+    pub(crate) async fn warm(conn: &mut PgConnection) -> Result<()> {
+        Pending::default().write(conn).await
+    }
+
+    /// [`Pending::flush`]'s statement, whatever is held.
+    async fn write(&mut self, conn: &mut PgConnection) -> Result<()> {
         let dirty: Vec<(i32, i32)> = self
             .counters
             .iter()
@@ -431,28 +409,76 @@ impl<'a> Pending<'a> {
         sqlx::query("SET LOCAL plan_cache_mode = auto")
             .execute(&mut *conn)
             .await?;
-        sqlx::query(FLUSH)
-            .bind(dirty.iter().map(|d| d.0).collect::<Vec<_>>())
-            .bind(dirty.iter().map(|d| d.1).collect::<Vec<_>>())
-            .bind(json(&self.cases)?)
-            .bind(json(&self.messages)?)
-            .bind(
-                self.raws
-                    .iter()
-                    .map(|r| (r.len() <= STREAM_BYTES).then_some(*r))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(attachments.message_ids)
-            .bind(attachments.ords)
-            .bind(attachments.names)
-            .bind(attachments.content_types)
-            .bind(attachments.sizes)
-            .bind(attachments.sha256s)
-            .bind(json(&self.events)?)
-            .bind(json(&self.outbox)?)
-            .bind(&self.outbox_raws)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "WITH s AS (
+                 UPDATE case_number_seq s SET last = v.last
+                 FROM unnest($1::int4[], $2::int4[]) AS v(year, last)
+                 WHERE s.year = v.year),
+             c AS (
+                 INSERT INTO cases (id, number, year, seq, channel, received_at, suggested_kind,
+                    suggested_topics, kind, organisation, category, third_party, rule_id,
+                    ruleset_version, rule_evidence, review_reason, possible_duplicate_of, ack_due,
+                    due_unshifted, due, ack_status, ack_detail)
+                 SELECT id, number, year, seq, channel, received_at, suggested_kind,
+                    suggested_topics, kind, organisation, category, third_party, rule_id,
+                    ruleset_version, rule_evidence, review_reason, possible_duplicate_of, ack_due,
+                    due_unshifted, due, ack_status, ack_detail
+                 FROM json_populate_recordset(NULL::cases, $3::json)),
+             m AS (
+                 INSERT INTO messages (id, case_id, role, message_id, content_hash, channel,
+                    uidvalidity, uid, received_at, date_header, date_raw, from_addr, from_name,
+                    reply_to, to_addrs, cc_addrs, subject, in_reply_to, refs, auto_class,
+                    text_body, raw, size, has_html)
+                 SELECT j.id, j.case_id, j.role, j.message_id, j.content_hash, j.channel,
+                    j.uidvalidity, j.uid, j.received_at, j.date_header, j.date_raw, j.from_addr,
+                    j.from_name, j.reply_to, j.to_addrs, j.cc_addrs, j.subject, j.in_reply_to,
+                    j.refs, j.auto_class, j.text_body, r.raw, j.size, j.has_html
+                 FROM json_populate_recordset(NULL::messages, $4::json) WITH ORDINALITY AS j
+                 JOIN unnest($5::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality),
+             a AS (
+                 INSERT INTO attachments (message_id, ord, name, content_type, size, sha256)
+                 SELECT a.message_id, a.ord, a.name, a.content_type, a.size, a.sha256
+                 FROM unnest($6::int8[], $7::int4[], $8::text[], $9::text[], $10::int4[],
+                             $11::bytea[])
+                      WITH ORDINALITY AS a(message_id, ord, name, content_type, size, sha256, n)
+                 ORDER BY a.n),
+             e AS (
+                 INSERT INTO case_events (case_id, actor, stated_by, action, old_value, new_value,
+                    detail)
+                 SELECT j.case_id, j.actor, j.stated_by, j.action, j.old_value, j.new_value,
+                    j.detail
+                 FROM json_populate_recordset(NULL::case_events, $12::json) WITH ORDINALITY AS j
+                 ORDER BY j.ordinality),
+             o AS (
+                 INSERT INTO outbox (id, kind, case_id, recipient, message_id, dedupe_key, raw)
+                 SELECT j.id, j.kind, j.case_id, j.recipient, j.message_id, j.dedupe_key, r.raw
+                 FROM json_populate_recordset(NULL::outbox, $13::json) WITH ORDINALITY AS j
+                 JOIN unnest($14::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality
+                 ORDER BY j.ordinality
+                 ON CONFLICT (dedupe_key) DO NOTHING)
+             SELECT 1",
+        )
+        .bind(dirty.iter().map(|d| d.0).collect::<Vec<_>>())
+        .bind(dirty.iter().map(|d| d.1).collect::<Vec<_>>())
+        .bind(json(&self.cases)?)
+        .bind(json(&self.messages)?)
+        .bind(
+            self.raws
+                .iter()
+                .map(|r| (r.len() <= STREAM_BYTES).then_some(*r))
+                .collect::<Vec<_>>(),
+        )
+        .bind(attachments.message_ids)
+        .bind(attachments.ords)
+        .bind(attachments.names)
+        .bind(attachments.content_types)
+        .bind(attachments.sizes)
+        .bind(attachments.sha256s)
+        .bind(json(&self.events)?)
+        .bind(json(&self.outbox)?)
+        .bind(&self.outbox_raws)
+        .execute(&mut *conn)
+        .await?;
         sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
             .execute(&mut *conn)
             .await?;
@@ -469,55 +495,6 @@ impl<'a> Pending<'a> {
         Ok(())
     }
 }
-
-/// The one statement that writes a batch (see [`Pending::flush`]).
-const FLUSH: &str = "WITH s AS (
-     UPDATE case_number_seq s SET last = v.last
-     FROM unnest($1::int4[], $2::int4[]) AS v(year, last)
-     WHERE s.year = v.year),
- c AS (
-     INSERT INTO cases (id, number, year, seq, channel, received_at, suggested_kind,
-        suggested_topics, kind, organisation, category, third_party, rule_id,
-        ruleset_version, rule_evidence, review_reason, possible_duplicate_of, ack_due,
-        due_unshifted, due, ack_status, ack_detail)
-     SELECT id, number, year, seq, channel, received_at, suggested_kind,
-        suggested_topics, kind, organisation, category, third_party, rule_id,
-        ruleset_version, rule_evidence, review_reason, possible_duplicate_of, ack_due,
-        due_unshifted, due, ack_status, ack_detail
-     FROM json_populate_recordset(NULL::cases, $3::json)),
- m AS (
-     INSERT INTO messages (id, case_id, role, message_id, content_hash, channel,
-        uidvalidity, uid, received_at, date_header, date_raw, from_addr, from_name,
-        reply_to, to_addrs, cc_addrs, subject, in_reply_to, refs, auto_class,
-        text_body, raw, size, has_html)
-     SELECT j.id, j.case_id, j.role, j.message_id, j.content_hash, j.channel,
-        j.uidvalidity, j.uid, j.received_at, j.date_header, j.date_raw, j.from_addr,
-        j.from_name, j.reply_to, j.to_addrs, j.cc_addrs, j.subject, j.in_reply_to,
-        j.refs, j.auto_class, j.text_body, r.raw, j.size, j.has_html
-     FROM json_populate_recordset(NULL::messages, $4::json) WITH ORDINALITY AS j
-     JOIN unnest($5::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality),
- a AS (
-     INSERT INTO attachments (message_id, ord, name, content_type, size, sha256)
-     SELECT a.message_id, a.ord, a.name, a.content_type, a.size, a.sha256
-     FROM unnest($6::int8[], $7::int4[], $8::text[], $9::text[], $10::int4[],
-                 $11::bytea[])
-          WITH ORDINALITY AS a(message_id, ord, name, content_type, size, sha256, n)
-     ORDER BY a.n),
- e AS (
-     INSERT INTO case_events (case_id, actor, stated_by, action, old_value, new_value,
-        detail)
-     SELECT j.case_id, j.actor, j.stated_by, j.action, j.old_value, j.new_value,
-        j.detail
-     FROM json_populate_recordset(NULL::case_events, $12::json) WITH ORDINALITY AS j
-     ORDER BY j.ordinality),
- o AS (
-     INSERT INTO outbox (id, kind, case_id, recipient, message_id, dedupe_key, raw)
-     SELECT j.id, j.kind, j.case_id, j.recipient, j.message_id, j.dedupe_key, r.raw
-     FROM json_populate_recordset(NULL::outbox, $13::json) WITH ORDINALITY AS j
-     JOIN unnest($14::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality
-     ORDER BY j.ordinality
-     ON CONFLICT (dedupe_key) DO NOTHING)
- SELECT 1";
 
 /// A reserved id, or a fresh one from the sequence when the reserved ones ran out.
 async fn next_id(
