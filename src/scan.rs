@@ -399,10 +399,15 @@ async fn signal<T>(rx: tokio::sync::oneshot::Receiver<T>) -> T {
 }
 
 /// The listed UIDs in the chunks whose sizes are asked in one command: the first one (short)
-/// batch long, the others [`META_CHUNK`] long.
+/// batch long, the second two batches long, the others [`META_CHUNK`] long. The second is
+/// short too because the pass has nothing fetched ahead yet when it is asked: the sizes of
+/// 2,000 mails there held up the second batch by ~25 ms while the database side waited for
+/// it; asked two batches later, a long chunk's answer comes while that side has work.
 fn meta_chunks(uids: &[u32], batch_size: usize) -> impl Iterator<Item = &[u32]> {
     let (first, rest) = uids.split_at(uids.len().min(first_batch(batch_size)));
-    std::iter::once(first)
+    let (second, rest) = rest.split_at(rest.len().min(2 * batch_size));
+    [first, second]
+        .into_iter()
         .filter(|c| !c.is_empty())
         .chain(rest.chunks(META_CHUNK))
 }
@@ -1223,21 +1228,26 @@ mod tests {
     }
 
     #[test]
-    fn sizes_are_asked_for_a_short_first_batch_then_in_large_chunks() {
+    fn sizes_are_asked_for_a_short_first_batch_then_two_batches_then_in_large_chunks() {
         let uids: Vec<u32> = (1..=4500).collect();
         let chunks: Vec<&[u32]> = meta_chunks(&uids, 100).collect();
         let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
         assert_eq!(
             lens,
-            [FIRST_BATCH, META_CHUNK, META_CHUNK, 500 - FIRST_BATCH]
+            [FIRST_BATCH, 200, META_CHUNK, META_CHUNK, 300 - FIRST_BATCH]
         );
         assert_eq!(chunks.concat(), uids, "every UID once, in order");
         assert_eq!(
             meta_chunks(&uids[..15], 100).collect::<Vec<_>>(),
             [&uids[..15]]
         );
+        assert_eq!(
+            meta_chunks(&uids[..50], 100).collect::<Vec<_>>(),
+            [&uids[..FIRST_BATCH], &uids[FIRST_BATCH..50]]
+        );
         // A batch size below the first batch's bound is kept.
-        assert_eq!(meta_chunks(&uids[..30], 7).next().unwrap().len(), 7);
+        let small: Vec<usize> = meta_chunks(&uids[..30], 7).map(<[u32]>::len).collect();
+        assert_eq!(small, [7, 14, 9]);
         assert_eq!(meta_chunks(&[], 100).count(), 0);
     }
 }
