@@ -69,7 +69,9 @@ pub async fn run(cli: &super::Cli, cmd: &QuarantineCommand) -> ExitCode {
                         .with_timezone(&chrono_tz::Europe::Berlin)
                         .format("%Y-%m-%d %H:%M"),
                     r.uid.map(|u| u.to_string()).unwrap_or_default(),
-                    r.size.map(|s| s.to_string()).unwrap_or_default(),
+                    r.size
+                        .map(crate::staff::views::size_text)
+                        .unwrap_or_default(),
                     match r.status.as_str() {
                         "quarantined" => "Quarantäne",
                         "retried" => "erneut",

@@ -467,6 +467,9 @@ async fn bad_mail_goes_to_quarantine_and_never_blocks_the_next() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 3, "{text}");
+    // Sizes as staff read them elsewhere (`case show`, the desk), not in raw bytes.
+    assert!(text.contains(" kB "), "{text}");
+    assert!(!text.contains("00000"), "{text}");
 
     // A mail quarantined for its size was never downloaded, but its header block was: the
     // record has its Message-ID, so after raising the limit a retry brings it back.

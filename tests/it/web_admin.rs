@@ -779,6 +779,23 @@ async fn refuse_kaputt(w: &World, on: bool) {
     sqlx::raw_sql(sql).execute(&w.pool).await.unwrap();
 }
 
+/// The quarantine page's `n` sizes as the case page writes them (`512 Bytes`, `3,4 kB`), not
+/// raw bytes.
+fn assert_sizes_in_words(body: &str, n: usize) {
+    let sizes: Vec<&str> = body
+        .split("<td data-label=\"Größe\">")
+        .skip(1)
+        .map(|c| c.split("</td>").next().unwrap_or_default())
+        .collect();
+    assert_eq!(sizes.len(), n, "{body}");
+    assert!(
+        sizes
+            .iter()
+            .all(|c| c.ends_with(" Bytes") || c.ends_with(" kB")),
+        "{sizes:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
     let d = Desk::with_env("webadmretry", &[]).await;
@@ -812,6 +829,7 @@ async fn a_retry_queued_in_the_desk_is_carried_out_by_the_daemon() {
     let (cookie, csrf) = d.login_csrf("admin").await;
     let page = d.get("/quarantaene", Some(&cookie)).await;
     assert!(page.body.contains("2 Mails in Quarantäne"), "{}", page.body);
+    assert_sizes_in_words(&page.body, 2);
     for id in [kept, gone] {
         let r = d
             .post(

@@ -57,7 +57,7 @@ async fn render(
                 "id": r.id,
                 "at": berlin(r.created_at),
                 "uid": r.uid.map(|u| u.to_string()).unwrap_or_default(),
-                "size": r.size.map(|x| x.to_string()).unwrap_or_default(),
+                "size": r.size.map(crate::staff::views::size_text).unwrap_or_default(),
                 "reason": r.reason,
                 "queued": queued.contains(&r.id),
             })
