@@ -68,6 +68,9 @@ pub enum CaseCommand {
     /// Klärungsarbeit: festhalten, dass die Ombudsstelle eine Stelle aus dem Katalog
     /// (rules/stellen.toml) zu diesem Vorgang kontaktiert hat.
     Contact(ContactArgs),
+    /// Klärungsarbeit: einen versehentlich erfassten Kontakt wieder entfernen (die Nummer
+    /// nennt `case show`).
+    ContactRemove(ContactRemoveArgs),
     /// Klärungsarbeit: festhalten, ob die Ombudsstelle wesentlich zur Klärung beigetragen hat.
     Contribution(ContributionArgs),
 }
@@ -86,6 +89,18 @@ pub struct ContactArgs {
     /// Kurze Bemerkung (ohne personenbezogene Daten).
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+    #[command(flatten)]
+    pub by: ByArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ContactRemoveArgs {
+    /// Vorgangsnummer, z. B. KRM-2026-00042.
+    #[arg(value_name = "NUMMER")]
+    pub number: String,
+    /// Nummer des Kontakts, wie `case show` sie nennt („Nr. 3“).
+    #[arg(long, value_name = "NR")]
+    pub contact: i64,
     #[command(flatten)]
     pub by: ByArg,
 }
@@ -465,6 +480,7 @@ pub async fn run(cli: &super::Cli, cmd: &CaseCommand) -> ExitCode {
         }
         CaseCommand::Confirm(a) => return confirm(&pool, &settings, a).await,
         CaseCommand::Contact(a) => return contact(&pool, &settings, a, today).await,
+        CaseCommand::ContactRemove(a) => return contact_remove(&pool, a).await,
         CaseCommand::Contribution(a) => {
             staff::set_contribution(&pool, &a.number, &actor(&a.by), a.contributed).await
         }
@@ -571,6 +587,22 @@ async fn contact(
         Ok(r) => {
             outln!(
                 "{}: Kontakt mit {} am {} erfasst",
+                r.number,
+                r.stelle,
+                staff::ymd(r.on)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => staff_fail(e),
+    }
+}
+
+/// `case contact-remove`: an id the case does not have is refused (exit 1).
+async fn contact_remove(pool: &sqlx::PgPool, a: &ContactRemoveArgs) -> ExitCode {
+    match staff::remove_contact(pool, &a.number, &actor(&a.by), a.contact).await {
+        Ok(r) => {
+            outln!(
+                "{}: Kontakt mit {} am {} entfernt",
                 r.number,
                 r.stelle,
                 staff::ymd(r.on)
@@ -865,14 +897,15 @@ fn contacts_text(d: &CaseDetail) -> String {
     );
     for c in &d.contacts {
         out.push_str(&format!(
-            "  {}  {} ({}){}\n",
+            "  {}  {} ({}){}  [Nr. {}]\n",
             staff::ymd(c.on_date),
             c.stelle,
             c.source.label(),
             c.note
                 .as_deref()
                 .map(|n| format!(": „{n}“"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            c.id
         ));
     }
     out

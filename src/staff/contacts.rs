@@ -1,7 +1,7 @@
 //! Clarification work on a case: recording that the Ombudsstelle contacted an outside body of
 //! the catalogue (`rules/stellen.toml`), and whether it contributed substantially to clarifying
 //! the matter. Pure checks first (unit-tested), then the commands against the database, each in
-//! one transaction with its audit row (actions `contact` and `contribution`).
+//! one transaction with its audit row (actions `contact`, `contact_removed` and `contribution`).
 
 use chrono::NaiveDate;
 use sqlx::PgPool;
@@ -91,6 +91,55 @@ fn clean_note(note: Option<&str>) -> Result<Option<String>> {
         )));
     }
     Ok(Some(n.to_string()))
+}
+
+/// What `remove_contact` removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRemoved {
+    pub number: String,
+    pub stelle: String,
+    pub on: NaiveDate,
+}
+
+/// Removes the contact `id` of the case (one recorded by mistake, by staff or from a sent
+/// mail), with an audit row `contact_removed` (old value: the body's name; detail: date and
+/// note). The report no longer counts it. Refused on a discarded or merged case, and for an id
+/// the case does not have (`case show` lists each contact's number).
+pub async fn remove_contact(
+    pool: &PgPool,
+    number: &str,
+    actor: &Actor,
+    id: i64,
+) -> Result<ContactRemoved> {
+    let number = normalise_number(number)?;
+    let mut tx = pool.begin().await?;
+    let case = load_locked(&mut tx, &number).await?;
+    refuse_if_gone(&CaseState::of(&case), &number)?;
+    let Some(row) = contacts::delete(&mut tx, case.row.id, id).await? else {
+        return Err(refused(format!(
+            "{number} hat keinen Kontakt Nr. {id} (`case show {number}` nennt die Nummern)"
+        )));
+    };
+    let mut detail = format!("{} am {}", row.stelle, ymd(row.on_date));
+    if let Some(n) = &row.note {
+        detail.push_str(&format!(" – {n}"));
+    }
+    cases::add_event(
+        &mut tx,
+        case.row.id,
+        &Event {
+            old_value: Some(row.stelle.clone()),
+            detail: Some(detail),
+            ..actor.event("contact_removed")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ContactRemoved {
+        number,
+        stelle: row.stelle,
+        on: row.on_date,
+    })
 }
 
 /// What `record_contact` stored.

@@ -149,6 +149,8 @@ pub struct EventJson {
 /// A contact with an outside body (clarification work).
 #[derive(Debug, Clone, Serialize)]
 pub struct ContactJson {
+    /// The number `case contact-remove --contact` takes.
+    pub id: i64,
     pub stelle: String,
     /// `YYYY-MM-DD`.
     pub on: String,
@@ -191,6 +193,7 @@ impl CaseDetail {
                 .contacts
                 .iter()
                 .map(|c| ContactJson {
+                    id: c.id,
                     stelle: c.stelle.clone(),
                     on: ymd(c.on_date),
                     source: c.source,
@@ -299,6 +302,7 @@ pub fn action_label(action: &str) -> &str {
         "confirm" => "Spam-Verdacht aufgehoben",
         "purged" => "personenbezogene Daten gelöscht",
         "contact" => "Stelle kontaktiert",
+        "contact_removed" => "Kontakt entfernt",
         "contribution" => "Klärung bewertet",
         "answer_captured" => "Antwort aus dem Postfach erfasst",
         "interim_reply_captured" => "Zwischennachricht aus dem Postfach erfasst",

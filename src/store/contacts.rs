@@ -65,3 +65,17 @@ pub async fn of_case(conn: &mut PgConnection, case_id: i64) -> Result<Vec<Contac
     .await?;
     Ok(rows)
 }
+
+/// Deletes the contact `id` of the case; the row as it was, `None` when the case has no such
+/// contact.
+pub async fn delete(conn: &mut PgConnection, case_id: i64, id: i64) -> Result<Option<ContactRow>> {
+    let row = sqlx::query_as::<_, ContactRow>(
+        "DELETE FROM case_contacts WHERE case_id = $1 AND id = $2
+         RETURNING id, stelle, on_date, source, note, actor, created_at",
+    )
+    .bind(case_id)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row)
+}

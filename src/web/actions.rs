@@ -83,6 +83,13 @@ pub const VERBS: &[Verb] = &[
         false,
     ),
     verb(
+        "contact-remove",
+        "contact_removed",
+        "Kontakt entfernen",
+        &["contact"],
+        false,
+    ),
+    verb(
         "contribution",
         "contribution",
         "Beitrag zur Klärung",
@@ -230,6 +237,7 @@ fn done_text(verb: &str) -> &'static str {
         "assign" => "Die Zuständigkeit ist gespeichert.",
         "note" => "Die Bemerkung ist gespeichert.",
         "contact" => "Der Kontakt ist erfasst.",
+        "contact-remove" => "Der Kontakt ist entfernt.",
         "contribution" => "Der Beitrag zur Klärung ist gespeichert.",
         "hold" => "Der Vorgang ruht.",
         "resume" => "Der Vorgang läuft weiter.",
@@ -392,6 +400,17 @@ async fn run(
         }
         "set-third-party" | "confirm" | "discard" | "merge" => {
             run_outcome(s, v, number, i, actor, version).await
+        }
+        // Removes one row by its id (nothing else to overwrite), so no version check either.
+        "contact-remove" => {
+            let id = i
+                .first("contact")
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| refused("Bitte einen Kontakt wählen."))?;
+            staff::remove_contact(&s.pool, number, actor, id)
+                .await
+                .map(|_| Vec::new())
         }
         other => Err(unknown_verb(other)),
     }

@@ -194,7 +194,8 @@ pub async fn render_case(
         .into_iter()
         .filter(|v| {
             let can = actions::offered(v, row.status, row.review_reason)
-                && (v.name != "assign" || may_assign(&who.account, row.assignee.as_deref()));
+                && (v.name != "assign" || may_assign(&who.account, row.assignee.as_deref()))
+                && (v.name != "contact-remove" || !d.contacts.is_empty());
             // A refused form stays, to show its refusal (not after a stale post: the alert
             // above says the case changed, and the case may not take it any more).
             can || (error_verb == Some(v.name) && !feedback.stale)
@@ -215,6 +216,7 @@ pub async fn render_case(
             "messages": messages,
             "events": d.event_views(),
             "contacts": d.contacts.iter().map(|c| json!({
+                "id": c.id,
                 "on": staff::ymd(c.on_date),
                 "stelle": c.stelle,
                 "source": c.source.label(),

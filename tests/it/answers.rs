@@ -124,11 +124,12 @@ async fn contacts_and_contribution_are_recorded_audited_and_shown() {
 
     let c = json(&w, &["case", "show", n, "--json"]);
     assert_eq!(c["contributed"], true);
+    let ids = contact_ids(&w, n);
     assert_eq!(
         c["contacts"],
         j!([
-            {"stelle": "Familienkasse", "on": "2017-03-05", "source": "staff", "note": "Rückruf zugesagt"},
-            {"stelle": "Ausländerbehörde", "on": today, "source": "staff", "note": null},
+            {"id": ids[0], "stelle": "Familienkasse", "on": "2017-03-05", "source": "staff", "note": "Rückruf zugesagt"},
+            {"id": ids[1], "stelle": "Ausländerbehörde", "on": today, "source": "staff", "note": null},
         ])
     );
     let ev: Vec<&Value> = c["events"].as_array().unwrap().iter().collect();
@@ -141,7 +142,10 @@ async fn contacts_and_contribution_are_recorded_audited_and_shown() {
         "{text}"
     );
     assert!(
-        text.contains("  2017-03-05  Familienkasse (von Hand erfasst): „Rückruf zugesagt“"),
+        text.contains(&format!(
+            "  2017-03-05  Familienkasse (von Hand erfasst): „Rückruf zugesagt“  [Nr. {}]\n",
+            ids[0]
+        )),
         "{text}"
     );
     assert!(
@@ -173,6 +177,128 @@ async fn contacts_and_contribution_are_recorded_audited_and_shown() {
     let other = json(&w, &["case", "show", "KRM-2017-00002", "--json"]);
     assert!(other["contributed"].is_null());
     assert_eq!(other["contacts"], j!([]));
+}
+
+/// The numbers of the case's contacts, as `case show --json` lists them.
+fn contact_ids(w: &World, n: &str) -> Vec<i64> {
+    json(w, &["case", "show", n, "--json"])["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// The report's count of reactions with a contact to an outside body, for 2017.
+fn cases_with_contact(w: &World) -> Value {
+    let r = json(w, &["report", "--year", "2017", "--format", "json"]);
+    r["total"]["clarification"]["cases_with_contact"].clone()
+}
+
+/// `case contact-remove NUMBER --contact ID`, then any further arguments.
+fn remove_args<'a>(n: &'a str, id: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["case", "contact-remove", n, "--contact", id];
+    args.extend_from_slice(more);
+    args
+}
+
+/// Records a contact of the case with the body on the day.
+fn contact(w: &World, n: &str, stelle: &str, on: &str, note: Option<&str>) {
+    let mut args = vec!["case", "contact", n, "--stelle", stelle, "--on", on];
+    if let Some(note) = note {
+        args.extend(["--note", note]);
+    }
+    ok(w, &args);
+}
+
+#[tokio::test]
+async fn a_contact_recorded_by_mistake_is_removed_audited_and_no_longer_counted() {
+    let w = World::new("answuncontact").await;
+    let n = phone_case(&w);
+    contact(&w, n, "Jugendamt", "2017-03-02", None);
+    contact(&w, n, "Familienkasse", "2017-03-03", Some("Kindergeld"));
+    let ids: Vec<String> = contact_ids(&w, n).iter().map(i64::to_string).collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(cases_with_contact(&w), 1);
+
+    // An id of no contact of this case: refused (exit 1), nothing removed, nothing audited.
+    let unknown = (contact_ids(&w, n)[1] + 1000).to_string();
+    let e = refused(&w, &remove_args(n, &unknown, &[]));
+    assert!(
+        e.contains(&format!("{n} hat keinen Kontakt Nr. {unknown}")),
+        "{e}"
+    );
+    assert!(audit(&w, &["contact_removed"]).await.is_empty());
+
+    let out = ok(&w, &remove_args(n, &ids[1], &["--by", "Anna Beispiel"]));
+    assert_eq!(
+        out,
+        format!("{n}: Kontakt mit Familienkasse am 2017-03-03 entfernt\n")
+    );
+    // Removed once: a second time there is nothing to remove.
+    let e = refused(&w, &remove_args(n, &ids[1], &[]));
+    assert!(e.contains("hat keinen Kontakt"), "{e}");
+    assert_eq!(
+        audit(&w, &["contact_removed"]).await,
+        vec![(
+            "contact_removed".to_string(),
+            None,
+            Some("Familienkasse am 2017-03-03 – Kindergeld".to_string()),
+            Some("Anna Beispiel".to_string())
+        )]
+    );
+    let (old,): (Option<String>,) =
+        sqlx::query_as("SELECT old_value FROM case_events WHERE action = 'contact_removed'")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(old.as_deref(), Some("Familienkasse"));
+    let text = ok(&w, &["case", "show", n]);
+    assert!(text.contains("Kontakte mit Stellen (1)"), "{text}");
+    assert!(
+        text.contains("Kontakt entfernt: Familienkasse am 2017-03-03"),
+        "{text}"
+    );
+    assert_eq!(cases_with_contact(&w), 1);
+
+    // The last one removed: the report no longer counts the case.
+    ok(&w, &remove_args(n, &ids[0], &[]));
+    assert_eq!(cases_with_contact(&w), 0);
+    assert_eq!(w.scalar("SELECT count(*) FROM case_contacts").await, 0);
+}
+
+#[tokio::test]
+async fn a_contact_is_removed_only_from_its_own_case_and_not_from_a_discarded_one() {
+    let w = World::new("answuncontactgone").await;
+    let n = phone_case(&w);
+    contact(&w, n, "Jugendamt", "2017-03-02", None);
+    ok(
+        &w,
+        &[
+            "case",
+            "new",
+            "--channel",
+            "brief",
+            "--received",
+            "2017-03-02",
+        ],
+    );
+    let other = "KRM-2017-00002";
+    contact(&w, other, "Familienkasse", "2017-03-03", None);
+    let foreign = contact_ids(&w, other)[0].to_string();
+    let e = refused(&w, &remove_args(n, &foreign, &[]));
+    assert!(
+        e.contains(&format!("{n} hat keinen Kontakt Nr. {foreign}")),
+        "{e}"
+    );
+    assert_eq!(contact_ids(&w, other).len(), 1);
+
+    ok(&w, &["case", "discard", n, "--reason", "Test"]);
+    let id = contact_ids(&w, n)[0].to_string();
+    let e = refused(&w, &remove_args(n, &id, &[]));
+    assert!(e.contains("ist verworfen"), "{e}");
+    assert_eq!(w.scalar("SELECT count(*) FROM case_contacts").await, 2);
+    assert!(audit(&w, &["contact_removed"]).await.is_empty());
 }
 
 #[tokio::test]

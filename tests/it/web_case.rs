@@ -916,13 +916,16 @@ async fn clarification_work_is_recorded_from_the_case_page() {
     let n = new_case(&d.w, &["--received", "2026-01-05T09:00"]);
     let today = krm_intake::staff::ymd(krm_intake::calendar::berlin_date(chrono::Utc::now()));
 
-    // The catalogue's bodies are offered; an unknown one is refused beside its form.
+    // The catalogue's bodies are offered; an unknown one is refused beside its form. Nothing
+    // to remove yet, so no form for it.
     let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
     assert!(
         page.body.contains("<option value=\"Familienkasse\">"),
         "{}",
         page.body
     );
+    let remove_form = format!("action=\"/vorgaenge/{n}/contact-remove\"");
+    assert!(!page.body.contains(&remove_form), "{}", page.body);
     let r = act(&d, &s, &n, "contact", &[("stelle", "Gibt es nicht")]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("Unbekannte Stelle"), "{}", r.body);
@@ -963,6 +966,15 @@ async fn clarification_work_is_recorded_from_the_case_page() {
     assert_eq!(web, ["contact", "contribution"]);
     let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
     assert!(page.body.contains("Klärungsarbeit"), "{}", page.body);
+    let id = contacts[0]["id"].as_i64().unwrap();
+    assert!(page.body.contains(&remove_form), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "<option value=\"{id}\">Nr. {id}: {today}, Familienkasse"
+        )),
+        "{}",
+        page.body
+    );
     assert!(
         page.body
             .contains("&lt;b&gt;Rückfrage Kindergeld&lt;&#x2f;b&gt;")
@@ -972,6 +984,49 @@ async fn clarification_work_is_recorded_from_the_case_page() {
         "{}",
         page.body
     );
+
+    // A contact recorded by mistake: an id the case lacks is refused beside the form, the
+    // right one removed, audited as the account and no longer offered.
+    let r = act(
+        &d,
+        &s,
+        &n,
+        "contact-remove",
+        &[("contact", &(id + 1000).to_string())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body
+            .contains(&format!("hat keinen Kontakt Nr. {}", id + 1000)),
+        "{}",
+        r.body
+    );
+    let r = act(&d, &s, &n, "contact-remove", &[("contact", "")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Bitte einen Kontakt wählen."), "{}", r.body);
+    assert_eq!(show_json(&d.w, &n)["contacts"].as_array().unwrap().len(), 1);
+    act_ok(
+        &d,
+        &s,
+        &n,
+        "contact-remove",
+        &[("contact", &id.to_string())],
+    )
+    .await;
+    let v = show_json(&d.w, &n);
+    assert!(v["contacts"].as_array().unwrap().is_empty(), "{v}");
+    let removed: Vec<&serde_json::Value> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "contact_removed")
+        .collect();
+    assert_eq!(removed.len(), 1, "{v}");
+    assert_eq!(removed[0]["actor"], "web:bernd");
+    let page = d.get(&format!("/vorgaenge/{n}"), Some(&s)).await;
+    assert!(!page.body.contains(&remove_form), "{}", page.body);
+    assert!(page.body.contains("Kontakt entfernt"), "{}", page.body);
 }
 
 #[tokio::test]
