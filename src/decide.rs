@@ -270,7 +270,7 @@ fn new_case(
         (_, _, Some(_)) => Some(ReviewReason::FollowupToClosed),
         _ => None,
     };
-    let ack_to = ack_recipient(mail).cloned();
+    let ack_to = ack_recipient(mail, &policy.own_addresses, rules).cloned();
     let mut ack = match &ack_to {
         None => AckDecision::Suppressed(NO_SENDER.into()),
         Some(to) => match ack_suppression(&policy.own_addresses, rules, mail, to) {
@@ -370,9 +370,32 @@ pub fn classify_sender(rules: &RuleSet, mail: &ParsedMail) -> Option<SenderMatch
     rules.classify_with_attached_texts(&sender_input(mail), &mail.forwarded_texts)
 }
 
-/// Who gets the acknowledgement: the first Reply-To address, else the sender.
-pub fn ack_recipient(mail: &ParsedMail) -> Option<&Address> {
-    mail.reply_to.first().or(mail.from.as_ref())
+/// Who gets the acknowledgement: the first Reply-To address that is neither one of the
+/// Ombudsstelle's own (`own_addresses`, lower case) nor internal to the authority (`rules`),
+/// else the first Reply-To address (the acknowledgement is then suppressed, saying why), else
+/// the sender. A Reply-To list that names a colleague or the office first and the citizen
+/// after still acknowledges to the citizen.
+pub fn ack_recipient<'m>(
+    mail: &'m ParsedMail,
+    own_addresses: &[String],
+    rules: &RuleSet,
+) -> Option<&'m Address> {
+    mail.reply_to
+        .iter()
+        .find(|a| !is_own_address(own_addresses, a) && !rules.is_internal(a))
+        .or(mail.reply_to.first())
+        .or(mail.from.as_ref())
+}
+
+/// Whether `to` is one of the Ombudsstelle's own addresses (lower case), also with a
+/// `+detail` in its local part.
+fn is_own_address(own_addresses: &[String], to: &Address) -> bool {
+    let norm = to.normalized();
+    let (tl, td) = norm.rsplit_once('@').unwrap_or((&norm, ""));
+    own_addresses.iter().any(|a| {
+        let (al, ad) = a.rsplit_once('@').unwrap_or((a, ""));
+        ad == td && (al == tl || tl.split('+').next() == Some(al))
+    })
 }
 
 /// Why a new case's acknowledgement to `to` is not sent (German, for staff), or `None`; the
@@ -403,12 +426,7 @@ pub fn ack_suppression(
     {
         return Some("Absenderadresse nimmt keine Antworten an".into());
     }
-    let norm = to.normalized();
-    if own_addresses.iter().any(|a| {
-        let (al, ad) = a.rsplit_once('@').unwrap_or((a, ""));
-        let (tl, td) = norm.rsplit_once('@').unwrap_or((&norm, ""));
-        ad == td && (al == tl || tl.split('+').next() == Some(al))
-    }) {
+    if is_own_address(own_addresses, to) {
         return Some("eigene Adresse der Ombudsstelle".into());
     }
     if rules.is_internal(to) {
@@ -568,6 +586,50 @@ mod tests {
             .new_case
             .unwrap();
         assert_eq!(fine.ack, AckDecision::Enqueued);
+    }
+
+    #[test]
+    fn a_reply_to_list_acknowledges_its_first_address_outside_the_authority() {
+        let policy = Policy {
+            own_addresses: vec!["ombudsstelle@jobcenter.test".into()],
+            ..Policy::default()
+        };
+        let ack = |reply_to: &str| {
+            let plan = run(
+                &citizen("x", &format!("Reply-To: {reply_to}\r\n")),
+                &policy,
+                &known(),
+            )
+            .new_case
+            .unwrap();
+            (plan.ack_to.map(|a| a.normalized()), plan.ack)
+        };
+        // A colleague or the office first, the citizen after: the citizen.
+        for list in [
+            "kollegin@jobcenter.test, hilfe@beratung.test",
+            "Ombudsstelle <ombudsstelle+x@jobcenter.test>, hilfe@beratung.test",
+        ] {
+            assert_eq!(
+                ack(list),
+                (Some("hilfe@beratung.test".into()), AckDecision::Enqueued),
+                "{list}"
+            );
+        }
+        // The first usable one, whatever follows.
+        assert_eq!(
+            ack("hilfe@beratung.test, kollegin@jobcenter.test")
+                .0
+                .as_deref(),
+            Some("hilfe@beratung.test")
+        );
+        // Only internal addresses: the first, suppressed as before.
+        assert_eq!(
+            ack("kollegin@jobcenter.test, ombudsstelle@jobcenter.test"),
+            (
+                Some("kollegin@jobcenter.test".into()),
+                AckDecision::Suppressed("interne Adresse der Behörde".into())
+            )
+        );
     }
 
     #[test]

@@ -41,9 +41,14 @@ impl Outcome {
     }
 }
 
-/// What `mail` will ask the store, for [`BatchWriter::prefetch`].
-pub fn batch_keys(mail: &ParsedMail) -> MailKeys<'_> {
-    let ack_to = decide::ack_recipient(mail).map(Address::normalized);
+/// What `mail` will ask the store, for [`BatchWriter::prefetch`]; `own_addresses` and `rules`
+/// choose the acknowledgement's recipient as [`decide::ack_recipient`] does.
+pub fn batch_keys<'m>(
+    mail: &'m ParsedMail,
+    own_addresses: &[String],
+    rules: &RuleSet,
+) -> MailKeys<'m> {
+    let ack_to = decide::ack_recipient(mail, own_addresses, rules).map(Address::normalized);
     MailKeys {
         message_id: mail.message_id.as_deref(),
         content_hash: &mail.content_hash,
@@ -61,6 +66,7 @@ pub async fn facts(
     conn: &mut PgConnection,
     writer: &mut BatchWriter<'_>,
     mail: &ParsedMail,
+    ack_to: Option<&Address>,
     now: DateTime<Utc>,
 ) -> Result<Facts, StoreError> {
     let mut f = Facts {
@@ -102,7 +108,7 @@ pub async fn facts(
         }
     }
     if mail.auto == AutoClass::None {
-        if let Some(to) = decide::ack_recipient(mail) {
+        if let Some(to) = ack_to {
             f.acks_last_hour = writer.acks_last_hour(conn, &to.normalized(), now).await?;
         }
     }
@@ -120,9 +126,10 @@ pub async fn record<'a>(
     raw: &'a [u8],
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
-    let facts = facts(conn, writer, mail, now).await?;
     let rules = ctx.rules.current();
     let policy = Policy::of(&ctx.settings);
+    let ack_to = decide::ack_recipient(mail, &policy.own_addresses, &rules);
+    let facts = facts(conn, writer, mail, ack_to, now).await?;
     let decision = decide::decide_mail(
         &Input {
             mail,

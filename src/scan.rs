@@ -879,7 +879,12 @@ async fn record_ahead<'a>(
     before: Option<&Predecessor>,
 ) -> Result<Option<Ahead<'a>>, ScanError> {
     let t = Instant::now();
-    let keys: Vec<_> = batch.iter().map(|m| intake::batch_keys(m.2)).collect();
+    let rules = ctx.rules.current();
+    let own = &ctx.settings.ack.own_addresses;
+    let keys: Vec<_> = batch
+        .iter()
+        .map(|m| intake::batch_keys(m.2, own, &rules))
+        .collect();
     let mut years: Vec<i32> = origins.iter().map(intake::case_year).collect();
     years.sort_unstable();
     years.dedup();
@@ -993,7 +998,12 @@ async fn record_whole(
     now: chrono::DateTime<Utc>,
 ) -> Result<Option<Vec<(u32, Outcome)>>, ScanError> {
     let t = Instant::now();
-    let keys: Vec<_> = batch.iter().map(|m| intake::batch_keys(m.2)).collect();
+    let rules = ctx.rules.current();
+    let own = &ctx.settings.ack.own_addresses;
+    let keys: Vec<_> = batch
+        .iter()
+        .map(|m| intake::batch_keys(m.2, own, &rules))
+        .collect();
     let mut writer = match BatchWriter::prefetch(tx, &keys, now).await {
         Ok(w) => w,
         Err(e) if e.is_data_error() => {

@@ -179,7 +179,10 @@ async fn explain_file(
     };
     let parsed = crate::message::parse(&raw, &opts.limits);
     let facts = match &parsed {
-        Ok(mail) => db_facts(conn, mail).await?,
+        Ok(mail) => {
+            let to = crate::decide::ack_recipient(mail, &opts.own_addresses, rules);
+            db_facts(conn, mail, to).await?
+        }
         Err(_) => Facts::default(),
     };
     Ok(explain::explain_with_facts(
@@ -196,11 +199,13 @@ async fn explain_file(
 async fn db_facts(
     conn: &mut sqlx::PgConnection,
     mail: &crate::message::ParsedMail,
+    ack_to: Option<&crate::domain::Address>,
 ) -> Result<Facts, crate::store::StoreError> {
     use sqlx::Connection;
     let mut tx = conn.begin().await?;
     let mut writer = BatchWriter::read_only();
-    let facts = crate::intake::facts(&mut tx, &mut writer, mail, chrono::Utc::now()).await?;
+    let now = chrono::Utc::now();
+    let facts = crate::intake::facts(&mut tx, &mut writer, mail, ack_to, now).await?;
     tx.rollback().await?;
     Ok(facts)
 }

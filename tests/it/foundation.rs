@@ -139,3 +139,29 @@ async fn reply_to_wins_over_from_and_attachments_are_stored() {
     w.wait_count(MITTELPUNKT, &w.folder, 1).await;
     assert_eq!(w.count_settled(CARITAS, &w.folder).await, 0);
 }
+
+#[tokio::test]
+async fn a_reply_to_list_naming_a_colleague_first_acknowledges_the_next_address() {
+    let w = World::new("replytolist").await;
+    w.prepare_folder(CARITAS, &w.folder).await;
+    let from = w.sender(CARITAS);
+    let reply_to = w.sender(MITTELPUNKT);
+    let raw = format!(
+        "From: Beratung <{from}>\r\nReply-To: Kollegin <kollegin@jobcenter.test>, <{reply_to}>\r\n\
+         To: {to}\r\nSubject: Bescheid\r\nMessage-ID: <{n}-list@caritas-dresden.test>\r\n\r\n\
+         Bitte an die Beratungsstelle antworten.\r\n",
+        to = w.inbox_address(),
+        n = w.name
+    );
+    w.deliver(&from, raw.as_bytes()).await;
+    let r = w.run_once().await;
+    assert_eq!(r.scan.new_cases, 1);
+    assert_eq!(r.outbox.sent, 1, "{r:?}");
+    let (recipient,): (String,) = sqlx::query_as("SELECT recipient FROM outbox")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!(recipient, reply_to.to_lowercase());
+    w.wait_count(MITTELPUNKT, &w.folder, 1).await;
+    assert_eq!(w.count_settled(CARITAS, &w.folder).await, 0);
+}
