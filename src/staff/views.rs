@@ -31,6 +31,18 @@ pub fn berlin_minute(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// A case's receipt as staff read it: Berlin date and minute, or the date alone at midnight
+/// sharp, which is how a receipt by letter or in person entered with its day only is stored
+/// (`case new --received JJJJ-MM-TT`): "00:00" would claim a time nobody gave.
+pub fn received_text(t: DateTime<Utc>) -> String {
+    let local = t.with_timezone(&Berlin);
+    if local.time() == chrono::NaiveTime::MIN {
+        local.format("%Y-%m-%d").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The documented JSON of `case list --json` and `case show --json` (docs/staff-cli.md)
 // ---------------------------------------------------------------------------------------------
@@ -325,7 +337,7 @@ pub fn case_facts(c: &StaffCase, cal: &Calendar, today: NaiveDate) -> Vec<(&'sta
         status.push_str(&format!(" ({reason})"));
     }
     o.push(("Status", status));
-    o.push(("Eingang", berlin_minute(r.received_at)));
+    o.push(("Eingang", received_text(r.received_at)));
     o.push(("Eingangsweg", channel_label(&r.channel)));
     let mut kind = r.kind.as_deref().map(kind_label).unwrap_or_else(none);
     // The suggestion only while it says something: not once a person confirmed the same kind.
@@ -616,6 +628,24 @@ mod tests {
         assert_eq!(
             who_label("root", Some("Anna Beispiel")),
             "root (Kommandozeile, angegeben: Anna Beispiel)"
+        );
+    }
+
+    #[test]
+    fn a_receipt_at_midnight_sharp_reads_as_its_day_alone() {
+        use super::received_text;
+        use chrono::{DateTime, Utc};
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // Midnight in Berlin, winter and summer time.
+        assert_eq!(received_text(at("2017-03-01T23:00:00Z")), "2017-03-02");
+        assert_eq!(received_text(at("2017-07-01T22:00:00Z")), "2017-07-02");
+        assert_eq!(
+            received_text(at("2017-03-01T09:00:00Z")),
+            "2017-03-01 10:00"
+        );
+        assert_eq!(
+            received_text(at("2017-03-01T23:00:01Z")),
+            "2017-03-02 00:00"
         );
     }
 

@@ -387,6 +387,25 @@ async fn cases_by_letter_and_phone_are_numbered_by_their_berlin_year() {
     assert_eq!(letter["ack_status"], "none");
     assert_eq!(letter["third_party"], false);
     assert_eq!(letter["kind"], "anregung");
+    // A receipt entered with its day only reads as that day, not as "00:00".
+    let eingang = |n: &str| -> String {
+        let text = ok(&w, &["case", "show", n]);
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("Eingang:"));
+        line.unwrap_or_else(|| panic!("{text}")).to_string()
+    };
+    assert!(eingang("KRM-2017-00001").ends_with(" 2017-12-31 23:30"));
+    let day = [
+        "case",
+        "new",
+        "--channel",
+        "brief",
+        "--received",
+        "2017-05-02",
+    ];
+    assert!(ok(&w, &day).starts_with("Neuer Vorgang KRM-2017-00002 erfasst."));
+    assert!(eingang("KRM-2017-00002").ends_with(" 2017-05-02"));
 
     assert!(refused(
         &w,
@@ -419,7 +438,7 @@ async fn cases_by_letter_and_phone_are_numbered_by_their_berlin_year() {
         ]
     )
     .contains("liegt nicht zwischen Eingang"));
-    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 2);
+    assert_eq!(w.scalar("SELECT count(*) FROM cases").await, 3);
 }
 
 #[tokio::test]
