@@ -867,6 +867,19 @@ struct Ahead<'a> {
     mails_us: u64,
 }
 
+/// What the batch's mails will ask the store (see [`intake::batch_keys`]).
+fn batch_keys<'a>(
+    ctx: &Context,
+    batch: &[BatchMail<'a>],
+) -> Vec<crate::store::batch::MailKeys<'a>> {
+    let rules = ctx.rules.current();
+    let own = &ctx.settings.ack.own_addresses;
+    batch
+        .iter()
+        .map(|m| intake::batch_keys(m.2, own, &rules))
+        .collect()
+}
+
 /// Records the batch ahead in a read-only snapshot (see [`record`]); `None` when it cannot be
 /// (something needs the database, or the database refuses some mail's data: the ordinary way
 /// then sorts it out). Errors only when the connection fails.
@@ -879,12 +892,7 @@ async fn record_ahead<'a>(
     before: Option<&Predecessor>,
 ) -> Result<Option<Ahead<'a>>, ScanError> {
     let t = Instant::now();
-    let rules = ctx.rules.current();
-    let own = &ctx.settings.ack.own_addresses;
-    let keys: Vec<_> = batch
-        .iter()
-        .map(|m| intake::batch_keys(m.2, own, &rules))
-        .collect();
+    let keys = batch_keys(ctx, batch);
     let mut years: Vec<i32> = origins.iter().map(intake::case_year).collect();
     years.sort_unstable();
     years.dedup();
@@ -998,12 +1006,7 @@ async fn record_whole(
     now: chrono::DateTime<Utc>,
 ) -> Result<Option<Vec<(u32, Outcome)>>, ScanError> {
     let t = Instant::now();
-    let rules = ctx.rules.current();
-    let own = &ctx.settings.ack.own_addresses;
-    let keys: Vec<_> = batch
-        .iter()
-        .map(|m| intake::batch_keys(m.2, own, &rules))
-        .collect();
+    let keys = batch_keys(ctx, batch);
     let mut writer = match BatchWriter::prefetch(tx, &keys, now).await {
         Ok(w) => w,
         Err(e) if e.is_data_error() => {

@@ -34,6 +34,21 @@ fn phone_case(w: &World) -> &'static str {
     "KRM-2017-00001"
 }
 
+/// A case by letter on 2 March 2017: KRM-2017-00002 after [`phone_case`].
+fn letter_case(w: &World) {
+    ok(
+        w,
+        &[
+            "case",
+            "new",
+            "--channel",
+            "brief",
+            "--received",
+            "2017-03-02",
+        ],
+    );
+}
+
 /// action, new_value, detail, stated_by of the case's audit rows with these actions.
 async fn audit(
     w: &World,
@@ -163,17 +178,7 @@ async fn contacts_and_contribution_are_recorded_audited_and_shown() {
         out,
         format!("{n}: wesentlich zur Klärung beigetragen: ja → nein\n")
     );
-    ok(
-        &w,
-        &[
-            "case",
-            "new",
-            "--channel",
-            "brief",
-            "--received",
-            "2017-03-02",
-        ],
-    );
+    letter_case(&w);
     let other = json(&w, &["case", "show", "KRM-2017-00002", "--json"]);
     assert!(other["contributed"].is_null());
     assert_eq!(other["contacts"], j!([]));
@@ -272,17 +277,7 @@ async fn a_contact_is_removed_only_from_its_own_case_and_not_from_a_discarded_on
     let w = World::new("answuncontactgone").await;
     let n = phone_case(&w);
     contact(&w, n, "Jugendamt", "2017-03-02", None);
-    ok(
-        &w,
-        &[
-            "case",
-            "new",
-            "--channel",
-            "brief",
-            "--received",
-            "2017-03-02",
-        ],
-    );
+    letter_case(&w);
     let other = "KRM-2017-00002";
     contact(&w, other, "Familienkasse", "2017-03-03", None);
     let foreign = contact_ids(&w, other)[0].to_string();
