@@ -63,8 +63,23 @@ pub struct Appointment {
     pub note: Option<String>,
 }
 
+/// Whether an organisation as typed starts with a form of address (`Frau Müller`, `Herrn
+/// Dr. Beispiel`): a person, whose name the yearly report must not carry.
+fn names_a_person(o: &str) -> bool {
+    let first = o
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    matches!(
+        first.as_str(),
+        "frau" | "herr" | "herrn" | "fr." | "hr." | "hrn."
+    )
+}
+
 /// Checks an appointment: a date not after `today`, a known kind, at least one organisation,
-/// none of them a mail address (organisations only, never persons).
+/// none of them a mail address or a person addressed as such (organisations only, never
+/// persons).
 pub fn check_appointment(
     a: &AppointmentInput,
     today: NaiveDate,
@@ -96,6 +111,12 @@ pub fn check_appointment(
         if o.contains('@') {
             return Err(input(format!(
                 "„{o}“ sieht wie eine Mailadresse aus: erfasst werden nur Organisationen, keine Personen"
+            )));
+        }
+        if names_a_person(&o) {
+            return Err(input(format!(
+                "„{o}“ nennt eine Person: erfasst werden nur Organisationen (z. B. „Caritas \
+                 Dresden“), keine Personen"
             )));
         }
         if o.chars().count() > MAX_ORGANISATION_CHARS {
@@ -297,6 +318,25 @@ mod tests {
         assert!(
             err(&input_of("2026-12-01", "besuch", &["max@verein.test"])).contains("keine Personen")
         );
+        for person in [
+            "Frau Müller",
+            "herr Dr. Beispiel",
+            "Hr. Schulze",
+            "Herrn Maier",
+        ] {
+            let e = err(&input_of("2026-12-01", "besuch", &["Caritas", person]));
+            assert!(e.contains("nennt eine Person"), "{person}: {e}");
+        }
+        // A name that merely contains such a word is an organisation.
+        let ok = check_appointment(
+            &input_of(
+                "2026-12-01",
+                "besuch",
+                &["Frauenhaus Dresden", "Verein Frau und Beruf"],
+            ),
+            d("2026-12-06"),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
         let mut long = input_of("2026-12-01", "besuch", &["X"]);
         long.note = Some("x".repeat(MAX_NETWORK_NOTE_CHARS + 1));
         assert!(err(&long).contains("zu lang"));

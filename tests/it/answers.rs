@@ -618,6 +618,15 @@ async fn bad_network_input_is_refused_and_records_nothing() {
     assert!(e.contains("nur Organisationen, keine Personen"), "{e}");
     let e = add(&[
         "--date",
+        "2017-05-10",
+        "--kind",
+        "besuch",
+        "--organisation",
+        "Frau Muster",
+    ]);
+    assert!(e.contains("„Frau Muster“ nennt eine Person"), "{e}");
+    let e = add(&[
+        "--date",
         "10.05.2017",
         "--kind",
         "besuch",
