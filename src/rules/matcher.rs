@@ -247,13 +247,75 @@ fn regex_message(e: regex::Error) -> String {
     }
 }
 
+/// A rule regex's syntax error in German for the administration: what is wrong and at which
+/// character, where regex-syntax names it; otherwise the regex crate's own (English) words.
+fn syntax_message(src: &str, e: regex::Error) -> String {
+    let parsed = regex_syntax::ParserBuilder::new()
+        .case_insensitive(true)
+        .build()
+        .parse(src);
+    let (what, at) = match &parsed {
+        Err(regex_syntax::Error::Parse(p)) => (parse_fault(p.kind()), p.span().start.offset),
+        Err(regex_syntax::Error::Translate(t)) => {
+            (translate_fault(t.kind()), t.span().start.offset)
+        }
+        _ => (None, 0),
+    };
+    match what {
+        Some(what) => {
+            let at = src.get(..at).map_or(0, |p| p.chars().count()) + 1;
+            format!("ungültiger regulärer Ausdruck „{src}“: {what} (Zeichen {at})")
+        }
+        None => regex_message(e),
+    }
+}
+
+/// The parse faults an administrator meets, in German.
+fn parse_fault(kind: &regex_syntax::ast::ErrorKind) -> Option<&'static str> {
+    use regex_syntax::ast::ErrorKind as K;
+    Some(match kind {
+        K::GroupUnclosed => "die Klammer „(“ wird nicht geschlossen",
+        K::GroupUnopened => "zu dieser Klammer „)“ fehlt die öffnende",
+        K::ClassUnclosed => "die Zeichenklasse „[“ wird nicht geschlossen",
+        K::ClassRangeInvalid => "ungültiger Bereich in der Zeichenklasse (Anfang nach Ende)",
+        K::RepetitionMissing => "eine Wiederholung (*, +, ? oder {…}) ohne etwas davor",
+        K::RepetitionCountUnclosed => "die Wiederholung „{“ wird nicht geschlossen",
+        K::RepetitionCountInvalid => "die Wiederholung {m,n} hat m größer als n",
+        K::EscapeUnrecognized => {
+            "unbekanntes Zeichen nach „\\“ (ein Satzzeichen ohne Sonderbedeutung braucht kein „\\“)"
+        }
+        K::EscapeUnexpectedEof => "der Ausdruck endet mit „\\“",
+        K::UnsupportedLookAround => {
+            "Vorausschau und Rückschau ((?=…), (?!…), (?<=…), (?<!…)) gibt es hier nicht"
+        }
+        K::UnsupportedBackreference => "Rückverweise wie \\1 gibt es hier nicht",
+        K::FlagUnrecognized => "unbekannter Schalter in „(?…)“",
+        K::UnicodeClassInvalid => "unbekannte Unicode-Klasse (\\p{…})",
+        _ => return None,
+    })
+}
+
+/// The translation faults an administrator meets, in German.
+fn translate_fault(kind: &regex_syntax::hir::ErrorKind) -> Option<&'static str> {
+    use regex_syntax::hir::ErrorKind as K;
+    Some(match kind {
+        K::UnicodePropertyNotFound | K::UnicodePropertyValueNotFound => {
+            "unbekannte Unicode-Klasse (\\p{…})"
+        }
+        _ => return None,
+    })
+}
+
 /// Compiles one regex the way all rule regexes are compiled (case-insensitive, size-limited).
 pub(crate) fn compile_regex(src: &str) -> Result<Regex, String> {
     RegexBuilder::new(src)
         .case_insensitive(true)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(regex_message)
+        .map_err(|e| match e {
+            regex::Error::Syntax(_) => syntax_message(src, e),
+            e => regex_message(e),
+        })
 }
 
 fn compile_glob(src: &str) -> Result<globset::Glob, String> {
@@ -636,6 +698,22 @@ mod tests {
         let e = compile_regex(r"\w{1000}{100}").unwrap_err();
         assert!(e.contains("zu groß"), "{e}");
         assert!(compile_regex("(").unwrap_err().starts_with("ungültiger"));
+        for (src, said) in [
+            (
+                "Caritas (Dresden",
+                "ungültiger regulärer Ausdruck „Caritas (Dresden“: die Klammer „(“ wird nicht geschlossen (Zeichen 9)",
+            ),
+            ("a)", "zu dieser Klammer „)“ fehlt die öffnende (Zeichen 2)"),
+            ("[a-", "die Zeichenklasse „[“ wird nicht geschlossen (Zeichen 1)"),
+            ("*ä", "eine Wiederholung (*, +, ? oder {…}) ohne etwas davor (Zeichen 1)"),
+            ("ü(?=x)", "Vorausschau und Rückschau"),
+            (r"\p{Klingonisch}", "unbekannte Unicode-Klasse"),
+            ("x{2,1}", "die Wiederholung {m,n} hat m größer als n"),
+        ] {
+            let e = compile_regex(src).unwrap_err();
+            assert!(e.contains(said), "{src}: {e}");
+            assert!(!e.contains("error"), "{src}: {e}");
+        }
     }
 
     #[test]

@@ -346,7 +346,8 @@ fn rules_check_names_file_line_and_rule_for_each_kind_of_error() {
         (
             "invalid regex",
             format!("{RULE_HEAD}id = \"regex-kaputt\"\nsignature = \"re:Schuldner(\"\n"),
-            "zusatz.toml:6: Regel regex-kaputt: signature: ungültiger regulärer Ausdruck",
+            "zusatz.toml:6: Regel regex-kaputt: signature: ungültiger regulärer Ausdruck \
+             „Schuldner(“: die Klammer „(“ wird nicht geschlossen (Zeichen 10)",
         ),
         (
             "duplicate id",
