@@ -35,11 +35,10 @@ pub fn berlin_minute(t: DateTime<Utc>) -> String {
 /// sharp, which is how a receipt by letter or in person entered with its day only is stored
 /// (`case new --received JJJJ-MM-TT`): "00:00" would claim a time nobody gave.
 pub fn received_text(t: DateTime<Utc>) -> String {
-    let local = t.with_timezone(&Berlin);
-    if local.time() == chrono::NaiveTime::MIN {
-        local.format("%Y-%m-%d").to_string()
+    if calendar::berlin_date_time(t).time() == chrono::NaiveTime::MIN {
+        ymd(calendar::berlin_date(t))
     } else {
-        local.format("%Y-%m-%d %H:%M").to_string()
+        berlin_minute(t)
     }
 }
 

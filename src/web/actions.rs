@@ -143,12 +143,19 @@ pub fn verbs_for(role: Role) -> Vec<Verb> {
 
 /// Whether a case's page offers the form of `v`: only where it can succeed by the case's state
 /// ("Fortsetzen" on a case on hold, "Wieder öffnen" on a closed or discarded one, "Spam-Verdacht
-/// aufheben" on one held as suspected spam; on a discarded or merged case nothing else but a
-/// note). A form posted anyway is refused with the reason, and shown with it.
-pub fn offered(v: &Verb, status: CaseStatus, review_reason: Option<ReviewReason>) -> bool {
+/// aufheben" on one held as suspected spam, "Kontakt entfernen" on one with a contact; on a
+/// discarded or merged case nothing else but a note). A form posted anyway is refused with the
+/// reason, and shown with it.
+pub fn offered(
+    v: &Verb,
+    status: CaseStatus,
+    review_reason: Option<ReviewReason>,
+    contacts: usize,
+) -> bool {
     use CaseStatus::{Closed, Discarded, Merged, OnHold, Open};
     match v.name {
         "note" => true,
+        "contact-remove" => contacts > 0 && !matches!(status, Discarded | Merged),
         "hold" => status == Open,
         "resume" => status == OnHold,
         "close" => matches!(status, Open | OnHold),

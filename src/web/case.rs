@@ -193,9 +193,8 @@ pub async fn render_case(
     let verbs: Vec<_> = actions::verbs_for(who.account.role)
         .into_iter()
         .filter(|v| {
-            let can = actions::offered(v, row.status, row.review_reason)
-                && (v.name != "assign" || may_assign(&who.account, row.assignee.as_deref()))
-                && (v.name != "contact-remove" || !d.contacts.is_empty());
+            let can = actions::offered(v, row.status, row.review_reason, d.contacts.len())
+                && (v.name != "assign" || may_assign(&who.account, row.assignee.as_deref()));
             // A refused form stays, to show its refusal (not after a stale post: the alert
             // above says the case changed, and the case may not take it any more).
             can || (error_verb == Some(v.name) && !feedback.stale)
