@@ -109,6 +109,21 @@ try {
   await submit('classify', () => page.selectOption('#classify-kind', 'beschwerde'));
   await submit('assess', () => page.selectOption('#assess-justified', 'yes'));
   await axe(page, 'vorgang-bewertet');
+  // Clarification work: a contact recorded (its note a payload that must stay text), then
+  // removed by its own form, which the page offers only while the case has a contact.
+  const note = '<img src=x onerror="window.__pwned=1">';
+  await submit('contact', async () => {
+    await page.selectOption('#contact-stelle', 'Familienkasse');
+    await page.fill('#contact-note', note);
+  });
+  if (!(await page.textContent('main')).includes(note)) fail('the contact note is not shown as text');
+  await page.click('#aktion-contact-remove summary');
+  await axe(page, 'vorgang-kontakt');
+  await shot(page, '07b-vorgang-kontakt');
+  await page.click('#aktion-contact-remove summary'); // closed again; `submit` opens it
+  await submit('contact-remove', () => page.selectOption('#contact-remove-contact', { index: 1 }));
+  if ((await page.locator('#aktion-contact-remove').count()) > 0) fail('"Kontakt entfernen" still offered without a contact');
+  if (await page.evaluate(() => window.__pwned !== undefined)) fail('a payload ran: window.__pwned is set');
   await submit('close');
   const facts = await page.textContent('.facts');
   for (const want of ['abgeschlossen', 'Beschwerde', 'ja']) {

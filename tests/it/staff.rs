@@ -786,6 +786,27 @@ async fn mail_and_rules_text_reaches_the_terminal_neutralised() {
     assert_neutral("explain --json", &explained);
     let rules_checked = ok(&w, &["rules", "check", &rules_arg]);
     assert_neutral("rules check", &rules_checked);
+
+    // A faulty regex's message names the pattern: the payload in it is shown as escapes.
+    std::fs::write(
+        rules.join("kaputt.toml"),
+        "[[rule]]\nid = \"kaputt\"\norganisation = \"Kaputt\"\n\
+         category = \"Beratungsstelle\"\nthird_party = true\n\
+         signature = \"re:\\u001b[2J(\"\n",
+    )
+    .unwrap();
+    let out = krm(&w, &["rules", "check", &rules_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_neutral("rules check with a faulty regex", &said);
+    assert!(
+        said.contains("„\\x1b[2J(“: die Zeichenklasse „[“ wird nicht geschlossen"),
+        "{said}"
+    );
 }
 
 #[tokio::test]

@@ -1005,6 +1005,12 @@ async fn clarification_work_is_recorded_from_the_case_page() {
     let r = act(&d, &s, &n, "contact-remove", &[("contact", "")]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("Bitte einen Kontakt wählen."), "{}", r.body);
+    // A payload in the field is refused and not echoed.
+    let payload = "<script>window.__pwned=1</script>";
+    let r = act(&d, &s, &n, "contact-remove", &[("contact", payload)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Bitte einen Kontakt wählen."), "{}", r.body);
+    assert!(!r.body.contains("window.__pwned"), "{}", r.body);
     assert_eq!(show_json(&d.w, &n)["contacts"].as_array().unwrap().len(), 1);
     act_ok(
         &d,
