@@ -10,7 +10,6 @@
 //! back, [`Pending::discard`] forgets the held rows and the counters read so far.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
 use sqlx::PgConnection;
@@ -20,7 +19,9 @@ use super::{opt_text, text, Result, StoreError};
 use crate::domain::{AckStatus, Address, CaseNumber, MessageRole, OutboxKind, ReviewReason};
 use crate::message::{Attachment, ParsedMail};
 
-#[derive(Debug, Serialize)]
+/// A new case's row: `intake_case` (migration `intake_row_types`), field for field.
+#[derive(Debug, sqlx::Type)]
+#[sqlx(type_name = "intake_case")]
 struct CaseOut {
     id: i64,
     number: String,
@@ -46,9 +47,10 @@ struct CaseOut {
     ack_detail: Option<String>,
 }
 
-/// A stored mail without its raw bytes (those travel as `bytea`, not inside JSON).
-#[derive(Debug, Serialize)]
-struct MessageOut {
+/// A stored mail's row: `intake_message`, field for field. `raw` is `None` for a mail streamed
+/// after the statement (see [`stream_big`]).
+#[derive(Debug, sqlx::Encode)]
+struct MessageOut<'a> {
     id: i64,
     case_id: i64,
     role: MessageRole,
@@ -70,11 +72,26 @@ struct MessageOut {
     refs: Vec<String>,
     auto_class: &'static str,
     text_body: String,
+    raw: Option<&'a [u8]>,
     size: i32,
     has_html: bool,
 }
 
-#[derive(Debug, Serialize)]
+impl sqlx::Type<sqlx::Postgres> for MessageOut<'_> {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_name("intake_message")
+    }
+}
+
+impl sqlx::postgres::PgHasArrayType for MessageOut<'_> {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::array_of("intake_message")
+    }
+}
+
+/// An event's row: `intake_event`, field for field.
+#[derive(Debug, sqlx::Type)]
+#[sqlx(type_name = "intake_event")]
 struct EventOut {
     case_id: i64,
     actor: String,
@@ -85,7 +102,9 @@ struct EventOut {
     detail: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// An outbox row: `intake_outbox`, field for field.
+#[derive(Debug, sqlx::Type)]
+#[sqlx(type_name = "intake_outbox")]
 struct OutboxOut {
     id: i64,
     kind: OutboxKind,
@@ -93,6 +112,7 @@ struct OutboxOut {
     recipient: String,
     message_id: String,
     dedupe_key: Option<String>,
+    raw: Vec<u8>,
 }
 
 /// A row for the outbox, held until the flush.
@@ -124,12 +144,10 @@ pub struct Pending<'a> {
     case_ids: VecDeque<i64>,
     message_ids: VecDeque<i64>,
     cases: Vec<CaseOut>,
-    messages: Vec<MessageOut>,
-    raws: Vec<&'a [u8]>,
+    messages: Vec<MessageOut<'a>>,
     attachments: Vec<HeldAttachment<'a>>,
     events: Vec<EventOut>,
     outbox: Vec<OutboxOut>,
-    outbox_raws: Vec<Vec<u8>>,
     /// Recorded ahead (see `store::batch`): nothing may be read from or written to the
     /// database; what would need it fails with [`StoreError::NotAhead`].
     pub(super) ahead: bool,
@@ -200,11 +218,9 @@ impl<'a> Pending<'a> {
         self.counters.clear();
         self.cases.clear();
         self.messages.clear();
-        self.raws.clear();
         self.attachments.clear();
         self.events.clear();
         self.outbox.clear();
-        self.outbox_raws.clear();
     }
 
     async fn next_case_id(&mut self, conn: &mut PgConnection) -> Result<i64> {
@@ -330,10 +346,10 @@ impl<'a> Pending<'a> {
             refs: mail.references.iter().map(|s| text(s)).collect(),
             auto_class: mail.auto.as_str(),
             text_body: text(&mail.text),
+            raw: Some(raw),
             size: raw.len() as i32,
             has_html: mail.has_html,
         });
-        self.raws.push(raw);
         self.attachments.extend(
             attachments
                 .iter()
@@ -363,8 +379,8 @@ impl<'a> Pending<'a> {
             recipient: text(&o.recipient),
             message_id: text(&o.message_id),
             dedupe_key: o.dedupe_key.as_deref().map(text),
+            raw: o.raw,
         });
-        self.outbox_raws.push(o.raw);
     }
 
     /// Writes everything held in one statement, then holds nothing. A data error (a row the
@@ -393,14 +409,14 @@ impl<'a> Pending<'a> {
             .filter(|(_, c)| c.dirty)
             .map(|(y, c)| (*y, c.last))
             .collect();
-        // Big mails' raw bytes are streamed afterwards, see `stream_big`.
-        let big: Vec<(i64, &[u8])> = self
-            .messages
-            .iter()
-            .zip(&self.raws)
-            .filter(|(_, r)| r.len() > STREAM_BYTES)
-            .map(|(m, r)| (m.id, *r))
-            .collect();
+        // Big mails' raw bytes are streamed afterwards, see `stream_big`: their rows go without.
+        let mut big: Vec<(i64, &[u8])> = Vec::new();
+        for m in &mut self.messages {
+            if let Some(raw) = m.raw.filter(|r| r.len() > STREAM_BYTES) {
+                big.push((m.id, raw));
+                m.raw = None;
+            }
+        }
         let attachments = AttachmentColumns::of(&self.attachments);
 
         // This statement reads no table by a plan (only by its key checks), so its plan does not
@@ -409,6 +425,8 @@ impl<'a> Pending<'a> {
         sqlx::query("SET LOCAL plan_cache_mode = auto")
             .execute(&mut *conn)
             .await?;
+        // Each table's rows arrive as one binary array of its `intake_*` type (migration
+        // `intake_row_types`); `WITH ORDINALITY` keeps the order they were held in.
         sqlx::query(
             "WITH s AS (
                  UPDATE case_number_seq s SET last = v.last
@@ -423,60 +441,51 @@ impl<'a> Pending<'a> {
                     suggested_topics, kind, organisation, category, third_party, rule_id,
                     ruleset_version, rule_evidence, review_reason, possible_duplicate_of, ack_due,
                     due_unshifted, due, ack_status, ack_detail
-                 FROM json_populate_recordset(NULL::cases, $3::json)),
+                 FROM unnest($3::intake_case[])),
              m AS (
                  INSERT INTO messages (id, case_id, role, message_id, content_hash, channel,
                     uidvalidity, uid, received_at, date_header, date_raw, from_addr, from_name,
                     reply_to, to_addrs, cc_addrs, subject, in_reply_to, refs, auto_class,
                     text_body, raw, size, has_html)
-                 SELECT j.id, j.case_id, j.role, j.message_id, j.content_hash, j.channel,
-                    j.uidvalidity, j.uid, j.received_at, j.date_header, j.date_raw, j.from_addr,
-                    j.from_name, j.reply_to, j.to_addrs, j.cc_addrs, j.subject, j.in_reply_to,
-                    j.refs, j.auto_class, j.text_body, r.raw, j.size, j.has_html
-                 FROM json_populate_recordset(NULL::messages, $4::json) WITH ORDINALITY AS j
-                 JOIN unnest($5::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality),
+                 SELECT id, case_id, role, message_id, content_hash, channel, uidvalidity, uid,
+                    received_at, date_header, date_raw, from_addr, from_name, reply_to, to_addrs,
+                    cc_addrs, subject, in_reply_to, refs, auto_class, text_body, raw, size,
+                    has_html
+                 FROM unnest($4::intake_message[])),
              a AS (
                  INSERT INTO attachments (message_id, ord, name, content_type, size, sha256)
                  SELECT a.message_id, a.ord, a.name, a.content_type, a.size, a.sha256
-                 FROM unnest($6::int8[], $7::int4[], $8::text[], $9::text[], $10::int4[],
-                             $11::bytea[])
+                 FROM unnest($5::int8[], $6::int4[], $7::text[], $8::text[], $9::int4[],
+                             $10::bytea[])
                       WITH ORDINALITY AS a(message_id, ord, name, content_type, size, sha256, n)
                  ORDER BY a.n),
              e AS (
                  INSERT INTO case_events (case_id, actor, stated_by, action, old_value, new_value,
                     detail)
-                 SELECT j.case_id, j.actor, j.stated_by, j.action, j.old_value, j.new_value,
-                    j.detail
-                 FROM json_populate_recordset(NULL::case_events, $12::json) WITH ORDINALITY AS j
-                 ORDER BY j.ordinality),
+                 SELECT e.case_id, e.actor, e.stated_by, e.action, e.old_value, e.new_value,
+                    e.detail
+                 FROM unnest($11::intake_event[]) WITH ORDINALITY AS e
+                 ORDER BY e.ordinality),
              o AS (
                  INSERT INTO outbox (id, kind, case_id, recipient, message_id, dedupe_key, raw)
-                 SELECT j.id, j.kind, j.case_id, j.recipient, j.message_id, j.dedupe_key, r.raw
-                 FROM json_populate_recordset(NULL::outbox, $13::json) WITH ORDINALITY AS j
-                 JOIN unnest($14::bytea[]) WITH ORDINALITY AS r(raw, ord) ON r.ord = j.ordinality
-                 ORDER BY j.ordinality
+                 SELECT o.id, o.kind, o.case_id, o.recipient, o.message_id, o.dedupe_key, o.raw
+                 FROM unnest($12::intake_outbox[]) WITH ORDINALITY AS o
+                 ORDER BY o.ordinality
                  ON CONFLICT (dedupe_key) DO NOTHING)
              SELECT 1",
         )
         .bind(dirty.iter().map(|d| d.0).collect::<Vec<_>>())
         .bind(dirty.iter().map(|d| d.1).collect::<Vec<_>>())
-        .bind(json(&self.cases)?)
-        .bind(json(&self.messages)?)
-        .bind(
-            self.raws
-                .iter()
-                .map(|r| (r.len() <= STREAM_BYTES).then_some(*r))
-                .collect::<Vec<_>>(),
-        )
+        .bind(&self.cases)
+        .bind(&self.messages)
         .bind(attachments.message_ids)
         .bind(attachments.ords)
         .bind(attachments.names)
         .bind(attachments.content_types)
         .bind(attachments.sizes)
         .bind(attachments.sha256s)
-        .bind(json(&self.events)?)
-        .bind(json(&self.outbox)?)
-        .bind(&self.outbox_raws)
+        .bind(&self.events)
+        .bind(&self.outbox)
         .execute(&mut *conn)
         .await?;
         sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
@@ -585,8 +594,4 @@ async fn stream_big(conn: &mut PgConnection, raws: &[(i64, &[u8])]) -> Result<()
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-fn json<T: Serialize>(rows: &[T]) -> Result<String> {
-    serde_json::to_string(rows).map_err(StoreError::Json)
 }
