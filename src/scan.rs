@@ -897,11 +897,12 @@ async fn record_ahead<'a>(
     years.sort_unstable();
     years.dedup();
     let mut writer = BatchWriter::reserved(conn, &keys).await?;
-    let mut tx = conn.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    plan_per_batch(&mut tx).await?;
+    let mut tx = sqlx::Connection::begin_with(
+        &mut *conn,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+         SET LOCAL plan_cache_mode = force_custom_plan",
+    )
+    .await?;
     let attempt = async {
         let used_before = writer.ahead(&mut tx, &keys, now, &years, before).await?;
         let prefetch_us = t.elapsed().as_micros() as u64;
@@ -962,8 +963,7 @@ async fn record_ordinary(
     let s = &ctx.settings.imap;
     let mut one_by_one = false;
     loop {
-        let mut tx = conn.begin().await?;
-        plan_per_batch(&mut tx).await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, BEGIN_PLANNED_PER_BATCH).await?;
         let t_record = Instant::now();
         let attempt = if one_by_one {
             Some(record_each(&mut tx, ctx, batch, origins, now).await?)
@@ -987,14 +987,10 @@ async fn record_ordinary(
     }
 }
 
-/// Plans every lookup of the transaction for the table sizes of now: a generic plan cached
-/// while the tables were small would keep scanning them sequentially as they grow.
-async fn plan_per_batch(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-        .execute(tx)
-        .await
-        .map(drop)
-}
+/// Begins a transaction that plans every lookup for the table sizes of now (a generic plan
+/// cached while the tables were small would keep scanning them sequentially as they grow), in
+/// one round trip. A batch recorded ahead begins its read-only snapshot the same way.
+const BEGIN_PLANNED_PER_BATCH: &str = "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan";
 
 /// The whole batch in the transaction, its rows written in one statement at the end; `None`
 /// when the database refused some mail's data (the caller rolls back and goes mail by mail).

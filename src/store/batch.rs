@@ -172,8 +172,11 @@ impl<'a> BatchWriter<'a> {
     pub async fn reserved(conn: &mut PgConnection, mails: &[MailKeys<'_>]) -> Result<Self> {
         let mut b = BatchWriter::default();
         let acks_possible = mails.iter().filter(|m| m.may_ack).count();
-        b.outbox_ids = outbox::reserve_ids(conn, acks_possible).await?.into();
-        b.pending.reserve(conn, mails.len()).await?;
+        b.outbox_ids = b
+            .pending
+            .reserve(conn, mails.len(), acks_possible)
+            .await?
+            .into();
         Ok(b)
     }
 
@@ -190,13 +193,19 @@ impl<'a> BatchWriter<'a> {
         years: &[i32],
         before: Option<&Predecessor>,
     ) -> Result<bool> {
-        // The snapshot's first statement: whether it was taken after `before` committed. A
-        // predecessor that holds no mail (all seen again) is taken as not seen: this batch then
-        // still holds only if that one commits as recorded.
-        let (seen,): (i64,) = sqlx::query_as("SELECT count(*) FROM messages WHERE id = ANY($1)")
-            .bind(before.map(|p| p.message_ids.as_slice()).unwrap_or_default())
-            .fetch_one(&mut *conn)
-            .await?;
+        // The snapshot's first statement: whether it was taken after `before` committed (a
+        // predecessor that holds no mail, all seen again, is taken as not seen: this batch then
+        // still holds only if that one commits as recorded), and the counters of `years`.
+        let (seen, counted_years, counted_last): (i64, Vec<i32>, Vec<i32>) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM messages WHERE id = ANY($1)),
+                    coalesce(array_agg(year ORDER BY year), '{}'),
+                    coalesce(array_agg(last ORDER BY year), '{}')
+             FROM case_number_seq WHERE year = ANY($2)",
+        )
+        .bind(before.map(|p| p.message_ids.as_slice()).unwrap_or_default())
+        .bind(years)
+        .fetch_one(&mut *conn)
+        .await?;
         let before = match before {
             Some(p) if seen == 0 => Some(p),
             Some(p) if seen as usize == p.message_ids.len() => None,
@@ -209,12 +218,7 @@ impl<'a> BatchWriter<'a> {
             self.take_predecessor(p);
         }
         let mut counters: BTreeMap<i32, i32> = years.iter().map(|y| (*y, 0)).collect();
-        let rows: Vec<(i32, i32)> =
-            sqlx::query_as("SELECT year, last FROM case_number_seq WHERE year = ANY($1)")
-                .bind(years)
-                .fetch_all(&mut *conn)
-                .await?;
-        counters.extend(rows);
+        counters.extend(counted_years.into_iter().zip(counted_last));
         if let Some(p) = before {
             counters.extend(
                 p.counters

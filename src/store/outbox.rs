@@ -27,19 +27,6 @@ pub async fn next_id(conn: &mut PgConnection) -> Result<i64> {
     Ok(id)
 }
 
-/// Reserves `n` ids in one statement (for a batch; unused ones are gaps, as with any sequence).
-pub async fn reserve_ids(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<(i64,)> =
-        sqlx::query_as("SELECT nextval('outbox_id_seq') FROM generate_series(1, $1)")
-            .bind(n as i32)
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(ids.into_iter().map(|r| r.0).collect())
-}
-
 pub struct NewOutbox<'a> {
     pub id: i64,
     pub kind: OutboxKind,

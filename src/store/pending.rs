@@ -154,22 +154,34 @@ pub struct Pending<'a> {
 }
 
 impl<'a> Pending<'a> {
-    /// Reserves ids for up to `n` new cases and `n` stored mails, in one statement.
-    pub async fn reserve(&mut self, conn: &mut PgConnection, n: usize) -> Result<()> {
+    /// Reserves ids for up to `n` new cases and `n` stored mails, and returns `acks` (at most
+    /// `n`) reserved outbox ids, in one statement.
+    pub async fn reserve(
+        &mut self,
+        conn: &mut PgConnection,
+        n: usize,
+        acks: usize,
+    ) -> Result<Vec<i64>> {
         if n == 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let ids: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT nextval('cases_id_seq'), nextval('messages_id_seq') FROM generate_series(1, $1)",
+        // `CASE` evaluates `nextval` only for the rows it takes.
+        let ids: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT nextval('cases_id_seq'), nextval('messages_id_seq'),
+                    CASE WHEN g <= $2 THEN nextval('outbox_id_seq') END
+             FROM generate_series(1, $1) AS g",
         )
         .bind(n as i32)
+        .bind(acks.min(n) as i32)
         .fetch_all(&mut *conn)
         .await?;
-        for (c, m) in ids {
+        let mut outbox = Vec::with_capacity(acks);
+        for (c, m, o) in ids {
             self.case_ids.push_back(c);
             self.message_ids.push_back(m);
+            outbox.extend(o);
         }
-        Ok(())
+        Ok(outbox)
     }
 
     /// Counts on from `last` for `year` (read by the caller) instead of locking the counter:
@@ -420,11 +432,9 @@ impl<'a> Pending<'a> {
         let attachments = AttachmentColumns::of(&self.attachments);
 
         // This statement reads no table by a plan (only by its key checks), so its plan does not
-        // depend on table sizes: planned once per connection, not per batch (intake plans its
-        // lookups afresh each time, see `scan`).
-        sqlx::query("SET LOCAL plan_cache_mode = auto")
-            .execute(&mut *conn)
-            .await?;
+        // depend on table sizes. Where a transaction plans each statement afresh (intake's
+        // ordinary way, see `scan`) it is planned afresh too: that way is rare, and two more round
+        // trips per batch to switch the planning off and on again cost more.
         // Each table's rows arrive as one binary array of its `intake_*` type (migration
         // `intake_row_types`); `WITH ORDINALITY` keeps the order they were held in.
         sqlx::query(
@@ -488,9 +498,6 @@ impl<'a> Pending<'a> {
         .bind(&self.outbox)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-            .execute(&mut *conn)
-            .await?;
         if !big.is_empty() {
             stream_big(conn, &big).await?;
         }
