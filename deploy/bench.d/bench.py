@@ -41,6 +41,8 @@ import desk  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "target", "release", "krm-intake")
 OMBUDS = "ombudsstelle@jobcenter.test"
+# Issue 17, item 3: the 25 MB mail's peak must not grow beyond what it was when the issue was filed.
+BIG_MAIL_PEAK_MIB = 112.4
 ACK_USERS = ["buerger@mail.test", "beratung@caritas-dresden.test", "info@beratung-mittelpunkt.test"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -1149,7 +1151,9 @@ def summary(res):
         target = 60 + 3 * g["mail_bytes"] / 2**20
         out.append("")
         out.append(f"Big mail: {g['mail_bytes'] / 1e6:.1f} MB, ingest {r['wall_s']:.2f} s, peak RSS "
-                   f"{r['peak_rss_kib'] / 1024:.1f} MiB (target ≤ {target:.0f} MiB), cases {g['cases']}")
+                   f"{r['peak_rss_kib'] / 1024:.1f} MiB (target: not above {BIG_MAIL_PEAK_MIB} MiB, "
+                   f"the peak when issue 17 was filed; issue 8's bound {target:.0f} MiB), "
+                   f"cases {g['cases']}")
     lat = res.get("latency")
     if lat and lat.get("p50_s") is not None:
         out.append("")
