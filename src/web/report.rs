@@ -157,15 +157,21 @@ fn download(bytes: String, format: Format, title: &str) -> Response {
     res
 }
 
-/// The form (with its error) and, when the period is good, the document.
+/// The heading of a message about the period.
+const PERIOD_FAULT: &str = "Der Zeitraum enthält einen Fehler";
+
+/// The forms (with an error: its heading and text) and, when the period is good, the document.
+/// Each kind of period has a form of its own, so a value left in another kind's field (the year
+/// of the report shown before) never makes the next choice ambiguous.
 fn page(
     s: &WebState,
     who: &Signed,
     status: StatusCode,
     input: &PeriodInput,
-    error: Option<String>,
+    error: Option<(&str, String)>,
     document: Option<String>,
 ) -> Response {
+    let (error_title, error) = error.unzip();
     let base = serde_urlencoded::to_string(
         [
             ("year", &input.year),
@@ -194,6 +200,7 @@ fn page(
             "nav": "bericht",
             "p": input,
             "error": error,
+            "error_title": error_title,
             "document": document,
             "csv": link("csv"),
             "json": link("json"),
@@ -218,12 +225,19 @@ pub async fn report_page(
     }
     let input = PeriodInput::parse(q.as_deref().unwrap_or(""));
     let today = crate::calendar::berlin_date(chrono::Utc::now());
-    let (format, sel) = match input
-        .format()
-        .and_then(|f| Ok((f, input.selection(today)?)))
-    {
-        Ok(x) => x,
-        Err(e) => return page(&s, &who, StatusCode::BAD_REQUEST, &input, Some(e), None),
+    let format = match input.format() {
+        Ok(f) => f,
+        Err(e) => {
+            let error = Some(("Das Format gibt es nicht", e));
+            return page(&s, &who, StatusCode::BAD_REQUEST, &input, error, None);
+        }
+    };
+    let sel = match input.selection(today) {
+        Ok(sel) => sel,
+        Err(e) => {
+            let error = Some((PERIOD_FAULT, e));
+            return page(&s, &who, StatusCode::BAD_REQUEST, &input, error, None);
+        }
     };
     let setup = &s.report;
     let (opts, template) = match (&setup.options, &setup.template) {
@@ -242,7 +256,8 @@ pub async fn report_page(
     let r = match report::generate(&s.pool, sel, opts).await {
         Ok(r) => r,
         Err(report::ReportError::Invalid(e)) => {
-            return page(&s, &who, StatusCode::BAD_REQUEST, &input, Some(e), None)
+            let error = Some((PERIOD_FAULT, e));
+            return page(&s, &who, StatusCode::BAD_REQUEST, &input, error, None);
         }
         Err(e) => {
             tracing::error!("web: report failed: {e}");

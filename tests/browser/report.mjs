@@ -1,6 +1,6 @@
-// The lead's report in the browser (issue 16): log in, open /bericht, pick the year 2017 in the
+// The lead's report in the browser (issue 16): log in, open /bericht, pick the year 2017 in its
 // form, axe-core (WCAG 2.0/2.1 A and AA) on the page with the document, download the CSV and
-// compare it with the CLI's bytes. Started by tests/it/web_report.rs with a running desk:
+// compare it with the CLI's bytes, then pick a half-year with the year still shown in its form. Started by tests/it/web_report.rs with a running desk:
 //   DESK_URL=… DESK_USER=… DESK_PASSWORD=… REPORT_CSV=file SHOT_DIR=… node report.mjs
 import { env, failures, fail, axe, launch } from './common.mjs';
 import { readFileSync, mkdirSync } from 'node:fs';
@@ -30,7 +30,7 @@ try {
   const nav = await page.getAttribute('nav a[aria-current="page"]', 'href');
   if (nav !== '/bericht') fail(`the navigation does not mark the report: ${nav}`);
   await page.fill('#year', '2017');
-  await Promise.all([page.waitForNavigation(), page.click('button:has-text("Bericht anzeigen")')]);
+  await Promise.all([page.waitForNavigation(), page.click('#form-jahr button')]);
   const title = await page.textContent('article h1');
   if (!title || !title.includes('2017')) fail(`no report of 2017: ${title}`);
   if (!(await page.isVisible('article svg'))) fail('no chart');
@@ -58,7 +58,16 @@ try {
   if (!got.equals(wantCsv)) fail(`the downloaded CSV differs from the CLI's (${got.length} vs ${wantCsv.length} bytes)`);
   if (!download.suggestedFilename().endsWith('.csv')) fail(`file name ${download.suggestedFilename()}`);
 
-  // 4. A bad period: the message at the form, still accessible.
+  // 4. Then a half-year, the year still shown in its own form: the half-year's report.
+  if ((await page.inputValue('#year')) !== '2017') fail('the year shown is not kept in its form');
+  await page.fill('#half_year', '2017-2');
+  await Promise.all([page.waitForNavigation(), page.click('#form-halbjahr button')]);
+  const half = await page.textContent('article h1');
+  if (!half || !half.includes('2. Halbjahr 2017')) fail(`no report of the second half of 2017: ${half}`);
+  if (await page.isVisible('.alert')) fail('a half-year after a year is refused');
+  await axe(page, 'bericht-halbjahr');
+
+  // 5. A bad period: the message at the form, still accessible.
   await page.goto(`${base}/bericht?half_year=2017-3`);
   if (!(await page.isVisible('.alert'))) fail('no message for a bad half-year');
   await axe(page, 'bericht-fehler');

@@ -260,6 +260,7 @@ async fn csv_json_and_html_are_the_clis_and_bad_periods_are_refused() {
         s[a..b].to_string()
     };
     assert_eq!(article(&page), article(&doc));
+    forms_per_kind_of_period(&page);
     assert!(doc.starts_with("<!doctype html>") && doc.contains("<style>"));
     assert!(
         !page.contains("<style") && !page.contains(" style="),
@@ -311,7 +312,35 @@ async fn csv_json_and_html_are_the_clis_and_bad_periods_are_refused() {
         let t = r.text();
         assert!(t.contains(message), "{query}: {t}");
         assert!(!t.contains("<article"), "{query}: no report");
+        // A wrong format is not called a fault of the period.
+        let heading = if query.contains("format=") {
+            "<h2>Das Format gibt es nicht</h2>"
+        } else {
+            "<h2>Der Zeitraum enthält einen Fehler</h2>"
+        };
+        assert!(t.contains(heading), "{query}: {t}");
     }
+}
+
+/// Each kind of period has a form of its own that sends only its fields: the year shown (2017)
+/// stays in the year's form and cannot make a half-year chosen next ambiguous.
+fn forms_per_kind_of_period(page: &str) {
+    let form = |id: &str| {
+        let a = page.find(&format!("id=\"{id}\"")).expect(id);
+        let b = a + page[a..].find("</form>").expect("end of form");
+        page[a..b].to_string()
+    };
+    let names = |f: &str| -> Vec<String> {
+        f.split("name=\"")
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].to_string())
+            .collect()
+    };
+    assert_eq!(names(&form("form-jahr")), ["year"]);
+    assert!(form("form-jahr").contains("value=\"2017\""));
+    assert_eq!(names(&form("form-halbjahr")), ["half_year"]);
+    assert!(form("form-halbjahr").contains("value=\"\""));
+    assert_eq!(names(&form("form-zeitraum")), ["from", "to"]);
 }
 
 /// The browser flow (tests/browser/report.mjs): the lead opens the report, axe-core finds no
