@@ -71,17 +71,30 @@ async fn held_pass(w: &World) -> std::process::Child {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    while w
-        .scalar(
-            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+    // A session waiting for its COMMIT with the counter written; seen twice, 50 ms apart: the
+    // start's warm-up writes nothing but holds the same lock for a moment, and a poll that
+    // caught that one would let the test go on before any batch is written.
+    let holder = || async {
+        w.scalar(
+            "SELECT coalesce(min(l.pid), 0)::int8 FROM pg_locks l
+             JOIN pg_class c ON c.oid = l.relation
+             JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND c.relname = 'case_number_seq' AND l.mode = 'RowExclusiveLock'",
+               AND c.relname = 'case_number_seq' AND l.mode = 'RowExclusiveLock'
+               AND a.state = 'idle in transaction'",
         )
         .await
-        == 0
-    {
+    };
+    let start = std::time::Instant::now();
+    loop {
         assert!(start.elapsed() < Duration::from_secs(30), "no batch held");
+        let pid = holder().await;
+        if pid != 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if holder().await == pid {
+                break;
+            }
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     intake
