@@ -157,8 +157,9 @@ fn download(bytes: String, format: Format, title: &str) -> Response {
     res
 }
 
-/// The heading of a message about the period.
+/// The headings of a message above the forms: about the period, or about the format.
 const PERIOD_FAULT: &str = "Der Zeitraum enthält einen Fehler";
+const FORMAT_FAULT: &str = "Das Format gibt es nicht";
 
 /// The forms (with an error: its heading and text) and, when the period is good, the document.
 /// Each kind of period has a form of its own, so a value left in another kind's field (the year
@@ -225,19 +226,23 @@ pub async fn report_page(
     }
     let input = PeriodInput::parse(q.as_deref().unwrap_or(""));
     let today = crate::calendar::berlin_date(chrono::Utc::now());
+    let refused = |heading: &str, text: String| {
+        page(
+            &s,
+            &who,
+            StatusCode::BAD_REQUEST,
+            &input,
+            Some((heading, text)),
+            None,
+        )
+    };
     let format = match input.format() {
         Ok(f) => f,
-        Err(e) => {
-            let error = Some(("Das Format gibt es nicht", e));
-            return page(&s, &who, StatusCode::BAD_REQUEST, &input, error, None);
-        }
+        Err(e) => return refused(FORMAT_FAULT, e),
     };
     let sel = match input.selection(today) {
         Ok(sel) => sel,
-        Err(e) => {
-            let error = Some((PERIOD_FAULT, e));
-            return page(&s, &who, StatusCode::BAD_REQUEST, &input, error, None);
-        }
+        Err(e) => return refused(PERIOD_FAULT, e),
     };
     let setup = &s.report;
     let (opts, template) = match (&setup.options, &setup.template) {
@@ -255,10 +260,7 @@ pub async fn report_page(
     };
     let r = match report::generate(&s.pool, sel, opts).await {
         Ok(r) => r,
-        Err(report::ReportError::Invalid(e)) => {
-            let error = Some((PERIOD_FAULT, e));
-            return page(&s, &who, StatusCode::BAD_REQUEST, &input, error, None);
-        }
+        Err(report::ReportError::Invalid(e)) => return refused(PERIOD_FAULT, e),
         Err(e) => {
             tracing::error!("web: report failed: {e}");
             return refuse(
