@@ -306,12 +306,18 @@ async fn csv_json_and_html_are_the_clis_and_bad_periods_are_refused() {
         ("year=2017&half_year=2017-1", "nur eines"),
         ("year=2017&format=pdf", "Das Format „pdf“ gibt es nicht"),
         ("year=10000", "außerhalb von 1900 bis 9999"),
+        // A payload in a field is shown as text, in the message and back in its form.
+        (
+            "half_year=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            "„&lt;script&gt;alert(1)&lt;&#x2f;script&gt;“ ist kein Halbjahr",
+        ),
     ] {
         let r = get(&router, &format!("/bericht?{query}"), &cookie).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
         let t = r.text();
         assert!(t.contains(message), "{query}: {t}");
         assert!(!t.contains("<article"), "{query}: no report");
+        assert!(!t.contains("<script>alert"), "{query}: {t}");
         // A wrong format is not called a fault of the period.
         let heading = if query.contains("format=") {
             "<h2>Das Format gibt es nicht</h2>"
