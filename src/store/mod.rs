@@ -29,7 +29,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database's schema and this program's migrations do not fit together: a German
@@ -50,10 +50,10 @@ pub enum StoreError {
     /// Sixteen random outbox sender tokens were all in use.
     #[error("no free outbox sender token after 16 draws")]
     NoSenderToken,
-    /// Held rows could not be encoded for the batch insert: the data of the batch is at
-    /// fault, not the database.
-    #[error("encoding rows as JSON: {0}")]
-    Json(#[source] serde_json::Error),
+    /// Held rows could not be encoded for the batch's statement (the driver's encoding error):
+    /// the data of the batch is at fault, not the database.
+    #[error("encoding rows: {0}")]
+    Encode(#[source] sqlx::error::BoxDynError),
     /// Intake's decision named no case although the facts were looked up (cannot happen:
     /// only a decision without facts leaves the case open).
     #[error("intake decision without its case")]
@@ -64,6 +64,15 @@ pub enum StoreError {
     NotAhead,
 }
 
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Encode(e) => StoreError::Encode(e),
+            e => StoreError::Sql(e),
+        }
+    }
+}
+
 impl StoreError {
     /// SQLSTATE classes 22 (data exception), 23 (integrity constraint violation) and 54
     /// (program limit exceeded: a value too long for an index entry, say), and rows that cannot
@@ -71,7 +80,7 @@ impl StoreError {
     /// mail (a batch that hits one is redone mail by mail, so only that mail is quarantined).
     pub fn is_data_error(&self) -> bool {
         match self {
-            StoreError::Json(_) => true,
+            StoreError::Encode(_) => true,
             StoreError::Sql(sqlx::Error::Database(db)) => db
                 .code()
                 .is_some_and(|c| ["22", "23", "54"].iter().any(|class| c.starts_with(class))),
@@ -351,9 +360,8 @@ mod tests {
     /// Rows that cannot be encoded are the batch's data at fault (mail by mail, then
     /// quarantine), not a database outage to retry.
     #[test]
-    fn a_json_error_is_a_data_error_without_sqlstate() {
-        let e = serde_json::from_str::<i32>("x").unwrap_err();
-        let e = super::StoreError::Json(e);
+    fn an_encoding_error_is_a_data_error_without_sqlstate() {
+        let e = super::StoreError::from(sqlx::Error::Encode("value too large".into()));
         assert!(e.is_data_error());
         assert_eq!(e.sqlstate(), None);
         assert!(!e.to_string().contains("database"), "{e}");
